@@ -1,0 +1,17 @@
+"""sweeper: run machine-learning experiments as seeded variable-space sweeps on Ray, Slurm or a laptop."""
+
+from __future__ import annotations
+
+from sweeper.errors import ObjectiveError, SpecError, SweeperError
+from sweeper.results import load
+from sweeper.spec import Experiment, load_spec
+
+__all__ = [
+    "Experiment",
+    "ObjectiveError",
+    "SpecError",
+    "SweeperError",
+    "load",
+    "load_spec",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,248 @@
+"""The results folder: the Parquet trial table, streamed in atomic parts, and experiment.json.
+
+Layout (a public contract, see README): ``trials/part-NNNNNN.parquet`` files are appended while a sweep
+runs; ``close()`` compacts them into ``trials/compact-NNNNNN.parquet``, which holds every row of the
+parts numbered up to NNNNNN. Readers take the newest compact file plus the parts after it, so a crash
+at any point leaves a readable, duplicate-free table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sweeper.errors import SweeperError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+    from sweeper.spec import Experiment, Variable
+
+TRIALS = "trials"
+PART_RE = re.compile(r"^(part|compact)-(\d{6})\.parquet$")
+STATUSES = ("complete", "failed", "pruned", "timeout")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write via a temp file in the same folder, fsync, rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_table(path: Path, table: pa.Table) -> None:
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_json(path: Path, data: Mapping[str, Any]) -> None:
+    atomic_write_bytes(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SweeperError(f"{path}: cannot read ({exc})") from None
+
+
+def variable_type(var: Variable) -> pa.DataType:
+    """Arrow type of a variable's column: fixed by the spec so that every part has one schema."""
+    import pyarrow as pa
+
+    if var.kind == "int":
+        return pa.int64()
+    if var.kind == "float":
+        return pa.float64()
+    values = var.choices if var.kind == "choice" else (var.value,)
+    if all(isinstance(v, bool) for v in values):
+        return pa.bool_()
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return pa.int64()
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return pa.float64()
+    return pa.string()
+
+
+def trial_schema(spec: Experiment) -> pa.Schema:
+    import pyarrow as pa
+
+    ts = pa.timestamp("us", tz="UTC")
+    fields = [
+        pa.field("trial", pa.int64()), pa.field("replicate", pa.int32()), pa.field("seed", pa.int64()),
+        pa.field("status", pa.string()),
+        *(pa.field(v.name, variable_type(v)) for v in spec.variables),
+        *(pa.field(m.name, pa.float64()) for m in spec.metrics),
+        pa.field("started_at", ts), pa.field("ended_at", ts), pa.field("duration_s", pa.float64()),
+        pa.field("node", pa.string()), pa.field("attempt", pa.int32()), pa.field("error", pa.string()),
+    ]
+    return pa.schema(fields)
+
+
+def _parts(folder: Path) -> tuple[Path | None, list[tuple[int, Path]]]:
+    """The newest compact file and the part files after it, in order."""
+    compact: tuple[int, Path] | None = None
+    parts: list[tuple[int, Path]] = []
+    if folder.is_dir():
+        for p in folder.iterdir():
+            m = PART_RE.match(p.name)
+            if not m:
+                continue
+            n = int(m.group(2))
+            if m.group(1) == "compact":
+                if compact is None or n > compact[0]:
+                    compact = (n, p)
+            else:
+                parts.append((n, p))
+    upto = compact[0] if compact else -1
+    return (compact[1] if compact else None), sorted(x for x in parts if x[0] > upto)
+
+
+class TableWriter:
+    """Appends rows to a Parquet dataset folder in atomic parts; ``close()`` compacts.
+
+    Rows are buffered and written when ``flush_rows`` rows are waiting or ``flush_s`` seconds have
+    passed, so the table is readable mid-sweep and the driver holds at most one buffer of rows.
+    """
+
+    def __init__(self, folder: Path, schema: pa.Schema, *, flush_rows: int = 2000,
+                 flush_s: float = 1.0):
+        self.folder, self.schema = folder, schema
+        self.flush_rows, self.flush_s = flush_rows, flush_s
+        self.folder.mkdir(parents=True, exist_ok=True)
+        compact, parts = _parts(folder)
+        last = parts[-1][0] if parts else (int(PART_RE.match(compact.name).group(2)) if compact else -1)  # type: ignore[union-attr]
+        self._next = last + 1
+        self._rows: list[dict[str, Any]] = []
+        self._last_flush = time.monotonic()
+
+    def append(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        self._rows.extend(rows)  # type: ignore[arg-type]
+        if len(self._rows) >= self.flush_rows or time.monotonic() - self._last_flush >= self.flush_s:
+            self.flush()
+
+    def flush(self) -> None:
+        self._last_flush = time.monotonic()
+        if not self._rows:
+            return
+        import pyarrow as pa
+
+        table = pa.Table.from_pylist(self._rows, schema=self.schema)
+        atomic_write_table(self.folder / f"part-{self._next:06d}.parquet", table)
+        self._next += 1
+        self._rows = []
+
+    def close(self) -> None:
+        """Flush, then fold every part into one compact file (only then are the parts removed)."""
+        self.flush()
+        compact, parts = _parts(self.folder)
+        if not parts or (compact is None and len(parts) == 1):
+            return
+        table = read_folder(self.folder)
+        upto = parts[-1][0]
+        atomic_write_table(self.folder / f"compact-{upto:06d}.parquet", table)
+        for _, p in parts:
+            p.unlink(missing_ok=True)
+        if compact is not None:
+            compact.unlink(missing_ok=True)
+
+
+def read_folder(folder: Path, keys: tuple[str, ...] = ("trial", "replicate")) -> pa.Table:
+    """Read a parts folder as one table; a later row for the same ``keys`` replaces an earlier one."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    compact, parts = _parts(folder)
+    files = ([compact] if compact else []) + [p for _, p in parts]
+    tables = []
+    for f in files:
+        try:
+            tables.append(pq.read_table(f))
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise SweeperError(
+                f"{f}: not a readable Parquet file ({exc}). Move it out of {folder} to read the rest; "
+                "sweeper never writes partial files, so it was damaged or put there by something else."
+            ) from None
+    if not tables:
+        return pa.table({})
+    table = pa.concat_tables(tables, promote_options="default")
+    if len(files) > 1 and keys and all(k in table.column_names for k in keys):
+        table = _keep_last(table, keys)
+    return table
+
+
+def _keep_last(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:
+    import numpy as np
+    import pyarrow as pa
+
+    idx = pa.array(np.arange(table.num_rows))
+    grouped = table.select(list(keys)).append_column("_i", idx).group_by(list(keys)).aggregate(
+        [("_i", "max")])
+    keep = np.sort(grouped.column("_i_max").to_numpy())
+    return table.take(pa.array(keep))
+
+
+def load(path: str | Path) -> pd.DataFrame:
+    """The trial table of a results folder (``DIR`` or ``DIR/trials``) as a pandas DataFrame.
+
+    One row per replicate, sorted by trial then replicate.
+    """
+    folder = Path(path)
+    if (folder / TRIALS).is_dir():
+        folder = folder / TRIALS
+    if not folder.is_dir():
+        raise SweeperError(f"{path}: no trial table here (expected a results folder with {TRIALS}/)")
+    df = read_folder(folder).to_pandas()
+    if len(df.columns) and {"trial", "replicate"} <= set(df.columns):
+        df = df.sort_values(["trial", "replicate"], kind="stable").reset_index(drop=True)
+    return df
+
+
+EXPERIMENT_JSON = "experiment.json"
+
+
+def read_spec(folder: str | Path) -> Experiment:
+    """The experiment a results folder was run with, re-validated from its ``experiment.json``."""
+    from sweeper.spec import parse_spec
+
+    path = Path(folder) / EXPERIMENT_JSON
+    if not path.is_file():
+        raise SweeperError(f"{folder}: not a results folder (no {EXPERIMENT_JSON})")
+    data = read_json(path)
+    return parse_spec(data["spec"], source_name=str(path), root=data.get("root", "."))

@@ -1,0 +1,424 @@
+"""The experiment as sweep files state it: parsed, validated once, frozen.
+
+Everything downstream (search, engine, results, analysis) reads these dataclasses and never the raw
+YAML, so every rule about user input lives here and fails early with file, field and fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sweeper.errors import SpecError
+
+DIRECTIONS = ("maximize", "minimize")
+METHODS = ("grid", "random", "tpe", "cmaes", "qmc", "nsga2", "bruteforce")
+# Columns of the trial table that variables and metrics must not shadow (DESIGN.md contract).
+RESERVED = frozenset(
+    {"trial", "replicate", "seed", "status", "started_at", "ended_at", "duration_s", "node",
+     "attempt", "error", "step", "time"}
+)
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+EXPERIMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+Scalar = str | int | float | bool
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    name: str
+    direction: str  # "maximize" | "minimize"
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    """One controllable factor. ``kind`` is choice, int, float or const.
+
+    ``when`` maps earlier variables to the values that make this one active (all must match).
+    """
+
+    name: str
+    kind: str
+    choices: tuple[Scalar, ...] = ()
+    low: float | int | None = None
+    high: float | int | None = None
+    step: float | int | None = None
+    log: bool = False
+    value: Scalar | None = None
+    when: tuple[tuple[str, tuple[Scalar, ...]], ...] = ()
+
+    def active(self, params: Mapping[str, Any]) -> bool:
+        """Whether this variable takes part in a trial whose earlier variables are ``params``."""
+        return all(name in params and params[name] in allowed for name, allowed in self.when)
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    method: str = "tpe"
+    trials: int | None = None
+    seed: int = 0
+    deterministic: bool = False
+    # Trials in flight in deterministic mode: fixed so that reruns on any cluster size agree.
+    concurrency: int = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    cpus: float = 1.0
+    gpus: float = 0.0
+    memory: int | None = None  # bytes
+    custom: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    """The comparison a hypothesis makes: ``treatment`` against ``baseline`` on ``variable``."""
+
+    variable: str
+    treatment: Scalar
+    baseline: Scalar
+    metric: str
+    alpha: float = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    name: str
+    objective: str
+    metrics: tuple[Metric, ...]
+    variables: tuple[Variable, ...]
+    search: Search = field(default_factory=Search)
+    replicates: int = 1
+    resources: Resources = field(default_factory=Resources)
+    hypothesis: str = ""
+    compare: Compare | None = None
+    source: str = "<dict>"  # the sweep file, for messages
+    root: str = "."  # folder the objective's module is looked up in first
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False)  # as given, for experiment.json
+
+    @property
+    def primary(self) -> Metric:
+        return self.metrics[0]
+
+    def variable(self, name: str) -> Variable:
+        for v in self.variables:
+            if v.name == name:
+                return v
+        raise KeyError(name)
+
+
+TOP_KEYS = ("experiment", "hypothesis", "objective", "metrics", "variables", "search",
+            "replicates", "resources", "compare")
+
+
+def load_spec(source: str | Path | Mapping[str, Any], *, root: str | Path | None = None) -> Experiment:
+    """Parse a sweep file path or a spec dict into a validated :class:`Experiment`."""
+    if isinstance(source, Mapping):
+        return parse_spec(source, source_name="<dict>", root=str(root or Path.cwd()))
+    path = Path(source)
+    if not path.is_file():
+        raise SpecError("no such sweep file", source=str(path),
+                        fix="check the path; sweep files are YAML, e.g. sweeps/quickstart.yaml")
+    try:
+        import yaml
+
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:  # yaml.YAMLError subclasses neither; see below
+        raise SpecError(f"cannot read: {exc}", source=str(path), fix="save it as UTF-8 YAML") from None
+    except Exception as exc:
+        if type(exc).__module__.startswith("yaml"):
+            raise SpecError(f"not valid YAML: {exc}", source=str(path),
+                            fix="fix the YAML syntax at the line shown") from None
+        raise
+    if not isinstance(data, Mapping):
+        raise SpecError("the file must hold a mapping of keys (experiment:, objective:, ...)",
+                        source=str(path), fix="start from sweeps/quickstart.yaml")
+    return parse_spec(data, source_name=str(path), root=str(root or path.resolve().parent))
+
+
+def parse_spec(data: Mapping[str, Any], *, source_name: str, root: str) -> Experiment:
+    p = _Parser(source_name)
+    p.keys(data, TOP_KEYS, "", required=("experiment", "objective", "metrics", "variables"))
+    name = p.string(data["experiment"], "experiment")
+    if not EXPERIMENT_RE.match(name) or ".." in name:
+        p.fail("experiment", f"{name!r} is not a safe folder name",
+               "use letters, digits, '.', '_' and '-' only (it names the results folder)")
+    objective = p.string(data["objective"], "objective")
+    if not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", objective):
+        p.fail("objective", f"{objective!r} is not module:function",
+               "write it as module:function, e.g. models:train for train() in models.py")
+    metrics = p.metrics(data["metrics"])
+    variables = p.variables(data["variables"])
+    search = p.search(data.get("search", {}), variables, metrics)
+    replicates = p.integer(data.get("replicates", 1), "replicates", low=1)
+    resources = p.resources(data.get("resources", {}))
+    compare = p.compare(data.get("compare"), variables, metrics)
+    hypothesis = data.get("hypothesis", "") or ""
+    if not isinstance(hypothesis, str):
+        p.fail("hypothesis", "must be text", "write the hypothesis as one sentence")
+    return Experiment(
+        name=name, objective=objective, metrics=metrics, variables=variables, search=search,
+        replicates=replicates, resources=resources, hypothesis=hypothesis, compare=compare,
+        source=source_name, root=root, raw=dict(data),
+    )
+
+
+class _Parser:
+    """Validation helpers that know the source name, so every error says file, field and fix."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, field_: str, message: str, fix: str) -> None:
+        raise SpecError(message, source=self.source, field=field_, fix=fix)
+
+    def keys(self, data: Any, allowed: tuple[str, ...], where: str,
+             required: tuple[str, ...] = ()) -> None:
+        if not isinstance(data, Mapping):
+            self.fail(where or "(top level)", f"expected a mapping, got {_kind(data)}",
+                      f"write it as key: value pairs; keys: {', '.join(allowed)}")
+        for key in data:
+            if key not in allowed:
+                close = difflib.get_close_matches(str(key), allowed, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                self.fail(_join(where, str(key)), "unknown key",
+                          f"{hint}valid keys here: {', '.join(allowed)}")
+        for key in required:
+            if key not in data:
+                self.fail(_join(where, key), "missing", f"add {key}: (see README, 'Sweep file')")
+
+    def string(self, value: Any, where: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            self.fail(where, f"expected text, got {_kind(value)}", "write a non-empty string")
+        return str(value).strip()
+
+    def number(self, value: Any, where: str, *, low: float | None = None) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            self.fail(where, f"expected a finite number, got {value!r}", "write a number such as 1 or 0.5")
+        if low is not None and value < low:
+            self.fail(where, f"must be >= {low}, got {value!r}", f"use a value of at least {low}")
+        return float(value)
+
+    def integer(self, value: Any, where: str, *, low: int | None = None) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.fail(where, f"expected a whole number, got {value!r}", "write an integer such as 5")
+        if low is not None and value < low:
+            self.fail(where, f"must be >= {low}, got {value!r}", f"use a value of at least {low}")
+        return int(value)
+
+    def boolean(self, value: Any, where: str) -> bool:
+        if not isinstance(value, bool):
+            self.fail(where, f"expected true or false, got {value!r}", "write true or false")
+        return bool(value)
+
+    def metrics(self, data: Any) -> tuple[Metric, ...]:
+        items: list[tuple[Any, Any]] = []
+        if isinstance(data, Mapping):
+            items = list(data.items())
+        elif isinstance(data, list) and all(isinstance(m, Mapping) and len(m) == 1 for m in data):
+            items = [next(iter(m.items())) for m in data]
+        else:
+            self.fail("metrics", "expected a list of name: direction pairs",
+                      "write e.g.\n    metrics:\n      - accuracy: maximize\n      - seconds: minimize")
+        if not items:
+            self.fail("metrics", "no metric given", "name at least one, e.g. - accuracy: maximize")
+        seen: set[str] = set()
+        out = []
+        for name, direction in items:
+            where = f"metrics.{name}"
+            self.name(name, where, "metric")
+            if name in seen:
+                self.fail(where, "named twice", "give each metric once")
+            seen.add(name)
+            if direction not in DIRECTIONS:
+                self.fail(where, f"direction {direction!r} is not maximize or minimize",
+                          "write maximize or minimize")
+            out.append(Metric(name, direction))
+        return tuple(out)
+
+    def name(self, name: Any, where: str, what: str) -> None:
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            self.fail(where, f"{what} name {name!r} is not an identifier",
+                      "use letters, digits and '_' (it becomes a column and a keyword argument)")
+        if name in RESERVED:
+            self.fail(where, f"{what} name {name!r} clashes with a trial-table column",
+                      f"rename it; reserved: {', '.join(sorted(RESERVED))}")
+
+    def variables(self, data: Any) -> tuple[Variable, ...]:
+        if not isinstance(data, Mapping) or not data:
+            self.fail("variables", "expected a mapping of variable names to definitions",
+                      "write e.g.\n    variables:\n      lr: {float: [1.0e-4, 1.0e-1], log: true}")
+        out: list[Variable] = []
+        for name, body in data.items():
+            where = f"variables.{name}"
+            self.name(name, where, "variable")
+            out.append(self.variable(str(name), body, where, out))
+        return tuple(out)
+
+    def variable(self, name: str, body: Any, where: str, earlier: list[Variable]) -> Variable:
+        if not isinstance(body, Mapping):
+            if isinstance(body, list):
+                self.fail(where, "a bare list is ambiguous",
+                          f"write {{choice: {body}}} to sweep over these values")
+            if not _is_scalar(body):
+                self.fail(where, f"constant must be text, a number or a boolean, got {_kind(body)}",
+                          "write a single value, or {choice: [...]} for several")
+            return Variable(name, "const", value=body)
+        kinds = [k for k in ("choice", "int", "float", "const") if k in body]
+        if len(kinds) != 1:
+            self.fail(where, "needs exactly one of choice, int, float, const",
+                      "e.g. {choice: [a, b]}, {int: [1, 10]}, {float: [0.0, 1.0], log: false}")
+        kind = kinds[0]
+        allowed = {"choice": ("choice", "when"), "const": ("const", "when"),
+                   "int": ("int", "step", "log", "when"),
+                   "float": ("float", "step", "log", "when")}[kind]
+        self.keys(body, allowed, where)
+        when = self.when(body.get("when"), where, earlier)
+        if kind == "const":
+            if not _is_scalar(body["const"]):
+                self.fail(f"{where}.const", "must be a single value", "write text, a number or a boolean")
+            return Variable(name, "const", value=body["const"], when=when)
+        if kind == "choice":
+            choices = body["choice"]
+            if not isinstance(choices, list) or not choices:
+                self.fail(f"{where}.choice", "expected a non-empty list", "write e.g. {choice: [adam, sgd]}")
+            for c in choices:
+                if not _is_scalar(c):
+                    self.fail(f"{where}.choice", f"choice {c!r} is not text, a number or a boolean",
+                              "use simple values; map them to objects inside your objective")
+            if len(set(map(repr, choices))) != len(choices):
+                self.fail(f"{where}.choice", "a value is listed twice", "list each value once")
+            return Variable(name, "choice", choices=tuple(choices), when=when)
+        bounds = body[kind]
+        if not isinstance(bounds, list) or len(bounds) != 2:
+            self.fail(f"{where}.{kind}", "expected [low, high]", f"write e.g. {{{kind}: [1, 10]}}")
+        conv = self.integer if kind == "int" else self.number
+        low, high = (conv(b, f"{where}.{kind}") for b in bounds)
+        if low > high:
+            self.fail(f"{where}.{kind}", f"low > high ({low} > {high})", "swap the bounds: [low, high]")
+        log = self.boolean(body.get("log", False), f"{where}.log")
+        if log and low <= 0:
+            self.fail(f"{where}.log", f"a log range needs low > 0, got {low}",
+                      "raise low above zero or drop log: true")
+        step = body.get("step")
+        if step is not None:
+            step = conv(step, f"{where}.step")
+            if step <= 0:
+                self.fail(f"{where}.step", "must be > 0", "use a positive step")
+            if log:
+                self.fail(f"{where}.step", "step and log cannot be combined (Optuna refuses it)",
+                          "drop one of them")
+        return Variable(name, kind, low=low, high=high, step=step, log=log, when=when)
+
+    def when(self, data: Any, where: str, earlier: list[Variable]) -> tuple[tuple[str, tuple[Scalar, ...]], ...]:
+        if data is None:
+            return ()
+        if not isinstance(data, Mapping) or not data:
+            self.fail(f"{where}.when", "expected a mapping of variable: value(s)",
+                      "write e.g. when: {model: custom}")
+        known = {v.name: v for v in earlier}
+        out = []
+        for ref, values in data.items():
+            if ref not in known:
+                self.fail(f"{where}.when.{ref}", f"names no variable declared before {where.split('.')[-1]!r}",
+                          f"declare {ref!r} above this variable (known: {', '.join(known) or 'none'})")
+            allowed = tuple(values) if isinstance(values, list) else (values,)
+            target = known[ref]
+            for value in allowed:
+                if target.kind == "choice" and value not in target.choices:
+                    self.fail(f"{where}.when.{ref}", f"{value!r} is not one of {list(target.choices)}",
+                              "use one of the listed choices")
+            out.append((str(ref), allowed))
+        return tuple(out)
+
+    def search(self, data: Any, variables: tuple[Variable, ...], metrics: tuple[Metric, ...]) -> Search:
+        self.keys(data, ("method", "trials", "seed", "deterministic", "concurrency"), "search")
+        method = data.get("method", "tpe")
+        if method not in METHODS:
+            close = difflib.get_close_matches(str(method), METHODS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            self.fail("search.method", f"unknown method {method!r}", f"{hint}use one of {', '.join(METHODS)}")
+        trials = data.get("trials")
+        if trials is not None:
+            trials = self.integer(trials, "search.trials", low=1)
+        elif method not in ("grid", "bruteforce"):
+            self.fail("search.trials", f"method {method} needs a budget", "add trials: N to search:")
+        if method in ("grid", "bruteforce"):
+            for v in variables:
+                if v.kind == "float" and v.step is None:
+                    self.fail(f"variables.{v.name}", f"{method} cannot enumerate a continuous float range",
+                              "add step: to the range, make it a choice, or use method: random / tpe")
+        if method == "nsga2" and len(metrics) < 2:
+            self.fail("search.method", "nsga2 is multi-objective and needs two or more metrics",
+                      "add a metric, or use tpe for one metric")
+        seed = self.integer(data.get("seed", 0), "search.seed", low=0)
+        deterministic = self.boolean(data.get("deterministic", False), "search.deterministic")
+        concurrency = self.integer(data.get("concurrency", 4), "search.concurrency", low=1)
+        return Search(method, trials, seed, deterministic, concurrency)
+
+    def resources(self, data: Any) -> Resources:
+        self.keys(data, ("cpus", "gpus", "memory", "custom"), "resources")
+        cpus = self.number(data.get("cpus", 1), "resources.cpus", low=0)
+        gpus = self.number(data.get("gpus", 0), "resources.gpus", low=0)
+        if gpus > 1 and gpus != int(gpus):
+            self.fail("resources.gpus", f"fractional GPUs above 1 ({gpus}) cannot be placed",
+                      "use a fraction below 1 (e.g. 0.25) or a whole number")
+        memory = data.get("memory")
+        if memory is not None:
+            memory = _bytes(memory) if isinstance(memory, str) else memory
+            memory = int(self.number(memory, "resources.memory", low=1))
+        custom = data.get("custom", {}) or {}
+        if not isinstance(custom, Mapping):
+            self.fail("resources.custom", "expected name: amount pairs", "write e.g. {accelerator_type_a100: 1}")
+        pairs = tuple((str(k), self.number(v, f"resources.custom.{k}", low=0)) for k, v in custom.items())
+        return Resources(cpus, gpus, memory, pairs)
+
+    def compare(self, data: Any, variables: tuple[Variable, ...], metrics: tuple[Metric, ...]) -> Compare | None:
+        if data is None:
+            return None
+        self.keys(data, ("variable", "treatment", "baseline", "metric", "alpha"), "compare",
+                  required=("variable", "treatment", "baseline"))
+        by_name = {v.name: v for v in variables}
+        var = data["variable"]
+        if var not in by_name:
+            self.fail("compare.variable", f"{var!r} is not a variable",
+                      f"use one of {', '.join(by_name)}")
+        target = by_name[var]
+        for key in ("treatment", "baseline"):
+            if target.kind == "choice" and data[key] not in target.choices:
+                self.fail(f"compare.{key}", f"{data[key]!r} is not one of {list(target.choices)}",
+                          "use one of the variable's choices")
+        metric = data.get("metric", metrics[0].name)
+        if metric not in {m.name for m in metrics}:
+            self.fail("compare.metric", f"{metric!r} is not a metric",
+                      f"use one of {', '.join(m.name for m in metrics)}")
+        alpha = self.number(data.get("alpha", 0.05), "compare.alpha", low=0)
+        if not 0 < alpha < 1:
+            self.fail("compare.alpha", f"must lie between 0 and 1, got {alpha}", "use e.g. 0.05")
+        return Compare(var, data["treatment"], data["baseline"], metric, alpha)
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _kind(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"[:80]
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, str | bool | int) or (isinstance(value, float) and math.isfinite(value))
+
+
+def _bytes(text: str) -> float | str:
+    """'4GB' / '512MiB' / '1e9' to bytes; anything else comes back for number() to refuse."""
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([KMGT]?)(i?B)?\s*", text, re.IGNORECASE)
+    if not m:
+        return text
+    scale = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}[m.group(2).upper()]
+    return float(m.group(1)) * scale
