@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sweeper.api import Sweep, launch
 from sweeper.errors import ObjectiveError, SpecError, SweeperError
 from sweeper.results import load
 from sweeper.spec import Experiment, load_spec
@@ -10,7 +11,9 @@ __all__ = [
     "Experiment",
     "ObjectiveError",
     "SpecError",
+    "Sweep",
     "SweeperError",
+    "launch",
     "load",
     "load_spec",
 ]

@@ -1,0 +1,161 @@
+"""The Python API: ``sweeper.launch(...)`` runs a sweep and returns what it produced.
+
+The CLI is a thin face over this module; everything a command does can be done from a notebook.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import socket
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sweeper.errors import SweeperError
+from sweeper.results import EXPERIMENT_JSON, TRIALS, read_json, write_json
+from sweeper.spec import Experiment, load_spec
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from sweeper.engine import Stats
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    """A finished (or stopped) sweep: where its results are, and quick ways to read them."""
+
+    spec: Experiment
+    path: Path
+    stats: Stats
+
+    @property
+    def table(self) -> pd.DataFrame:
+        from sweeper.results import load
+
+        return load(self.path)
+
+    @property
+    def best(self) -> dict[str, Any] | None:
+        """The best trial by the mean of the primary metric over its complete replicates."""
+        return best_trial(self.table, self.spec)
+
+
+def best_trial(table: pd.DataFrame, spec: Experiment) -> dict[str, Any] | None:
+    metric = spec.primary
+    done = table[table["status"] == "complete"] if len(table) else table
+    if done.empty:
+        return None
+    agg = done.groupby("trial")[metric.name].agg(["mean", "count"])
+    agg = agg[agg["mean"].notna()]
+    if agg.empty:
+        return None
+    best = agg["mean"].idxmax() if metric.direction == "maximize" else agg["mean"].idxmin()
+    row = done[done["trial"] == best].iloc[0]
+    params = {v.name: _plain(row[v.name]) for v in spec.variables if _present(row[v.name])}
+    return {"trial": int(best), "params": params, "metric": metric.name,
+            "mean": float(agg.loc[best, "mean"]), "n": int(agg.loc[best, "count"])}
+
+
+def _present(value: Any) -> bool:
+    import pandas as pd
+
+    return not (value is None or (not isinstance(value, str) and pd.isna(value)))
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def experiment_folder(spec: Experiment, results: str | Path) -> Path:
+    root = Path(results).resolve()
+    folder = (root / spec.name).resolve()
+    if folder.parent != root:  # the spec refuses such names; this guards specs built otherwise
+        raise SweeperError(f"experiment name {spec.name!r} would leave the results folder {root}")
+    return folder
+
+
+def launch(sweep: str | Path | Mapping[str, Any] | Experiment, *, results: str | Path = "results",
+           backend: str = "ray", address: str | None = None, fresh: bool = False,
+           progress: bool = False) -> Sweep:
+    """Run a sweep from a sweep file, a spec dict or an :class:`Experiment`; block until it ends.
+
+    ``backend`` is ``ray`` (embedded Ray unless ``address`` names a cluster, or the current
+    connection inside a Ray job) or ``local`` (in-process, sequential). ``fresh`` moves an existing
+    results folder aside (renamed with a timestamp) instead of resuming it.
+    """
+    from sweeper.backends import BACKENDS, make_backend
+    from sweeper.engine import Engine
+    from sweeper.objectives import ObjectiveRef, check_signature, load_objective
+    from sweeper.results import TableWriter, trial_schema
+    from sweeper.search import Searcher
+
+    spec = sweep if isinstance(sweep, Experiment) else load_spec(sweep)
+    if backend not in BACKENDS:
+        raise SweeperError(f"backend {backend!r} is unknown\n  fix: use one of {', '.join(BACKENDS)}")
+    ref = ObjectiveRef(spec.objective, spec.root, tuple(m.name for m in spec.metrics))
+    func = load_objective(ref)
+    check_signature(func, spec.objective, [v.name for v in spec.variables if not v.when],
+                    [v.name for v in spec.variables if v.when])
+    folder = experiment_folder(spec, results)
+    if folder.exists() and fresh:
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        folder.rename(folder.with_name(f"{folder.name}.{stamp}"))
+    if (folder / TRIALS).exists():
+        raise SweeperError(f"{folder} already holds results of {spec.name!r}"
+                           "\n  fix: pass --fresh (fresh=True) to move them aside and start over")
+    _write_experiment(folder, spec, status="running")
+    searcher = Searcher(spec)
+    writer = TableWriter(folder / TRIALS, trial_schema(spec))
+    runner = make_backend(backend, spec, ref, address=address)
+    on_progress = None
+    if progress:
+        from sweeper.progress import ProgressLine
+
+        on_progress = ProgressLine(spec.primary.name)
+    status = "failed"
+    try:
+        stats = Engine(spec, searcher, runner, writer, on_progress).run()
+        status = "finished"
+    finally:
+        writer.close()
+        runner.close()
+        _write_experiment(folder, spec, status=status)
+        if on_progress is not None and status == "finished":
+            on_progress.close(stats)
+    return Sweep(spec, folder, stats)
+
+
+def _write_experiment(folder: Path, spec: Experiment, *, status: str) -> None:
+    path = folder / EXPERIMENT_JSON
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    created = read_json(path).get("created_at", now) if path.exists() else now
+    write_json(path, {
+        "name": spec.name, "hypothesis": spec.hypothesis, "spec": dict(spec.raw), "root": spec.root,
+        "source": spec.source, "status": status, "created_at": created, "updated_at": now,
+        "host": socket.gethostname(), "git_commit": _git_commit(spec.root), "versions": _versions(),
+    })
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("sweeper", "ray", "optuna", "numpy", "pandas", "pyarrow"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def _git_commit(root: str) -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None

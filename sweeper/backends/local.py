@@ -1,0 +1,33 @@
+"""In-process, one run at a time: for debugging (breakpoints and prints work) and tiny sweeps."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from sweeper.objectives import ObjectiveRef, Outcome, Run, execute
+
+
+class LocalBackend:
+    slots = 1
+
+    def __init__(self, ref: ObjectiveRef):
+        self.ref = ref
+        self._done: dict[int, list[Outcome]] = {}
+        self._next = 0
+
+    def submit(self, runs: Sequence[Run]) -> int:
+        handle = self._next
+        self._next += 1
+        self._done[handle] = execute(self.ref, runs)
+        return handle
+
+    def wait(self, handles: Collection[Any], timeout: float | None
+             ) -> list[tuple[Any, list[Outcome] | BaseException]]:
+        return [(h, self._done.pop(h)) for h in handles if h in self._done]
+
+    def cancel(self, handle: Any) -> None:
+        self._done.pop(handle, None)
+
+    def close(self) -> None:
+        self._done.clear()

@@ -1,0 +1,71 @@
+"""`sweeper` on the command line: a thin face over the Python API (sweeper.api and friends).
+
+Heavy modules (ray, optuna, pyarrow, pandas) are imported inside the handlers so `sweeper --help`
+stays instant. Errors sweeper raises on purpose print as one message with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def _launch(args: argparse.Namespace) -> int:
+    from sweeper.api import launch
+
+    sweep = launch(args.sweep_file, results=args.results, backend=args.backend, address=args.address,
+                   fresh=args.fresh, progress=not args.quiet)
+    _print_summary(sweep)
+    return 0
+
+
+def _print_summary(sweep) -> None:  # type: ignore[no-untyped-def]
+    s = sweep.stats
+    took = (s.last_end - s.first_start) if s.first_start and s.last_end else 0.0
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(s.counts.items())) or "no runs"
+    print(f"{sweep.spec.name}: {s.trials_done} trials, {s.runs_done} runs ({counts})"
+          + (f", {s.runs_done / took:.1f} runs/s" if took > 0 else ""))
+    best = sweep.best
+    if best:
+        params = ", ".join(f"{k}={v}" for k, v in best["params"].items())
+        print(f"best: trial {best['trial']} {best['metric']}={best['mean']:.6g} "
+              f"(mean of {best['n']} replicates) with {params}")
+    print(f"results: {sweep.path}  (sweeper.load({str(sweep.path)!r}))")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sweeper", description="Run machine-learning experiments as seeded variable-space sweeps.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("launch", help="run (or resume) the sweep a sweep file describes")
+    p.add_argument("sweep_file", help="the sweep file (YAML)")
+    p.add_argument("--backend", choices=("ray", "local"), default="ray",
+                   help="ray (default: an embedded local Ray, or --address) or local (in-process)")
+    p.add_argument("--address", help="a running Ray cluster: auto, HOST:PORT or ray://HOST:PORT")
+    p.add_argument("--results", default="results",
+                   help="results root; the experiment's folder is RESULTS/<experiment> (default: results)")
+    p.add_argument("--fresh", action="store_true",
+                   help="move an existing results folder aside (renamed with a timestamp) and start over")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    p.set_defaults(handler=_launch)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from sweeper.errors import SweeperError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except SweeperError as exc:
+        print(f"\nerror: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

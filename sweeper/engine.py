@@ -1,0 +1,220 @@
+"""The driver loop: keep every slot busy, expand trials into seeded runs, stream results as they land.
+
+As-completed: each finished batch is written to the trial table and its slot refilled at once; a
+trial is told to the search only when all its replicates are in. When runs are tiny, several are
+packed into one backend task (sized from the measured run time) and a second task is queued per
+slot, so workers never wait for the driver or the sampler.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sweeper.errors import ObjectiveError
+from sweeper.objectives import Outcome, Run
+from sweeper.seeding import replicate_seeds
+
+if TYPE_CHECKING:
+    from sweeper.backends import Backend
+    from sweeper.results import TableWriter
+    from sweeper.search import Searcher
+    from sweeper.spec import Experiment
+
+MAX_ATTEMPTS = 3  # a run lost with its worker or node is tried this many times in all
+TASK_SECONDS = 0.1  # runs are packed into tasks of about this length when they are shorter
+MAX_BATCH = 1024
+WAIT_S = 0.5  # longest the loop blocks without refreshing progress
+
+
+@dataclass(slots=True)
+class _Trial:
+    params: dict[str, Any]
+    left: int
+    values: list[list[float]] = field(default_factory=list)  # per replicate, per told metric
+    statuses: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Stats:
+    """What the progress line and the final summary show; updated in place by the engine."""
+
+    trials_total: int
+    replicates: int
+    trials_done: int = 0
+    runs_done: int = 0
+    running: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    best_value: float | None = None
+    best_trial: int | None = None
+    best_params: dict[str, Any] = field(default_factory=dict)
+    first_start: float | None = None
+    last_end: float | None = None
+    started: float = field(default_factory=time.time)
+    stopping: str = ""  # why the engine stops launching, when it does
+
+    @property
+    def failed(self) -> int:
+        return sum(n for s, n in self.counts.items() if s != "complete")
+
+
+class Engine:
+    def __init__(self, spec: Experiment, searcher: Searcher, backend: Backend, writer: TableWriter,
+                 on_progress: Callable[[Stats], None] | None = None):
+        self.spec, self.searcher, self.backend, self.writer = spec, searcher, backend, writer
+        self.on_progress = on_progress or (lambda _s: None)
+        self.seeds = replicate_seeds(spec.search.seed, spec.replicates)
+        self.told = [m.name for m in spec.metrics[: len(_directions(spec))]]
+        self.stats = Stats(searcher.total, spec.replicates)
+        self._as_text = _text_variables(spec)
+        self._trials: dict[int, _Trial] = {}
+        self._queue: deque[Run] = deque()
+        self._inflight: dict[Any, list[Run]] = {}
+        self._run_s: float | None = None  # moving average of one run's duration
+        self._stop = False
+
+    def stop(self) -> None:
+        """Stop launching new runs; those in flight finish and are recorded."""
+        self._stop = True
+
+    def run(self) -> Stats:
+        try:
+            while True:
+                self._fill()
+                if not self._inflight:
+                    break
+                for handle, result in self.backend.wait(list(self._inflight), WAIT_S):
+                    runs = self._inflight.pop(handle)
+                    if isinstance(result, BaseException):
+                        self._lost(runs, result)
+                    else:
+                        self._record(result)
+                self.stats.running = sum(len(r) for r in self._inflight.values())
+                self.on_progress(self.stats)
+        finally:
+            for handle in self._inflight:
+                self.backend.cancel(handle)
+            self.writer.flush()
+        self.on_progress(self.stats)
+        return self.stats
+
+    # -- launching -------------------------------------------------------------------------------
+    def _fill(self) -> None:
+        depth = 2 if self._run_s is not None and self._run_s < 1.0 else 1
+        while not self._stop and len(self._inflight) < depth * self.backend.slots:
+            if not self._queue and not self._expand():
+                break
+            batch = [self._queue.popleft() for _ in range(min(self._batch_size(), len(self._queue)))]
+            self._submit(batch)
+        self.stats.running = sum(len(r) for r in self._inflight.values())
+
+    def _expand(self) -> bool:
+        proposal = self.searcher.ask()
+        if proposal is None:
+            return False
+        self._trials[proposal.trial] = _Trial(proposal.params, self.spec.replicates)
+        self._queue.extend(Run(proposal.trial, r, seed, proposal.params)
+                           for r, seed in enumerate(self.seeds))
+        return True
+
+    def _batch_size(self) -> int:
+        if self._run_s is None:
+            return 1
+        size = TASK_SECONDS / max(self._run_s, 1e-6)
+        left = len(self._queue) + (self.searcher.total - self.searcher.asked) * self.spec.replicates
+        fair = math.ceil(left / (2 * self.backend.slots))  # keep the tail spread over every slot
+        return int(max(1, min(size, MAX_BATCH, fair)))
+
+    def _submit(self, runs: list[Run]) -> None:
+        self._inflight[self.backend.submit(runs)] = runs
+
+    # -- results ---------------------------------------------------------------------------------
+    def _lost(self, runs: list[Run], exc: BaseException) -> None:
+        """A batch died with its worker or node: retry each run alone, up to MAX_ATTEMPTS."""
+        failed = []
+        for run in runs:
+            if run.attempt < MAX_ATTEMPTS:
+                self._submit([Run(run.trial, run.replicate, run.seed, run.params, run.attempt + 1)])
+            else:
+                now = time.time()
+                failed.append(Outcome(run.trial, run.replicate, "failed", {}, now, now, "", run.attempt,
+                                      f"lost {run.attempt} times with its worker: {type(exc).__name__}: {exc}"))
+        if failed:
+            self._record(failed)
+
+    def _record(self, outcomes: list[Outcome]) -> None:
+        fatal = next((o for o in outcomes if o.fatal), None)
+        if fatal is not None:
+            self._stop = True
+            raise ObjectiveError(fatal.error or "the objective is unusable")
+        rows = []
+        for o in outcomes:
+            trial = self._trials[o.trial]
+            rows.append(self._row(o, trial.params))
+            self._note(o)
+            trial.statuses.append(o.status)
+            if o.status == "complete":
+                trial.values.append([o.metrics.get(m, math.nan) for m in self.told])
+            trial.left -= 1
+            if trial.left == 0:
+                self._finish(o.trial, self._trials.pop(o.trial))
+        self.writer.append(rows)
+
+    def _note(self, o: Outcome) -> None:
+        s = self.stats
+        s.runs_done += 1
+        s.counts[o.status] = s.counts.get(o.status, 0) + 1
+        s.first_start = o.started if s.first_start is None else min(s.first_start, o.started)
+        s.last_end = o.ended if s.last_end is None else max(s.last_end, o.ended)
+        d = o.ended - o.started
+        self._run_s = d if self._run_s is None else 0.8 * self._run_s + 0.2 * d
+
+    def _finish(self, trial_id: int, trial: _Trial) -> None:
+        self.stats.trials_done += 1
+        if not trial.values:
+            status = "pruned" if "pruned" in trial.statuses else "failed"
+            self.searcher.tell(trial_id, None, status)
+            return
+        means = [math.fsum(v[i] for v in trial.values) / len(trial.values) for i in range(len(self.told))]
+        self.searcher.tell(trial_id, means, "complete")
+        value = means[0]
+        if math.isfinite(value) and (self.stats.best_value is None or _better(self.spec, value, self.stats.best_value)):
+            self.stats.best_value, self.stats.best_trial = value, trial_id
+            self.stats.best_params = trial.params
+
+    def _row(self, o: Outcome, params: dict[str, Any]) -> dict[str, Any]:
+        row: dict[str, Any] = {"trial": o.trial, "replicate": o.replicate, "seed": self.seeds[o.replicate],
+                               "status": o.status}
+        row.update(params)
+        for name in self._as_text:
+            if name in row:
+                row[name] = str(row[name])
+        row.update(o.metrics)
+        row.update(started_at=int(o.started * 1e6), ended_at=int(o.ended * 1e6),
+                   duration_s=o.ended - o.started, node=o.node, attempt=o.attempt, error=o.error)
+        return row
+
+
+def _directions(spec: Experiment) -> list[str]:
+    from sweeper.search import directions
+
+    return directions(spec)
+
+
+def _text_variables(spec: Experiment) -> list[str]:
+    """Variables stored as text although some values are not (mixed-type choices)."""
+    import pyarrow as pa
+
+    from sweeper.results import variable_type
+
+    return [v.name for v in spec.variables
+            if variable_type(v) == pa.string() and any(not isinstance(c, str) for c in (*v.choices, v.value)
+                                                        if c is not None)]
+
+
+def _better(spec: Experiment, a: float, b: float) -> bool:
+    return a > b if spec.primary.direction == "maximize" else a < b

@@ -1,0 +1,188 @@
+"""Loading and calling the user's objective, on whichever process runs it.
+
+The objective is a plain function (``module:function``) that needs no import of sweeper: it gets the
+trial's variables as keyword arguments (plus ``seed`` when it has such a parameter) and returns a
+number (the primary metric) or a dict of metrics.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import math
+import numbers
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sweeper.errors import ObjectiveError
+
+ERROR_CHARS = 4000  # the tail of a traceback kept in the table's error column
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectiveRef:
+    """Everything a worker needs to find and judge the objective; small and picklable."""
+
+    target: str  # module:function
+    root: str  # looked up first, so models.py next to the sweep file is found
+    metrics: tuple[str, ...]  # declared metrics; the first is primary
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One seeded replicate of a trial, as the scheduler places it."""
+
+    trial: int
+    replicate: int
+    seed: int
+    params: dict[str, Any]
+    attempt: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a worker reports back for one run. ``fatal`` means the objective itself is unusable."""
+
+    trial: int
+    replicate: int
+    status: str
+    metrics: dict[str, float]
+    started: float
+    ended: float
+    node: str
+    attempt: int
+    error: str | None = None
+    fatal: bool = False
+
+
+_cache: dict[tuple[str, str], Callable[..., Any]] = {}
+
+
+def load_objective(ref: ObjectiveRef) -> Callable[..., Any]:
+    key = (ref.target, ref.root)
+    if key in _cache:
+        return _cache[key]
+    module_name, _, func_name = ref.target.partition(":")
+    if ref.root not in sys.path:
+        sys.path.insert(0, ref.root)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise ObjectiveError(
+                f"objective: cannot import module {module_name!r} (looked in {ref.root} and on PYTHONPATH)"
+                f"\n  fix: put {module_name.replace('.', '/')}.py next to the sweep file, or add its folder"
+                " to PYTHONPATH") from None
+        raise ObjectiveError(f"objective: importing {module_name!r} failed: {exc}"
+                             f"\n  fix: install the missing package {exc.name!r}") from None
+    except Exception as exc:
+        raise ObjectiveError(f"objective: importing {module_name!r} raised "
+                             f"{type(exc).__name__}: {exc}\n{_tail(traceback.format_exc())}") from None
+    func = getattr(module, func_name, None)
+    if not callable(func):
+        raise ObjectiveError(f"objective: module {module_name!r} has no function {func_name!r}"
+                             f"\n  fix: define def {func_name}(...) in {module.__file__}")
+    _cache[key] = func
+    return func
+
+
+def check_signature(func: Callable[..., Any], target: str, always: Sequence[str],
+                    sometimes: Sequence[str]) -> None:
+    """Refuse, before any run, an objective that cannot accept the variables it will be given.
+
+    ``always`` are passed to every run; ``sometimes`` (conditional variables) only when active, so
+    those need a default only if no ``**kwargs`` catches them.
+    """
+    sig = inspect.signature(func)
+    params = sig.parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        accepts: Callable[[str], bool] = lambda _: True  # noqa: E731
+    else:
+        accepts = lambda name: name in params  # noqa: E731
+    for name in (*always, *sometimes):
+        if not accepts(name):
+            raise ObjectiveError(f"objective {target}: has no parameter {name!r}, a variable of the sweep"
+                                 f"\n  fix: add {name}=... to its signature, or **kwargs")
+    given = {*always, "seed", "trial"}
+    for p in params.values():
+        if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or p.default is not p.empty:
+            continue
+        if p.name in sometimes:
+            raise ObjectiveError(f"objective {target}: parameter {p.name!r} is a conditional variable"
+                                 f" and is not passed when inactive\n  fix: give it a default, e.g. {p.name}=None")
+        if p.name not in given:
+            raise ObjectiveError(f"objective {target}: parameter {p.name!r} is not a variable of the sweep"
+                                 f"\n  fix: add it under variables:, or give it a default")
+
+
+def wants(func: Callable[..., Any], name: str) -> bool:
+    params = inspect.signature(func).parameters
+    return name in params
+
+
+def to_metrics(value: Any, metrics: Sequence[str], target: str) -> dict[str, float]:
+    """Normalise a return value to {metric: float}; a wrong kind of value is fatal for the sweep."""
+    primary = metrics[0]
+    if _is_number(value):
+        return {primary: float(value)}
+    if isinstance(value, Mapping):
+        out: dict[str, float] = {}
+        for name in metrics:
+            if name not in value:
+                continue
+            if not _is_number(value[name]):
+                raise ObjectiveError(f"objective {target}: returned {name}={value[name]!r}, not a number"
+                                     "\n  fix: return plain numbers (float(...)) for every metric")
+            out[name] = float(value[name])
+        if primary not in out:
+            raise ObjectiveError(f"objective {target}: returned {sorted(map(str, value))} without the"
+                                 f" primary metric {primary!r}\n  fix: include {primary!r} in the dict it returns")
+        return out
+    raise ObjectiveError(f"objective {target}: returned {type(value).__name__} {value!r:.60}, not a number"
+                         f" or a dict of numbers\n  fix: return {primary} as a number, or a dict "
+                         f"{{{', '.join(repr(m) + ': ...' for m in metrics)}}}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _tail(text: str) -> str:
+    return text if len(text) <= ERROR_CHARS else "..." + text[-ERROR_CHARS:]
+
+
+def execute(ref: ObjectiveRef, runs: Sequence[Run], node: str | None = None) -> list[Outcome]:
+    """Run a batch of runs in this process, one after the other; never raises for a run's error."""
+    node = node or socket.gethostname()
+    try:
+        func = load_objective(ref)
+    except ObjectiveError as exc:
+        now = time.time()
+        return [Outcome(r.trial, r.replicate, "failed", {}, now, now, node, r.attempt, str(exc), True)
+                for r in runs]
+    pass_seed = wants(func, "seed")
+    out = []
+    for run in runs:
+        kwargs = dict(run.params)
+        if pass_seed:
+            kwargs["seed"] = run.seed
+        started = time.time()
+        try:
+            metrics = to_metrics(func(**kwargs), ref.metrics, ref.target)
+            status, error, fatal = "complete", None, False
+        except ObjectiveError as exc:
+            metrics, status, error, fatal = {}, "failed", str(exc), True
+        except Exception:
+            metrics, status, error, fatal = {}, "failed", _tail(traceback.format_exc()), False
+        out.append(Outcome(run.trial, run.replicate, status, metrics, started, time.time(), node,
+                           run.attempt, error, fatal))
+    return out
+
+
+def finite(metrics: Mapping[str, float]) -> bool:
+    return all(math.isfinite(v) for v in metrics.values())

@@ -1,0 +1,71 @@
+"""The live progress line: done/running/failed, best so far, rate and ETA, redrawn in place.
+
+On a terminal the line is redrawn at most 5 times a second; elsewhere (CI logs, Slurm output) a plain
+line is printed every 10 seconds, so logs stay readable.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from sweeper.engine import Stats
+
+
+def duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+def line(stats: Stats, metric: str) -> str:
+    elapsed = time.time() - stats.started
+    total_runs = stats.trials_total * stats.replicates
+    parts = [f"trials {stats.trials_done}/{stats.trials_total}",
+             f"runs {stats.runs_done}/{total_runs}", f"running {stats.running}",
+             f"failed {stats.failed}"]
+    if stats.best_value is not None:
+        parts.append(f"best {metric}={stats.best_value:.4g} (trial {stats.best_trial})")
+    if stats.runs_done and elapsed > 0:
+        rate = stats.runs_done / elapsed
+        parts.append(f"{rate:.1f} runs/s")
+        left = total_runs - stats.runs_done
+        if left > 0:
+            parts.append(f"ETA {duration(left / rate)}")
+    parts.append(duration(elapsed))
+    if stats.stopping:
+        parts.append(stats.stopping)
+    return " | ".join(parts)
+
+
+class ProgressLine:
+    def __init__(self, metric: str, stream: TextIO | None = None):
+        self.metric = metric
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self._last = 0.0
+        self._width = 0
+
+    def __call__(self, stats: Stats) -> None:
+        now = time.monotonic()
+        if now - self._last < (0.2 if self.tty else 10.0):
+            return
+        self._last = now
+        self.show(stats)
+
+    def show(self, stats: Stats) -> None:
+        text = line(stats, self.metric)
+        if self.tty:
+            self.stream.write("\r" + text.ljust(self._width))
+            self._width = len(text)
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def close(self, stats: Stats) -> None:
+        self.show(stats)
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
