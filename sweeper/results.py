@@ -228,7 +228,11 @@ def load(path: str | Path) -> pd.DataFrame:
         folder = folder / TRIALS
     if not folder.is_dir():
         raise SweeperError(f"{path}: no trial table here (expected a results folder with {TRIALS}/)")
-    df = read_folder(folder).to_pandas()
+    import pandas as pd
+    import pyarrow as pa
+
+    # Nullable integers: an int variable that is inactive in some trials stays int, not float.
+    df = read_folder(folder).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
     if len(df.columns) and {"trial", "replicate"} <= set(df.columns):
         df = df.sort_values(["trial", "replicate"], kind="stable").reset_index(drop=True)
     return df

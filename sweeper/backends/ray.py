@@ -33,8 +33,9 @@ class RayBackend:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         self._owns = False
         if not ray.is_initialized():
-            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
-                                      "logging_level": "error"}
+            # address="local" starts a fresh private Ray even when a `ray start` cluster runs here.
+            kwargs: dict[str, Any] = {"address": "local", "include_dashboard": False,
+                                      "log_to_driver": False, "logging_level": "error"}
             if address:
                 kwargs = {"address": address, "log_to_driver": False, "logging_level": "error"}
             # The package running this driver must be importable by workers on this machine.
