@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sweeper.analysis import summary, verdict
 from sweeper.api import Sweep, launch
 from sweeper.errors import ObjectiveError, SpecError, SweeperError
 from sweeper.results import load
@@ -16,5 +17,7 @@ __all__ = [
     "launch",
     "load",
     "load_spec",
+    "summary",
+    "verdict",
 ]
 __version__ = "0.1.0"

@@ -77,13 +77,20 @@ class Resources:
 
 @dataclass(frozen=True, slots=True)
 class Compare:
-    """The comparison a hypothesis makes: ``treatment`` against ``baseline`` on ``variable``."""
+    """The comparison a hypothesis makes: ``treatment`` against ``baseline`` on ``variable``.
+
+    ``treatment`` is one level, a tuple of levels, or None for every level but the baseline (many
+    arms: the report then corrects for multiple comparisons). ``arms`` says which trials stand for a
+    level: ``best`` (its best trial, tuned against tuned) or ``pooled`` (all its trials, averaged
+    per seed).
+    """
 
     variable: str
-    treatment: Scalar
+    treatment: Scalar | tuple[Scalar, ...] | None
     baseline: Scalar
     metric: str
     alpha: float = 0.05
+    arms: str = "best"
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,18 +388,40 @@ class _Parser:
     def compare(self, data: Any, variables: tuple[Variable, ...], metrics: tuple[Metric, ...]) -> Compare | None:
         if data is None:
             return None
-        self.keys(data, ("variable", "treatment", "baseline", "metric", "alpha"), "compare",
-                  required=("variable", "treatment", "baseline"))
+        self.keys(data, ("variable", "treatment", "baseline", "metric", "alpha", "arms"), "compare",
+                  required=("variable", "baseline"))
         by_name = {v.name: v for v in variables}
         var = data["variable"]
         if var not in by_name:
             self.fail("compare.variable", f"{var!r} is not a variable",
                       f"use one of {', '.join(by_name)}")
         target = by_name[var]
-        for key in ("treatment", "baseline"):
-            if target.kind == "choice" and data[key] not in target.choices:
-                self.fail(f"compare.{key}", f"{data[key]!r} is not one of {list(target.choices)}",
+        baseline = data["baseline"]
+        raw = data.get("treatment", "all")
+        if raw == "all" and not (target.kind == "choice" and "all" in target.choices):
+            treatment: Scalar | tuple[Scalar, ...] | None = None
+        elif isinstance(raw, list):
+            if not raw:
+                self.fail("compare.treatment", "empty list", "name one or more levels, or write all")
+            treatment = tuple(raw)
+        else:
+            treatment = raw
+        levels = (treatment if isinstance(treatment, tuple)
+                  else () if treatment is None else (treatment,))
+        for key, value in [("baseline", baseline)] + [("treatment", t) for t in levels]:
+            if not _is_scalar(value):
+                self.fail(f"compare.{key}", f"{value!r} is not a single value",
+                          "write one level of the variable")
+            if target.kind == "choice" and value not in target.choices:
+                self.fail(f"compare.{key}", f"{value!r} is not one of {list(target.choices)}",
                           "use one of the variable's choices")
+        if baseline in levels:
+            self.fail("compare.treatment", f"the baseline {baseline!r} is also a treatment",
+                      "compare the baseline against other levels only")
+        arms = data.get("arms", "best")
+        if arms not in ("best", "pooled"):
+            self.fail("compare.arms", f"unknown value {arms!r}",
+                      "use best (each level's best trial) or pooled (all its trials, averaged per seed)")
         metric = data.get("metric", metrics[0].name)
         if metric not in {m.name for m in metrics}:
             self.fail("compare.metric", f"{metric!r} is not a metric",
@@ -400,7 +429,7 @@ class _Parser:
         alpha = self.number(data.get("alpha", 0.05), "compare.alpha", low=0)
         if not 0 < alpha < 1:
             self.fail("compare.alpha", f"must lie between 0 and 1, got {alpha}", "use e.g. 0.05")
-        return Compare(var, data["treatment"], data["baseline"], metric, alpha)
+        return Compare(var, treatment, baseline, metric, alpha, arms)
 
 
 def _join(where: str, key: str) -> str:
