@@ -141,8 +141,9 @@ class Engine:
                 self._submit([Run(run.trial, run.replicate, run.seed, run.params, run.attempt + 1)])
             else:
                 now = time.time()
-                failed.append(Outcome(run.trial, run.replicate, "failed", {}, now, now, "", run.attempt,
-                                      f"lost {run.attempt} times with its worker: {type(exc).__name__}: {exc}"))
+                error = f"lost {run.attempt} times with its worker: {type(exc).__name__}: {exc}"
+                failed.append(
+                    Outcome(run.trial, run.replicate, "failed", {}, now, now, "", run.attempt, error))
         if failed:
             self._record(failed)
 
@@ -182,7 +183,8 @@ class Engine:
         means = [math.fsum(v[i] for v in trial.values) / len(trial.values) for i in range(len(self.told))]
         self.searcher.tell(trial_id, means, "complete")
         value = means[0]
-        if math.isfinite(value) and (self.stats.best_value is None or _better(self.spec, value, self.stats.best_value)):
+        best = self.stats.best_value
+        if math.isfinite(value) and (best is None or _better(self.spec, value, best)):
             self.stats.best_value, self.stats.best_trial = value, trial_id
             self.stats.best_params = trial.params
 

@@ -113,8 +113,9 @@ def check_signature(func: Callable[..., Any], target: str, always: Sequence[str]
         if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or p.default is not p.empty:
             continue
         if p.name in sometimes:
-            raise ObjectiveError(f"objective {target}: parameter {p.name!r} is a conditional variable"
-                                 f" and is not passed when inactive\n  fix: give it a default, e.g. {p.name}=None")
+            raise ObjectiveError(f"objective {target}: parameter {p.name!r} is a conditional variable and"
+                                 " is not passed when inactive"
+                                 f"\n  fix: give it a default, e.g. {p.name}=None")
         if p.name not in given:
             raise ObjectiveError(f"objective {target}: parameter {p.name!r} is not a variable of the sweep"
                                  f"\n  fix: add it under variables:, or give it a default")
@@ -141,7 +142,8 @@ def to_metrics(value: Any, metrics: Sequence[str], target: str) -> dict[str, flo
             out[name] = float(value[name])
         if primary not in out:
             raise ObjectiveError(f"objective {target}: returned {sorted(map(str, value))} without the"
-                                 f" primary metric {primary!r}\n  fix: include {primary!r} in the dict it returns")
+                                 f" primary metric {primary!r}"
+                                 f"\n  fix: include {primary!r} in the dict it returns")
         return out
     raise ObjectiveError(f"objective {target}: returned {type(value).__name__} {value!r:.60}, not a number"
                          f" or a dict of numbers\n  fix: return {primary} as a number, or a dict "

@@ -60,7 +60,7 @@ def levels(v: Variable) -> list[Any]:
     if v.kind == "choice":
         return list(v.choices)
     low, high, step = v.low, v.high, v.step or 1
-    n = int(round((high - low) / step + 1e-9)) + 1  # type: ignore[operator]
+    n = round((high - low) / step + 1e-9) + 1  # type: ignore[operator]
     values = [low + i * step for i in range(n)]  # type: ignore[operator]
     if v.kind == "int":
         return [int(x) for x in values]

@@ -322,7 +322,8 @@ class _Parser:
                           "drop one of them")
         return Variable(name, kind, low=low, high=high, step=step, log=log, when=when)
 
-    def when(self, data: Any, where: str, earlier: list[Variable]) -> tuple[tuple[str, tuple[Scalar, ...]], ...]:
+    def when(self, data: Any, where: str, earlier: list[Variable]
+             ) -> tuple[tuple[str, tuple[Scalar, ...]], ...]:
         if data is None:
             return ()
         if not isinstance(data, Mapping) or not data:
@@ -332,7 +333,8 @@ class _Parser:
         out = []
         for ref, values in data.items():
             if ref not in known:
-                self.fail(f"{where}.when.{ref}", f"names no variable declared before {where.split('.')[-1]!r}",
+                this = where.split(".")[-1]
+                self.fail(f"{where}.when.{ref}", f"names no variable declared before {this!r}",
                           f"declare {ref!r} above this variable (known: {', '.join(known) or 'none'})")
             allowed = tuple(values) if isinstance(values, list) else (values,)
             target = known[ref]
@@ -381,11 +383,13 @@ class _Parser:
             memory = int(self.number(memory, "resources.memory", low=1))
         custom = data.get("custom", {}) or {}
         if not isinstance(custom, Mapping):
-            self.fail("resources.custom", "expected name: amount pairs", "write e.g. {accelerator_type_a100: 1}")
+            self.fail("resources.custom", "expected name: amount pairs",
+                      "write e.g. {accelerator_type_a100: 1}")
         pairs = tuple((str(k), self.number(v, f"resources.custom.{k}", low=0)) for k, v in custom.items())
         return Resources(cpus, gpus, memory, pairs)
 
-    def compare(self, data: Any, variables: tuple[Variable, ...], metrics: tuple[Metric, ...]) -> Compare | None:
+    def compare(self, data: Any, variables: tuple[Variable, ...], metrics: tuple[Metric, ...]
+                ) -> Compare | None:
         if data is None:
             return None
         self.keys(data, ("variable", "treatment", "baseline", "metric", "alpha", "arms"), "compare",
