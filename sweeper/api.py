@@ -9,6 +9,7 @@ import datetime as dt
 import platform
 import socket
 import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,17 +81,19 @@ def experiment_folder(spec: Experiment, results: str | Path) -> Path:
 
 def launch(sweep: str | Path | Mapping[str, Any] | Experiment, *, results: str | Path = "results",
            backend: str = "ray", address: str | None = None, fresh: bool = False,
-           progress: bool = False) -> Sweep:
+           retry_failed: bool = False, progress: bool = False) -> Sweep:
     """Run a sweep from a sweep file, a spec dict or an :class:`Experiment`; block until it ends.
 
     ``backend`` is ``ray`` (embedded Ray unless ``address`` names a cluster, or the current
-    connection inside a Ray job) or ``local`` (in-process, sequential). ``fresh`` moves an existing
-    results folder aside (renamed with a timestamp) instead of resuming it.
+    connection inside a Ray job) or ``local`` (in-process, sequential). An existing results folder
+    of the same experiment is resumed (``retry_failed`` reruns its failed and timed-out replicates);
+    ``fresh`` moves it aside (renamed with a timestamp) and starts over. Nothing is ever deleted.
     """
     from sweeper.backends import BACKENDS, make_backend
     from sweeper.engine import Engine
     from sweeper.objectives import ObjectiveRef, check_signature, load_objective
     from sweeper.results import TableWriter, trial_schema
+    from sweeper.resume import check_compatible, holds_experiment, restore
     from sweeper.search import Searcher
 
     spec = sweep if isinstance(sweep, Experiment) else load_spec(sweep)
@@ -102,13 +105,17 @@ def launch(sweep: str | Path | Mapping[str, Any] | Experiment, *, results: str |
                     [v.name for v in spec.variables if v.when])
     folder = experiment_folder(spec, results)
     if folder.exists() and fresh:
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        folder.rename(folder.with_name(f"{folder.name}.{stamp}"))
-    if (folder / TRIALS).exists():
-        raise SweeperError(f"{folder} already holds results of {spec.name!r}"
-                           "\n  fix: pass --fresh (fresh=True) to move them aside and start over")
-    _write_experiment(folder, spec, status="running")
+        move_aside(folder)
     searcher = Searcher(spec)
+    restored = None
+    if holds_experiment(folder):
+        check_compatible(folder, spec, None if isinstance(sweep, Mapping | Experiment) else str(sweep))
+        restored = restore(spec, folder, searcher, retry_failed=retry_failed)
+        if progress:
+            print(f"resuming {folder}: {restored.runs_done} runs done, {restored.trials_done} trials"
+                  f" finished, {sum(len(p.missing) for p in restored.partial.values())} replicates of"
+                  f" {len(restored.partial)} unfinished trials to run first", file=sys.stderr)
+    _write_experiment(folder, spec, status="running")
     writer = TableWriter(folder / TRIALS, trial_schema(spec))
     runner = make_backend(backend, spec, ref, address=address)
     on_progress = None
@@ -118,7 +125,7 @@ def launch(sweep: str | Path | Mapping[str, Any] | Experiment, *, results: str |
         on_progress = ProgressLine(spec.primary.name)
     status = "failed"
     try:
-        stats = Engine(spec, searcher, runner, writer, on_progress).run()
+        stats = Engine(spec, searcher, runner, writer, on_progress, restored).run()
         status = "finished"
     finally:
         writer.close()
@@ -129,13 +136,27 @@ def launch(sweep: str | Path | Mapping[str, Any] | Experiment, *, results: str |
     return Sweep(spec, folder, stats)
 
 
+def move_aside(folder: Path) -> Path:
+    """Rename a results folder with a timestamp (``--fresh``): results are never deleted."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    target = folder.with_name(f"{folder.name}.{stamp}")
+    n = 1
+    while target.exists():
+        target = folder.with_name(f"{folder.name}.{stamp}-{n}")
+        n += 1
+    folder.rename(target)
+    return target
+
+
 def _write_experiment(folder: Path, spec: Experiment, *, status: str) -> None:
+    from sweeper.resume import fingerprint
+
     path = folder / EXPERIMENT_JSON
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     created = read_json(path).get("created_at", now) if path.exists() else now
     write_json(path, {
         "name": spec.name, "hypothesis": spec.hypothesis, "spec": dict(spec.raw), "root": spec.root,
-        "source": spec.source, "status": status, "created_at": created, "updated_at": now,
+        "source": spec.source, "status": status, "fingerprint": fingerprint(spec), "created_at": created, "updated_at": now,
         "host": socket.gethostname(), "git_commit": _git_commit(spec.root), "versions": _versions(),
     })
 

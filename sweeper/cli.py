@@ -15,7 +15,7 @@ def _launch(args: argparse.Namespace) -> int:
     from sweeper.api import launch
 
     sweep = launch(args.sweep_file, results=args.results, backend=args.backend, address=args.address,
-                   fresh=args.fresh, progress=not args.quiet)
+                   fresh=args.fresh, retry_failed=args.retry_failed, progress=not args.quiet)
     _print_summary(sweep)
     return 0
 
@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="results root; the experiment's folder is RESULTS/<experiment> (default: results)")
     p.add_argument("--fresh", action="store_true",
                    help="move an existing results folder aside (renamed with a timestamp) and start over")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="on resume, run failed and timed-out replicates again (default: keep them)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     p.set_defaults(handler=_launch)
     return parser

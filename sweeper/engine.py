@@ -22,6 +22,7 @@ from sweeper.seeding import replicate_seeds
 if TYPE_CHECKING:
     from sweeper.backends import Backend
     from sweeper.results import TableWriter
+    from sweeper.resume import Restored
     from sweeper.search import Searcher
     from sweeper.spec import Experiment
 
@@ -64,7 +65,7 @@ class Stats:
 
 class Engine:
     def __init__(self, spec: Experiment, searcher: Searcher, backend: Backend, writer: TableWriter,
-                 on_progress: Callable[[Stats], None] | None = None):
+                 on_progress: Callable[[Stats], None] | None = None, restored: Restored | None = None):
         self.spec, self.searcher, self.backend, self.writer = spec, searcher, backend, writer
         self.on_progress = on_progress or (lambda _s: None)
         self.seeds = replicate_seeds(spec.search.seed, spec.replicates)
@@ -76,6 +77,19 @@ class Engine:
         self._inflight: dict[Any, list[Run]] = {}
         self._run_s: float | None = None  # moving average of one run's duration
         self._stop = False
+        if restored is not None:
+            self._restore(restored)
+
+    def _restore(self, restored: Restored) -> None:
+        """Start from a resumed trial table: count what is done, queue the missing replicates first."""
+        s = self.stats
+        s.runs_done, s.trials_done, s.counts = restored.runs_done, restored.trials_done, dict(restored.counts)
+        s.first_start, s.last_end = restored.first_start, restored.last_end
+        if restored.best is not None:
+            s.best_value, s.best_trial, s.best_params = restored.best
+        for k, p in restored.partial.items():
+            self._trials[k] = _Trial(p.params, len(p.missing), list(p.values), list(p.statuses))
+            self._queue.extend(Run(k, r, self.seeds[r], p.params) for r in p.missing)
 
     def stop(self) -> None:
         """Stop launching new runs; those in flight finish and are recorded."""

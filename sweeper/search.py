@@ -80,11 +80,15 @@ class Searcher:
         if method in ("grid", "bruteforce"):
             self._points = self._enumerate()
         self.total = self._budget()
-        self._next = 0
+        self._next = 0  # lowest trial id that may still be free
+        self._asked = 0  # trials handed out, plus those restored from a trial table
+        self._used: set[int] = set()  # ids taken by a trial table (resume)
+        self._point = 0  # index of the grid point self._points yields next
         self._pending: dict[int, optuna.Trial] = {}
         self._gated = spec.search.deterministic and method in ADAPTIVE
         self._finished: dict[int, tuple[list[float] | None, str]] = {}
         self._told_upto = 0  # every trial below this id has been told (gated mode)
+        self._told_before: set[int] = set()  # finished before a resume: count as told (gated mode)
 
     def _enumerate(self) -> Iterator[dict[str, Any]]:
         points = space.grid(self.spec.variables)
@@ -103,31 +107,85 @@ class Searcher:
 
     @property
     def asked(self) -> int:
-        return self._next
+        return self._asked
 
     @property
     def exhausted(self) -> bool:
-        return self._next >= self.total
+        return self._asked >= self.total
 
     def ask(self) -> Proposal | None:
-        """The next trial, or None when the budget is spent or (gated) earlier trials must finish."""
-        if self.exhausted or not self._ready(self._next):
+        """The next trial, or None when the budget is spent or (gated) earlier trials must finish.
+
+        Trial ids are the lowest not yet taken, so a resumed sweep fills the ids of trials lost
+        before any replicate finished; grid point k always gets trial id k.
+        """
+        while self._next in self._used:
+            self._next += 1
+        k = self._next
+        if self.exhausted or not self._ready(k):
             return None
         if self._points is not None:
-            fixed = next(self._points)
+            fixed = self._grid_point(k)
             self.study.enqueue_trial({k: v for k, v in fixed.items()}, skip_if_exists=False)
+        elif isinstance(self.study.sampler, _random_sampler()):
+            # Trial k's variables depend on (seed, k) only, so a resumed random sweep samples
+            # exactly what an uninterrupted one would have.
+            self.study.sampler._rng.rng.seed(_trial_seed(self.spec.search.seed, k))
         trial = self.study.ask()
         params = space.suggest(trial, self.spec.variables)
-        k = self._next
         self._pending[k] = trial
         self._next += 1
+        self._asked += 1
         return Proposal(k, params)
+
+    def _grid_point(self, k: int) -> dict[str, Any]:
+        assert self._points is not None and k >= self._point  # ids are handed out in increasing order
+        while self._point < k:
+            next(self._points)
+            self._point += 1
+        self._point += 1
+        return next(self._points)
+
+    def restore(self, finished: Sequence[tuple[int, dict[str, Any], list[float] | None, str]],
+                partial: Sequence[tuple[int, dict[str, Any]]]) -> None:
+        """Rebuild the study from a trial table: the table is the single source of truth.
+
+        ``finished`` trials (id, params, aggregate values or None, status) are added to the study as
+        they ended; ``partial`` trials (id, params) become pending again with the same params, so
+        their missing replicates run and are told like any other trial. Their ids are not handed
+        out again.
+        """
+        import optuna
+
+        state = {"complete": optuna.trial.TrialState.COMPLETE, "pruned": optuna.trial.TrialState.PRUNED}
+        for k, params, values, status in sorted(finished, key=lambda t: t[0]):
+            dists = space.distributions(self.spec.variables, params)
+            sampled = {name: params[name] for name in dists}
+            ok = status == "complete" and values is not None and all(map(math.isfinite, values))
+            st = state["complete"] if ok else state.get(status, optuna.trial.TrialState.FAIL)
+            vals = values if ok else None
+            self.study.add_trial(optuna.trial.create_trial(
+                params=sampled, distributions=dists, state=st,
+                value=vals[0] if vals is not None and len(vals) == 1 else None,
+                values=vals if vals is not None and len(vals) > 1 else None))
+            self._told_before.add(k)
+        for k, params in sorted(partial, key=lambda t: t[0]):
+            self.study.enqueue_trial(params, skip_if_exists=False)
+            trial = self.study.ask()
+            space.suggest(trial, self.spec.variables)
+            self._pending[k] = trial
+        self._used.update(k for k, *_ in finished)
+        self._used.update(k for k, _ in partial)
+        self._asked = len(self._used)
 
     def _ready(self, k: int) -> bool:
         if not self._gated:
             return True
         need = k - self.spec.search.concurrency  # trials 0..need must be told first
         while self._told_upto <= need:
+            if self._told_upto in self._told_before:
+                self._told_upto += 1
+                continue
             if self._told_upto not in self._finished:
                 return False
             self._tell(self._told_upto, *self._finished.pop(self._told_upto))
@@ -151,3 +209,15 @@ class Searcher:
             self.study.tell(ot, state=optuna.trial.TrialState.FAIL)
         else:
             self.study.tell(ot, values if len(values) > 1 else values[0])
+
+
+def _random_sampler() -> type:
+    import optuna
+
+    return optuna.samplers.RandomSampler
+
+
+def _trial_seed(seed: int, trial: int) -> int:
+    import numpy as np
+
+    return int(np.random.SeedSequence(seed, spawn_key=(1 << 20, trial)).generate_state(1)[0])

@@ -1,0 +1,259 @@
+"""Resuming an experiment from its results folder: the trial table is the single source of truth.
+
+``launch`` on a folder that already holds the same experiment continues it: replicates that
+finished are not rerun, trials keep their ids, the Optuna study is rebuilt from the table, and runs
+that were in flight when the driver died (they have no row) run again. Whether the folder holds
+"the same experiment" is decided by a fingerprint of the parts that give the table its meaning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sweeper.errors import SweeperError
+from sweeper.results import EXPERIMENT_JSON, TRIALS, read_json
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from sweeper.search import Searcher
+    from sweeper.spec import Experiment
+
+# Statuses a replicate is not rerun for unless asked (--retry-failed).
+FAILED = frozenset({"failed", "timeout"})
+KEY_COLUMNS = {"trial": "int", "replicate": "int", "status": "string"}
+
+
+def fingerprint(spec: Experiment) -> dict[str, Any]:
+    """The parts of a spec that give the trial table its meaning, and their hash.
+
+    Changing any of these makes old rows mean something else; raising ``trials`` or
+    ``replicates``, adding a recorded metric, resources, timeouts and the hypothesis do not.
+    """
+    from sweeper.search import directions
+
+    told = spec.metrics[: len(directions(spec))]
+    parts = {
+        "variables": [_variable(v) for v in spec.variables],
+        "objective": spec.objective,
+        "search method": spec.search.method,
+        "searched metrics": [[m.name, m.direction] for m in told],
+        "search seed": spec.search.seed,
+    }
+    return {"sha256": _hash(parts), "parts": parts}
+
+
+def _variable(v: Any) -> dict[str, Any]:
+    out = {"name": v.name, "kind": v.kind}
+    for key in ("choices", "low", "high", "step", "log", "value", "when"):
+        value = getattr(v, key)
+        if value not in (None, (), False):
+            out[key] = value
+    return json.loads(json.dumps(out, default=list))
+
+
+def _hash(data: Any) -> str:
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def holds_experiment(folder: Path) -> bool:
+    return (folder / EXPERIMENT_JSON).is_file() or (folder / TRIALS).is_dir()
+
+
+def check_compatible(folder: Path, spec: Experiment, sweep_file: str | None = None) -> None:
+    """Refuse to resume ``folder`` with a spec whose table would mean something else; name what changed."""
+    path = folder / EXPERIMENT_JSON
+    new_file = sweep_file or "the sweep file"
+    if not path.is_file():
+        raise SweeperError(
+            f"{folder} holds a trials/ folder but no {EXPERIMENT_JSON}, so it cannot be resumed safely"
+            f"\n  fix: pass --fresh to move it aside and start over, or restore {path}")
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise SweeperError(f"{path}: not an experiment record (expected a JSON object)"
+                           "\n  fix: pass --fresh to move the folder aside and start over")
+    old = data.get("fingerprint")
+    if not isinstance(old, dict) or not isinstance(old.get("parts"), dict):
+        old = _fingerprint_of_record(path, data)
+    new = fingerprint(spec)
+    if old.get("sha256") == new["sha256"]:
+        return
+    changed = [k for k in new["parts"] if old["parts"].get(k) != new["parts"][k]] or ["fingerprint"]
+    lines = [f"  {k}: was {_short(old['parts'].get(k))}, now {_short(new['parts'][k])}" for k in changed]
+    raise SweeperError(
+        f"{folder} holds experiment {spec.name!r} run with a different {', '.join(changed)}; "
+        "its results would not mean the same thing, so it is not resumed:\n" + "\n".join(lines)
+        + f"\n  fix: to start a new experiment, give it a new name (experiment: in {new_file});"
+        " to start this one over, relaunch with --fresh (the old folder is moved aside, not deleted);"
+        " to continue the old one, undo the change")
+
+
+def _fingerprint_of_record(path: Path, data: dict[str, Any]) -> dict[str, Any]:
+    from sweeper.spec import parse_spec
+
+    try:
+        old_spec = parse_spec(data["spec"], source_name=str(path), root=str(data.get("root", ".")))
+    except (KeyError, TypeError, SweeperError) as exc:
+        raise SweeperError(f"{path}: cannot read the experiment it records ({exc})"
+                           "\n  fix: pass --fresh to move the folder aside and start over") from None
+    return fingerprint(old_spec)
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+@dataclass(slots=True)
+class Partial:
+    """A trial with some replicates still to run (never run, in flight at the crash, or retried)."""
+
+    params: dict[str, Any]
+    missing: list[int]
+    values: list[list[float]] = field(default_factory=list)  # complete replicates, told metrics
+    statuses: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Restored:
+    """What the engine starts from: runs and trials already done, and the trials to complete."""
+
+    partial: dict[int, Partial]
+    runs_done: int = 0
+    trials_done: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    best: tuple[float, int, dict[str, Any]] | None = None  # value, trial, params
+    first_start: float | None = None
+    last_end: float | None = None
+
+
+def check_table(folder: Path) -> None:
+    """Refuse a trial table with a part that is not a readable trial-table file; name the file.
+
+    Reads only the footers, and never touches any file: the user moves the bad one away.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sweeper.results import _parts
+
+    compact, parts = _parts(folder)
+    for f in ([compact] if compact else []) + [p for _, p in parts]:
+        try:
+            schema = pq.read_schema(f)
+        except (OSError, pa.ArrowException) as exc:
+            raise SweeperError(
+                f"{f}: not a readable Parquet file ({exc})\n  fix: move this one file out of {folder}"
+                " (the others are untouched) and relaunch; its runs will be run again") from None
+        names = set(schema.names)
+        missing = [c for c in KEY_COLUMNS if c not in names]
+        wrong = [c for c, kind in KEY_COLUMNS.items() if c in names and not _is_kind(schema.field(c).type, kind)]
+        if missing or wrong:
+            what = (f"lacks the columns {', '.join(missing)}" if missing
+                    else f"has columns of the wrong type: {', '.join(wrong)}")
+            raise SweeperError(
+                f"{f}: not a part of a sweeper trial table (it {what})\n  fix: move this one file out of"
+                f" {folder} (the others are untouched) and relaunch")
+
+
+def _is_kind(dtype: pa.DataType, kind: str) -> bool:
+    import pyarrow.types as t
+
+    return t.is_integer(dtype) if kind == "int" else (t.is_string(dtype) or t.is_large_string(dtype))
+
+
+def restore(spec: Experiment, folder: Path, searcher: Searcher, *, retry_failed: bool = False) -> Restored:
+    """Read the trial table, rebuild ``searcher``'s study from it, and say what is left to run."""
+    from sweeper.results import read_folder
+
+    tables = folder / TRIALS
+    out = Restored({})
+    if not tables.is_dir():
+        return out
+    check_table(tables)
+    table = read_folder(tables)
+    if table.num_rows == 0:
+        return out
+    trials = _rows_by_trial(spec, table)
+    finished: list[tuple[int, dict[str, Any], list[float] | None, str]] = []
+    partial: list[tuple[int, dict[str, Any]]] = []
+    for k, (params, reps) in sorted(trials.items()):
+        done = {r: row for r, row in reps.items() if not (retry_failed and row["status"] in FAILED)}
+        missing = [r for r in range(spec.replicates) if r not in done]
+        values = [row["told"] for row in done.values() if row["status"] == "complete"]
+        statuses = [row["status"] for row in done.values()]
+        for row in done.values():
+            out.runs_done += 1
+            out.counts[row["status"]] = out.counts.get(row["status"], 0) + 1
+            if row["started"] is not None:
+                out.first_start = row["started"] if out.first_start is None else min(out.first_start, row["started"])
+            if row["ended"] is not None:
+                out.last_end = row["ended"] if out.last_end is None else max(out.last_end, row["ended"])
+        if missing:
+            out.partial[k] = Partial(params, missing, values, statuses)
+            partial.append((k, params))
+            continue
+        out.trials_done += 1
+        if not values:
+            finished.append((k, params, None, "pruned" if "pruned" in statuses else "failed"))
+            continue
+        means = [math.fsum(v[i] for v in values) / len(values) for i in range(len(values[0]))]
+        finished.append((k, params, means, "complete"))
+        if math.isfinite(means[0]) and (out.best is None or _better(spec, means[0], out.best[0])):
+            out.best = (means[0], k, params)
+    searcher.restore(finished, partial)
+    return out
+
+
+def _rows_by_trial(spec: Experiment, table: pa.Table) -> dict[int, tuple[dict[str, Any], dict[int, dict[str, Any]]]]:
+    """{trial: (params, {replicate: row})}, params typed as the space gives them."""
+    from sweeper.search import directions
+
+    told = [m.name for m in spec.metrics[: len(directions(spec))]]
+    names = set(table.column_names)
+    cols = {c: table.column(c).to_pylist() for c in
+            ("trial", "replicate", "status", "started_at", "ended_at", *told,
+             *(v.name for v in spec.variables)) if c in names}
+    n = table.num_rows
+    out: dict[int, tuple[dict[str, Any], dict[int, dict[str, Any]]]] = {}
+    for i in range(n):
+        k, r, status = cols["trial"][i], cols["replicate"][i], cols["status"][i]
+        if k is None or r is None:
+            continue
+        if k not in out:
+            out[k] = (_params(spec, cols, i), {})
+        started, ended = cols.get("started_at", [None] * n)[i], cols.get("ended_at", [None] * n)[i]
+        out[k][1][int(r)] = {
+            "status": status,
+            "told": [_float(cols[m][i]) if m in cols else math.nan for m in told],
+            "started": started.timestamp() if started is not None else None,
+            "ended": ended.timestamp() if ended is not None else None,
+        }
+    return out
+
+
+def _params(spec: Experiment, cols: dict[str, list[Any]], i: int) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for v in spec.variables:
+        value = cols[v.name][i] if v.name in cols else None
+        if value is None:
+            continue
+        options = v.choices if v.kind == "choice" else (v.value,) if v.kind == "const" else ()
+        if options and value not in options:  # mixed-type choices are stored as text
+            value = {str(c): c for c in options}.get(str(value), value)
+        params[v.name] = value
+    return params
+
+
+def _float(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _better(spec: Experiment, a: float, b: float) -> bool:
+    return a > b if spec.primary.direction == "maximize" else a < b
