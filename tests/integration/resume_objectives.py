@@ -1,0 +1,62 @@
+"""Small objectives for the resume, failure and interrupt tests: each run leaves a trace on disk.
+
+The folder named by SWEEPER_TEST_LOG gets one file per call, so a test can count which runs were
+really executed (and not just read back from the table).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import uuid
+from pathlib import Path
+
+
+def _trace(**fields: object) -> None:
+    folder = os.environ.get("SWEEPER_TEST_LOG")
+    if folder:
+        name = "-".join(f"{k}={v}" for k, v in fields.items())
+        Path(folder, f"{name}-{uuid.uuid4().hex[:8]}").touch()
+
+
+def quad(x: float, y: str, seed: int) -> dict[str, float]:
+    """A quadratic bowl; sleeps SWEEPER_TEST_SLEEP seconds (default 0) to make runs take time."""
+    _trace(x=repr(x), y=y, seed=seed)
+    time.sleep(float(os.environ.get("SWEEPER_TEST_SLEEP", "0")))
+    return {"loss": (x - 0.3) ** 2 + (0.1 if y == "b" else 0.0) + (seed % 10) * 1e-4, "x2": x * x}
+
+
+def flaky(x: float, seed: int) -> float:
+    """Fails while the file SWEEPER_TEST_FAIL exists and x > 0.5."""
+    _trace(x=repr(x), seed=seed)
+    flag = os.environ.get("SWEEPER_TEST_FAIL")
+    if flag and Path(flag).exists() and x > 0.5:
+        raise RuntimeError(f"flaky failure at x={x}")
+    return x
+
+
+def misbehave(mode: str, seed: int) -> float:
+    """Each mode misbehaves the way real training code does."""
+    if mode == "ok":
+        return 1.0
+    if mode == "raise":
+        raise ValueError("bad batch")
+    if mode == "nan":
+        return math.nan
+    if mode == "inf":
+        return math.inf
+    if mode == "exit":
+        os._exit(3)
+    if mode == "segv":
+        import ctypes
+
+        ctypes.string_at(0)
+    if mode == "sleep":
+        time.sleep(60)
+    return 0.0
+
+
+def quad_shifted(x: float, y: str, seed: int) -> dict[str, float]:
+    """Another objective with quad's signature (a changed objective: is refused on resume)."""
+    return {"loss": (x - 0.7) ** 2}

@@ -1,0 +1,213 @@
+"""Resume: relaunching an experiment continues it from its trial table, never repeating work."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+import sweeper
+from sweeper.errors import SweeperError
+from sweeper.results import TRIALS, atomic_write_table, read_folder
+from sweeper.spec import load_spec
+
+HERE = Path(__file__).parent
+
+
+def make_spec(**changes: Any) -> sweeper.Experiment:
+    data: dict[str, Any] = {
+        "experiment": "resume",
+        "objective": "resume_objectives:quad",
+        "metrics": [{"loss": "minimize"}],
+        "variables": {"x": {"float": [0.0, 1.0]}, "y": {"choice": ["a", "b"]}},
+        "search": {"method": "tpe", "trials": 8, "seed": 3},
+        "replicates": 2,
+    }
+    for key, value in changes.items():
+        if key in ("method", "trials", "seed"):
+            data["search"][key] = value
+        else:
+            data[key] = value
+    return load_spec(data, root=HERE)
+
+
+@pytest.fixture
+def calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    log = tmp_path / "calls"
+    log.mkdir()
+    monkeypatch.setenv("SWEEPER_TEST_LOG", str(log))
+    return log
+
+
+def count(log: Path) -> int:
+    return sum(1 for _ in log.iterdir())
+
+
+def clear(log: Path) -> None:
+    for f in log.iterdir():
+        f.unlink()
+
+
+def keep_rows(folder: Path, keep) -> None:  # type: ignore[no-untyped-def]
+    """Leave the table as a crash would have: only the rows ``keep(trial, replicate)`` accepts."""
+    table = read_folder(folder / TRIALS)
+    rows = [i for i, (t, r) in enumerate(zip(table.column("trial").to_pylist(),
+                                              table.column("replicate").to_pylist(), strict=True))
+            if keep(t, r)]
+    for f in (folder / TRIALS).iterdir():
+        f.rename(folder / f.name)  # out of the table, not deleted
+    atomic_write_table(folder / TRIALS / "part-000000.parquet", table.take(rows))
+
+
+def test_relaunch_of_a_finished_sweep_runs_nothing(tmp_path: Path, calls: Path) -> None:
+    first = sweeper.launch(make_spec(), results=tmp_path, backend="local")
+    assert count(calls) == 16
+    before = first.table
+    clear(calls)
+    again = sweeper.launch(make_spec(), results=tmp_path, backend="local")
+    assert count(calls) == 0
+    assert again.table.equals(before)
+    assert again.stats.trials_done == 8 and again.stats.runs_done == 16
+    assert again.best == first.best
+
+
+def test_resume_runs_only_missing_replicates_and_keeps_trial_ids(tmp_path: Path, calls: Path) -> None:
+    full = sweeper.launch(make_spec(method="random"), results=tmp_path / "a", backend="local").table
+    sweeper.launch(make_spec(method="random"), results=tmp_path / "b", backend="local")
+    folder = tmp_path / "b" / "resume"
+    # a crash lost replicate 1 of trials 2 and 5, and every replicate of trials 4 and 7
+    keep_rows(folder, lambda t, r: not ((t in (2, 5) and r == 1) or t in (4, 7)))
+    clear(calls)
+    resumed = sweeper.launch(make_spec(method="random"), results=tmp_path / "b", backend="local")
+    assert count(calls) == 6
+    table = resumed.table
+    assert len(table) == 16 and not table.duplicated(["trial", "replicate"]).any()
+    assert sorted(table["trial"].unique()) == list(range(8))
+    # same ids, same params: a random sweep resumed samples exactly what it would have uninterrupted
+    cols = ["trial", "replicate", "seed", "x", "y", "loss"]
+    assert table[cols].equals(full[cols])
+
+
+def test_study_is_rebuilt_from_the_table(tmp_path: Path) -> None:
+    from sweeper.resume import restore
+    from sweeper.search import Searcher
+
+    sweeper.launch(make_spec(), results=tmp_path, backend="local")
+    folder = tmp_path / "resume"
+    keep_rows(folder, lambda t, r: t < 5 or (t == 5 and r == 0))
+    searcher = Searcher(make_spec())
+    restored = restore(make_spec(), folder, searcher)
+    states = [t.state.name for t in searcher.study.trials]
+    assert states.count("COMPLETE") == 5 and states.count("RUNNING") == 1
+    assert list(restored.partial) == [5] and restored.partial[5].missing == [1]
+    assert searcher.asked == 6
+    assert [searcher.ask().trial for _ in range(2)] == [6, 7]  # type: ignore[union-attr]
+    assert searcher.ask() is None
+
+
+def test_raising_trials_and_replicates_resumes(tmp_path: Path, calls: Path) -> None:
+    sweeper.launch(make_spec(), results=tmp_path, backend="local")
+    clear(calls)
+    sweep = sweeper.launch(make_spec(trials=10, replicates=3), results=tmp_path, backend="local")
+    assert count(calls) == 8 + 2 * 3  # a third replicate of the 8 old trials, 2 new trials
+    table = sweep.table
+    assert len(table) == 30 and not table.duplicated(["trial", "replicate"]).any()
+    assert sweep.stats.trials_done == 10
+
+
+def test_adding_a_recorded_metric_resumes(tmp_path: Path, calls: Path) -> None:
+    sweeper.launch(make_spec(), results=tmp_path, backend="local")
+    clear(calls)
+    spec = make_spec(trials=9, metrics=[{"loss": "minimize"}, {"x2": "minimize"}])
+    table = sweeper.launch(spec, results=tmp_path, backend="local").table
+    assert count(calls) == 2
+    assert table["x2"].isna().sum() == 16 and table["x2"].notna().sum() == 2
+
+
+@pytest.mark.parametrize(("change", "named"), [
+    ({"variables": {"x": {"float": [0.0, 2.0]}, "y": {"choice": ["a", "b"]}}}, "variables"),
+    ({"objective": "resume_objectives:quad_shifted"}, "objective"),
+    ({"method": "random"}, "search method"),
+    ({"seed": 4}, "search seed"),
+    ({"metrics": [{"loss": "maximize"}]}, "searched metrics"),
+])
+def test_incompatible_edit_is_refused_naming_what_changed(tmp_path: Path, change: dict[str, Any],
+                                                          named: str) -> None:
+    sweeper.launch(make_spec(), results=tmp_path, backend="local")
+    before = sorted(p.name for p in (tmp_path / "resume" / TRIALS).iterdir())
+    with pytest.raises(SweeperError) as info:
+        sweeper.launch(make_spec(**change), results=tmp_path, backend="local")
+    text = str(info.value)
+    assert f"different {named}" in text and "--fresh" in text and "new name" in text
+    assert sorted(p.name for p in (tmp_path / "resume" / TRIALS).iterdir()) == before
+
+
+def test_fresh_moves_the_old_folder_aside(tmp_path: Path, calls: Path) -> None:
+    sweeper.launch(make_spec(), results=tmp_path, backend="local")
+    old = sweeper.load(tmp_path / "resume")
+    for _ in range(2):  # twice within one second: the second must not overwrite the first
+        sweeper.launch(make_spec(seed=9), results=tmp_path, backend="local", fresh=True)
+    aside = sorted(p for p in tmp_path.iterdir() if p.name.startswith("resume."))
+    assert len(aside) == 2
+    assert sweeper.load(aside[0]).equals(old)
+    assert json.loads((tmp_path / "resume" / "experiment.json").read_text())["spec"]["search"]["seed"] == 9
+
+
+def test_failed_replicates_are_retried_only_when_asked(tmp_path: Path, calls: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    flag = tmp_path / "fail"
+    flag.touch()
+    monkeypatch.setenv("SWEEPER_TEST_FAIL", str(flag))
+    spec = load_spec({"experiment": "flaky", "objective": "resume_objectives:flaky",
+                      "metrics": [{"value": "maximize"}],
+                      "variables": {"x": {"float": [0.0, 1.0], "step": 0.25}},
+                      "search": {"method": "grid"}, "replicates": 2}, root=HERE)
+    first = sweeper.launch(spec, results=tmp_path, backend="local").table
+    assert (first["status"] == "failed").sum() == 4  # x = 0.75 and 1.0
+    flag.unlink()
+    clear(calls)
+    assert sweeper.launch(spec, results=tmp_path, backend="local").table.equals(first)
+    assert count(calls) == 0
+    retried = sweeper.launch(spec, results=tmp_path, backend="local", retry_failed=True)
+    assert count(calls) == 4
+    table = retried.table
+    assert (table["status"] == "complete").all() and len(table) == 10
+    assert retried.best is not None and retried.best["params"] == {"x": 1.0}
+
+
+def test_grid_resume_skips_done_points(tmp_path: Path, calls: Path) -> None:
+    spec = load_spec({"experiment": "grid", "objective": "resume_objectives:quad",
+                      "metrics": [{"loss": "minimize"}],
+                      "variables": {"x": {"float": [0.0, 1.0], "step": 0.25}, "y": {"choice": ["a", "b"]}},
+                      "search": {"method": "grid"}}, root=HERE)
+    full = sweeper.launch(spec, results=tmp_path, backend="local").table
+    keep_rows(tmp_path / "grid", lambda t, r: t % 3 != 1)
+    clear(calls)
+    table = sweeper.launch(spec, results=tmp_path, backend="local").table
+    assert count(calls) == 3
+    assert table[["trial", "x", "y", "loss"]].equals(full[["trial", "x", "y", "loss"]])
+
+
+def test_truncated_or_foreign_part_is_named_and_nothing_is_touched(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    sweeper.launch(make_spec(), results=tmp_path, backend="local")
+    trials = tmp_path / "resume" / TRIALS
+    good = sorted(trials.iterdir())
+    data = good[0].read_bytes()
+    bad = trials / "part-000090.parquet"
+    bad.write_bytes(data[: len(data) // 2])
+    snapshot = {p.name: p.read_bytes() for p in trials.iterdir()}
+    with pytest.raises(SweeperError, match="part-000090.parquet: not a readable Parquet file"):
+        sweeper.launch(make_spec(), results=tmp_path, backend="local")
+    with pytest.raises(SweeperError, match="part-000090.parquet"):
+        sweeper.load(tmp_path / "resume")
+    assert {p.name: p.read_bytes() for p in trials.iterdir()} == snapshot
+    bad.unlink()
+    pq.write_table(pa.table({"a": [1, 2]}), bad)
+    with pytest.raises(SweeperError, match="part-000090.parquet: not a part of a sweeper trial table"):
+        sweeper.launch(make_spec(), results=tmp_path, backend="local")
+    assert sorted(trials.iterdir()) == sorted([*good, bad])
