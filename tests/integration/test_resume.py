@@ -201,13 +201,13 @@ def test_truncated_or_foreign_part_is_named_and_nothing_is_touched(tmp_path: Pat
     bad = trials / "part-000090.parquet"
     bad.write_bytes(data[: len(data) // 2])
     snapshot = {p.name: p.read_bytes() for p in trials.iterdir()}
-    with pytest.raises(SweeperError, match="part-000090.parquet: not a readable Parquet file"):
+    with pytest.raises(SweeperError, match=r"part-000090\.parquet: not a readable Parquet file"):
         sweeper.launch(make_spec(), results=tmp_path, backend="local")
-    with pytest.raises(SweeperError, match="part-000090.parquet"):
+    with pytest.raises(SweeperError, match=r"part-000090\.parquet"):
         sweeper.load(tmp_path / "resume")
     assert {p.name: p.read_bytes() for p in trials.iterdir()} == snapshot
     bad.unlink()
     pq.write_table(pa.table({"a": [1, 2]}), bad)
-    with pytest.raises(SweeperError, match="part-000090.parquet: not a part of a sweeper trial table"):
+    with pytest.raises(SweeperError, match=r"part-000090\.parquet: not a part of a sweeper trial table"):
         sweeper.launch(make_spec(), results=tmp_path, backend="local")
     assert sorted(trials.iterdir()) == sorted([*good, bad])
