@@ -57,11 +57,12 @@ def new_study(spec: Experiment) -> optuna.Study:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    dirs = directions(spec)
-    return optuna.create_study(
-        study_name=f"sweeper-{spec.name}", sampler=make_sampler(spec),
-        directions=dirs if len(dirs) > 1 else None, direction=dirs[0] if len(dirs) == 1 else None,
-    )
+    dirs: list[Any] = directions(spec)
+    if len(dirs) > 1:
+        return optuna.create_study(study_name=f"sweeper-{spec.name}", sampler=make_sampler(spec),
+                                   directions=dirs)
+    return optuna.create_study(study_name=f"sweeper-{spec.name}", sampler=make_sampler(spec),
+                               direction=dirs[0])
 
 
 class Searcher:
