@@ -120,9 +120,12 @@ class Engine:
     def _fill(self) -> None:
         depth = 2 if self._run_s is not None and self._run_s < 1.0 else 1
         while not self._stop and len(self._inflight) < depth * self.backend.slots:
-            if not self._queue and not self._expand():
+            size = self._batch_size()
+            while len(self._queue) < size and self._expand():
+                pass
+            if not self._queue:
                 break
-            batch = [self._queue.popleft() for _ in range(min(self._batch_size(), len(self._queue)))]
+            batch = [self._queue.popleft() for _ in range(min(size, len(self._queue)))]
             self._submit(batch)
         self.stats.running = sum(len(r) for r in self._inflight.values())
 
