@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sweeper.errors import SpecError
+from sweeper.submit.options import SlurmOptions, parse_options
 
 DIRECTIONS = ("maximize", "minimize")
 METHODS = ("grid", "random", "tpe", "cmaes", "qmc", "nsga2", "bruteforce")
@@ -107,6 +108,7 @@ class Experiment:
     source: str = "<dict>"  # the sweep file, for messages
     root: str = "."  # folder the objective's module is looked up in first
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False)  # as given, for experiment.json
+    slurm: SlurmOptions | None = None  # the `slurm:` block: how `launch --slurm` asks for nodes
 
     @property
     def primary(self) -> Metric:
@@ -120,7 +122,7 @@ class Experiment:
 
 
 TOP_KEYS = ("experiment", "hypothesis", "objective", "metrics", "variables", "search",
-            "replicates", "resources", "compare")
+            "replicates", "resources", "compare", "slurm")
 
 
 def load_spec(source: str | Path | Mapping[str, Any], *, root: str | Path | None = None) -> Experiment:
@@ -168,10 +170,11 @@ def parse_spec(data: Mapping[str, Any], *, source_name: str, root: str) -> Exper
     hypothesis = data.get("hypothesis", "") or ""
     if not isinstance(hypothesis, str):
         p.fail("hypothesis", "must be text", "write the hypothesis as one sentence")
+    slurm = parse_options(data["slurm"], source=source_name) if "slurm" in data else None
     return Experiment(
         name=name, objective=objective, metrics=metrics, variables=variables, search=search,
         replicates=replicates, resources=resources, hypothesis=hypothesis, compare=compare,
-        source=source_name, root=root, raw=dict(data),
+        source=source_name, root=root, raw=dict(data), slurm=slurm,
     )
 
 
