@@ -2,7 +2,9 @@
 
 The engine asks for trials as slots free up and tells the aggregate of a trial's replicates once they
 have all finished. Grid and brute force are enumerated here (Optuna's GridSampler is far too slow with
-ask/tell) and handed to the study as enqueued trials, so every method leaves the same study behind.
+ask/tell) and handed to the study as enqueued trials. Random and QMC search skip the study: their
+points come from :mod:`sweeper.sampling` (trial k from (seed, k)) and nothing is told, since nothing
+learns from results; ``Searcher(fast=False)`` keeps Optuna's samplers for them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sweeper import space
+from sweeper.sampling import FAST_METHODS, PointStream
 
 if TYPE_CHECKING:
     import optuna
@@ -73,7 +76,7 @@ class Searcher:
     or the order runs finish in.
     """
 
-    def __init__(self, spec: Experiment, study: optuna.Study | None = None):
+    def __init__(self, spec: Experiment, study: optuna.Study | None = None, *, fast: bool = True):
         self.spec = spec
         self.study = study or new_study(spec)
         method = spec.search.method
@@ -90,6 +93,10 @@ class Searcher:
         self._finished: dict[int, tuple[list[float] | None, str]] = {}
         self._told_upto = 0  # every trial below this id has been told (gated mode)
         self._told_before: set[int] = set()  # finished before a resume: count as told (gated mode)
+        # Random and QMC points need no study: sampled straight from (seed, trial id), never told.
+        self._stream: PointStream | None = None
+        if method in FAST_METHODS and fast:
+            self._stream = PointStream(spec.variables, method, spec.search.seed)
 
     def _enumerate(self) -> Iterator[dict[str, Any]]:
         points = space.grid(self.spec.variables)
@@ -125,6 +132,10 @@ class Searcher:
         k = self._next
         if self.exhausted or not self._ready(k):
             return None
+        if self._stream is not None:
+            self._next += 1
+            self._asked += 1
+            return Proposal(k, self._stream.params(k))
         if self._points is not None:
             fixed = self._grid_point(k)
             self.study.enqueue_trial({k: v for k, v in fixed.items()}, skip_if_exists=False)
@@ -203,6 +214,9 @@ class Searcher:
     def _tell(self, trial: int, values: list[float] | None, status: str) -> None:
         import optuna
 
+        if self._stream is not None:  # nothing learns from results; the table keeps them
+            self._pending.pop(trial, None)
+            return
         ot = self._pending.pop(trial)
         if status == "pruned":
             self.study.tell(ot, state=optuna.trial.TrialState.PRUNED)
