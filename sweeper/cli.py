@@ -34,6 +34,31 @@ def _print_summary(sweep) -> None:  # type: ignore[no-untyped-def]
     print(f"results: {sweep.path}  (sweeper.load({str(sweep.path)!r}))")
 
 
+def _table(args: argparse.Namespace) -> int:
+    from sweeper.analysis import summary
+    from sweeper.report import format_table
+
+    sys.stdout.write(format_table(summary(args.dir, by=args.by), args.format))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    import json
+
+    from sweeper.report import verdict_json, write_report
+
+    if args.json:
+        print(json.dumps(verdict_json(args.dir), indent=2, ensure_ascii=False))
+        return 0
+    rep = write_report(args.dir)
+    if rep.verdict is not None:
+        print(rep.verdict.sentence)
+        for w in rep.verdict.main.warnings:
+            print(f"  warning: {w}")
+    print(f"report: {rep.html}  (and {rep.markdown.name}, {len(rep.figures)} figures)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sweeper", description="Run machine-learning experiments as seeded variable-space sweeps.")
@@ -52,6 +77,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="on resume, run failed and timed-out replicates again (default: keep them)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     p.set_defaults(handler=_launch)
+
+    p = sub.add_parser("table", help="the summary table: one row per trial, ranked")
+    p.add_argument("dir", help="a results folder (RESULTS/<experiment>)")
+    p.add_argument("--by", help="group over the other variables: VAR[,VAR] (e.g. --by model)")
+    p.add_argument("--format", choices=("table", "csv", "markdown", "json"), default="table",
+                   help="output format (default: table)")
+    p.set_defaults(handler=_table)
+
+    p = sub.add_parser("report", help="test the hypothesis, write DIR/report/ (HTML, MD, PNG)")
+    p.add_argument("dir", help="a results folder (RESULTS/<experiment>)")
+    p.add_argument("--json", action="store_true",
+                   help="print only the verdict as JSON (supported, effect, ci_low, ci_high, "
+                        "p_value, test, n, ...) and write nothing")
+    p.set_defaults(handler=_report)
     return parser
 
 

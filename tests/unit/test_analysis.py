@@ -294,3 +294,18 @@ def test_compare_names_one_several_or_all_treatments():
         load_spec(model_spec(arms="mean"))
     with pytest.raises(SpecError, match="'gpt' is not one of"):
         load_spec(model_spec(treatment="gpt"))
+
+
+def test_importance_ranks_the_variable_that_matters(monkeypatch):
+    spec_dict = model_spec()
+    spec = load_spec(spec_dict)
+    rng = np.random.default_rng(12)
+    df = frame(spec_dict, model_rows(rng, effect=0.08, lrs=tuple(10 ** rng.uniform(-4, -1, 12))))
+    imp = analysis.importance(df, spec)
+    assert imp.method == "fANOVA" and imp.trials == 24
+    assert imp.values["model"] > imp.values["lr"] and imp.left_out == ("depth",)
+    assert imp == analysis.importance(df, spec)  # seeded: the same report twice
+    monkeypatch.setitem(__import__("sys").modules, "sklearn", None)  # as if not installed
+    fallback = analysis.importance(df, spec)
+    assert fallback.method == "PED-ANOVA" and "scikit-learn" in fallback.note
+    assert {"model", "lr"} <= set(fallback.values)

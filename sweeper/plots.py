@@ -1,0 +1,319 @@
+"""The report's figures (PNG, matplotlib Agg): each draws values already computed from the table.
+
+Every function takes plain data and a path, writes one PNG and returns its path, or None when the
+figure has nothing to show (one metric: no Pareto front; no history table: no learning curves).
+Figures carry no timestamps, so the same table draws the same files.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from sweeper.analysis import Importance, Verdict
+    from sweeper.spec import Experiment, Variable
+
+DPI = 100
+TOP = 15  # trials drawn in the parallel coordinates and learning curves
+BEST = "#d62728"
+FAINT = "#9e9e9e"
+OTHERS = ("C0", "C1", "C2", "C4", "C5", "C6", "C8", "C9")  # tab10 without BEST's red and grey
+
+
+def _figure(width: float, height: float) -> Figure:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", metadata={"Software": None})
+    return path
+
+
+def _trial_stats(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    from sweeper.analysis import completed
+
+    done = completed(df)
+    done = done[done[metric].notna()]
+    return done.groupby("trial")[metric].agg(["mean", "std", "count"])
+
+
+def metric_vs_variables(df: pd.DataFrame, spec: Experiment, path: Path) -> Path | None:
+    """The primary metric against each swept variable: replicates as dots, trial means with sd."""
+    import numpy as np
+
+    from sweeper.analysis import completed, swept
+
+    metric = spec.primary.name
+    names = swept(spec, df)
+    done = completed(df)
+    done = done[done[metric].notna()]
+    if not names or done.empty:
+        return None
+    stats = _trial_stats(df, metric)
+    firsts = done.groupby("trial")[names].first()
+    cols = min(3, len(names))
+    rows = math.ceil(len(names) / cols)
+    fig = _figure(4.2 * cols, 3.3 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    rng = np.random.default_rng(0)
+    for ax, name in zip(axes, names, strict=False):
+        v = spec.variable(name)
+        x_rep, x_trial = done[name], firsts[name].reindex(stats.index)
+        if v.kind == "choice" or x_trial.dropna().map(type).eq(str).any():
+            order = list(v.choices or sorted(x_trial.dropna().unique(), key=str))
+            xr = _positions(x_rep, order) + rng.uniform(-0.15, 0.15, len(x_rep))
+            xt = _positions(x_trial, order)
+            ax.set_xticks(range(len(order)), [str(c) for c in order])
+        else:
+            xr, xt = x_rep.astype(float), x_trial.astype(float)
+            if v.log:
+                ax.set_xscale("log")
+        ax.scatter(xr, done[metric], s=8, color=FAINT, alpha=0.5, label="replicates")
+        ax.errorbar(xt, stats["mean"], yerr=stats["std"].fillna(0), fmt="o", ms=4, lw=1,
+                    capsize=2, color="C0", label="trial mean ± sd")
+        ax.set_xlabel(name + (" (active in some trials)" if v.when else ""))
+        ax.set_ylabel(metric)
+    for ax in axes[len(names):]:
+        ax.set_visible(False)
+    axes[0].legend(fontsize=8, loc="best")
+    fig.suptitle(f"{metric} against each variable")
+    return _save(fig, path)
+
+
+def _positions(values: pd.Series, order: list[Any]) -> pd.Series:
+    """Categorical values as x positions 0..k-1 in the variable's own order."""
+    pos = {str(c): float(i) for i, c in enumerate(order)}
+    return values.map(lambda c: pos.get(str(c), math.nan)).astype(float)
+
+
+def optimisation_history(df: pd.DataFrame, spec: Experiment, path: Path) -> Path | None:
+    """Trial means in trial order with the best so far: did the search converge?"""
+    import numpy as np
+
+    metric = spec.primary.name
+    stats = _trial_stats(df, metric).sort_index()
+    if stats.empty:
+        return None
+    fig = _figure(7, 3.6)
+    ax = fig.subplots()
+    x = stats.index.to_numpy(dtype=float)
+    ax.errorbar(x, stats["mean"], yerr=stats["std"].fillna(0), fmt="o", ms=3, lw=0.8,
+                color="C0", alpha=0.8, label="trial mean ± sd over replicates")
+    acc = np.maximum.accumulate if spec.primary.direction == "maximize" else np.minimum.accumulate
+    ax.step(x, acc(stats["mean"].to_numpy()), where="post", color=BEST, label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(metric)
+    ax.legend(fontsize=8)
+    ax.set_title(f"Optimisation history ({spec.search.method})")
+    return _save(fig, path)
+
+
+def _scale(v: Variable, values: pd.Series) -> tuple[pd.Series, list[tuple[float, str]]]:
+    """Values mapped to [0, 1] on the variable's own range, with a few labelled ticks."""
+    import numpy as np
+
+    if v.kind == "choice":
+        k = max(len(v.choices) - 1, 1)
+        pos = {str(c): i / k for i, c in enumerate(v.choices)}
+        return (values.map(lambda c: pos.get(str(c), np.nan)).astype(float),
+                [(pos[str(c)], str(c)) for c in v.choices])
+    x = values.astype(float)
+    lo = float(v.low) if v.low is not None else float(x.min())
+    hi = float(v.high) if v.high is not None else float(x.max())
+    f = np.log10 if v.log and lo > 0 else (lambda a: a)
+    span = (f(hi) - f(lo)) or 1.0
+    return (f(x) - f(lo)) / span, [(0.0, f"{lo:.3g}"), (1.0, f"{hi:.3g}")]
+
+
+def parallel_coordinates(df: pd.DataFrame, spec: Experiment, path: Path,
+                         top: int = TOP) -> Path | None:
+    """The best trials' variables side by side, coloured by the primary metric."""
+    import numpy as np
+    from matplotlib import colormaps
+    from matplotlib.colors import Normalize
+
+    from sweeper.analysis import completed, swept
+
+    metric = spec.primary.name
+    names = swept(spec, df)
+    stats = _trial_stats(df, metric)
+    if not names or len(stats) < 2:
+        return None
+    ascending = spec.primary.direction == "minimize"
+    best = stats.sort_values("mean", ascending=ascending).head(top)
+    firsts = completed(df).groupby("trial")[names].first().loc[best.index]
+    axes_x = np.arange(len(names) + 1)
+    cols, ticks = [], []
+    for name in names:
+        scaled, t = _scale(spec.variable(name), firsts[name])
+        cols.append(scaled.to_numpy(dtype=float))
+        ticks.append(t)
+    m = best["mean"].to_numpy()
+    lo, hi = float(m.min()), float(m.max())
+    cols.append((m - lo) / ((hi - lo) or 1.0))
+    ticks.append([(0.0, f"{lo:.4g}"), (1.0, f"{hi:.4g}")])
+    data = np.column_stack(cols)
+    fig = _figure(max(6, 1.6 * len(axes_x)), 4)
+    ax = fig.subplots()
+    norm = Normalize(lo, hi)
+    cmap = colormaps["viridis" if not ascending else "viridis_r"]
+    sign = -1 if ascending else 1  # draw the best last, on top
+    for row, value in sorted(zip(data, m, strict=True), key=lambda r: sign * r[1]):
+        ax.plot(axes_x, row, color=cmap(norm(value)), lw=1.5, alpha=0.85)  # NaN: inactive, a gap
+    for i, t in enumerate(ticks):
+        ax.axvline(i, color="black", lw=0.8)
+        for y, label in t:
+            ax.text(i + 0.03, y, label, fontsize=7, va="center")
+    ax.set_xticks(axes_x, [*names, metric])
+    ax.set_yticks([])
+    ax.set_ylim(-0.05, 1.05)
+    sm = fig.colorbar(_mappable(cmap, norm), ax=ax, pad=0.01)
+    sm.set_label(metric)
+    ax.set_title(f"Top {len(best)} trials by {metric} (gaps: variable inactive)")
+    return _save(fig, path)
+
+
+def _mappable(cmap: Any, norm: Any) -> Any:
+    from matplotlib.cm import ScalarMappable
+
+    return ScalarMappable(norm=norm, cmap=cmap)
+
+
+def arm_spread(df: pd.DataFrame, spec: Experiment, verdict: Verdict, path: Path) -> Path | None:
+    """Per-seed values of each arm of the comparison, lines joining replicates of one seed."""
+    import numpy as np
+
+    from sweeper.analysis import arm_values
+
+    c0 = verdict.comparisons[0]
+    levels = [c0.baseline, *(c.treatment for c in verdict.comparisons)]
+    arms = [arm_values(df, verdict.variable, lv, verdict.metric, c0.direction, verdict.arms)[0]
+            for lv in levels]
+    if all(a.empty for a in arms):
+        return None
+    fig = _figure(max(4.5, 1.6 * len(levels)), 4)
+    ax = fig.subplots()
+    ax.boxplot([a.to_numpy() for a in arms], positions=range(len(arms)), widths=0.5,
+               showfliers=False, medianprops={"color": "black"})
+    seeds = sorted(set().union(*(set(a.index) for a in arms)))
+    for seed in seeds:
+        ys = [a.get(seed, np.nan) for a in arms]
+        ax.plot(range(len(arms)), ys, color=FAINT, lw=0.7, alpha=0.7, zorder=1)
+    for i, a in enumerate(arms):
+        color = "C0" if i == 0 else ("C2" if verdict.comparisons[i - 1].supported else "C1")
+        ax.scatter(np.full(len(a), i), a.to_numpy(), s=18, zorder=3, color=color)
+    labels = [f"{levels[0]}\n(baseline)"] + [
+        f"{c.treatment}\n{'supported' if c.supported else 'not supported'}"
+        for c in verdict.comparisons]
+    ax.set_xticks(range(len(arms)), labels)
+    ax.set_ylabel(verdict.metric)
+    how = "best trial" if verdict.arms == "best" else "all trials, mean per seed"
+    ax.set_title(f"{verdict.metric} per seed, by {verdict.variable} ({how})", fontsize=10)
+    return _save(fig, path)
+
+
+def learning_curves(history: pd.DataFrame | None, df: pd.DataFrame, spec: Experiment,
+                    path: Path, top: int = TOP) -> Path | None:
+    """Intermediate reports per step: the best trials' mean curves (band: sd over replicates)."""
+    if history is None or history.empty or "step" not in history.columns:
+        return None
+    metric = next((m.name for m in spec.metrics if m.name in history.columns
+                   and history[m.name].notna().any()), None)
+    if metric is None:
+        return None
+    h = history[history[metric].notna()]
+    stats = _trial_stats(df, spec.primary.name)
+    ascending = spec.primary.direction == "minimize"
+    ranked = list(stats.sort_values("mean", ascending=ascending).index)
+    ranked += sorted(set(h["trial"].unique()) - set(ranked))
+    chosen = ranked[:top]
+    curves = h.groupby(["trial", "step"])[metric].agg(["mean", "std"]).reset_index()
+    fig = _figure(7, 4)
+    ax = fig.subplots()
+    for t, curve in curves.groupby("trial"):
+        if t not in chosen:
+            ax.plot(curve["step"], curve["mean"], color=FAINT, lw=0.6, alpha=0.5)
+    for i, t in enumerate(chosen):
+        curve = curves[curves["trial"] == t]
+        if curve.empty:
+            continue
+        color = BEST if i == 0 else OTHERS[(i - 1) % len(OTHERS)]
+        ax.plot(curve["step"], curve["mean"], color=color, lw=1.6 if i == 0 else 1,
+                label=f"trial {t}" if i < 8 else None)
+        sd = curve["std"].fillna(0)
+        ax.fill_between(curve["step"], curve["mean"] - sd, curve["mean"] + sd, color=color,
+                        alpha=0.12, lw=0)
+    ax.set_xlabel("step")
+    ax.set_ylabel(metric)
+    ax.legend(fontsize=7, ncols=2)
+    ax.set_title(f"Learning curves: top {len(chosen)} trials by {spec.primary.name} (grey: others)")
+    return _save(fig, path)
+
+
+def pareto_mask(points: Any, maximize: Sequence[bool]) -> Any:
+    """Rows of ``points`` no other row dominates (better or equal everywhere, better somewhere)."""
+    import numpy as np
+
+    p = np.asarray(points, dtype=float) * np.where(np.asarray(maximize), -1.0, 1.0)  # minimize all
+    keep = np.ones(len(p), dtype=bool)
+    for i in range(len(p)):
+        dominated = np.all(p <= p[i], axis=1) & np.any(p < p[i], axis=1)
+        keep[i] = not dominated.any()
+    return keep
+
+
+def pareto_front(df: pd.DataFrame, spec: Experiment, path: Path) -> Path | None:
+    """Trial means on the first two metrics, the non-dominated trials joined up."""
+    if len(spec.metrics) < 2:
+        return None
+    a, b = spec.metrics[0], spec.metrics[1]
+    from sweeper.analysis import completed
+
+    done = completed(df)
+    means = done.groupby("trial")[[a.name, b.name]].mean().dropna()
+    if len(means) < 2:
+        return None
+    mask = pareto_mask(means.to_numpy(), [a.direction == "maximize", b.direction == "maximize"])
+    front = means[mask].sort_values(a.name)
+    fig = _figure(6, 4.5)
+    ax = fig.subplots()
+    ax.scatter(means[a.name], means[b.name], s=14, color=FAINT, label="trial (mean)")
+    ax.plot(front[a.name], front[b.name], "o-", color=BEST, ms=5, label="Pareto front")
+    for t, row in front.iterrows():
+        ax.annotate(str(t), (row[a.name], row[b.name]), fontsize=7, xytext=(3, 3),
+                    textcoords="offset points")
+    ax.set_xlabel(f"{a.name} ({a.direction})")
+    ax.set_ylabel(f"{b.name} ({b.direction})")
+    ax.legend(fontsize=8)
+    extra = f"; {len(spec.metrics) - 2} more metric(s) not shown" if len(spec.metrics) > 2 else ""
+    ax.set_title(f"Pareto front: {mask.sum()} of {len(means)} trials{extra}", fontsize=10)
+    return _save(fig, path)
+
+
+def importance_bars(imp: Importance, metric: str, path: Path) -> Path | None:
+    """fANOVA importance per variable, largest on top."""
+    if not imp.values:
+        return None
+    items = sorted(imp.values.items(), key=lambda kv: kv[1])
+    fig = _figure(6, 0.5 * len(items) + 1.5)
+    ax = fig.subplots()
+    ax.barh([k for k, _ in items], [v for _, v in items], color="C0")
+    for i, (_, v) in enumerate(items):
+        ax.text(v, i, f" {v:.2f}", va="center", fontsize=8)
+    ax.set_xlim(0, max(1.0, max(v for _, v in items) * 1.15))
+    ax.set_xlabel(f"importance for {metric} ({imp.method}, {imp.trials} trials)")
+    left = f"; left out (conditional): {', '.join(imp.left_out)}" if imp.left_out else ""
+    ax.set_title(f"Variable importance{left}", fontsize=10)
+    return _save(fig, path)

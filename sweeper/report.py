@@ -1,0 +1,392 @@
+"""``sweeper report``: the verdict, the summary table and the figures as ``report.md`` and a
+self-contained ``index.html`` in ``DIR/report/``.
+
+Order matters: the numbers are computed from the saved trial table and written first
+(``summary.csv``, ``verdict.json``, ``stability.csv``, ``importance.json``), then the figures are
+drawn, then the pages. Nothing depends on the clock or on the sweep process, so the same table
+gives the same report, and a sweep still running can be reported on at any time.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sweeper.errors import SweeperError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from sweeper.analysis import Importance, Stability, Verdict
+    from sweeper.spec import Experiment
+
+REPORT = "report"
+FORMATS = ("table", "csv", "markdown", "json")
+SUMMARY_ROWS = 20  # rows of the summary table in the pages; summary.csv holds them all
+
+# ("h2", text) ("p", text) ("ul", [text]) ("table", DataFrame) ("img", (file, caption)) ...
+Block = tuple[str, Any]  # ... ("code", text) ("quote", text) ("verdict", (supported, sentence))
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    folder: Path  # DIR/report
+    verdict: Verdict | None
+    figures: tuple[str, ...]  # PNG file names in folder
+
+    @property
+    def html(self) -> Path:
+        return self.folder / "index.html"
+
+    @property
+    def markdown(self) -> Path:
+        return self.folder / "report.md"
+
+
+# ---------------------------------------------------------------- tables as text
+
+def fmt_number(x: Any) -> str:
+    """Four significant digits, integers as they are, missing values as an empty cell."""
+    import numbers
+
+    import pandas as pd
+
+    if x is None or isinstance(x, str):
+        return x or ""
+    if isinstance(x, bool) or type(x).__name__ == "bool_":
+        return str(bool(x))
+    if not isinstance(x, list | tuple | dict) and pd.isna(x):
+        return ""
+    if isinstance(x, numbers.Integral):
+        return str(int(x))
+    if isinstance(x, numbers.Real):
+        x = float(x)
+        if x != 0 and (abs(x) >= 1e5 or abs(x) < 1e-3):
+            return f"{x:.3e}"
+        return f"{x:.4g}"
+    return str(x)
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    def cell(x: Any) -> str:
+        return fmt_number(x).replace("|", "\\|").replace("\n", " ")
+
+    head = "| " + " | ".join(cell(c) for c in df.columns) + " |"
+    rule = "|" + "|".join("---" for _ in df.columns) + "|"
+    rows = ["| " + " | ".join(cell(x) for x in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, rule, *rows])
+
+
+def format_table(df: pd.DataFrame, fmt: str = "table") -> str:
+    """The summary table as text: an aligned table, CSV, Markdown or JSON records."""
+    if fmt == "csv":
+        return df.to_csv(index=False)
+    if fmt == "json":
+        return df.to_json(orient="records", indent=1, double_precision=15) + "\n"
+    if fmt == "markdown":
+        return markdown_table(df) + "\n"
+    if fmt == "table":
+        text = df.astype(object).map(fmt_number)
+        return text.to_string(index=False) + "\n"
+    raise SweeperError(f"--format {fmt!r} is unknown\n  fix: use one of {', '.join(FORMATS)}")
+
+
+def display_summary(table: pd.DataFrame, spec: Experiment,
+                    rows: int = SUMMARY_ROWS) -> pd.DataFrame:
+    """The summary table for people: metric as mean ± sd and the 95% CI in one column each."""
+    import pandas as pd
+
+    keep = [c for c in table.columns if not any(
+        c.startswith(f"{m.name}_") for m in spec.metrics)]
+    out = table[keep].head(rows).copy()
+    for m in spec.metrics:
+        if f"{m.name}_mean" not in table.columns:
+            continue
+        t = table.head(rows)
+        out[f"{m.name} (mean ± sd)"] = [
+            f"{fmt_number(a)} ± {fmt_number(s)}" if not pd.isna(s) else fmt_number(a)
+            for a, s in zip(t[f"{m.name}_mean"], t[f"{m.name}_std"], strict=True)]
+        out[f"{m.name} 95% CI"] = [
+            f"[{fmt_number(lo)}, {fmt_number(hi)}]" if not pd.isna(lo) else ""
+            for lo, hi in zip(t[f"{m.name}_ci_low"], t[f"{m.name}_ci_high"], strict=True)]
+    return out
+
+
+# ---------------------------------------------------------------- the report
+
+def write_report(path: str | Path) -> Report:
+    """Compute, save, draw and render the report of a results folder into ``DIR/report/``."""
+    from sweeper import analysis, plots
+    from sweeper.results import (
+        EXPERIMENT_JSON,
+        atomic_write_bytes,
+        load,
+        read_folder,
+        read_json,
+        read_spec,
+    )
+
+    folder = Path(path)
+    spec = read_spec(folder)
+    meta = read_json(folder / EXPERIMENT_JSON)
+    df = load(folder)
+    if df.empty:
+        raise SweeperError(f"{folder}: the trial table is empty; nothing to report yet "
+                           "(reports work mid-sweep once the first runs have finished)")
+    history = None
+    if (folder / "history").is_dir():
+        history = read_folder(folder / "history", keys=()).to_pandas()
+    out = folder / REPORT
+    out.mkdir(parents=True, exist_ok=True)
+
+    # 1. values, saved before anything is drawn
+    table = analysis.aggregate(df, spec)
+    verdict = analysis.hypothesis_verdict(df, spec)
+    stab = analysis.stability(df, spec)
+    imp = analysis.importance(df, spec)
+    _write_text(atomic_write_bytes, out / "summary.csv", table.to_csv(index=False))
+    _write_text(atomic_write_bytes, out / "stability.csv", stab.table.to_csv(index=False))
+    _write_text(atomic_write_bytes, out / "importance.json", json.dumps(
+        {"metric": spec.primary.name, "method": imp.method, "trials": imp.trials,
+         "importance": imp.values,
+         "left_out": list(imp.left_out), "note": imp.note}, indent=2) + "\n")
+    if verdict is not None:
+        _write_text(atomic_write_bytes, out / "verdict.json",
+                    json.dumps(verdict.to_dict(), indent=2, ensure_ascii=False) + "\n")
+
+    # 2. figures from those values and the table
+    figures: list[tuple[str, str]] = []
+
+    def draw(name: str, caption: str, made: Path | None) -> None:
+        if made is not None:
+            figures.append((name, caption))
+        else:
+            (out / name).unlink(missing_ok=True)
+
+    if verdict is not None:
+        draw("arms.png", f"{verdict.metric} per seed in each arm of the comparison (lines join "
+             "replicates that share a seed).",
+             plots.arm_spread(df, spec, verdict, out / "arms.png"))
+    draw("variables.png", f"{spec.primary.name} against each variable: grey dots are replicates, "
+         "blue the trial mean ± sd.", plots.metric_vs_variables(df, spec, out / "variables.png"))
+    draw("history.png", "Optimisation history: trial means in trial order and the best so far.",
+         plots.optimisation_history(df, spec, out / "history.png"))
+    draw("parallel.png", "Parallel coordinates of the top trials, coloured by the primary metric.",
+         plots.parallel_coordinates(df, spec, out / "parallel.png"))
+    draw("learning_curves.png", "Learning curves from the history table (mean over replicates, "
+         "band: ± sd).", plots.learning_curves(history, df, spec, out / "learning_curves.png"))
+    draw("pareto.png", "Pareto front of the first two metrics (trial means).",
+         plots.pareto_front(df, spec, out / "pareto.png"))
+    draw("importance.png", f"Variable importance: Optuna's {imp.method} on the study rebuilt "
+         "from the table (target: trial mean of the primary metric).",
+         plots.importance_bars(imp, spec.primary.name, out / "importance.png"))
+
+    # 3. pages
+    blocks = _blocks(spec, meta, df, table, verdict, stab, imp, figures)
+    _write_text(atomic_write_bytes, out / "report.md", render_markdown(blocks))
+    _write_text(atomic_write_bytes, out / "index.html",
+                render_html(blocks, title=f"sweeper report: {spec.name}", images=out))
+    return Report(out, verdict, tuple(name for name, _ in figures))
+
+
+def _write_text(write: Any, path: Path, text: str) -> None:
+    write(path, text.encode("utf-8"))
+
+
+def _blocks(spec: Experiment, meta: dict[str, Any], df: pd.DataFrame, table: pd.DataFrame,
+            verdict: Verdict | None, stab: Stability, imp: Importance,
+            figures: list[tuple[str, str]]) -> list[Block]:
+    import pandas as pd
+    import yaml
+
+    from sweeper.analysis import ALPHA
+
+    counts = df["status"].value_counts().to_dict() if "status" in df.columns else {}
+    status = meta.get("status", "unknown")
+    b: list[Block] = [("h1", f"Report: {spec.name}")]
+    if spec.hypothesis:
+        b.append(("quote", f"Hypothesis: {spec.hypothesis}"))
+    runs = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    line = (f"{df['trial'].nunique()} trials, {len(df)} runs ({runs}); "
+            f"{spec.replicates} replicate(s) per trial; search: {spec.search.method}.")
+    if status not in ("finished", "complete"):
+        line += (f" The sweep's status is **{status}**: this report covers the runs finished so "
+                 "far; run `sweeper report` again for an update.")
+    b.append(("p", line))
+
+    b.append(("h2", "Verdict"))
+    if verdict is None:
+        b.append(("p", "The sweep file states no `compare:`, so there is no hypothesis test; add "
+                  "e.g. `compare: {variable: model, treatment: custom, baseline: resnet50}`."))
+    else:
+        main = verdict.main
+        b.append(("verdict", (verdict.supported, verdict.sentence)))
+        rows = [("effect (treatment - baseline)", fmt_number(main.effect)),
+                (f"{100 * (1 - verdict.alpha):g}% CI", f"[{fmt_number(main.ci_low)}, "
+                 f"{fmt_number(main.ci_high)}]"),
+                ("p-value", fmt_number(main.p_value) + (
+                    f" (Holm-adjusted {fmt_number(main.p_adjusted)})" if verdict.holm else "")),
+                ("test", main.test), ("n (seeds compared)", str(main.n)),
+                (ALPHA, f"{verdict.alpha:g}"),
+                ("replicates for 80% power", "" if main.n_needed is None else str(main.n_needed))]
+        if main.treatment_trial is not None:
+            rows.append(("trials compared", f"{main.treatment} = trial {main.treatment_trial}, "
+                         f"{main.baseline} = trial {main.baseline_trial}"))
+        b.append(("table", pd.DataFrame(rows, columns=["", "value"])))
+        b.append(("p", f"**Why this test:** {main.reason}."))
+        b.append(("p", f"**Arms:** {verdict.arms_note}"))
+        warns = list(main.warnings) + list(verdict.notes)
+        if warns:
+            b.append(("ul", [f"⚠ {w}" for w in warns]))
+        if len(verdict.comparisons) > 1:
+            b.append(("h3", "Every arm against the baseline"))
+            b.append(("table", pd.DataFrame([{
+                "treatment": c.treatment, "supported": c.supported, "effect": c.effect,
+                "CI": f"[{fmt_number(c.ci_low)}, {fmt_number(c.ci_high)}]", "p": c.p_value,
+                "p (Holm)": c.p_adjusted, "test": c.test, "n": c.n}
+                for c in verdict.comparisons])))
+        if verdict.best_trial is not None:
+            same = ", ".join(str(t) for t in verdict.indistinguishable) or "none"
+            b.append(("p", f"**Indistinguishable from the best trial ({verdict.best_trial})** "
+                      f"on {verdict.metric} (paired t-tests, Holm-corrected, {ALPHA} = "
+                      f"{verdict.alpha:g}): {same}."))
+
+    b.append(("h2", "Summary"))
+    shown = min(SUMMARY_ROWS, len(table))
+    b.append(("p", f"One row per trial, ranked on {spec.primary.name} ({spec.primary.direction}); "
+              f"top {shown} of {len(table)} shown, all in `summary.csv`. CIs are Student-t "
+              "intervals of the mean over replicates."))
+    b.append(("table", display_summary(table, spec)))
+
+    b.append(("h2", "Stability across seeds"))
+    st = stab.table.head(SUMMARY_ROWS)
+    if stab.seeds >= 2:
+        flips = int(stab.table["flips"].sum())
+        best_on = stab.table["best_on"].iloc[0]
+        b.append(("p", f"Over {stab.seeds} seeds that every one of the top {stab.top} trials "
+                  f"finished, {flips} of them change rank from seed to seed; the best trial is "
+                  f"first on {fmt_number(100 * best_on)}% of seeds. Kendall's W (agreement of the "
+                  f"per-seed rankings, 1 = identical) = {fmt_number(stab.kendall_w)}. cv is the "
+                  "coefficient of variation (sd / |mean|) across seeds."))
+    else:
+        b.append(("p", "Fewer than 2 shared seeds: no ranking stability to measure (set "
+                  "replicates: 3 or more). cv is sd / |mean| across seeds."))
+    b.append(("table", st))
+
+    b.append(("h2", "Figures"))
+    for name, caption in figures:
+        b.append(("img", (name, caption)))
+    if imp.note:
+        b.append(("p", f"Variable importance: {imp.note}."))
+
+    b.append(("h2", "Experiment"))
+    spec_text = yaml.safe_dump(meta.get("spec", dict(spec.raw)), sort_keys=False,
+                               allow_unicode=True)
+    b.append(("code", spec_text))
+    b.append(("h2", "Environment"))
+    env = [("status", status), ("created", meta.get("created_at", "")),
+           ("updated", meta.get("updated_at", "")), ("host", meta.get("host", "")),
+           ("git commit", meta.get("git_commit") or "")]
+    env += [(k, v) for k, v in sorted((meta.get("versions") or {}).items())]
+    b.append(("table", pd.DataFrame(env, columns=["", "value"])))
+    return b
+
+
+# ---------------------------------------------------------------- renderers
+
+def render_markdown(blocks: list[Block]) -> str:
+    out: list[str] = []
+    for kind, body in blocks:
+        if kind in ("h1", "h2", "h3"):
+            out.append("#" * int(kind[1]) + " " + body)
+        elif kind == "p":
+            out.append(body)
+        elif kind == "quote":
+            out.append("> " + body)
+        elif kind == "verdict":
+            out.append(f"**{body[1]}**")
+        elif kind == "ul":
+            out.append("\n".join(f"- {x}" for x in body))
+        elif kind == "table":
+            out.append(markdown_table(body))
+        elif kind == "img":
+            out.append(f"![{body[1]}]({body[0]})\n\n*{body[1]}*")
+        elif kind == "code":
+            out.append("```yaml\n" + body.rstrip() + "\n```")
+    return "\n\n".join(out) + "\n"
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;
+padding:0 1em;color:#222;line-height:1.45}
+table{border-collapse:collapse;margin:.8em 0;font-size:.88em}
+td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
+th{background:#f3f3f3} tr:nth-child(even) td{background:#fafafa}
+blockquote{border-left:4px solid #999;margin:0;padding:.2em 1em;color:#444;font-style:italic}
+.verdict{padding:.8em 1em;border-radius:6px;font-weight:600;font-size:1.05em}
+.yes{background:#e6f4ea;border:1px solid #34a853}.no{background:#fdecea;border:1px solid #d93025}
+figure{margin:1.2em 0}figcaption{color:#555;font-size:.9em}img{max-width:100%}
+pre{background:#f6f8fa;padding:1em;overflow:auto;font-size:.85em}
+"""
+
+
+def _inline(text: str) -> str:
+    """Escape, then the two Markdown marks the blocks use: **bold** and `code`."""
+    import re
+
+    t = html.escape(text)
+    t = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", t)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", t)
+
+
+def html_table(df: pd.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(fmt_number(x))}</td>" for x in row) + "</tr>"
+                   for row in df.itertuples(index=False))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+def render_html(blocks: list[Block], *, title: str, images: Path) -> str:
+    """One file, images embedded as data URIs, so it opens from disk or an e-mail attachment."""
+    parts: list[str] = []
+    for kind, body in blocks:
+        if kind in ("h1", "h2", "h3"):
+            parts.append(f"<{kind}>{_inline(body)}</{kind}>")
+        elif kind == "p":
+            parts.append(f"<p>{_inline(body)}</p>")
+        elif kind == "quote":
+            parts.append(f"<blockquote>{_inline(body)}</blockquote>")
+        elif kind == "verdict":
+            cls = "yes" if body[0] else "no"
+            parts.append(f'<p class="verdict {cls}">{_inline(body[1])}</p>')
+        elif kind == "ul":
+            parts.append("<ul>" + "".join(f"<li>{_inline(x)}</li>" for x in body) + "</ul>")
+        elif kind == "table":
+            parts.append(html_table(body))
+        elif kind == "img":
+            data = base64.b64encode((images / body[0]).read_bytes()).decode("ascii")
+            parts.append(f'<figure><img alt="{html.escape(body[0])}" '
+                         f'src="data:image/png;base64,{data}"><figcaption>{_inline(body[1])}'
+                         "</figcaption></figure>")
+        elif kind == "code":
+            parts.append(f"<pre><code>{html.escape(body)}</code></pre>")
+    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>'
+            f"{html.escape(title)}</title><style>{CSS}</style></head><body>\n"
+            + "\n".join(parts) + "\n</body></html>\n")
+
+
+def verdict_json(path: str | Path) -> dict[str, Any]:
+    """``sweeper report DIR --json``: the verdict as a dict (``supported`` None without one)."""
+    from sweeper.analysis import verdict
+
+    v = verdict(path)
+    if v is None:
+        return {"supported": None, "effect": None, "ci_low": None, "ci_high": None,
+                "p_value": None, "test": None, "n": None,
+                "note": "the sweep file states no compare:, so there is no hypothesis to test"}
+    return v.to_dict()
+
