@@ -77,6 +77,10 @@ class Engine:
         self._inflight: dict[Any, list[Run]] = {}
         self._run_s: float | None = None  # moving average of one run's duration
         self._stop = False
+        self._why = "stopping"  # shown with the count of runs still running while stopping
+        self._cancel = False
+        self._deadlines: dict[Any, float] = {}  # handle -> monotonic time its run is killed at
+        self.halted: str | None = None  # why the sweep ended before its budget, when it did
         if restored is not None:
             self._restore(restored)
 
@@ -91,34 +95,47 @@ class Engine:
             self._trials[k] = _Trial(p.params, len(p.missing), list(p.values), list(p.statuses))
             self._queue.extend(Run(k, r, self.seeds[r], p.params) for r in p.missing)
 
-    def stop(self) -> None:
+    def stop(self, why: str = "stopping") -> None:
         """Stop launching new runs; those in flight finish and are recorded."""
         self._stop = True
+        self._why = why
+
+    def cancel(self) -> None:
+        """Stop now: cancel the runs in flight (they run again on resume); keep all that finished."""
+        self._stop = self._cancel = True
 
     def run(self) -> Stats:
         try:
-            while True:
+            while not self._cancel:
                 self._fill()
                 if not self._inflight:
                     break
                 for handle, result in self.backend.wait(list(self._inflight), WAIT_S):
                     runs = self._inflight.pop(handle)
+                    self._deadlines.pop(handle, None)
                     if isinstance(result, BaseException):
                         self._lost(runs, result)
                     else:
                         self._record(result)
+                self._expire()
                 self.stats.running = sum(len(r) for r in self._inflight.values())
+                if self._stop:
+                    self.stats.stopping = f"{self._why}: waiting for {self.stats.running} running runs"
                 self.on_progress(self.stats)
         finally:
+            if self._inflight:
+                self.stats.stopping = f"cancelled {sum(map(len, self._inflight.values()))} running runs"
             for handle in self._inflight:
                 self.backend.cancel(handle)
+            self.stats.running = 0
             self.writer.flush()
         self.on_progress(self.stats)
         return self.stats
 
     # -- launching -------------------------------------------------------------------------------
     def _fill(self) -> None:
-        depth = 2 if self._run_s is not None and self._run_s < 1.0 else 1
+        fast = self._run_s is not None and self._run_s < 1.0 and self.spec.timeout is None
+        depth = 2 if fast else 1
         while not self._stop and len(self._inflight) < depth * self.backend.slots:
             size = self._batch_size()
             while len(self._queue) < size and self._expand():
@@ -139,7 +156,7 @@ class Engine:
         return True
 
     def _batch_size(self) -> int:
-        if self._run_s is None:
+        if self._run_s is None or self.spec.timeout is not None:  # a timeout kills a run alone
             return 1
         size = TASK_SECONDS / max(self._run_s, 1e-6)
         left = len(self._queue) + (self.searcher.total - self.searcher.asked) * self.spec.replicates
@@ -147,7 +164,23 @@ class Engine:
         return int(max(1, min(size, MAX_BATCH, fair)))
 
     def _submit(self, runs: list[Run]) -> None:
-        self._inflight[self.backend.submit(runs)] = runs
+        handle = self.backend.submit(runs)
+        self._inflight[handle] = runs
+        if self.spec.timeout is not None:
+            self._deadlines[handle] = time.monotonic() + self.spec.timeout
+
+    def _expire(self) -> None:
+        """Kill runs past the timeout and record them as ``timeout`` (counted from submission)."""
+        now = time.monotonic()
+        for handle in [h for h, t in self._deadlines.items() if t <= now]:
+            del self._deadlines[handle]
+            runs = self._inflight.pop(handle)
+            self.backend.cancel(handle)
+            end = time.time()
+            limit = self.spec.timeout or 0.0
+            self._record([Outcome(r.trial, r.replicate, "timeout", {}, end - limit, end, "", r.attempt,
+                                  f"the run took longer than timeout: {limit:g}s and was killed")
+                          for r in runs])
 
     # -- results ---------------------------------------------------------------------------------
     def _lost(self, runs: list[Run], exc: BaseException) -> None:
@@ -158,7 +191,7 @@ class Engine:
                 self._submit([Run(run.trial, run.replicate, run.seed, run.params, run.attempt + 1)])
             else:
                 now = time.time()
-                error = f"lost {run.attempt} times with its worker: {type(exc).__name__}: {exc}"
+                error = _died(run.attempt, exc)
                 failed.append(
                     Outcome(run.trial, run.replicate, "failed", {}, now, now, "", run.attempt, error))
         if failed:
@@ -181,6 +214,15 @@ class Engine:
             if trial.left == 0:
                 self._finish(o.trial, self._trials.pop(o.trial))
         self.writer.append(rows)
+        self._check_failures()
+
+    def _check_failures(self) -> None:
+        limit = self.spec.max_failures
+        failed = sum(self.stats.counts.get(s, 0) for s in ("failed", "timeout"))
+        if limit is not None and failed >= limit and self.halted is None:
+            self.halted = (f"{failed} runs failed or timed out (max_failures: {limit}), so the sweep"
+                           " stopped launching runs")
+            self.stop("too many failures")
 
     def _note(self, o: Outcome) -> None:
         s = self.stats
@@ -237,3 +279,13 @@ def _text_variables(spec: Experiment) -> list[str]:
 
 def _better(spec: Experiment, a: float, b: float) -> bool:
     return a > b if spec.primary.direction == "maximize" else a < b
+
+
+def _died(attempts: int, exc: BaseException) -> str:
+    """The error column of a run whose process died: say what that usually means."""
+    detail = str(exc).strip().splitlines()
+    first = next((line for line in detail if line.strip()), "")[:500]
+    return (f"the process running this run died {attempts} times ({type(exc).__name__}: {first}). "
+            "Usually the objective crashed the interpreter (a segfault, os._exit(), an abort in native"
+            " code) or was killed for using too much memory; a lost node looks the same. The worker"
+            " logs of the Ray session have the exit code or signal.")

@@ -105,6 +105,8 @@ class Experiment:
     resources: Resources = field(default_factory=Resources)
     hypothesis: str = ""
     compare: Compare | None = None
+    timeout: float | None = None  # seconds one run may take before it is killed (ray backend)
+    max_failures: int | None = None  # failed or timed-out runs after which the sweep stops
     source: str = "<dict>"  # the sweep file, for messages
     root: str = "."  # folder the objective's module is looked up in first
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False)  # as given, for experiment.json
@@ -122,7 +124,7 @@ class Experiment:
 
 
 TOP_KEYS = ("experiment", "hypothesis", "objective", "metrics", "variables", "search",
-            "replicates", "resources", "compare", "slurm")
+            "replicates", "resources", "compare", "slurm", "timeout", "max_failures")
 
 
 def load_spec(source: str | Path | Mapping[str, Any], *, root: str | Path | None = None) -> Experiment:
@@ -171,9 +173,14 @@ def parse_spec(data: Mapping[str, Any], *, source_name: str, root: str) -> Exper
     if not isinstance(hypothesis, str):
         p.fail("hypothesis", "must be text", "write the hypothesis as one sentence")
     slurm = parse_options(data["slurm"], source=source_name) if "slurm" in data else None
+    timeout = p.duration(data["timeout"], "timeout") if data.get("timeout") is not None else None
+    max_failures = data.get("max_failures")
+    if max_failures is not None:
+        max_failures = p.integer(max_failures, "max_failures", low=1)
     return Experiment(
         name=name, objective=objective, metrics=metrics, variables=variables, search=search,
         replicates=replicates, resources=resources, hypothesis=hypothesis, compare=compare,
+        timeout=timeout, max_failures=max_failures,
         source=source_name, root=root, raw=dict(data), slurm=slurm,
     )
 
@@ -220,6 +227,13 @@ class _Parser:
         if low is not None and value < low:
             self.fail(where, f"must be >= {low}, got {value!r}", f"use a value of at least {low}")
         return int(value)
+
+    def duration(self, value: Any, where: str) -> float:
+        """Seconds from 90, '90s', '30m', '2h' or '1h30m'."""
+        seconds = _seconds(value) if isinstance(value, str) else value
+        if seconds is None:
+            self.fail(where, f"{value!r} is not a duration", "write e.g. 90s, 30m, 2h or 1h30m")
+        return self.number(seconds, where, low=1e-3)
 
     def boolean(self, value: Any, where: str) -> bool:
         if not isinstance(value, bool):
@@ -449,6 +463,15 @@ def _kind(value: Any) -> str:
 
 def _is_scalar(value: Any) -> bool:
     return isinstance(value, str | bool | int) or (isinstance(value, float) and math.isfinite(value))
+
+
+def _seconds(text: str) -> float | None:
+    m = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*"
+                     r"(?:(\d+(?:\.\d+)?)\s*s?)?\s*", text, re.IGNORECASE)
+    if not m or not any(m.groups()):
+        return None
+    h, mins, s = (float(g) if g else 0.0 for g in m.groups())
+    return h * 3600 + mins * 60 + s
 
 
 def _bytes(text: str) -> float | str:
