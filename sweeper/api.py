@@ -10,6 +10,7 @@ import platform
 import socket
 import subprocess
 import sys
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sweeper.errors import SweeperError
 from sweeper.results import EXPERIMENT_JSON, TRIALS, read_json, write_json
 from sweeper.spec import Experiment, load_spec
+from sweeper.status import DriverLock
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -89,12 +91,9 @@ def launch(sweep: str | Path | Mapping[str, Any] | Experiment, *, results: str |
     of the same experiment is resumed (``retry_failed`` reruns its failed and timed-out replicates);
     ``fresh`` moves it aside (renamed with a timestamp) and starts over. Nothing is ever deleted.
     """
-    from sweeper.backends import BACKENDS, make_backend
-    from sweeper.engine import Engine
+    from sweeper.backends import BACKENDS
     from sweeper.objectives import ObjectiveRef, check_signature, load_objective
-    from sweeper.results import TableWriter, trial_schema
-    from sweeper.resume import check_compatible, holds_experiment, restore
-    from sweeper.search import Searcher
+    from sweeper.resume import holds_experiment
 
     spec = sweep if isinstance(sweep, Experiment) else load_spec(sweep)
     if backend not in BACKENDS:
@@ -104,8 +103,28 @@ def launch(sweep: str | Path | Mapping[str, Any] | Experiment, *, results: str |
     check_signature(func, spec.objective, [v.name for v in spec.variables if not v.when],
                     [v.name for v in spec.variables if v.when])
     folder = experiment_folder(spec, results)
-    if folder.exists() and fresh:
+    lock = DriverLock(folder).acquire()  # refuses a folder another driver is running
+    if fresh and holds_experiment(folder):
+        lock.release()
         move_aside(folder)
+        lock = DriverLock(folder).acquire()
+    try:
+        return _run(spec, sweep, ref, folder, backend=backend, address=address,
+                    retry_failed=retry_failed, progress=progress, results=results)
+    finally:
+        lock.release()
+
+
+def _run(spec: Experiment, sweep: Any, ref: Any, folder: Path, *, backend: str, address: str | None,
+         retry_failed: bool, progress: bool, results: str | Path) -> Sweep:
+    from sweeper.backends import make_backend
+    from sweeper.engine import Engine
+    from sweeper.results import TableWriter, trial_schema
+    from sweeper.resume import check_compatible, holds_experiment, restore
+    from sweeper.search import Searcher
+    from sweeper.signals import Interrupted, stop_on_interrupt
+    from sweeper.status import Heartbeat
+
     searcher = Searcher(spec)
     restored = None
     if holds_experiment(folder):
@@ -115,24 +134,45 @@ def launch(sweep: str | Path | Mapping[str, Any] | Experiment, *, results: str |
             print(f"resuming {folder}: {restored.runs_done} runs done, {restored.trials_done} trials"
                   f" finished, {sum(len(p.missing) for p in restored.partial.values())} replicates of"
                   f" {len(restored.partial)} unfinished trials to run first", file=sys.stderr)
+    runner = make_backend(backend, spec, ref, address=address)
     _write_experiment(folder, spec, status="running")
     writer = TableWriter(folder / TRIALS, trial_schema(spec))
-    runner = make_backend(backend, spec, ref, address=address)
     on_progress = None
     if progress:
         from sweeper.progress import ProgressLine
 
         on_progress = ProgressLine(spec.primary.name)
-    status = "failed"
+    if spec.timeout is not None and backend == "local":
+        warnings.warn("timeout: is not enforced by the local backend (runs execute in the driver's"
+                      " own process); use the ray backend to have slow runs killed", stacklevel=3)
+    heartbeat = Heartbeat(folder, on_progress)
+    engine = Engine(spec, searcher, runner, writer, heartbeat, restored)
+    status, signals = "failed", [0]
     try:
-        stats = Engine(spec, searcher, runner, writer, on_progress, restored).run()
-        status = "finished"
+        with stop_on_interrupt(engine, runs_here=backend == "local") as signals:
+            stats = engine.run()
+        status = "interrupted" if signals[0] else ("stopped" if engine.halted else "finished")
+    except KeyboardInterrupt:
+        status = "interrupted"
     finally:
         writer.close()
         runner.close()
         _write_experiment(folder, spec, status=status)
-        if on_progress is not None and status == "finished":
-            on_progress.close(stats)
+        heartbeat.write(engine.stats, status)
+        if on_progress is not None and status != "failed":
+            on_progress.close(engine.stats)
+    if status == "interrupted":
+        s = engine.stats
+        again = (f"sweeper launch {sweep}" + ("" if str(results) == "results" else f" --results {results}")
+                 if isinstance(sweep, str | Path) else "sweeper.launch(...) again with the same spec and results")
+        raise Interrupted(f"interrupted: {s.runs_done} runs are recorded in {folder}"
+                          f"{' (' + s.stopping + ')' if s.stopping.startswith('cancelled') else ''}."
+                          f"\nresume with: {again}")
+    if engine.halted:
+        raise SweeperError(f"{spec.name}: {engine.halted}. Every run so far is recorded in {folder}."
+                           f"\n  fix: read the error column (sweeper.load({str(folder)!r})), fix the cause,"
+                           " then relaunch with --retry-failed (retry_failed=True) to rerun the failed runs,"
+                           " or raise max_failures")
     return Sweep(spec, folder, stats)
 
 

@@ -20,6 +20,13 @@ def _launch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _status(args: argparse.Namespace) -> int:
+    from sweeper.status import experiment_status, format_status
+
+    print(format_status(experiment_status(args.folder)))
+    return 0
+
+
 def _print_summary(sweep) -> None:  # type: ignore[no-untyped-def]
     s = sweep.stats
     took = (s.last_end - s.first_start) if s.first_start and s.last_end else 0.0
@@ -91,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print only the verdict as JSON (supported, effect, ci_low, ci_high, "
                         "p_value, test, n, ...) and write nothing")
     p.set_defaults(handler=_report)
+
+    p = sub.add_parser("status", help="counts, best so far, runs in flight and whether it can be resumed")
+    p.add_argument("folder", help="an experiment's results folder, e.g. results/quickstart")
+    p.set_defaults(handler=_status)
     return parser
 
 
@@ -103,8 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SweeperError as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # sweeper.signals.Interrupted says how to resume
+        print(f"\n{exc or 'interrupted'}", file=sys.stderr)
         return 130
 
 

@@ -105,6 +105,7 @@ class Engine:
         self._stop = self._cancel = True
 
     def run(self) -> Stats:
+        self._check_failures()  # a resumed sweep may already be over its limit
         try:
             while not self._cancel:
                 self._fill()

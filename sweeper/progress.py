@@ -47,11 +47,14 @@ class ProgressLine:
         self.tty = self.stream.isatty()
         self._last = 0.0
         self._width = 0
+        self._stopping = ""
 
     def __call__(self, stats: Stats) -> None:
         now = time.monotonic()
-        if now - self._last < (0.2 if self.tty else 10.0):
+        changed = stats.stopping != self._stopping  # a stop and its countdown show at once
+        if now - self._last < (0.2 if self.tty else 10.0) and not changed:
             return
+        self._stopping = stats.stopping
         self._last = now
         self.show(stats)
 
