@@ -53,7 +53,7 @@ def best_trial(table: pd.DataFrame, spec: Experiment) -> dict[str, Any] | None:
     if done.empty:
         return None
     agg = done.groupby("trial")[metric.name].agg(["mean", "count"])
-    agg = agg[agg["mean"].notna()]
+    agg = agg[agg["mean"].notna() & (agg["mean"].abs() != float("inf"))]  # as told to Optuna
     if agg.empty:
         return None
     best = agg["mean"].idxmax() if metric.direction == "maximize" else agg["mean"].idxmin()

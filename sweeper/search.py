@@ -169,12 +169,14 @@ class Searcher:
         """
         import optuna
 
-        state = {"complete": optuna.trial.TrialState.COMPLETE, "pruned": optuna.trial.TrialState.PRUNED}
+        TS = optuna.trial.TrialState
+        state = {"complete": TS.COMPLETE, "pruned": TS.PRUNED, "fail": TS.FAIL}
         for k, params, values, status in sorted(finished, key=lambda t: t[0]):
             dists = space.distributions(self.spec.variables, params)
             sampled = {name: params[name] for name in dists}
             ok = status == "complete" and values is not None and all(map(math.isfinite, values))
-            st = state["complete"] if ok else state.get(status, optuna.trial.TrialState.FAIL)
+            # non-finite aggregates are told as failed, as _tell does for a live trial
+            st = state["complete"] if ok else state["pruned"] if status == "pruned" else state["fail"]
             vals = values if ok else None
             self.study.add_trial(optuna.trial.create_trial(
                 params=sampled, distributions=dists, state=st,

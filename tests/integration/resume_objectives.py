@@ -60,3 +60,9 @@ def misbehave(mode: str, seed: int) -> float:
 def quad_shifted(x: float, y: str, seed: int) -> dict[str, float]:
     """Another objective with quad's signature (a changed objective: is refused on resume)."""
     return {"loss": (x - 0.7) ** 2}
+
+
+def nonfinite(x: float, y: float) -> dict[str, float]:
+    """NaN and inf in a fair share of the search space, for the samplers to cope with."""
+    loss = math.nan if x < 0.3 else (math.inf if x > 0.8 else (x - 0.5) ** 2 + y)
+    return {"loss": loss, "other": -math.inf if y > 0.7 else y}
