@@ -5,7 +5,9 @@ from __future__ import annotations
 from sweeper.analysis import summary, verdict
 from sweeper.api import Sweep, launch
 from sweeper.errors import ObjectiveError, SpecError, SweeperError
+from sweeper.history import load_history
 from sweeper.results import load
+from sweeper.runtime import TrialPruned, current_trial
 from sweeper.spec import Experiment, load_spec
 
 __all__ = [
@@ -14,8 +16,11 @@ __all__ = [
     "SpecError",
     "Sweep",
     "SweeperError",
+    "TrialPruned",
+    "current_trial",
     "launch",
     "load",
+    "load_history",
     "load_spec",
     "summary",
     "verdict",

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,17 +92,22 @@ def launch(sweep: str | Path | Mapping[str, Any] | Experiment, *, results: str |
     ``fresh`` moves it aside (renamed with a timestamp) and starts over. Nothing is ever deleted.
     """
     from sweeper.backends import BACKENDS
-    from sweeper.objectives import ObjectiveRef, check_signature, load_objective
+    from sweeper.objectives import ObjectiveRef, check_signature, load_objective, wants
     from sweeper.resume import holds_experiment
 
     spec = sweep if isinstance(sweep, Experiment) else load_spec(sweep)
     if backend not in BACKENDS:
         raise SweeperError(f"backend {backend!r} is unknown\n  fix: use one of {', '.join(BACKENDS)}")
-    ref = ObjectiveRef(spec.objective, spec.root, tuple(m.name for m in spec.metrics))
-    func = load_objective(ref)
-    check_signature(func, spec.objective, [v.name for v in spec.variables if not v.when],
-                    [v.name for v in spec.variables if v.when])
+    metric_names = tuple(m.name for m in spec.metrics)
+    wants_trial = True  # a command's output is always read for reports
+    if spec.objective is not None:
+        func = load_objective(ObjectiveRef(spec.objective, spec.root, metric_names))
+        check_signature(func, spec.objective, [v.name for v in spec.variables if not v.when],
+                        [v.name for v in spec.variables if v.when], [c.name for c in spec.components])
+        wants_trial = wants(func, "trial")
     folder = experiment_folder(spec, results)
+    ref = ObjectiveRef(spec.objective or "", spec.root, metric_names, folder=str(folder),
+                       prune=spec.pruner is not None, command=spec.command)
     lock = DriverLock(folder).acquire()  # refuses a folder another driver is running
     if fresh and holds_experiment(folder):
         lock.release()
@@ -110,14 +115,17 @@ def launch(sweep: str | Path | Mapping[str, Any] | Experiment, *, results: str |
         lock = DriverLock(folder).acquire()
     try:
         return _run(spec, sweep, ref, folder, backend=backend, address=address,
-                    retry_failed=retry_failed, progress=progress, results=results)
+                    retry_failed=retry_failed, progress=progress, results=results,
+                    wants_trial=wants_trial)
     finally:
         lock.release()
 
 
 def _run(spec: Experiment, sweep: Any, ref: Any, folder: Path, *, backend: str, address: str | None,
-         retry_failed: bool, progress: bool, results: str | Path) -> Sweep:
+         retry_failed: bool, progress: bool, results: str | Path, wants_trial: bool = True) -> Sweep:
     from sweeper.backends import make_backend
+    from sweeper.components import prepare
+    from sweeper.monitor import Tracker, open_channel
     from sweeper.engine import Engine
     from sweeper.results import TableWriter, trial_schema
     from sweeper.resume import check_compatible, holds_experiment, restore
@@ -134,9 +142,13 @@ def _run(spec: Experiment, sweep: Any, ref: Any, folder: Path, *, backend: str, 
             print(f"resuming {folder}: {restored.runs_done} runs done, {restored.trials_done} trials"
                   f" finished, {sum(len(p.missing) for p in restored.partial.values())} replicates of"
                   f" {len(restored.partial)} unfinished trials to run first", file=sys.stderr)
+    inputs = prepare(spec, folder)  # refuses changed inputs on a resume; runs shared jobs once
+    channel, start_monitor = open_channel(spec, backend, wants_trial)
+    ref = replace(ref, channel=channel, inputs=tuple(inputs.paths.items()) if inputs else ())
     runner = make_backend(backend, spec, ref, address=address)
     _write_experiment(folder, spec, status="running")
     writer = TableWriter(folder / TRIALS, trial_schema(spec))
+    tracker = None
     on_progress = None
     if progress:
         from sweeper.progress import ProgressLine
@@ -149,12 +161,16 @@ def _run(spec: Experiment, sweep: Any, ref: Any, folder: Path, *, backend: str, 
     engine = Engine(spec, searcher, runner, writer, heartbeat, restored)
     status, signals = "failed", [0]
     try:
+        tracker = engine.tracker = Tracker(folder, spec, searcher, start_monitor(), inputs=inputs,
+                                           poll_s=0.0 if backend == "local" else 0.25)
         with stop_on_interrupt(engine, runs_here=backend == "local") as signals:
             stats = engine.run()
         status = "interrupted" if signals[0] else ("stopped" if engine.halted else "finished")
     except KeyboardInterrupt:
         status = "interrupted"
     finally:
+        if tracker is not None:
+            tracker.close()
         writer.close()
         runner.close()
         _write_experiment(folder, spec, status=status)

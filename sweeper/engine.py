@@ -21,6 +21,7 @@ from sweeper.seeding import replicate_seeds
 
 if TYPE_CHECKING:
     from sweeper.backends import Backend
+    from sweeper.monitor import Tracker
     from sweeper.results import TableWriter
     from sweeper.resume import Restored
     from sweeper.search import Searcher
@@ -65,8 +66,10 @@ class Stats:
 
 class Engine:
     def __init__(self, spec: Experiment, searcher: Searcher, backend: Backend, writer: TableWriter,
-                 on_progress: Callable[[Stats], None] | None = None, restored: Restored | None = None):
+                 on_progress: Callable[[Stats], None] | None = None, restored: Restored | None = None,
+                 tracker: Tracker | None = None):
         self.spec, self.searcher, self.backend, self.writer = spec, searcher, backend, writer
+        self.tracker = tracker  # history, pruning and components (sweeper.monitor); None: unused
         self.on_progress = on_progress or (lambda _s: None)
         self.seeds = replicate_seeds(spec.search.seed, spec.replicates)
         self.told = [m.name for m in spec.metrics[: len(_directions(spec))]]
@@ -119,6 +122,8 @@ class Engine:
                     else:
                         self._record(result)
                 self._expire()
+                if self.tracker is not None:
+                    self.tracker.poll()
                 self.stats.running = sum(len(r) for r in self._inflight.values())
                 if self._stop:
                     self.stats.stopping = f"{self._why}: waiting for {self.stats.running} running runs"
@@ -203,6 +208,8 @@ class Engine:
         if fatal is not None:
             self._stop = True
             raise ObjectiveError(fatal.error or "the objective is unusable")
+        if self.tracker is not None:
+            self.tracker.outcomes(outcomes)
         rows = []
         for o in outcomes:
             trial = self._trials[o.trial]
@@ -236,11 +243,15 @@ class Engine:
 
     def _finish(self, trial_id: int, trial: _Trial) -> None:
         self.stats.trials_done += 1
-        if not trial.values:
+        if not trial.values or "pruned" in trial.statuses:  # pruning decides per trial
             status = "pruned" if "pruned" in trial.statuses else "failed"
+            if self.tracker is not None:
+                self.tracker.finished(trial_id, status, None)
             self.searcher.tell(trial_id, None, status)
             return
         means = [math.fsum(v[i] for v in trial.values) / len(trial.values) for i in range(len(self.told))]
+        if self.tracker is not None:
+            self.tracker.finished(trial_id, "complete", means[0])
         self.searcher.tell(trial_id, means, "complete")
         value = means[0]
         best = self.stats.best_value

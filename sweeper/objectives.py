@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sweeper import runtime
 from sweeper.errors import ObjectiveError
 
 ERROR_CHARS = 4000  # the tail of a traceback kept in the table's error column
@@ -28,9 +29,15 @@ ERROR_CHARS = 4000  # the tail of a traceback kept in the table's error column
 class ObjectiveRef:
     """Everything a worker needs to find and judge the objective; small and picklable."""
 
-    target: str  # module:function
+    target: str  # module:function ("" for a command objective)
     root: str  # looked up first, so models.py next to the sweep file is found
     metrics: tuple[str, ...]  # declared metrics; the first is primary
+    # The trial runtime's needs (sweeper.runtime); all optional, so plain sweeps carry nothing.
+    folder: str | None = None  # the experiment's results folder: artifacts/ go under it
+    channel: Any = None  # where reports go (sweeper.monitor); None: they travel with the outcome
+    prune: bool = False  # whether should_prune() asks the channel at all
+    inputs: tuple[tuple[str, str], ...] = ()  # declared components: (name, path) handed to runs
+    command: Any = None  # a sweeper.spec.Command: run a program instead of a function
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +65,8 @@ class Outcome:
     attempt: int
     error: str | None = None
     fatal: bool = False
+    history: list[Any] | None = None  # reports that had no channel to the driver (sweeper.runtime)
+    components: list[Any] | None = None  # output components the run logged
 
 
 _cache: dict[tuple[str, str], Callable[..., Any]] = {}
@@ -92,11 +101,12 @@ def load_objective(ref: ObjectiveRef) -> Callable[..., Any]:
 
 
 def check_signature(func: Callable[..., Any], target: str, always: Sequence[str],
-                    sometimes: Sequence[str]) -> None:
+                    sometimes: Sequence[str], offered: Sequence[str] = ()) -> None:
     """Refuse, before any run, an objective that cannot accept the variables it will be given.
 
     ``always`` are passed to every run; ``sometimes`` (conditional variables) only when active, so
-    those need a default only if no ``**kwargs`` catches them.
+    those need a default only if no ``**kwargs`` catches them; ``offered`` (declared components) are
+    passed only to a function with a parameter of that name.
     """
     sig = inspect.signature(func)
     params = sig.parameters
@@ -108,7 +118,7 @@ def check_signature(func: Callable[..., Any], target: str, always: Sequence[str]
         if not accepts(name):
             raise ObjectiveError(f"objective {target}: has no parameter {name!r}, a variable of the sweep"
                                  f"\n  fix: add {name}=... to its signature, or **kwargs")
-    given = {*always, "seed", "trial"}
+    given = {*always, *offered, "seed", "trial"}
     for p in params.values():
         if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or p.default is not p.empty:
             continue
@@ -161,28 +171,65 @@ def _tail(text: str) -> str:
 def execute(ref: ObjectiveRef, runs: Sequence[Run], node: str | None = None) -> list[Outcome]:
     """Run a batch of runs in this process, one after the other; never raises for a run's error."""
     node = node or socket.gethostname()
+    if ref.command is not None:
+        from sweeper.command import run_command
+
+        return [run_command(ref, run, node) for run in runs]
     try:
         func = load_objective(ref)
     except ObjectiveError as exc:
         now = time.time()
         return [Outcome(r.trial, r.replicate, "failed", {}, now, now, node, r.attempt, str(exc), True)
                 for r in runs]
-    pass_seed = wants(func, "seed")
+    params = inspect.signature(func).parameters
+    pass_seed, pass_trial = "seed" in params, "trial" in params
+    inputs = [(name, path) for name, path in ref.inputs if name in params]
     out = []
     for run in runs:
         kwargs = dict(run.params)
         if pass_seed:
             kwargs["seed"] = run.seed
+        rt = runtime.Trial(run, ref)
+        if pass_trial:
+            kwargs["trial"] = rt
+        if inputs:
+            kwargs.update(inputs)
+        token = runtime.enter(rt)
         started = time.time()
         try:
-            metrics = to_metrics(func(**kwargs), ref.metrics, ref.target)
-            status, error, fatal = "complete", None, False
+            value = func(**kwargs)
+            if rt.pruned:  # told to stop: it may return an estimate, or nothing
+                metrics, status = pruned_metrics(value, rt.last_metrics, ref.metrics), "pruned"
+            else:
+                metrics, status = to_metrics(value, ref.metrics, ref.target), "complete"
+            error, fatal = None, False
         except ObjectiveError as exc:
             metrics, status, error, fatal = {}, "failed", str(exc), True
-        except Exception:
-            metrics, status, error, fatal = {}, "failed", _tail(traceback.format_exc()), False
-        out.append(Outcome(run.trial, run.replicate, status, metrics, started, time.time(), node,
-                           run.attempt, error, fatal))
+        except Exception as exc:
+            if type(exc).__name__ == "TrialPruned":  # ours or Optuna's: ends with its last reports
+                metrics = pruned_metrics(None, rt.last_metrics, ref.metrics)
+                status, error, fatal = "pruned", None, False
+            else:
+                metrics, status, error, fatal = {}, "failed", _tail(traceback.format_exc()), False
+        finally:
+            runtime.leave(token)
+        ended = time.time()
+        try:
+            history, components = rt.close()
+        except Exception:  # the channel is gone (driver stopping): the run's result still counts
+            history, components = None, None
+        out.append(Outcome(run.trial, run.replicate, status, metrics, started, ended, node,
+                           run.attempt, error, fatal, history, components))
+    return out
+
+
+def pruned_metrics(value: Any, last: Mapping[str, float], metrics: Sequence[str]) -> dict[str, float]:
+    """A pruned run's metrics: its last reported values, overridden by whatever numbers it returned."""
+    out = {m: last[m] for m in metrics if m in last and math.isfinite(last[m])}
+    if _is_number(value):
+        out[metrics[0]] = float(value)
+    elif isinstance(value, Mapping):
+        out.update((m, float(value[m])) for m in metrics if m in value and _is_number(value[m]))
     return out
 
 

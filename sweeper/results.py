@@ -142,8 +142,8 @@ class TableWriter:
     """
 
     def __init__(self, folder: Path, schema: pa.Schema, *, flush_rows: int = 2000,
-                 flush_s: float = 1.0):
-        self.folder, self.schema = folder, schema
+                 flush_s: float = 1.0, keys: tuple[str, ...] = ("trial", "replicate")):
+        self.folder, self.schema, self.keys = folder, schema, keys  # keys: see read_folder
         self.flush_rows, self.flush_s = flush_rows, flush_s
         self.folder.mkdir(parents=True, exist_ok=True)
         compact, parts = _parts(folder)
@@ -174,7 +174,7 @@ class TableWriter:
         compact, parts = _parts(self.folder)
         if not parts or (compact is None and len(parts) == 1):
             return
-        table = read_folder(self.folder)
+        table = read_folder(self.folder, self.keys)
         upto = parts[-1][0]
         atomic_write_table(self.folder / f"compact-{upto:06d}.parquet", table)
         for _, p in parts:

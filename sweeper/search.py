@@ -213,6 +213,15 @@ class Searcher:
         else:
             self._tell(trial, list(values) if values is not None else None, status)
 
+    def report(self, trial: int, curve: dict[int, float]) -> None:
+        """A trial's learning curve (step -> value over its replicates), given before it is told, so
+        a pruned trial carries its last value into the study as Optuna expects."""
+        ot = self._pending.get(trial)
+        if ot is None or len(self.study.directions) > 1:
+            return
+        for step, value in sorted(curve.items()):
+            ot.report(value, step)
+
     def _tell(self, trial: int, values: list[float] | None, status: str) -> None:
         import optuna
 

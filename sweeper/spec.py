@@ -95,9 +95,40 @@ class Compare:
 
 
 @dataclass(frozen=True, slots=True)
+class Command:
+    """A program run once per run instead of a Python function (sweeper.command).
+
+    ``argv`` are the template's tokens, each formatted with the run's values ({lr}, {seed}, ...);
+    no shell is involved unless ``shell``, so values cannot inject commands.
+    """
+
+    argv: tuple[str, ...]
+    workdir: str  # absolute
+    shell: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Pruner:
+    method: str  # one of sweeper.pruning.PRUNERS
+    options: tuple[tuple[str, Any], ...] = ()  # keyword arguments of the Optuna pruner
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    """A declared input of every trial: a file or folder (``path``), the output of a ``job`` run once
+    before the trials, or a metadata record (``value``)."""
+
+    name: str
+    kind: str  # one of COMPONENT_KINDS
+    path: str | None = None  # absolute
+    job: str | None = None  # module:function
+    value: Any = None
+
+
+@dataclass(frozen=True, slots=True)
 class Experiment:
     name: str
-    objective: str
+    objective: str | None  # module:function, or None when ``command`` runs a program
     metrics: tuple[Metric, ...]
     variables: tuple[Variable, ...]
     search: Search = field(default_factory=Search)
@@ -111,6 +142,9 @@ class Experiment:
     root: str = "."  # folder the objective's module is looked up in first
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False)  # as given, for experiment.json
     slurm: SlurmOptions | None = None  # the `slurm:` block: how `launch --slurm` asks for nodes
+    command: Command | None = None
+    pruner: Pruner | None = None
+    components: tuple[Component, ...] = ()
 
     @property
     def primary(self) -> Metric:
@@ -124,7 +158,11 @@ class Experiment:
 
 
 TOP_KEYS = ("experiment", "hypothesis", "objective", "metrics", "variables", "search",
-            "replicates", "resources", "compare", "slurm", "timeout", "max_failures")
+            "replicates", "resources", "compare", "slurm", "timeout", "max_failures", "command",
+            "workdir", "shell", "pruner", "components")
+COMPONENT_KINDS = ("dataset", "checkpoint", "model", "job", "metadata")
+# What a command template may name besides variables and components.
+COMMAND_FIELDS = ("seed", "trial", "replicate", "trial_dir")
 
 
 def load_spec(source: str | Path | Mapping[str, Any], *, root: str | Path | None = None) -> Experiment:
@@ -154,21 +192,34 @@ def load_spec(source: str | Path | Mapping[str, Any], *, root: str | Path | None
 
 def parse_spec(data: Mapping[str, Any], *, source_name: str, root: str) -> Experiment:
     p = _Parser(source_name)
-    p.keys(data, TOP_KEYS, "", required=("experiment", "objective", "metrics", "variables"))
+    p.keys(data, TOP_KEYS, "", required=("experiment", "metrics", "variables"))
     name = p.string(data["experiment"], "experiment")
     if not EXPERIMENT_RE.match(name) or ".." in name:
         p.fail("experiment", f"{name!r} is not a safe folder name",
                "use letters, digits, '.', '_' and '-' only (it names the results folder)")
-    objective = p.string(data["objective"], "objective")
-    if not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", objective):
-        p.fail("objective", f"{objective!r} is not module:function",
-               "write it as module:function, e.g. models:train for train() in models.py")
+    if ("objective" in data) == ("command" in data):
+        p.fail("objective", "give exactly one of objective: (a Python function) or command: (a program)",
+               "write objective: module:function, or command: python train.py --lr {lr} --seed {seed}")
+    objective = None
+    if "objective" in data:
+        objective = p.target(data["objective"], "objective")
+        for key in ("workdir", "shell"):
+            if key in data:
+                p.fail(key, "only applies to command:", f"drop {key}:, or use command: instead of objective:")
     metrics = p.metrics(data["metrics"])
     variables = p.variables(data["variables"])
+    components = p.components(data.get("components"), variables, root)
+    command = None
+    if "command" in data:
+        command = p.command(data, variables, components, root)
+    pruner = p.pruner(data.get("pruner"))
     search = p.search(data.get("search", {}), variables, metrics)
     replicates = p.integer(data.get("replicates", 1), "replicates", low=1)
     resources = p.resources(data.get("resources", {}))
     compare = p.compare(data.get("compare"), variables, metrics)
+    if pruner is not None and search.method == "nsga2":
+        p.fail("pruner", "Optuna's pruners do not work with multi-objective search (nsga2)",
+               "drop pruner:, or search one metric with tpe")
     hypothesis = data.get("hypothesis", "") or ""
     if not isinstance(hypothesis, str):
         p.fail("hypothesis", "must be text", "write the hypothesis as one sentence")
@@ -181,7 +232,8 @@ def parse_spec(data: Mapping[str, Any], *, source_name: str, root: str) -> Exper
         name=name, objective=objective, metrics=metrics, variables=variables, search=search,
         replicates=replicates, resources=resources, hypothesis=hypothesis, compare=compare,
         timeout=timeout, max_failures=max_failures,
-        source=source_name, root=root, raw=dict(data), slurm=slurm,
+        source=source_name, root=root, raw=dict(data), slurm=slurm, command=command, pruner=pruner,
+        components=components,
     )
 
 
@@ -239,6 +291,137 @@ class _Parser:
         if not isinstance(value, bool):
             self.fail(where, f"expected true or false, got {value!r}", "write true or false")
         return bool(value)
+
+    def target(self, value: Any, where: str) -> str:
+        target = self.string(value, where)
+        if not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", target):
+            self.fail(where, f"{target!r} is not module:function",
+                      "write it as module:function, e.g. models:train for train() in models.py")
+        return target
+
+    def command(self, data: Mapping[str, Any], variables: tuple[Variable, ...],
+                components: tuple[Component, ...], root: str) -> Command:
+        import shlex
+        import string
+
+        raw = data["command"]
+        if isinstance(raw, list) and raw and all(isinstance(t, str | int | float) for t in raw):
+            argv = tuple(str(t) for t in raw)
+        elif isinstance(raw, str) and raw.strip():
+            try:
+                argv = tuple(shlex.split(raw))
+            except ValueError as exc:
+                self.fail("command", f"cannot split into arguments: {exc}", "close the quote")
+        else:
+            self.fail("command", f"expected a command line or a list of arguments, got {_kind(raw)}",
+                      "write e.g. command: python train.py --lr {lr} --seed {seed}")
+        conditional = {v.name for v in variables if v.when}
+        known = {v.name for v in variables} | {c.name for c in components} | set(COMMAND_FIELDS)
+        for token in argv:
+            try:
+                fields = [f for _, f, _, _ in string.Formatter().parse(token) if f is not None]
+            except ValueError as exc:
+                self.fail("command", f"bad placeholder in {token!r}: {exc}",
+                          "write placeholders as {name}; double braces {{ }} for literal ones")
+            for f in fields:
+                if f in conditional:
+                    self.fail("command", f"{{{f}}} is a conditional variable, absent when inactive",
+                              f"read it from the environment (SWEEPER_{f.upper()}, unset when inactive)")
+                if f not in known:
+                    close = difflib.get_close_matches(f, sorted(known), n=1)
+                    hint = f"did you mean {{{close[0]}}}? " if close else ""
+                    self.fail("command", f"placeholder {{{f}}} names nothing",
+                              f"{hint}use a variable, a component, or one of "
+                              f"{', '.join('{' + k + '}' for k in COMMAND_FIELDS)}")
+        for name in ("trial_dir",):
+            if name in {v.name for v in variables} | {c.name for c in components}:
+                self.fail(f"variables.{name}", f"{name!r} is taken by command objectives",
+                          "rename the variable")
+        workdir = Path(root)
+        if "workdir" in data:
+            workdir = (Path(root) / self.string(data["workdir"], "workdir")).resolve()
+            if not workdir.is_dir():
+                self.fail("workdir", f"no such folder {workdir}",
+                          "create it, or give a folder relative to the sweep file's folder")
+        shell = self.boolean(data.get("shell", False), "shell")
+        return Command(argv, str(workdir), shell)
+
+    def pruner(self, data: Any) -> Pruner | None:
+        from sweeper.pruning import PRUNERS, REQUIRED
+
+        if data is None:
+            return None
+        if isinstance(data, str):
+            data = {"method": data}
+        if not isinstance(data, Mapping) or "method" not in data:
+            self.fail("pruner", "expected {method: ..., option: value, ...}",
+                      f"write e.g. pruner: {{method: median, n_startup_trials: 5}}; methods: "
+                      f"{', '.join(PRUNERS)}")
+        method = data["method"]
+        if method not in PRUNERS:
+            close = difflib.get_close_matches(str(method), PRUNERS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            self.fail("pruner.method", f"unknown pruner {method!r}", f"{hint}use one of {', '.join(PRUNERS)}")
+        self.keys(data, ("method", *PRUNERS[method]), "pruner")
+        for key in REQUIRED.get(method, ()):
+            if key not in data:
+                self.fail(f"pruner.{key}", f"the {method} pruner needs it", f"add {key}: to pruner:")
+        options = []
+        for key, value in data.items():
+            if key == "method":
+                continue
+            if not (key in ("min_resource", "max_resource") and value == "auto"):
+                self.number(value, f"pruner.{key}")
+            options.append((str(key), value))
+        from sweeper.pruning import make_pruner
+
+        try:
+            make_pruner(method, dict(options))
+        except ValueError as exc:
+            self.fail("pruner", str(exc), f"fix the option; {method} takes {', '.join(PRUNERS[method])}")
+        return Pruner(str(method), tuple(options))
+
+    def components(self, data: Any, variables: tuple[Variable, ...], root: str) -> tuple[Component, ...]:
+        if data is None:
+            return ()
+        if not isinstance(data, Mapping):
+            self.fail("components", "expected a mapping of names to components",
+                      "write e.g. components: {train_data: {path: data/train.npz, kind: dataset}}")
+        taken = {v.name for v in variables} | {"seed", "trial", "replicate"}
+        out = []
+        for name, body in data.items():
+            where = f"components.{name}"
+            self.name(name, where, "component")
+            if name in taken:
+                self.fail(where, f"{name!r} is already a variable or a run argument", "rename the component")
+            if isinstance(body, str):
+                body = {"path": body}
+            sources = [k for k in ("path", "job", "value") if isinstance(body, Mapping) and k in body]
+            if len(sources) != 1:
+                self.fail(where, "needs exactly one of path, job, value",
+                          "e.g. {path: data/train.npz, kind: dataset}, {job: prep:make_features, "
+                          "kind: dataset} or {value: {source: UCI}, kind: metadata}")
+            self.keys(body, ("path", "job", "value", "kind"), where)
+            default = {"path": "dataset", "job": "dataset", "value": "metadata"}[sources[0]]
+            kind = body.get("kind", default)
+            if kind not in COMPONENT_KINDS:
+                self.fail(f"{where}.kind", f"unknown kind {kind!r}",
+                          f"use one of {', '.join(COMPONENT_KINDS)}")
+            if "path" in body:
+                path = (Path(root) / self.string(body["path"], f"{where}.path")).resolve()
+                out.append(Component(str(name), kind, path=str(path)))
+            elif "job" in body:
+                out.append(Component(str(name), kind, job=self.target(body["job"], f"{where}.job")))
+            else:
+                import json
+
+                try:
+                    json.dumps(body["value"], sort_keys=True)
+                except (TypeError, ValueError):
+                    self.fail(f"{where}.value", "must be plain data (text, numbers, lists, mappings)",
+                              "write it as YAML data")
+                out.append(Component(str(name), kind, value=body["value"]))
+        return tuple(out)
 
     def metrics(self, data: Any) -> tuple[Metric, ...]:
         items: list[tuple[Any, Any]] = []

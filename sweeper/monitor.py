@@ -1,0 +1,207 @@
+"""The report channel between runs and the driver: learning-curve rows in, prune decisions out.
+
+A :class:`Monitor` collects the rows runs report and, when the sweep has a pruner, answers
+``should_prune`` from a :class:`~sweeper.pruning.Judge`. With the local backend it lives in the
+driver process and runs call it directly; with Ray it lives in a small named actor (``num_cpus=0``),
+so a run's question costs one actor round trip and never waits for the driver loop. The driver drains
+the rows (about every ``POLL_S``) into the ``history/`` table and tells the monitor when trials end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from sweeper.runtime import Report
+
+POLL_S = 0.25  # how often the driver drains reported rows from a Ray monitor
+
+
+class Monitor:
+    """Collects reports; judges pruning when built with a pruner (``judge`` args)."""
+
+    def __init__(self, judge: dict[str, Any] | None = None):
+        self._rows: list[Report] = []
+        self._judge = None
+        if judge is not None:
+            from sweeper.pruning import Judge
+
+            self._judge = Judge(**judge)
+
+    def send(self, rows: Sequence[Report], ask: tuple[int, int] | None = None, *,
+             wait: bool = True) -> bool:
+        """Take rows from a run; with ``ask`` = (trial, replicate), answer whether to prune it."""
+        if rows:
+            self._rows.extend(rows)
+            if self._judge is not None:
+                for trial, replicate, _attempt, step, _t, metrics in rows:
+                    self._judge.report(trial, replicate, step, metrics)
+        if ask is None or self._judge is None:
+            return False
+        return self._judge.should_prune(ask[0])
+
+    def drain(self) -> list[Report]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    def finish(self, trial: int, status: str, value: float | None) -> dict[int, float]:
+        """A trial ended: the judge records it; returns its curve (step -> value over replicates)."""
+        if self._judge is None:
+            return {}
+        return self._judge.finish(trial, status, value)
+
+    def ping(self) -> bool:
+        return True
+
+
+class RayChannel:
+    """A run's end of a Ray monitor, found by name on first use (so it pickles as a name)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self._actor: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.name, self._actor = state["name"], None
+
+    def _handle(self) -> Any:
+        if self._actor is None:
+            self._actor = _actors.get(self.name)
+            if self._actor is None:
+                import ray
+
+                self._actor = _actors[self.name] = ray.get_actor(self.name)
+        return self._actor
+
+    def send(self, rows: Sequence[Report], ask: tuple[int, int] | None = None, *,
+             wait: bool = True) -> bool:
+        ref = self._handle().send.remote(list(rows), ask)
+        if ask is None and not wait:
+            return False
+        import ray
+
+        return bool(ray.get(ref))
+
+
+_actors: dict[str, Any] = {}  # per worker process: monitor name -> actor handle
+
+
+class RayMonitor:
+    """The driver's end of a Ray monitor: starts the actor, drains it, tells it trials ended."""
+
+    def __init__(self, name: str, judge: dict[str, Any] | None):
+        import ray
+
+        cls = ray.remote(num_cpus=0, max_restarts=0)(Monitor)
+        self.name = name
+        self._actor = cls.options(name=name).remote(judge)
+        ray.get(self._actor.ping.remote())  # fail here, not in the first run, if it cannot start
+
+    def drain(self) -> list[Report]:
+        import ray
+
+        return ray.get(self._actor.drain.remote())  # type: ignore[no-any-return]
+
+    def finish(self, trial: int, status: str, value: float | None) -> dict[int, float]:
+        import ray
+
+        return ray.get(self._actor.finish.remote(trial, status, value))  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        import ray
+
+        with contextlib.suppress(Exception):  # already gone with its cluster
+            ray.kill(self._actor)
+
+
+class Tracker:
+    """The engine's hook for what runs report besides their final metrics.
+
+    Writes history rows (from the channel, or carried by outcomes when a run had no channel), output
+    components logged by runs and the input components every trial is linked to; keeps the
+    driver's Optuna study informed of pruned trials' curves. The engine only holds one when the sweep
+    uses any of this, so plain sweeps pay nothing.
+    """
+
+    def __init__(self, folder: Any, spec: Any, searcher: Any, monitor: Any, *,
+                 inputs: Any = None, poll_s: float = 0.0):
+        from sweeper.history import HistoryWriter
+
+        self.spec, self.searcher, self.monitor = spec, searcher, monitor
+        self.history = HistoryWriter(folder, [m.name for m in spec.metrics])
+        self.inputs = inputs
+        self.judging = spec.pruner is not None
+        self.poll_s = poll_s
+        self._polled = 0.0
+        self._components: Any = None
+        if inputs is not None and inputs.records:
+            self._components = inputs.writer()
+
+    def poll(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._polled < self.poll_s:
+            return
+        self._polled = now
+        rows = self.monitor.drain() if self.monitor is not None else None
+        if rows:
+            self.history.append(rows)
+        else:
+            self.history.tick()
+
+    def outcomes(self, outcomes: Sequence[Any]) -> None:
+        for o in outcomes:
+            if o.history:
+                self.history.append(o.history)
+            if o.components:
+                self._component_writer().outputs(o.trial, o.replicate, o.components)
+
+    def finished(self, trial: int, status: str, value: float | None) -> None:
+        """A trial's last run is in: link its inputs, close it in the judge, curve to the study."""
+        if self._components is not None:
+            self._components.inputs(trial)
+        if self.judging and self.monitor is not None:
+            curve = self.monitor.finish(trial, status, value)
+            if curve:
+                self.searcher.report(trial, curve)
+
+    def _component_writer(self) -> Any:
+        if self._components is None:
+            from sweeper.components import ComponentWriter
+
+            self._components = ComponentWriter(self.history.folder.parent, ())
+        return self._components
+
+    def close(self) -> None:
+        try:
+            self.poll(force=True)
+        finally:
+            self.history.close()
+            if self._components is not None:
+                self._components.close()
+            close = getattr(self.monitor, "close", None)
+            if close is not None:
+                close()
+
+
+def open_channel(spec: Any, backend: str, wants_trial: bool) -> tuple[Any, Any]:
+    """The runs' end of the report channel, and a function that starts the driver's end once the
+    backend is up. In-process it is one :class:`Monitor`; on Ray an actor, started only when runs
+    will report (a ``trial`` parameter, a command, a pruner): otherwise reports made through
+    ``sweeper.current_trial()`` travel with each run's outcome instead."""
+    from sweeper.pruning import judge_args
+
+    judge = judge_args(spec)
+    if backend == "local":
+        monitor = Monitor(judge)
+        return monitor, lambda: monitor
+    if not (wants_trial or spec.pruner is not None or spec.command is not None):
+        return None, lambda: None
+    import uuid
+
+    name = f"sweeper-monitor-{uuid.uuid4().hex[:12]}"
+    return RayChannel(name), lambda: RayMonitor(name, judge)

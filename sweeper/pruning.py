@@ -1,0 +1,121 @@
+"""Early stopping with Optuna's pruners, decided per trial over its replicates.
+
+The :class:`Judge` keeps a private Optuna study that mirrors the sweep: mirror trial number k is
+sweeper trial k (so Hyperband's brackets, which hash the study name and trial number, are the same on
+every rerun), its intermediate value at step s is the mean of the primary metric over the replicates
+that have reported step s so far, and it is finished when the driver says the trial ended. Once the
+pruner says a trial should stop, every replicate of it is told so. The judge lives where runs can ask
+it cheaply (in-process, or in the monitor actor on Ray); the driver's study receives the same curves
+when each trial is told.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import optuna
+
+# method -> the options each accepts (the keyword arguments of its Optuna pruner)
+PRUNERS: dict[str, tuple[str, ...]] = {
+    "median": ("n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials"),
+    "percentile": ("percentile", "n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials"),
+    "successive_halving": ("min_resource", "reduction_factor", "min_early_stopping_rate",
+                           "bootstrap_count"),
+    "hyperband": ("min_resource", "max_resource", "reduction_factor", "bootstrap_count"),
+    "wilcoxon": ("p_threshold", "n_startup_steps"),
+}
+REQUIRED = {"percentile": ("percentile",)}
+
+
+def make_pruner(method: str, options: dict[str, Any]) -> optuna.pruners.BasePruner:
+    """The Optuna pruner for ``method``; raises ValueError with Optuna's words on bad options."""
+    import optuna
+
+    classes = {"median": optuna.pruners.MedianPruner, "percentile": optuna.pruners.PercentilePruner,
+               "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
+               "hyperband": optuna.pruners.HyperbandPruner,
+               "wilcoxon": optuna.pruners.WilcoxonPruner}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        try:
+            return classes[method](**options)  # type: ignore[no-any-return]
+        except TypeError as exc:
+            raise ValueError(str(exc)) from None
+
+
+def judge_args(spec: Any) -> dict[str, Any] | None:
+    """What a :class:`Judge` is built from (plain data, so it can travel to a Ray actor)."""
+    if spec.pruner is None:
+        return None
+    return {"study_name": f"sweeper-{spec.name}", "metric": spec.primary.name,
+            "direction": spec.primary.direction, "method": spec.pruner.method,
+            "options": dict(spec.pruner.options)}
+
+
+class Judge:
+    def __init__(self, study_name: str, metric: str, direction: str, method: str,
+                 options: dict[str, Any]):
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.metric = metric
+        self.storage = optuna.storages.InMemoryStorage()
+        self.study = optuna.create_study(
+            storage=self.storage, study_name=study_name, direction=direction,
+            sampler=optuna.samplers.RandomSampler(seed=0), pruner=make_pruner(method, options))
+        self._ids: list[int] = []  # sweeper trial id -> mirror storage trial id
+        self._values: dict[int, dict[int, dict[int, float]]] = {}  # trial -> step -> replicate -> v
+        self._pruned: set[int] = set()
+        self._closed: set[int] = set()
+
+    def _id(self, trial: int) -> int:
+        while len(self._ids) <= trial:
+            self._ids.append(self.study.ask()._trial_id)
+        return self._ids[trial]
+
+    def report(self, trial: int, replicate: int, step: int, metrics: dict[str, float]) -> None:
+        value = metrics.get(self.metric)
+        if value is None or trial in self._closed:
+            return
+        per_step = self._values.setdefault(trial, {}).setdefault(step, {})
+        per_step[replicate] = value
+        mean = math.fsum(per_step.values()) / len(per_step)
+        self.storage.set_trial_intermediate_value(self._id(trial), step, mean)
+
+    def should_prune(self, trial: int) -> bool:
+        if trial in self._pruned:
+            return True
+        if trial in self._closed or trial not in self._values:
+            return False
+        frozen = self.storage.get_trial(self._id(trial))
+        with warnings.catch_warnings():  # e.g. Wilcoxon's notes about NaN curves
+            warnings.simplefilter("ignore")
+            prune = self.study.pruner.prune(self.study, frozen)
+        if prune:
+            self._pruned.add(trial)
+        return bool(prune)
+
+    def finish(self, trial: int, status: str, value: float | None) -> dict[int, float]:
+        """Close the mirror trial; returns its curve (step -> mean over replicates)."""
+        import optuna
+
+        if trial in self._closed:
+            return {}
+        curve = {step: math.fsum(v.values()) / len(v)
+                 for step, v in sorted(self._values.pop(trial, {}).items())}
+        self._id(trial)  # mirror trial number == sweeper trial id
+        self._closed.add(trial)
+        self._pruned.discard(trial)
+        state = optuna.trial.TrialState
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if status == "complete" and value is not None and math.isfinite(value):
+                self.study.tell(trial, value)
+            elif status == "pruned":
+                self.study.tell(trial, state=state.PRUNED)
+            else:
+                self.study.tell(trial, state=state.FAIL)
+        return curve
