@@ -167,6 +167,11 @@ class Searcher:
         their missing replicates run and are told like any other trial. Their ids are not handed
         out again.
         """
+        self._used.update(k for k, *_ in finished)
+        self._used.update(k for k, _ in partial)
+        self._asked = len(self._used)
+        if self._stream is not None:  # random/QMC points come from (seed, id): no study to rebuild
+            return
         import optuna
 
         TS = optuna.trial.TrialState
@@ -188,9 +193,6 @@ class Searcher:
             trial = self.study.ask()
             space.suggest(trial, self.spec.variables)
             self._pending[k] = trial
-        self._used.update(k for k, *_ in finished)
-        self._used.update(k for k, _ in partial)
-        self._asked = len(self._used)
 
     def _ready(self, k: int) -> bool:
         if not self._gated:

@@ -136,12 +136,12 @@ def experiment_status(folder: str | Path) -> ExperimentStatus:
     if not (folder / EXPERIMENT_JSON).is_file():
         raise SweeperError(f"{folder}: not a results folder (no {EXPERIMENT_JSON})"
                            "\n  fix: pass RESULTS/<experiment>, e.g. results/quickstart")
+    alive = is_locked(folder)  # before the record: a driver that ends meanwhile wrote its end state
     record = read_json(folder / EXPERIMENT_JSON)
     spec = read_spec(folder)
     from sweeper.search import Searcher
 
     total = Searcher(spec).total
-    alive = is_locked(folder)
     driver = _driver_record(folder)
     state = str(record.get("status", "unknown"))
     if state == "running" and not alive:

@@ -21,9 +21,11 @@ def _trace(**fields: object) -> None:
 
 
 def quad(x: float, y: str, seed: int) -> dict[str, float]:
-    """A quadratic bowl; sleeps SWEEPER_TEST_SLEEP seconds (default 0) to make runs take time."""
+    """A quadratic bowl; sleeps SWEEPER_TEST_SLEEP seconds (default 0) to make runs take time, or
+    30 s once the file SWEEPER_TEST_SLOW names exists."""
     _trace(x=repr(x), y=y, seed=seed)
-    time.sleep(float(os.environ.get("SWEEPER_TEST_SLEEP", "0")))
+    slow = os.environ.get("SWEEPER_TEST_SLOW")
+    time.sleep(30 if slow and Path(slow).exists() else float(os.environ.get("SWEEPER_TEST_SLEEP", "0")))
     return {"loss": (x - 0.3) ** 2 + (0.1 if y == "b" else 0.0) + (seed % 10) * 1e-4, "x2": x * x}
 
 
@@ -66,3 +68,9 @@ def nonfinite(x: float, y: float) -> dict[str, float]:
     """NaN and inf in a fair share of the search space, for the samplers to cope with."""
     loss = math.nan if x < 0.3 else (math.inf if x > 0.8 else (x - 0.5) ** 2 + y)
     return {"loss": loss, "other": -math.inf if y > 0.7 else y}
+
+
+def paced(x: float, pause: float, seed: int) -> float:
+    """Sleeps ``pause`` seconds (a constant of the sweep, so workers of any cluster see it)."""
+    time.sleep(pause)
+    return (x - 0.3) ** 2
