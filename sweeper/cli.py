@@ -12,6 +12,10 @@ from collections.abc import Sequence
 
 
 def _launch(args: argparse.Namespace) -> int:
+    from sweeper.submit.commands import run_launch, wants_cluster
+
+    if wants_cluster(args):  # --slurm / --submit: the same sweep, run by a cluster job
+        return run_launch(args)
     from sweeper.api import launch
 
     sweep = launch(args.sweep_file, results=args.results, backend=args.backend, address=args.address,
@@ -21,9 +25,19 @@ def _launch(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from sweeper.errors import SweeperError
     from sweeper.status import experiment_status, format_status
+    from sweeper.submit.commands import status_line
 
-    print(format_status(experiment_status(args.folder)))
+    cluster = status_line(args.folder)  # the Slurm job or Ray job behind it, if it was submitted
+    try:
+        print(format_status(experiment_status(args.folder)))
+    except SweeperError:
+        if cluster is None:
+            raise
+        print(f"{args.folder}: no runs yet (the job has not started the driver)")
+    if cluster is not None:
+        print(f"  cluster: {cluster}")
     return 0
 
 
@@ -83,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-failed", action="store_true",
                    help="on resume, run failed and timed-out replicates again (default: keep them)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    from sweeper.submit.commands import add_cancel_parser, add_launch_arguments
+
+    add_launch_arguments(p)
     p.set_defaults(handler=_launch)
 
     p = sub.add_parser("table", help="the summary table: one row per trial, ranked")
@@ -102,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="counts, best so far, runs in flight and whether it can be resumed")
     p.add_argument("folder", help="an experiment's results folder, e.g. results/quickstart")
     p.set_defaults(handler=_status)
+    add_cancel_parser(sub)
     return parser
 
 

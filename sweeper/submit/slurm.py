@@ -45,10 +45,15 @@ class JobState:
         return self.state in ACTIVE
 
 
-def driver_command(python: str, sweep_file: Path, results: Path) -> list[str]:
-    """The sweep driver the job runs on its first node; the script appends ``--address HEAD``."""
-    return [python, "-m", "sweeper", "launch", str(sweep_file), "--backend", "ray",
+def driver_command(python: str, sweep_file: Path, results: Path, *,
+                   retry_failed: bool = False) -> list[str]:
+    """The sweep driver the job runs on its first node; the script appends ``--address HEAD``.
+
+    The same command serves every start of the job: a requeued job finds the folder and resumes.
+    """
+    argv = [python, "-m", "sweeper", "launch", str(sweep_file), "--backend", "ray",
             "--results", str(results)]
+    return [*argv, "--retry-failed"] if retry_failed else argv
 
 
 def render_script(*, experiment: str, options: SlurmOptions, driver: list[str], workdir: Path,
@@ -108,7 +113,8 @@ def directives(experiment: str, options: SlurmOptions) -> list[str]:
 
 
 def prepare(*, experiment: str, sweep_file: Path, results: Path, options: SlurmOptions,
-            python: str | None = None, workdir: Path | None = None) -> tuple[Path, str]:
+            python: str | None = None, workdir: Path | None = None,
+            retry_failed: bool = False) -> tuple[Path, str]:
     """Write the job script into ``<results>/<experiment>/slurm/``; return (folder, script)."""
     python = options.python or python or sys.executable
     folder = results / experiment
@@ -116,7 +122,8 @@ def prepare(*, experiment: str, sweep_file: Path, results: Path, options: SlurmO
     logs.mkdir(parents=True, exist_ok=True)
     script = render_script(experiment=experiment, options=options, logs=logs, python=python,
                            workdir=workdir or Path.cwd(),
-                           driver=driver_command(python, sweep_file, results))
+                           driver=driver_command(python, sweep_file, results,
+                                                 retry_failed=retry_failed))
     (logs / "job.sbatch").write_text(script, encoding="utf-8")
     return folder, script
 

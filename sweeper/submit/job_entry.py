@@ -1,0 +1,99 @@
+"""What a Ray Job runs on the cluster: the sweep driver, writing results to a path or a URI.
+
+``python -m sweeper.submit.job_entry SWEEP --results RESULTS``
+
+- A path: the driver writes there directly (a volume the head mounts).
+- A URI (``s3://``, ``gs://``, ``file://``, anything ``pyarrow.fs`` reads): the driver writes to a
+  local staging folder that starts as a copy of what the URI already holds (so a resubmitted
+  sweep resumes), and the folder is copied up every ``--upload-every`` seconds and at the end.
+
+SIGTERM is turned into the driver's Ctrl-C stop, so finished runs are written before the job ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _filesystem(uri: str) -> tuple[Any, str]:
+    from pyarrow import fs
+
+    return fs.FileSystem.from_uri(uri)
+
+
+def download(uri: str, folder: Path) -> bool:
+    """Copy ``uri`` (an experiment folder) into ``folder``; False when there is nothing there yet."""
+    from pyarrow import fs
+
+    remote, path = _filesystem(uri)
+    if remote.get_file_info(path).type != fs.FileType.Directory:
+        return False
+    fs.copy_files(path, str(folder), source_filesystem=remote,
+                  destination_filesystem=fs.LocalFileSystem())
+    return True
+
+
+def upload(folder: Path, uri: str) -> None:
+    from pyarrow import fs
+
+    if not folder.is_dir():
+        return
+    remote, path = _filesystem(uri)
+    remote.create_dir(path, recursive=True)
+    fs.copy_files(str(folder), path, source_filesystem=fs.LocalFileSystem(),
+                  destination_filesystem=remote)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sweeper.submit.job_entry")
+    parser.add_argument("sweep_file")
+    parser.add_argument("--results", required=True)
+    parser.add_argument("--upload-every", type=float, default=30.0)
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ray blocks/ignores it in some setups
+
+    from sweeper.cli import main as cli_main
+    from sweeper.spec import load_spec
+
+    launch = ["launch", args.sweep_file, "--backend", "ray", "--address", "auto"]
+    if "://" not in args.results:
+        return cli_main([*launch, "--results", args.results])
+
+    name = load_spec(args.sweep_file).name
+    uri = args.results.rstrip("/") + "/" + name
+    staging = Path(tempfile.mkdtemp(prefix="sweeper-results-"))
+    if download(uri, staging / name):
+        print(f"sweeper: resuming from {uri}", file=sys.stderr)
+    stop = threading.Event()
+
+    def keep_uploading() -> None:
+        while not stop.wait(args.upload_every):
+            try:
+                upload(staging / name, uri)
+            except Exception as exc:  # a failed upload is retried next round and at the end
+                print(f"sweeper: upload to {uri} failed ({exc}); retrying", file=sys.stderr)
+
+    uploader = threading.Thread(target=keep_uploading, daemon=True)
+    uploader.start()
+    try:
+        return cli_main([*launch, "--results", str(staging)])
+    finally:
+        stop.set()
+        uploader.join()
+        upload(staging / name, uri)
+        print(f"sweeper: results uploaded to {uri}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
