@@ -157,4 +157,4 @@ def test_cancel_stops_the_ray_job_and_keeps_finished_runs(tmp_path: Path, ray_he
     df = sweeper.load(folder)
     assert rows <= len(df) < 80 and not df.duplicated(["trial", "replicate"]).any()
     meta = sweeper.results.read_json(folder / "experiment.json")
-    assert meta["status"] == "failed"  # stopped early; the table holds what finished
+    assert meta["status"] in ("interrupted", "stopped")  # stopped early, resumable
