@@ -148,9 +148,20 @@ class Engine:
                 pass
             if not self._queue:
                 break
-            batch = [self._queue.popleft() for _ in range(min(size, len(self._queue)))]
-            self._submit(batch)
+            self._submit(self._take(size))
         self.stats.running = sum(len(r) for r in self._inflight.values())
+
+    def _take(self, size: int) -> list[Run]:
+        """Up to ``size`` queued runs for one task; with variable resources, only runs that ask
+        for the same resources as the first (a task asks for what one run needs)."""
+        queue = self._queue
+        if not self.spec.resources.cases:
+            return [queue.popleft() for _ in range(min(size, len(queue)))]
+        batch = [queue.popleft()]
+        need = self.spec.resources.resolve(batch[0].params)
+        while queue and len(batch) < size and self.spec.resources.resolve(queue[0].params) == need:
+            batch.append(queue.popleft())
+        return batch
 
     def _expand(self) -> bool:
         proposal = self.searcher.ask()

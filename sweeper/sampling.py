@@ -99,7 +99,7 @@ def _map(v: Variable, u: np.ndarray) -> list[Any]:
         return x.astype(np.int64).tolist()
     if v.kind == "int" or v.step is not None:
         step = float(v.step or 1)
-        n = int(round((high - low) / step + 1e-9)) + 1
+        n = round((high - low) / step + 1e-9) + 1
         idx = np.minimum((u * n).astype(np.int64), n - 1)
         if v.kind == "int":
             return (int(low) + idx * int(step)).tolist()

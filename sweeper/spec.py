@@ -69,11 +69,51 @@ class Search:
 
 
 @dataclass(frozen=True, slots=True)
+class ResourceCase:
+    """``key`` (cpus, gpus, memory or custom.NAME) is ``value`` for runs whose variables match ``when``."""
+
+    key: str
+    when: tuple[tuple[str, tuple[Scalar, ...]], ...]
+    value: float
+
+
+@dataclass(frozen=True, slots=True)
 class Resources:
+    """What one run needs. ``cases`` make an amount depend on the run's variables: the first case
+    of a key whose ``when`` matches wins, else the plain amount applies (README, "Resources")."""
+
     cpus: float = 1.0
     gpus: float = 0.0
     memory: int | None = None  # bytes
     custom: tuple[tuple[str, float], ...] = ()
+    cases: tuple[ResourceCase, ...] = ()
+
+    def resolve(self, params: Mapping[str, Any]) -> Resources:
+        """The plain amounts (no cases) that a run with these variables asks for."""
+        if not self.cases:
+            return self
+        chosen: dict[str, float] = {}
+        for case in self.cases:
+            if case.key not in chosen and all(
+                    name in params and params[name] in allowed for name, allowed in case.when):
+                chosen[case.key] = case.value
+        return self._with(chosen)
+
+    def shapes(self) -> list[Resources]:
+        """Every plain resource set a run can ask for (each key's cases combined), for checks."""
+        import itertools
+
+        keys = sorted({c.key for c in self.cases})
+        options = [[None, *(c.value for c in self.cases if c.key == k)] for k in keys]
+        out = [self._with({k: v for k, v in zip(keys, combo, strict=True) if v is not None})
+               for combo in itertools.product(*options)]
+        return list(dict.fromkeys(out))
+
+    def _with(self, chosen: Mapping[str, float]) -> Resources:
+        memory = chosen.get("memory", self.memory)
+        return Resources(chosen.get("cpus", self.cpus), chosen.get("gpus", self.gpus),
+                         int(memory) if memory else None,
+                         tuple((k, chosen.get(f"custom.{k}", v)) for k, v in self.custom))
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +255,7 @@ def parse_spec(data: Mapping[str, Any], *, source_name: str, root: str) -> Exper
     pruner = p.pruner(data.get("pruner"))
     search = p.search(data.get("search", {}), variables, metrics)
     replicates = p.integer(data.get("replicates", 1), "replicates", low=1)
-    resources = p.resources(data.get("resources", {}))
+    resources = p.resources(data.get("resources", {}), variables)
     compare = p.compare(data.get("compare"), variables, metrics)
     if pruner is not None and search.method == "nsga2":
         p.fail("pruner", "Optuna's pruners do not work with multi-objective search (nsga2)",
@@ -570,23 +610,55 @@ class _Parser:
         concurrency = self.integer(data.get("concurrency", 4), "search.concurrency", low=1)
         return Search(method, trials, seed, deterministic, concurrency)
 
-    def resources(self, data: Any) -> Resources:
+    def resources(self, data: Any, variables: tuple[Variable, ...] = ()) -> Resources:
         self.keys(data, ("cpus", "gpus", "memory", "custom"), "resources")
-        cpus = self.number(data.get("cpus", 1), "resources.cpus", low=0)
-        gpus = self.number(data.get("gpus", 0), "resources.gpus", low=0)
-        if gpus > 1 and gpus != int(gpus):
-            self.fail("resources.gpus", f"fractional GPUs above 1 ({gpus}) cannot be placed",
-                      "use a fraction below 1 (e.g. 0.25) or a whole number")
+        cases: list[ResourceCase] = []
+        cpus = self.amount(data.get("cpus", 1.0), "resources.cpus", "cpus", variables, cases)
+        gpus = self.amount(data.get("gpus", 0.0), "resources.gpus", "gpus", variables, cases)
         memory = data.get("memory")
         if memory is not None:
-            memory = _bytes(memory) if isinstance(memory, str) else memory
-            memory = int(self.number(memory, "resources.memory", low=1))
+            memory = int(self.amount(memory, "resources.memory", "memory", variables, cases)) or None
         custom = data.get("custom", {}) or {}
         if not isinstance(custom, Mapping):
             self.fail("resources.custom", "expected name: amount pairs",
                       "write e.g. {accelerator_type_a100: 1}")
-        pairs = tuple((str(k), self.number(v, f"resources.custom.{k}", low=0)) for k, v in custom.items())
-        return Resources(cpus, gpus, memory, pairs)
+        pairs = tuple((str(k), self.amount(v, f"resources.custom.{k}", f"custom.{k}", variables, cases))
+                      for k, v in custom.items())
+        return Resources(cpus, gpus, memory, pairs, tuple(cases))
+
+    def amount(self, data: Any, where: str, key: str, variables: tuple[Variable, ...],
+               cases: list[ResourceCase]) -> float:
+        """A plain amount, or cases ``{when: {...}, value: N}`` (one, or a list in which an entry
+        without ``when`` is the default). Appends the cases to ``cases``; returns the default."""
+        default = {"cpus": 1.0, "gpus": 0.0, "memory": 0.0}.get(key, 0.0)
+        entries = data if isinstance(data, list) else [data] if isinstance(data, Mapping) else None
+        if entries is None:
+            return self.one_amount(data, where, key)
+        if not entries:
+            self.fail(where, "an empty list of cases",
+                      "write e.g. [{when: {model: resnet50}, value: 1}, {value: 0}]")
+        for i, entry in enumerate(entries):
+            at = f"{where}[{i}]" if isinstance(data, list) else where
+            if not isinstance(entry, Mapping):
+                self.fail(at, f"expected {{when: {{variable: value}}, value: N}}, got {_kind(entry)}",
+                          "write e.g. {when: {model: resnet50}, value: 1}")
+            self.keys(entry, ("when", "value"), at, required=("value",))
+            value = self.one_amount(entry["value"], f"{at}.value", key)
+            if "when" not in entry:
+                default = value
+                continue
+            cases.append(ResourceCase(key, self.when(entry["when"], at, list(variables)), value))
+        return default
+
+    def one_amount(self, value: Any, where: str, key: str) -> float:
+        if key == "memory":
+            value = _bytes(value) if isinstance(value, str) else value
+            return float(int(self.number(value, where, low=1)))
+        amount = self.number(value, where, low=0)
+        if key == "gpus" and amount > 1 and amount != int(amount):
+            self.fail(where, f"fractional GPUs above 1 ({amount}) cannot be placed",
+                      "use a fraction below 1 (e.g. 0.25) or a whole number")
+        return amount
 
     def compare(self, data: Any, variables: tuple[Variable, ...], metrics: tuple[Metric, ...]
                 ) -> Compare | None:

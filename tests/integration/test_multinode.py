@@ -1,0 +1,101 @@
+"""A sweep across a real two-node Ray cluster on 127.0.0.1, driven by the CLI with --address.
+
+One module-scoped cluster: a head with 1 CPU, and a worker node with 1 CPU, 1 declared GPU and a
+custom resource ``special``. Placement is checked from the table's ``node`` column.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+import sweeper
+from tests.ray_cluster import RayCluster
+
+pytestmark = [pytest.mark.multinode, pytest.mark.timeout(240)]
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    c = RayCluster(tmp_path_factory.mktemp("cluster"), nodes=2, cpus=1)
+    try:
+        c.start(workers=[{"cpus": 1, "gpus": 1, "resources": {"special": 1}}])
+        yield c
+    finally:
+        c.stop()
+
+
+def _sweep(folder: Path, name: str, trials: int, **extra) -> Path:
+    spec = {"experiment": name, "objective": "scale_objectives:nap",
+            "metrics": [{"value": "minimize"}, {"gpu": "maximize"}, {"gpus_seen": "maximize"}],
+            "variables": {"x": {"float": [0.0, 1.0]}, "kind": {"choice": ["a", "b"]}},
+            "search": {"method": "random", "trials": trials, "seed": 1}, **extra}
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    # The objective lives next to the tests, not next to the sweep file.
+    (folder / "scale_objectives.py").write_text((HERE / "scale_objectives.py").read_text())
+    return path
+
+
+def _launch(cluster: RayCluster, sweep: Path, results: Path, timeout: float = 150):
+    return subprocess.run([sys.executable, "-m", "sweeper", "launch", str(sweep), "--address",
+                           cluster.address, "--results", str(results), "-q"],
+                          env=cluster.env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def _table(results: Path, name: str) -> pd.DataFrame:
+    df = sweeper.load(results / name)
+    assert not df.duplicated(["trial", "replicate"]).any()
+    return df
+
+
+def test_sweep_uses_both_nodes(cluster, tmp_path):
+    out = _launch(cluster, _sweep(tmp_path, "both", 16, replicates=2), tmp_path / "r")
+    assert out.returncode == 0, out.stderr
+    df = _table(tmp_path / "r", "both")
+    assert len(df) == 32 and (df["status"] == "complete").all()
+    assert df["node"].nunique() == 2, df["node"].value_counts()
+    assert (df["attempt"] == 1).all()
+
+
+def test_resources_depend_on_variables(cluster, tmp_path):
+    """kind=b runs ask for the custom resource only the worker node has; kind=a runs ask for none."""
+    resources = {"cpus": 1, "custom": {"special": {"when": {"kind": "b"}, "value": 1}}}
+    out = _launch(cluster, _sweep(tmp_path, "custom", 12, resources=resources), tmp_path / "r")
+    assert out.returncode == 0, out.stderr
+    df = _table(tmp_path / "r", "custom")
+    assert len(df) == 12 and set(df["kind"]) == {"a", "b"}
+    b_nodes = set(df.loc[df["kind"] == "b", "node"])
+    assert len(b_nodes) == 1  # all on the node that has `special`
+    assert df["node"].nunique() == 2
+
+
+def test_fractional_gpus_share_one_gpu(cluster, tmp_path):
+    """gpus: 0.25 puts four runs on the worker's one GPU at once, each seeing only that GPU."""
+    resources = {"cpus": 0.25, "gpus": 0.25}
+    variables = {"x": {"float": [0.0, 1.0]}, "kind": {"choice": ["a", "b"]},
+                 "seconds": {"const": 1.5}}
+    out = _launch(cluster, _sweep(tmp_path, "gpu", 8, resources=resources, variables=variables),
+                  tmp_path / "r")
+    assert out.returncode == 0, out.stderr
+    df = _table(tmp_path / "r", "gpu")
+    assert len(df) == 8 and df["node"].nunique() == 1  # only the worker node has a GPU
+    assert (df["gpu"] == 0).all() and (df["gpus_seen"] == 1).all()  # CUDA_VISIBLE_DEVICES=0
+    starts, ends = df["started_at"], df["ended_at"]
+    overlap = max(int(((starts <= t) & (ends > t)).sum()) for t in starts)
+    assert overlap == 4, df[["started_at", "ended_at"]]
+
+
+def test_more_than_any_node_has_fails_early(cluster, tmp_path):
+    """Two CPUs per run: the cluster has two in all but no node has two, so refuse at once."""
+    out = _launch(cluster, _sweep(tmp_path, "big", 4, resources={"cpus": 2}), tmp_path / "r",
+                  timeout=90)
+    assert out.returncode == 2
+    assert "asks for 2 CPU" in out.stderr and "largest has 1 CPU" in out.stderr, out.stderr
+    assert "fix:" in out.stderr
