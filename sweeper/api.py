@@ -125,8 +125,8 @@ def _run(spec: Experiment, sweep: Any, ref: Any, folder: Path, *, backend: str, 
          retry_failed: bool, progress: bool, results: str | Path, wants_trial: bool = True) -> Sweep:
     from sweeper.backends import make_backend
     from sweeper.components import prepare
-    from sweeper.monitor import Tracker, open_channel
     from sweeper.engine import Engine
+    from sweeper.monitor import Tracker, open_channel
     from sweeper.results import TableWriter, trial_schema
     from sweeper.resume import check_compatible, holds_experiment, restore
     from sweeper.search import Searcher

@@ -31,16 +31,19 @@ class Monitor:
             self._judge = Judge(**judge)
 
     def send(self, rows: Sequence[Report], ask: tuple[int, int] | None = None, *,
-             wait: bool = True) -> bool:
-        """Take rows from a run; with ``ask`` = (trial, replicate), answer whether to prune it."""
+             wait: bool = True, ended: tuple[int, int, str, float | None] | None = None) -> bool:
+        """Take rows from a run; with ``ask`` = (trial, replicate), answer whether to prune it;
+        ``ended`` = (trial, replicate, status, primary value) when the run is over."""
         if rows:
             self._rows.extend(rows)
             if self._judge is not None:
                 for trial, replicate, _attempt, step, _t, metrics in rows:
                     self._judge.report(trial, replicate, step, metrics)
+        if ended is not None and self._judge is not None:
+            self._judge.run_ended(*ended)
         if ask is None or self._judge is None:
             return False
-        return self._judge.should_prune(ask[0])
+        return self._judge.should_prune(*ask)
 
     def drain(self) -> list[Report]:
         rows, self._rows = self._rows, []
@@ -79,8 +82,8 @@ class RayChannel:
         return self._actor
 
     def send(self, rows: Sequence[Report], ask: tuple[int, int] | None = None, *,
-             wait: bool = True) -> bool:
-        ref = self._handle().send.remote(list(rows), ask)
+             wait: bool = True, ended: tuple[int, int, str, float | None] | None = None) -> bool:
+        ref = self._handle().send.remote(list(rows), ask, ended=ended)
         if ask is None and not wait:
             return False
         import ray

@@ -215,7 +215,7 @@ def execute(ref: ObjectiveRef, runs: Sequence[Run], node: str | None = None) -> 
             runtime.leave(token)
         ended = time.time()
         try:
-            history, components = rt.close()
+            history, components = rt.close(status, metrics.get(ref.metrics[0]))
         except Exception:  # the channel is gone (driver stopping): the run's result still counts
             history, components = None, None
         out.append(Outcome(run.trial, run.replicate, status, metrics, started, ended, node,

@@ -11,6 +11,7 @@ when each trial is told.
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -52,24 +53,27 @@ def judge_args(spec: Any) -> dict[str, Any] | None:
         return None
     return {"study_name": f"sweeper-{spec.name}", "metric": spec.primary.name,
             "direction": spec.primary.direction, "method": spec.pruner.method,
-            "options": dict(spec.pruner.options)}
+            "options": dict(spec.pruner.options), "replicates": spec.replicates}
 
 
 class Judge:
     def __init__(self, study_name: str, metric: str, direction: str, method: str,
-                 options: dict[str, Any]):
+                 options: dict[str, Any], replicates: int = 1):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self.metric = metric
+        self.metric, self.replicates = metric, replicates
         self.storage = optuna.storages.InMemoryStorage()
         self.study = optuna.create_study(
             storage=self.storage, study_name=study_name, direction=direction,
             sampler=optuna.samplers.RandomSampler(seed=0), pruner=make_pruner(method, options))
         self._ids: list[int] = []  # sweeper trial id -> mirror storage trial id
         self._values: dict[int, dict[int, dict[int, float]]] = {}  # trial -> step -> replicate -> v
+        self._at: dict[tuple[int, int], int] = {}  # (trial, replicate) -> its latest step
         self._pruned: set[int] = set()
         self._closed: set[int] = set()
+        self._ended: dict[int, dict[int, tuple[str, float | None]]] = {}  # trial -> replicate -> end
+        self._curves: dict[int, dict[int, float]] = {}  # closed here, not yet asked for by the driver
 
     def _id(self, trial: int) -> int:
         while len(self._ids) <= trial:
@@ -82,15 +86,23 @@ class Judge:
             return
         per_step = self._values.setdefault(trial, {}).setdefault(step, {})
         per_step[replicate] = value
+        key = (trial, replicate)
+        self._at[key] = max(step, self._at.get(key, step))
         mean = math.fsum(per_step.values()) / len(per_step)
         self.storage.set_trial_intermediate_value(self._id(trial), step, mean)
 
-    def should_prune(self, trial: int) -> bool:
+    def should_prune(self, trial: int, replicate: int) -> bool:
+        """Judged at the asking run's latest step: a replicate that lags behind a finished one is
+        compared with other trials at its own step, not at the step the finished one reached."""
         if trial in self._pruned:
             return True
-        if trial in self._closed or trial not in self._values:
+        at = self._at.get((trial, replicate))
+        if trial in self._closed or at is None:
             return False
         frozen = self.storage.get_trial(self._id(trial))
+        if frozen.last_step is not None and frozen.last_step > at:
+            frozen = copy.copy(frozen)
+            frozen.intermediate_values = {s: v for s, v in frozen.intermediate_values.items() if s <= at}
         with warnings.catch_warnings():  # e.g. Wilcoxon's notes about NaN curves
             warnings.simplefilter("ignore")
             prune = self.study.pruner.prune(self.study, frozen)
@@ -98,17 +110,37 @@ class Judge:
             self._pruned.add(trial)
         return bool(prune)
 
+    def run_ended(self, trial: int, replicate: int, status: str, value: float | None) -> None:
+        """A run that reported has ended: once all replicates have, the trial closes here at once,
+        so the next decisions already count it (the driver learns of it only with its batch)."""
+        ended = self._ended.setdefault(trial, {})
+        ended[replicate] = (status, value)
+        if len(ended) < self.replicates or trial in self._closed:
+            return
+        del self._ended[trial]
+        statuses = [s for s, _ in ended.values()]
+        values = [v for s, v in ended.values() if s == "complete" and v is not None]
+        if "pruned" in statuses:
+            self._curves[trial] = self.finish(trial, "pruned", None)
+        elif values and len(values) == len(statuses):
+            self._curves[trial] = self.finish(trial, "complete", math.fsum(values) / len(values))
+        else:
+            self._curves[trial] = self.finish(trial, "failed", None)
+
     def finish(self, trial: int, status: str, value: float | None) -> dict[int, float]:
         """Close the mirror trial; returns its curve (step -> mean over replicates)."""
         import optuna
 
         if trial in self._closed:
-            return {}
+            return self._curves.pop(trial, {})
+        self._ended.pop(trial, None)
         curve = {step: math.fsum(v.values()) / len(v)
                  for step, v in sorted(self._values.pop(trial, {}).items())}
         self._id(trial)  # mirror trial number == sweeper trial id
         self._closed.add(trial)
         self._pruned.discard(trial)
+        for key in [k for k in self._at if k[0] == trial]:
+            del self._at[key]
         state = optuna.trial.TrialState
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -177,13 +177,21 @@ class Trial:
         if rows:
             self.ref.channel.send(rows, None, wait=wait)
 
-    def close(self) -> tuple[list[Report] | None, list[Any] | None]:
+    def close(self, status: str, value: float | None) -> tuple[list[Report] | None, list[Any] | None]:
         """End of the run: ship what is buffered; return reports with no channel to take them (they
-        travel with the outcome) and the components logged."""
-        if self._rows and self.ref.channel is not None:
-            self._send(wait=True)  # before the outcome reaches the driver, which then tells the pruner
-            return None, self._logged
-        return self._rows or None, self._logged
+        travel with the outcome) and the components logged.
+
+        A run that reported tells a pruning monitor how it ended, so the pruner counts its trial as
+        soon as its last replicate ends (not only once the driver has the whole batch)."""
+        channel = self.ref.channel
+        if self._rows is None or channel is None:
+            return self._rows or None, self._logged
+        ended = (self.run.trial, self.run.replicate, status, value) if self.ref.prune else None
+        if self._rows or ended:
+            rows, self._rows = self._rows, []
+            # waited for: the rows must be in before the outcome reaches the driver
+            channel.send(rows, None, wait=True, ended=ended)
+        return None, self._logged
 
 
 def artifact_dir(ref: ObjectiveRef, run: Run) -> Path:
