@@ -28,7 +28,8 @@ def _interrupt(signum: int, frame: Any) -> None:
 def _filesystem(uri: str) -> tuple[Any, str]:
     from pyarrow import fs
 
-    return fs.FileSystem.from_uri(uri)
+    filesystem, path = fs.FileSystem.from_uri(uri)
+    return filesystem, str(path)
 
 
 def download(uri: str, folder: Path) -> bool:

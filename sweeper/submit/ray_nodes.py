@@ -13,7 +13,7 @@ import time
 
 def alive_nodes(address: str, *, timeout_s: float = 5.0) -> int:
     """Live nodes the GCS at ``address`` knows; 0 while it does not answer yet."""
-    from ray._raylet import GcsClient
+    from ray._raylet import GcsClient  # type: ignore[attr-defined]
 
     try:
         infos = GcsClient(address=address).get_all_node_info(timeout=timeout_s)

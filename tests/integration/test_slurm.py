@@ -182,6 +182,8 @@ def test_cancel_stops_the_job_and_keeps_finished_runs(tmp_path: Path,
     folder = tmp_path / "results" / "cancelled"
     job = job_id(folder)
     before = wait_rows(folder, 2)
+    second = launch(sweep, tmp_path / "results", dev_slurm)  # one job per results folder
+    assert second.returncode == 2 and f"being written by Slurm job {job}" in second.stderr
     out = subprocess.run([sys.executable, "-m", "sweeper", "cancel", str(folder)], env=dev_slurm,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
