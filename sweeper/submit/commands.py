@@ -107,7 +107,12 @@ def _launch_slurm(args: argparse.Namespace) -> int:
         text = f"slurm {st.state}" + (f" ({st.reason})" if st.reason not in ("", "None") else "")
         return text, st.active
 
-    _, stats = follow(folder, spec, poll)
+    try:
+        _, stats = follow(folder, spec, poll)
+    except KeyboardInterrupt:
+        print(f"\nstopped following; Slurm job {job_id} keeps running "
+              f"(sweeper status {folder} / sweeper cancel {folder})", file=sys.stderr)
+        return 130
     final = slurm.state(job_id)
     print(f"{spec.name}: Slurm job {job_id} {final.state} (exit {final.exit_code}); "
           f"{stats.runs_done} runs in {folder}")
@@ -139,7 +144,12 @@ def _launch_ray_job(args: argparse.Namespace) -> int:
         print(f"stop:    ray job stop --address {args.submit} {job_id}")
     if not args.wait:
         return 0
-    state = rayjobs.follow(args.submit, job_id)
+    try:
+        state = rayjobs.follow(args.submit, job_id)
+    except KeyboardInterrupt:
+        print(f"\nstopped following; Ray job {job_id} keeps running "
+              f"(ray job stop --address {args.submit} {job_id} stops it)", file=sys.stderr)
+        return 130
     print(f"{spec.name}: Ray job {job_id} {state}; results in {folder}")
     return 0 if state == "SUCCEEDED" else 1
 
