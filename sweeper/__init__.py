@@ -6,6 +6,7 @@ from sweeper.analysis import summary, verdict
 from sweeper.api import Sweep, launch
 from sweeper.errors import ObjectiveError, SpecError, SweeperError
 from sweeper.history import load_history
+from sweeper.report import write_report
 from sweeper.results import load
 from sweeper.runtime import TrialPruned, current_trial
 from sweeper.spec import Experiment, load_spec
@@ -24,5 +25,6 @@ __all__ = [
     "load_spec",
     "summary",
     "verdict",
+    "write_report",
 ]
 __version__ = "0.1.0"

@@ -713,7 +713,8 @@ def importance(df: pd.DataFrame, spec: Experiment, metric: str | None = None,
     means = done.groupby("trial")[metric].mean()
     firsts = done.groupby("trial")[names].first()
     optuna.logging.set_verbosity(logging.WARNING)
-    study = optuna.create_study(direction=_direction(spec, metric))
+    study = optuna.create_study(direction=optuna.study.StudyDirection[
+        _direction(spec, metric).upper()])
     variables = [v for v in spec.variables if v.name in names]
     for trial, value in means.items():
         params = {}

@@ -233,7 +233,7 @@ def learning_curves(history: pd.DataFrame | None, df: pd.DataFrame, spec: Experi
                    and history[m.name].notna().any()), None)
     if metric is None:
         return None
-    h = history[history[metric].notna()]
+    h = last_attempt(history[history[metric].notna()])
     stats = _trial_stats(df, spec.primary.name)
     ascending = spec.primary.direction == "minimize"
     ranked = list(stats.sort_values("mean", ascending=ascending).index)
@@ -260,6 +260,14 @@ def learning_curves(history: pd.DataFrame | None, df: pd.DataFrame, spec: Experi
     ax.legend(fontsize=7, ncols=2)
     ax.set_title(f"Learning curves: top {len(chosen)} trials by {spec.primary.name} (grey: others)")
     return _save(fig, path)
+
+
+def last_attempt(history: pd.DataFrame) -> pd.DataFrame:
+    """Rows of each run's last attempt: a retried run reports its steps again from the start."""
+    if "attempt" not in history.columns or history.empty:
+        return history
+    last = history.groupby(["trial", "replicate"])["attempt"].transform("max")
+    return history[history["attempt"] == last]
 
 
 def pareto_mask(points: Any, maximize: Sequence[bool]) -> Any:

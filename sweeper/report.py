@@ -121,11 +121,11 @@ def display_summary(table: pd.DataFrame, spec: Experiment,
 def write_report(path: str | Path) -> Report:
     """Compute, save, draw and render the report of a results folder into ``DIR/report/``."""
     from sweeper import analysis, plots
+    from sweeper.history import load_history
     from sweeper.results import (
         EXPERIMENT_JSON,
         atomic_write_bytes,
         load,
-        read_folder,
         read_json,
         read_spec,
     )
@@ -137,9 +137,7 @@ def write_report(path: str | Path) -> Report:
     if df.empty:
         raise SweeperError(f"{folder}: the trial table is empty; nothing to report yet "
                            "(reports work mid-sweep once the first runs have finished)")
-    history = None
-    if (folder / "history").is_dir():
-        history = read_folder(folder / "history", keys=()).to_pandas()
+    history = load_history(folder)
     out = folder / REPORT
     out.mkdir(parents=True, exist_ok=True)
 

@@ -53,22 +53,14 @@ def write_results(folder: Path, spec: Mapping[str, Any], rows: Iterable[Mapping[
 
 
 def _write_history(folder: Path, experiment: Any, rows: list[Mapping[str, Any]]) -> None:
-    import pyarrow as pa
+    """The history table as sweeper.history writes it (attempt 0 unless a row says otherwise)."""
+    from sweeper.history import history_schema
 
-    from sweeper.results import atomic_write_table
-
-    cols: dict[str, list[Any]] = {k: [] for k in ("trial", "replicate", "step")}
-    for m in experiment.metrics:
-        cols[m.name] = []
-    cols["time"] = []
-    for i, row in enumerate(rows):
-        for k in cols:
-            cols[k].append(row.get(k, T0 + timedelta(seconds=i) if k == "time" else None))
-    schema = pa.schema([pa.field("trial", pa.int64()), pa.field("replicate", pa.int32()),
-                        pa.field("step", pa.int64()),
-                        *(pa.field(m.name, pa.float64()) for m in experiment.metrics),
-                        pa.field("time", pa.timestamp("us", tz="UTC"))])
-    atomic_write_table(folder / "part-000000.parquet", pa.table(cols, schema=schema))
+    metrics = [m.name for m in experiment.metrics]
+    writer = TableWriter(folder, history_schema(metrics), flush_rows=10**9, flush_s=1e9, keys=())
+    writer.append([{"attempt": 0, "time": T0 + timedelta(seconds=i), **row}
+                   for i, row in enumerate(rows)])
+    writer.close()
 
 
 def model_spec(*, replicates: int = 5, treatment: Any = "custom", arms: str = "best",

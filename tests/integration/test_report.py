@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from sweeper import analysis
+from sweeper import analysis, load
 from sweeper.cli import main
 from sweeper.report import write_report
 from sweeper.results import TableWriter, trial_schema
@@ -121,10 +121,10 @@ def test_report_of_200_trials_is_fast(tmp_path):
     rows = model_rows(rng, effect=0.02, replicates=3, lrs=tuple(10 ** rng.uniform(-4, -1, 100)))
     folder = write_results(tmp_path / "big", model_spec(replicates=3), rows)
     write_report(folder)  # warm imports (matplotlib, optuna, scipy) outside the timing
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: a busy shared machine does not fail the test
     write_report(folder)
-    took = time.perf_counter() - started
-    assert took < 8, took  # ~2-3 s on an idle core; generous for shared CI machines
+    took = time.process_time() - started
+    assert took < 8, took  # ~2-3 s on an idle core
 
 
 def test_cli_table_formats(rich, capsys):
@@ -152,3 +152,22 @@ def test_cli_report_and_json(rich, capsys):
         assert key in data
     assert data["supported"] is True and data["ci_low"] > 0
     assert data == json.loads(json.dumps(analysis.verdict(rich).to_dict()))
+
+
+def test_learning_curves_use_the_last_attempt_of_a_retried_run(tmp_path):
+    from sweeper import load_history
+    from sweeper.plots import last_attempt, learning_curves
+
+    spec_dict = model_spec(replicates=2)
+    rows = model_rows(np.random.default_rng(5), effect=0.0, replicates=2)
+    good = [{"trial": 0, "replicate": 0, "attempt": 1, "step": s, "accuracy": 0.1 * s}
+            for s in range(1, 4)]
+    lost = [{"trial": 0, "replicate": 0, "attempt": 0, "step": s, "accuracy": 99.0}
+            for s in range(1, 3)]
+    other = [{"trial": 1, "replicate": 1, "step": s, "accuracy": 0.2 * s} for s in range(1, 4)]
+    folder = write_results(tmp_path / "retry", spec_dict, rows, history=lost + good + other)
+    hist = load_history(folder)
+    kept = last_attempt(hist)
+    assert len(kept) == 6 and 99.0 not in kept["accuracy"].tolist()
+    out = learning_curves(hist, load(folder), load_spec(spec_dict), tmp_path / "lc.png")
+    assert out is not None and out.read_bytes().startswith(PNG)
