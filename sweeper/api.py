@@ -74,10 +74,19 @@ def _plain(value: Any) -> Any:
 
 
 def experiment_folder(spec: Experiment, results: str | Path) -> Path:
+    """RESULTS/<name>, for safe names only: the sweep-file rule is applied again here because an
+    Experiment built in Python skips it (no '/', '..', spaces, quotes or shell characters)."""
+    from sweeper.spec import EXPERIMENT_RE
+
+    name = spec.name
+    if not isinstance(name, str) or not EXPERIMENT_RE.fullmatch(name) or ".." in name:
+        raise SweeperError(f"experiment name {name!r} is not a safe folder name"
+                           "\n  fix: use letters, digits, '.', '_' and '-' only (it names the results folder)")
     root = Path(results).resolve()
-    folder = (root / spec.name).resolve()
-    if folder.parent != root:  # the spec refuses such names; this guards specs built otherwise
-        raise SweeperError(f"experiment name {spec.name!r} would leave the results folder {root}")
+    folder = (root / name).resolve()
+    if folder.parent != root:  # e.g. a symlink named like the experiment that points elsewhere
+        raise SweeperError(f"experiment name {name!r} would leave the results folder {root}"
+                           f"\n  fix: remove or rename {root / name}")
     return folder
 
 

@@ -40,12 +40,17 @@ def fingerprint(spec: Experiment) -> dict[str, Any]:
     told = spec.metrics[: len(directions(spec))]
     parts = {
         "variables": [_variable(v) for v in spec.variables],
-        "objective": spec.objective,
+        "objective": spec.objective if spec.objective else _command(spec),
         "search method": spec.search.method,
         "searched metrics": [[m.name, m.direction] for m in told],
         "search seed": spec.search.seed,
     }
     return {"sha256": _hash(parts), "parts": parts}
+
+
+def _command(spec: Experiment) -> Any:
+    cmd = getattr(spec, "command", None)
+    return {"command": list(cmd.argv), "shell": cmd.shell} if cmd is not None else None
 
 
 def _variable(v: Any) -> dict[str, Any]:

@@ -219,6 +219,9 @@ def load_spec(source: str | Path | Mapping[str, Any], *, root: str | Path | None
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:  # yaml.YAMLError subclasses neither; see below
         raise SpecError(f"cannot read: {exc}", source=str(path), fix="save it as UTF-8 YAML") from None
+    except RecursionError:
+        raise SpecError("nested too deeply to read", source=str(path),
+                        fix="a sweep file needs a few levels of nesting; check for runaway brackets") from None
     except Exception as exc:
         if type(exc).__module__.startswith("yaml"):
             raise SpecError(f"not valid YAML: {exc}", source=str(path),
@@ -234,7 +237,7 @@ def parse_spec(data: Mapping[str, Any], *, source_name: str, root: str) -> Exper
     p = _Parser(source_name)
     p.keys(data, TOP_KEYS, "", required=("experiment", "metrics", "variables"))
     name = p.string(data["experiment"], "experiment")
-    if not EXPERIMENT_RE.match(name) or ".." in name:
+    if not EXPERIMENT_RE.fullmatch(name) or ".." in name:
         p.fail("experiment", f"{name!r} is not a safe folder name",
                "use letters, digits, '.', '_' and '-' only (it names the results folder)")
     if ("objective" in data) == ("command" in data):
@@ -398,7 +401,7 @@ class _Parser:
                       f"write e.g. pruner: {{method: median, n_startup_trials: 5}}; methods: "
                       f"{', '.join(PRUNERS)}")
         method = data["method"]
-        if method not in PRUNERS:
+        if not isinstance(method, str) or method not in PRUNERS:
             close = difflib.get_close_matches(str(method), PRUNERS, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             self.fail("pruner.method", f"unknown pruner {method!r}", f"{hint}use one of {', '.join(PRUNERS)}")
@@ -668,7 +671,7 @@ class _Parser:
                   required=("variable", "baseline"))
         by_name = {v.name: v for v in variables}
         var = data["variable"]
-        if var not in by_name:
+        if not isinstance(var, str) or var not in by_name:
             self.fail("compare.variable", f"{var!r} is not a variable",
                       f"use one of {', '.join(by_name)}")
         target = by_name[var]
@@ -699,7 +702,7 @@ class _Parser:
             self.fail("compare.arms", f"unknown value {arms!r}",
                       "use best (each level's best trial) or pooled (all its trials, averaged per seed)")
         metric = data.get("metric", metrics[0].name)
-        if metric not in {m.name for m in metrics}:
+        if not isinstance(metric, str) or metric not in {m.name for m in metrics}:
             self.fail("compare.metric", f"{metric!r} is not a metric",
                       f"use one of {', '.join(m.name for m in metrics)}")
         alpha = self.number(data.get("alpha", 0.05), "compare.alpha", low=0)

@@ -211,3 +211,15 @@ def test_truncated_or_foreign_part_is_named_and_nothing_is_touched(tmp_path: Pat
     with pytest.raises(SweeperError, match=r"part-000090\.parquet: not a part of a sweeper trial table"):
         sweeper.launch(make_spec(), results=tmp_path, backend="local")
     assert sorted(trials.iterdir()) == sorted([*good, bad])
+
+
+def test_fingerprint_covers_command_objectives() -> None:
+    from sweeper.resume import fingerprint
+
+    base = {"experiment": "c", "command": "python t.py --lr {lr}", "metrics": {"acc": "maximize"},
+            "variables": {"lr": {"float": [0.0, 1.0]}}, "search": {"method": "random", "trials": 2}}
+    a = fingerprint(load_spec(base))
+    b = fingerprint(load_spec({**base, "command": "python t2.py --lr {lr}"}))
+    c = fingerprint(load_spec({**base, "search": {"method": "random", "trials": 9}}))
+    assert a["sha256"] != b["sha256"] and a["parts"]["objective"] != b["parts"]["objective"]
+    assert a == c  # a bigger budget is the same experiment
