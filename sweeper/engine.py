@@ -144,6 +144,7 @@ class Engine:
         depth = 2 if fast else 1
         while not self._stop and len(self._inflight) < depth * self.backend.slots:
             size = self._batch_size()
+            self.searcher.max_pending = depth * self.backend.slots
             while len(self._queue) < size and self._expand():
                 pass
             if not self._queue:
@@ -175,6 +176,8 @@ class Engine:
     def _batch_size(self) -> int:
         if self._run_s is None or self.spec.timeout is not None:  # a timeout kills a run alone
             return 1
+        if self.searcher.adaptive:  # one trial a task: the sampler learns from each as it lands
+            return self.spec.replicates
         size = TASK_SECONDS / max(self._run_s, 1e-6)
         left = len(self._queue) + (self.searcher.total - self.searcher.asked) * self.spec.replicates
         fair = math.ceil(left / (2 * self.backend.slots))  # keep the tail spread over every slot

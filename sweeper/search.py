@@ -90,6 +90,10 @@ class Searcher:
         self._point = 0  # index of the grid point self._points yields next
         self._pending: dict[int, optuna.Trial] = {}
         self._gated = spec.search.deterministic and method in ADAPTIVE
+        self.adaptive = method in ADAPTIVE
+        # Adaptive methods: at most this many trials asked and not yet told (the engine sets it
+        # from its slots), so each ask sees nearly every result, as Optuna's n_jobs does.
+        self.max_pending: int | None = None
         self._finished: dict[int, tuple[list[float] | None, str]] = {}
         self._told_upto = 0  # every trial below this id has been told (gated mode)
         self._told_before: set[int] = set()  # finished before a resume: count as told (gated mode)
@@ -131,6 +135,9 @@ class Searcher:
             self._next += 1
         k = self._next
         if self.exhausted or not self._ready(k):
+            return None
+        if (self.adaptive and not self._gated and self.max_pending is not None
+                and len(self._pending) >= self.max_pending):
             return None
         if self._stream is not None:
             self._next += 1
