@@ -24,6 +24,7 @@ def table_stats(folder: Path, spec: Experiment, trials_total: int) -> Stats:
     from sweeper.results import load
 
     stats = Stats(trials_total, spec.replicates)
+    stats.running = _in_flight(folder)
     try:
         df = load(folder)
     except SweeperError:  # no parts yet, or a part being renamed into place: try again later
@@ -42,6 +43,17 @@ def table_stats(folder: Path, spec: Experiment, trials_total: int) -> Stats:
         best = means.idxmax() if metric.direction == "maximize" else means.idxmin()
         stats.best_trial, stats.best_value = int(best), float(means[best])
     return stats
+
+
+def _in_flight(folder: Path) -> int:
+    """Runs in flight, from the heartbeat the driver rewrites every few seconds (0 when none)."""
+    import json
+
+    try:
+        data = json.loads((folder / "driver.json").read_text(encoding="utf-8"))
+        return int(data.get("running", 0)) if isinstance(data, dict) else 0
+    except (OSError, ValueError, TypeError):
+        return 0
 
 
 def follow(folder: Path, spec: Experiment, poll: Callable[[], tuple[str, bool]], *,

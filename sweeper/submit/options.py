@@ -196,8 +196,10 @@ def combine(*, block: SlurmOptions | None, flags: SlurmOptions | None,
     base = load_profile(name, sweep_file=sweep_file) if name else SlurmOptions()
     out = base.merged(block).merged(flags).resolved()
     limit = out.time_s()
-    if out.requeue and limit is not None and out.grace_s and out.grace_s >= limit:
-        raise SpecError(f"grace_s ({out.grace_s} s) must be below the time limit ({out.time})",
+    if out.requeue and limit is not None and out.grace_s and out.grace_s * 2 > limit:
+        # Slurm warns the job grace_s before the end; a job warned before Ray and the driver are up
+        # would requeue forever without finishing a run.
+        raise SpecError(f"grace_s ({out.grace_s} s) must be at most half the time limit ({out.time})",
                         source="slurm", field="grace_s",
                         fix="lower grace_s or raise time (the job is told to stop grace_s early)")
     return out

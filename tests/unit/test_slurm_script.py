@@ -124,6 +124,9 @@ def test_option_errors_name_field_and_fix() -> None:
         parse_options({"nodes": 0}, source="sweep.yaml")
     with pytest.raises(SpecError, match="grace_s"):
         combine(block=SlurmOptions(time="1:00", grace_s=120), flags=None)
+    with pytest.raises(SpecError, match="at most half the time limit"):
+        combine(block=SlurmOptions(time="1", grace_s=40), flags=None)  # warned before Ray is up
+    assert combine(block=SlurmOptions(time="2", grace_s=60), flags=None).grace_s == 60
 
 
 def test_flags_beat_block_beat_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
