@@ -199,8 +199,10 @@ def arm_spread(df: pd.DataFrame, spec: Experiment, verdict: Verdict, path: Path)
 
     c0 = verdict.comparisons[0]
     levels = [c0.baseline, *(c.treatment for c in verdict.comparisons)]
-    arms = [arm_values(df, verdict.variable, lv, verdict.metric, c0.direction, verdict.arms)[0]
-            for lv in levels]
+    picked = [arm_values(df, verdict.variable, lv, verdict.metric, c0.direction, verdict.arms)
+              for lv in levels]
+    arms = [values for values, _, _ in picked]
+    trials = ["" if t is None else f" (trial {t})" for _, t, _ in picked]
     if all(a.empty for a in arms):
         return None
     fig = _figure(max(4.5, 1.6 * len(levels)), 4)
@@ -214,9 +216,9 @@ def arm_spread(df: pd.DataFrame, spec: Experiment, verdict: Verdict, path: Path)
     for i, a in enumerate(arms):
         color = "C0" if i == 0 else ("C2" if verdict.comparisons[i - 1].supported else "C1")
         ax.scatter(np.full(len(a), i), a.to_numpy(), s=18, zorder=3, color=color)
-    labels = [f"{levels[0]}\n(baseline)"] + [
-        f"{c.treatment}\n{'supported' if c.supported else 'not supported'}"
-        for c in verdict.comparisons]
+    labels = [f"{levels[0]}{trials[0]}\nbaseline"] + [
+        f"{c.treatment}{t}\n{'supported' if c.supported else 'not supported'}"
+        for c, t in zip(verdict.comparisons, trials[1:], strict=True)]
     ax.set_xticks(range(len(arms)), labels)
     ax.set_ylabel(verdict.metric)
     how = "best trial" if verdict.arms == "best" else "all trials, mean per seed"
@@ -311,17 +313,22 @@ def pareto_front(df: pd.DataFrame, spec: Experiment, path: Path) -> Path | None:
 
 
 def importance_bars(imp: Importance, metric: str, path: Path) -> Path | None:
-    """fANOVA importance per variable, largest on top."""
-    if not imp.values:
+    """Importance per variable, largest on top: every trial's variables, then each branch's."""
+    panels = ([("all trials", imp.trials, imp.values)] if imp.values else []) + list(imp.branches)
+    if not panels:
         return None
-    items = sorted(imp.values.items(), key=lambda kv: kv[1])
-    fig = _figure(6, 0.5 * len(items) + 1.5)
-    ax = fig.subplots()
-    ax.barh([k for k, _ in items], [v for _, v in items], color="C0")
-    for i, (_, v) in enumerate(items):
-        ax.text(v, i, f" {v:.2f}", va="center", fontsize=8)
-    ax.set_xlim(0, max(1.0, max(v for _, v in items) * 1.15))
-    ax.set_xlabel(f"importance for {metric} ({imp.method}, {imp.trials} trials)")
-    left = f"; left out (conditional): {', '.join(imp.left_out)}" if imp.left_out else ""
-    ax.set_title(f"Variable importance{left}", fontsize=10)
+    tallest = max(len(values) for _, _, values in panels)
+    fig = _figure(4.2 * len(panels), 0.45 * tallest + 1.6)
+    axes = fig.subplots(1, len(panels), squeeze=False).ravel()
+    for ax, (label, trials, values) in zip(axes, panels, strict=True):
+        items = sorted(values.items(), key=lambda kv: kv[1])
+        ax.barh([k for k, _ in items], [v for _, v in items], color="C0")
+        for i, (_, v) in enumerate(items):
+            ax.text(v, i, f" {v:.2f}", va="center", fontsize=8)
+        ax.set_xlim(0, 1.15)
+        ax.set_title(f"{label} ({trials} trials)", fontsize=9)
+    fig.supxlabel(f"importance for {metric} ({imp.method} on trial means)", fontsize=9)
+    left = [c for c in imp.left_out if not any(c in values for _, _, values in imp.branches)]
+    fig.suptitle("Variable importance" + (f"; not evaluated: {', '.join(left)}" if left else ""),
+                 fontsize=10)
     return _save(fig, path)

@@ -151,7 +151,9 @@ def write_report(path: str | Path) -> Report:
     _write_text(atomic_write_bytes, out / "importance.json", json.dumps(
         {"metric": spec.primary.name, "method": imp.method, "trials": imp.trials,
          "importance": imp.values,
-         "left_out": list(imp.left_out), "note": imp.note}, indent=2) + "\n")
+         "left_out": list(imp.left_out), "note": imp.note,
+         "branches": [{"branch": label, "trials": n, "importance": values}
+                      for label, n, values in imp.branches]}, indent=2) + "\n")
     if verdict is not None:
         _write_text(atomic_write_bytes, out / "verdict.json",
                     json.dumps(verdict.to_dict(), indent=2, ensure_ascii=False) + "\n")
@@ -180,7 +182,8 @@ def write_report(path: str | Path) -> Report:
     draw("pareto.png", "Pareto front of the first two metrics (trial means).",
          plots.pareto_front(df, spec, out / "pareto.png"))
     draw("importance.png", f"Variable importance: Optuna's {imp.method} on the study rebuilt "
-         "from the table (target: trial mean of the primary metric).",
+         "from the table (target: trial mean of the primary metric); conditional variables are "
+         "weighed inside each branch where they are active.",
          plots.importance_bars(imp, spec.primary.name, out / "importance.png"))
 
     # 3. pages
@@ -249,9 +252,12 @@ def _blocks(spec: Experiment, meta: dict[str, Any], df: pd.DataFrame, table: pd.
                 for c in verdict.comparisons])))
         if verdict.best_trial is not None:
             same = ", ".join(str(t) for t in verdict.indistinguishable) or "none"
+            others = df["trial"].nunique() - 1
             b.append(("p", f"**Indistinguishable from the best trial ({verdict.best_trial})** "
-                      f"on {verdict.metric} (paired t-tests, Holm-corrected, {ALPHA} = "
-                      f"{verdict.alpha:g}): {same}."))
+                      f"on {verdict.metric} (paired t-tests, Holm-corrected over {others} "
+                      f"comparisons, {ALPHA} = {verdict.alpha:g}): {same}. This screen is "
+                      "corrected for every trial it compares, so it is more cautious than the "
+                      "single planned comparison above."))
 
     b.append(("h2", "Summary"))
     shown = min(SUMMARY_ROWS, len(table))

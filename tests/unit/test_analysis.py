@@ -304,8 +304,29 @@ def test_importance_ranks_the_variable_that_matters(monkeypatch):
     imp = analysis.importance(df, spec)
     assert imp.method == "fANOVA" and imp.trials == 24
     assert imp.values["model"] > imp.values["lr"] and imp.left_out == ("depth",)
+    # the conditional variable is weighed where it is active (depth is fixed at 4 there: no share)
+    assert [(label, n, set(v)) for label, n, v in imp.branches] == [("model=custom", 12, {"lr"})]
     assert imp == analysis.importance(df, spec)  # seeded: the same report twice
     monkeypatch.setitem(__import__("sys").modules, "sklearn", None)  # as if not installed
     fallback = analysis.importance(df, spec)
     assert fallback.method == "PED-ANOVA" and "scikit-learn" in fallback.note
     assert {"model", "lr"} <= set(fallback.values)
+
+
+def test_importance_inside_each_branch_of_a_conditional_variable():
+    spec_dict = model_spec()
+    spec = load_spec(spec_dict)
+    rng = np.random.default_rng(13)
+    rows = []
+    for trial in range(24):
+        model = ("custom", "resnet50")[trial % 2]
+        depth = int(rng.integers(2, 9)) if model == "custom" else None
+        lr = float(10 ** rng.uniform(-4, -1))
+        for r in range(2):  # custom: depth decides; resnet50: lr decides
+            acc = 0.8 + (0.02 * depth if depth else 0.05 * np.log10(lr)) + rng.normal(0, 0.001)
+            rows.append({"trial": trial, "replicate": r, "model": model, "lr": lr,
+                         "depth": depth, "accuracy": acc})
+    imp = analysis.importance(frame(spec_dict, rows), spec)
+    branches = {label: values for label, _, values in imp.branches}
+    assert set(branches) == {"model=custom"}  # resnet50 has no conditional variable
+    assert branches["model=custom"]["depth"] > 0.8
