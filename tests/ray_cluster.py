@@ -54,11 +54,11 @@ class RayCluster:
 
     def __init__(self, workdir: Path | None = None, *, nodes: int = 2, cpus: int = 1,
                  resources: dict[str, float] | None = None, extra_path: list[str] | None = None,
-                 system_config: dict[str, Any] | None = None):
+                 system_config: dict[str, Any] | None = None, env: dict[str, str] | None = None):
         # Unix socket paths must stay short (~107 bytes), so temp dirs live under /tmp, not tmp_path.
         self.root = Path(tempfile.mkdtemp(prefix="swc-", dir="/tmp"))
         self.workdir = workdir or self.root
-        self.env = cluster_env(extra_path)
+        self.env = {**cluster_env(extra_path), **(env or {})}
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.procs: list[subprocess.Popen[bytes]] = []

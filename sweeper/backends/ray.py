@@ -35,7 +35,11 @@ def _run_batch(ref: ObjectiveRef, runs: Sequence[Run]) -> list[Outcome]:
     import ray
 
     node = f"{socket.gethostname()}/{ray.get_runtime_context().get_node_id()[:8]}"
-    return execute(ref, runs, node)
+    if ray.get_gpu_ids():  # Ray has set CUDA_VISIBLE_DEVICES to this run's GPUs
+        return execute(ref, runs, node)
+    # Ray leaves the variable alone for a task without GPUs, so it would see every GPU of the node.
+    with _environ(CUDA_VISIBLE_DEVICES=""):
+        return execute(ref, runs, node)
 
 
 class RayBackend:

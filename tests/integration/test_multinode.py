@@ -23,7 +23,9 @@ HERE = Path(__file__).resolve().parent
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    c = RayCluster(tmp_path_factory.mktemp("cluster"), nodes=2, cpus=1)
+    # Workers inherit every GPU of the host; a run must see only those Ray gave it.
+    c = RayCluster(tmp_path_factory.mktemp("cluster"), nodes=2, cpus=1,
+                   env={"CUDA_VISIBLE_DEVICES": "0,1"})
     try:
         c.start(workers=[{"cpus": 1, "gpus": 1, "resources": {"special": 1}}])
         yield c
@@ -62,6 +64,7 @@ def test_sweep_uses_both_nodes(cluster, tmp_path):
     assert len(df) == 32 and (df["status"] == "complete").all()
     assert df["node"].nunique() == 2, df["node"].value_counts()
     assert (df["attempt"] == 1).all()
+    assert (df["gpus_seen"] == 0).all()  # no GPUs asked for, none visible
 
 
 def test_resources_depend_on_variables(cluster, tmp_path):
