@@ -100,6 +100,16 @@ def aggregate(df: pd.DataFrame, spec: Experiment, by: Sequence[str] | None = Non
         groups = done.groupby("trial", sort=True)
         out = trials.join(groups.size().rename("n"), how="left")
         out["n"] = out["n"].fillna(0).astype("int64")
+    if "status" in df.columns and (df["status"] != "complete").any():
+        # say where replicates went missing (stopped early by the pruner, failed, timed out)
+        flags = pd.DataFrame({"n_pruned": df["status"].eq("pruned"),
+                              "n_failed": df["status"].isin(["failed", "timeout"])})
+        for k in keys:
+            flags[k] = df[k]
+        counts = flags.groupby(keys, dropna=False, sort=True)[["n_pruned", "n_failed"]].sum()
+        at = out.columns.get_loc("n") + 1
+        for i, col in enumerate(("n_pruned", "n_failed")):
+            out.insert(at + i, col, counts[col].reindex(out.index).fillna(0).astype("int64"))
     for m in metrics:
         stats_ = groups[m].agg(["mean", "std", "count"])
         out[f"{m}_mean"] = stats_["mean"]
@@ -227,7 +237,9 @@ def _exact(paired: bool, n: int, effect: float, spread: float) -> TestResult:
 
 
 def _mean_diff(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
-    return x.mean(axis) - y.mean(axis)
+    import numpy as np
+
+    return np.asarray(x.mean(axis) - y.mean(axis))
 
 
 def _bootstrap_ci(stat: Any, data: tuple[np.ndarray, ...], level: float, seed: int,
@@ -372,7 +384,8 @@ class Verdict:
             "indistinguishable_from_best": list(self.indistinguishable), "notes": list(self.notes),
             "comparisons": [_clean(asdict(c)) for c in self.comparisons],
         }
-        return _clean(out)
+        cleaned: dict[str, Any] = _clean(out)
+        return cleaned
 
 
 def _finite(x: float) -> float:
@@ -672,7 +685,7 @@ def kendall_w(ranks: np.ndarray) -> float:
         return float("nan")
     totals = ranks.sum(axis=0)
     s = float(((totals - totals.mean()) ** 2).sum())
-    return 12 * s / (m**2 * (k**3 - k))
+    return float(12 * s / (m**2 * (k**3 - k)))
 
 
 # ---------------------------------------------------------------- variable importance

@@ -83,6 +83,7 @@ def metric_vs_variables(df: pd.DataFrame, spec: Experiment, path: Path) -> Path 
         ax.scatter(xr, done[metric], s=8, color=FAINT, alpha=0.5, label="replicates")
         ax.errorbar(xt, stats["mean"], yerr=stats["std"].fillna(0), fmt="o", ms=4, lw=1,
                     capsize=2, color="C0", label="trial mean ± sd")
+        _auto_log(ax, done[metric])
         ax.set_xlabel(name + (" (active in some trials)" if v.when else ""))
         ax.set_ylabel(metric)
     for ax in axes[len(names):]:
@@ -113,6 +114,7 @@ def optimisation_history(df: pd.DataFrame, spec: Experiment, path: Path) -> Path
                 color="C0", alpha=0.8, label="trial mean ± sd over replicates")
     acc = np.maximum.accumulate if spec.primary.direction == "maximize" else np.minimum.accumulate
     ax.step(x, acc(stats["mean"].to_numpy()), where="post", color=BEST, label="best so far")
+    _auto_log(ax, stats["mean"])
     ax.set_xlabel("trial")
     ax.set_ylabel(metric)
     ax.legend(fontsize=8)
@@ -228,7 +230,8 @@ def arm_spread(df: pd.DataFrame, spec: Experiment, verdict: Verdict, path: Path)
 
 def learning_curves(history: pd.DataFrame | None, df: pd.DataFrame, spec: Experiment,
                     path: Path, top: int = TOP) -> Path | None:
-    """Intermediate reports per step: the best trials' mean curves (band: sd over replicates)."""
+    """Intermediate reports per step: the best finished trials' mean curves (band: replicate
+    range), the other finished trials in grey, and trials stopped early (pruned) dashed."""
     if history is None or history.empty or "step" not in history.columns:
         return None
     metric = next((m.name for m in spec.metrics if m.name in history.columns
@@ -238,15 +241,18 @@ def learning_curves(history: pd.DataFrame | None, df: pd.DataFrame, spec: Experi
     h = last_attempt(history[history[metric].notna()])
     stats = _trial_stats(df, spec.primary.name)
     ascending = spec.primary.direction == "minimize"
-    ranked = list(stats.sort_values("mean", ascending=ascending).index)
-    ranked += sorted(set(h["trial"].unique()) - set(ranked))
-    chosen = ranked[:top]
-    curves = h.groupby(["trial", "step"])[metric].agg(["mean", "std"]).reset_index()
+    chosen = list(stats.sort_values("mean", ascending=ascending).index[:top])
+    curves = h.groupby(["trial", "step"])[metric].agg(["mean", "min", "max"]).reset_index()
     fig = _figure(7, 4)
     ax = fig.subplots()
+    stopped = False
     for t, curve in curves.groupby("trial"):
-        if t not in chosen:
-            ax.plot(curve["step"], curve["mean"], color=FAINT, lw=0.6, alpha=0.5)
+        if t in chosen:
+            continue
+        early = t not in stats.index  # no finished replicate: pruned, failed or still running
+        stopped |= early
+        ax.plot(curve["step"], curve["mean"], color=FAINT, lw=0.7, alpha=0.7,
+                ls="--" if early else "-")
     for i, t in enumerate(chosen):
         curve = curves[curves["trial"] == t]
         if curve.empty:
@@ -254,14 +260,27 @@ def learning_curves(history: pd.DataFrame | None, df: pd.DataFrame, spec: Experi
         color = BEST if i == 0 else OTHERS[(i - 1) % len(OTHERS)]
         ax.plot(curve["step"], curve["mean"], color=color, lw=1.6 if i == 0 else 1,
                 label=f"trial {t}" if i < 8 else None)
-        sd = curve["std"].fillna(0)
-        ax.fill_between(curve["step"], curve["mean"] - sd, curve["mean"] + sd, color=color,
-                        alpha=0.12, lw=0)
+        ax.fill_between(curve["step"], curve["min"], curve["max"], color=color, alpha=0.12, lw=0)
+    if stopped:
+        ax.plot([], [], color=FAINT, ls="--", label="stopped early")
+    _auto_log(ax, curves["mean"])
     ax.set_xlabel("step")
     ax.set_ylabel(metric)
     ax.legend(fontsize=7, ncols=2)
-    ax.set_title(f"Learning curves: top {len(chosen)} trials by {spec.primary.name} (grey: others)")
+    ax.set_title(f"Learning curves: top {len(chosen)} finished trials by {spec.primary.name}",
+                 fontsize=10)
     return _save(fig, path)
+
+
+def _auto_log(ax: Any, values: Any, ratio: float = 100.0) -> None:
+    """A log axis when positive values span more than ``ratio`` (errors, losses): else the best
+    trials' differences vanish in a linear plot dominated by a few bad ones."""
+    import numpy as np
+
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if len(v) and v.min() > 0 and v.max() / v.min() > ratio:
+        ax.set_yscale("log")
 
 
 def last_attempt(history: pd.DataFrame) -> pd.DataFrame:

@@ -84,14 +84,14 @@ def markdown_table(df: pd.DataFrame) -> str:
 def format_table(df: pd.DataFrame, fmt: str = "table") -> str:
     """The summary table as text: an aligned table, CSV, Markdown or JSON records."""
     if fmt == "csv":
-        return df.to_csv(index=False)
+        return str(df.to_csv(index=False))
     if fmt == "json":
-        return df.to_json(orient="records", indent=1, double_precision=15) + "\n"
+        return str(df.to_json(orient="records", indent=1, double_precision=15)) + "\n"
     if fmt == "markdown":
         return markdown_table(df) + "\n"
     if fmt == "table":
         text = df.astype(object).map(fmt_number)
-        return text.to_string(index=False) + "\n"
+        return str(text.to_string(index=False)) + "\n"
     raise SweeperError(f"--format {fmt!r} is unknown\n  fix: use one of {', '.join(FORMATS)}")
 
 
@@ -177,8 +177,9 @@ def write_report(path: str | Path) -> Report:
          plots.optimisation_history(df, spec, out / "history.png"))
     draw("parallel.png", "Parallel coordinates of the top trials, coloured by the primary metric.",
          plots.parallel_coordinates(df, spec, out / "parallel.png"))
-    draw("learning_curves.png", "Learning curves from the history table (mean over replicates, "
-         "band: ± sd).", plots.learning_curves(history, df, spec, out / "learning_curves.png"))
+    draw("learning_curves.png", "Learning curves from the history table: mean over replicates "
+         "(band: their range); grey: other finished trials; dashed: trials stopped early.",
+         plots.learning_curves(history, df, spec, out / "learning_curves.png"))
     draw("pareto.png", "Pareto front of the first two metrics (trial means).",
          plots.pareto_front(df, spec, out / "pareto.png"))
     draw("importance.png", f"Variable importance: Optuna's {imp.method} on the study rebuilt "

@@ -83,6 +83,8 @@ def test_failed_replicates_are_not_averaged_but_trials_are_listed():
     assert table.at[1, "n"] == 0 and math.isnan(table.at[1, "accuracy_mean"])
     assert table.at[1, "rank"] == 2  # ranked last
     assert table.at[0, "n"] == 2
+    assert table.at[0, "n_failed"] == 1 and table.at[1, "n_failed"] == 3
+    assert (table["n_pruned"] == 0).all()
 
 
 def test_paired_t_test_matches_scipy():
