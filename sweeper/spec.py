@@ -145,6 +145,7 @@ class Command:
     argv: tuple[str, ...]
     workdir: str  # absolute
     shell: bool = False
+    template: str = ""  # the command line as written (what ``shell: true`` formats)
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,6 +351,7 @@ class _Parser:
         raw = data["command"]
         if isinstance(raw, list) and raw and all(isinstance(t, str | int | float) for t in raw):
             argv = tuple(str(t) for t in raw)
+            raw = " ".join(argv)
         elif isinstance(raw, str) and raw.strip():
             try:
                 argv = tuple(shlex.split(raw))
@@ -387,7 +389,7 @@ class _Parser:
                 self.fail("workdir", f"no such folder {workdir}",
                           "create it, or give a folder relative to the sweep file's folder")
         shell = self.boolean(data.get("shell", False), "shell")
-        return Command(argv, str(workdir), shell)
+        return Command(argv, str(workdir), shell, raw.strip())
 
     def pruner(self, data: Any) -> Pruner | None:
         from sweeper.pruning import PRUNERS, REQUIRED
