@@ -171,3 +171,23 @@ def test_learning_curves_use_the_last_attempt_of_a_retried_run(tmp_path):
     assert len(kept) == 6 and 99.0 not in kept["accuracy"].tolist()
     out = learning_curves(hist, load(folder), load_spec(spec_dict), tmp_path / "lc.png")
     assert out is not None and out.read_bytes().startswith(PNG)
+
+
+def test_report_on_a_real_sweep(tmp_path, capsys):
+    """The quickstart, run by the engine in-process, then reported on: the table contract end to end."""
+    from pathlib import Path
+
+    import sweeper
+
+    sweep = Path(__file__).resolve().parents[2] / "sweeps" / "quickstart.yaml"
+    result = sweeper.launch(sweep, results=tmp_path, backend="local")
+    rep = write_report(result.path)
+    assert {"arms.png", "variables.png", "history.png", "parallel.png", "importance.png",
+            "pareto.png"} <= set(rep.figures)
+    v = rep.verdict
+    assert v is not None and v.variable == "optimizer" and v.main.treatment == "momentum"
+    assert v.main.test == "paired t-test" and v.main.n == 3
+    assert any("too small" in w for w in v.main.warnings)  # 3 replicates
+    assert main(["report", str(result.path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["n"] == 3 and data["supported"] == v.supported
