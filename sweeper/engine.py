@@ -58,6 +58,7 @@ class Stats:
     last_end: float | None = None
     started: float = field(default_factory=time.time)
     stopping: str = ""  # why the engine stops launching, when it does
+    runs_before: int = 0  # runs read back from the table on resume (not part of this launch's rate)
 
     @property
     def failed(self) -> int:
@@ -91,6 +92,7 @@ class Engine:
         """Start from a resumed trial table: count what is done, queue the missing replicates first."""
         s = self.stats
         s.runs_done, s.trials_done, s.counts = restored.runs_done, restored.trials_done, dict(restored.counts)
+        s.runs_before = restored.runs_done
         s.first_start, s.last_end = restored.first_start, restored.last_end
         if restored.best is not None:
             s.best_value, s.best_trial, s.best_params = restored.best

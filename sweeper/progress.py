@@ -28,8 +28,8 @@ def line(stats: Stats, metric: str) -> str:
              f"failed {stats.failed}"]
     if stats.best_value is not None:
         parts.append(f"best {metric}={stats.best_value:.4g} (trial {stats.best_trial})")
-    if stats.runs_done and elapsed > 0:
-        rate = stats.runs_done / elapsed
+    if stats.runs_done > stats.runs_before and elapsed > 0:
+        rate = (stats.runs_done - stats.runs_before) / elapsed
         parts.append(f"{rate:.1f} runs/s")
         left = total_runs - stats.runs_done
         if left > 0:

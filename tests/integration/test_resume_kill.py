@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import sweeper
 from sweeper.seeding import replicate_seeds
@@ -97,3 +98,48 @@ def test_sigkill_at_random_moments_loses_and_repeats_nothing(tmp_path: Path) -> 
     assert calls - TRIALS * REPLICATES <= kills * 60
     print(f"\n{kills} kills; rows after each: {rows_seen}; {calls} runs executed for "
           f"{TRIALS * REPLICATES} rows ({calls - TRIALS * REPLICATES} reruns of lost in-flight runs)")
+
+
+RAY_SWEEP = """
+experiment: crashy-ray
+objective: resume_objectives:paced
+metrics: [loss: minimize]
+variables:
+  x: {float: [0.0, 1.0]}
+  pause: 0.1
+search: {method: random, trials: 40, seed: 3}
+replicates: 2
+"""
+
+
+def test_sigkill_of_a_ray_driver(tmp_path: Path, ray_session: Any) -> None:
+    """The driver on a login node dies while the Ray cluster lives on: relaunch finishes the sweep."""
+    sweep_file = tmp_path / "crashy-ray.yaml"
+    sweep_file.write_text(RAY_SWEEP)
+    # next to the sweep file, where the workers of an existing cluster look for it
+    (tmp_path / "resume_objectives.py").write_text((HERE / "resume_objectives.py").read_text())
+    address = ray_session.get_runtime_context().gcs_address
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "sweeper", "launch", str(sweep_file), "--address", address,
+           "--results", str(tmp_path / "results"), "-q"]
+    folder = tmp_path / "results" / "crashy-ray"
+    seen = []
+    for _ in range(2):
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        start_parts = parts(folder)
+        deadline = time.monotonic() + 120
+        while parts(folder) <= start_parts and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert proc.poll() is None, proc.communicate()[0]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        table = sweeper.load(folder)
+        assert not table.duplicated(["trial", "replicate"]).any()
+        seen.append(len(table))
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, check=False)
+    assert out.returncode == 0, out.stderr
+    table = sweeper.load(folder)
+    assert len(table) == 80 and not table.duplicated(["trial", "replicate"]).any()
+    assert sorted(table["trial"].unique()) == list(range(40))
+    assert 0 < seen[0] <= seen[1] < 80
