@@ -79,7 +79,11 @@ def check_compatible(folder: Path, spec: Experiment, sweep_file: str | None = No
         raise SweeperError(
             f"{folder} holds a trials/ folder but no {EXPERIMENT_JSON}, so it cannot be resumed safely"
             f"\n  fix: pass --fresh to move it aside and start over, or restore {path}")
-    data = read_json(path)
+    try:
+        data = read_json(path)
+    except SweeperError as exc:
+        raise SweeperError(f"{exc}\n  fix: restore {path} from a backup, or relaunch with --fresh to move"
+                           " the folder aside and start over (its trial table is kept there)") from None
     if not isinstance(data, dict):
         raise SweeperError(f"{path}: not an experiment record (expected a JSON object)"
                            "\n  fix: pass --fresh to move the folder aside and start over")

@@ -223,3 +223,38 @@ def test_fingerprint_covers_command_objectives() -> None:
     c = fingerprint(load_spec({**base, "search": {"method": "random", "trials": 9}}))
     assert a["sha256"] != b["sha256"] and a["parts"]["objective"] != b["parts"]["objective"]
     assert a == c  # a bigger budget is the same experiment
+
+
+def test_a_record_without_fingerprint_is_checked_from_its_spec(tmp_path: Path, calls: Path) -> None:
+    """Folders written before fingerprints existed: the fingerprint is computed from the stored spec."""
+    sweeper.launch(make_spec(), results=tmp_path, backend="local")
+    path = tmp_path / "resume" / "experiment.json"
+    record = json.loads(path.read_text())
+    del record["fingerprint"]
+    path.write_text(json.dumps(record))
+    clear(calls)
+    assert len(sweeper.launch(make_spec(trials=9), results=tmp_path, backend="local").table) == 18
+    assert count(calls) == 2
+    record = json.loads(path.read_text())
+    del record["fingerprint"]
+    path.write_text(json.dumps(record))
+    with pytest.raises(SweeperError, match="different search seed"):
+        sweeper.launch(make_spec(seed=5), results=tmp_path, backend="local")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not an object", "missing"])
+def test_a_damaged_experiment_record_is_named_and_nothing_is_touched(tmp_path: Path, damage: str) -> None:
+    sweeper.launch(make_spec(), results=tmp_path, backend="local")
+    folder = tmp_path / "resume"
+    path = folder / "experiment.json"
+    if damage == "truncated":
+        path.write_text(path.read_text()[:40])
+    elif damage == "not an object":
+        path.write_text("[1, 2]")
+    else:
+        path.rename(folder / "experiment.json.bak")
+    before = {p.name: p.read_bytes() for p in (folder / TRIALS).iterdir()}
+    with pytest.raises(SweeperError) as info:
+        sweeper.launch(make_spec(), results=tmp_path, backend="local")
+    assert "experiment.json" in str(info.value) and "--fresh" in str(info.value)
+    assert {p.name: p.read_bytes() for p in (folder / TRIALS).iterdir()} == before
