@@ -149,7 +149,8 @@ class Searcher:
         elif isinstance(self.study.sampler, _random_sampler()):
             # Trial k's variables depend on (seed, k) only, so a resumed random sweep samples
             # exactly what an uninterrupted one would have.
-            self.study.sampler._rng.rng.seed(_trial_seed(self.spec.search.seed, k))
+            sampler: Any = self.study.sampler
+            sampler._rng.rng.seed(_trial_seed(self.spec.search.seed, k))
         trial = self.study.ask()
         params = space.suggest(trial, self.spec.variables)
         self._pending[k] = trial
