@@ -120,3 +120,16 @@ def test_second_ctrl_c_cancels_running_runs_and_keeps_finished_ones(
     assert len(table) >= 1 and (table["status"] == "complete").all()
     assert len(table) < calls(log)  # the slow runs were cancelled, not recorded
     assert json.loads((folder / "experiment.json").read_text())["status"] == "interrupted"
+
+
+def test_sigterm_stops_gently_like_the_first_ctrl_c(setup: tuple[Path, Path, Path]) -> None:
+    """Slurm and container runtimes send SIGTERM before killing: treat it as the first Ctrl-C."""
+    results, log, tmp = setup
+    sweep = write_sweep(tmp, 12)
+    proc = start(sweep, results, log, 0.5, "local")
+    wait_for_calls(log, 2, proc)
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "SIGTERM: no new runs" in err and "resume with:" in err
+    assert len(sweeper.load(results / "slow")) == calls(log) < 12

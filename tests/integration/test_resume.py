@@ -258,3 +258,18 @@ def test_a_damaged_experiment_record_is_named_and_nothing_is_touched(tmp_path: P
         sweeper.launch(make_spec(), results=tmp_path, backend="local")
     assert "experiment.json" in str(info.value) and "--fresh" in str(info.value)
     assert {p.name: p.read_bytes() for p in (folder / TRIALS).iterdir()} == before
+
+
+def test_deterministic_search_resumes_without_waiting_forever(tmp_path: Path, calls: Path) -> None:
+    """Gated (deterministic) asking must treat trials finished before the crash as told, and fill
+    ids lost with no row at all, or the resumed sweep would wait for them forever."""
+    spec = make_spec(trials=10)
+    data = dict(spec.raw)
+    data["search"] = {**data["search"], "deterministic": True, "concurrency": 2}
+    spec = load_spec(data, root=HERE)
+    sweeper.launch(spec, results=tmp_path, backend="local")
+    keep_rows(tmp_path / "resume", lambda t, r: t in (0, 1, 2, 3, 6) or (t == 4 and r == 0))
+    clear(calls)
+    table = sweeper.launch(spec, results=tmp_path, backend="local").table
+    assert count(calls) == 1 + 2 * 4  # trial 4's second replicate; trials 5, 7, 8, 9
+    assert len(table) == 20 and sorted(table["trial"].unique()) == list(range(10))
