@@ -93,3 +93,16 @@ def test_status_of_a_folder_that_is_not_an_experiment(tmp_path: Path) -> None:
         experiment_status(tmp_path)
     out = cli("status", str(tmp_path))
     assert out.returncode == 2 and "not a results folder" in out.stderr
+
+
+def test_status_names_a_damaged_table(tmp_path: Path) -> None:
+    spec = load_spec({"experiment": "dmg", "objective": "resume_objectives:quad",
+                      "metrics": [{"loss": "minimize"}],
+                      "variables": {"x": {"float": [0.0, 1.0]}, "y": {"choice": ["a", "b"]}},
+                      "search": {"method": "random", "trials": 3}}, root=HERE)
+    sweeper.launch(spec, results=tmp_path, backend="local")
+    (tmp_path / "dmg" / "trials" / "part-000077.parquet").write_bytes(b"PAR1 not really")
+    out = cli("status", str(tmp_path / "dmg"))
+    assert out.returncode == 0, out.stderr
+    assert "resumable: no - the trial table is damaged" in out.stdout
+    assert "part-000077.parquet" in out.stdout
