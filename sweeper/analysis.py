@@ -406,9 +406,10 @@ def _clean(value: Any) -> Any:
 
 
 def _level_mask(df: pd.DataFrame, variable: str, level: Any) -> pd.Series:
-    mask = df[variable] == level
+    column = df[variable]
+    mask = (column == level).fillna(False).astype(bool)  # NA: the variable is inactive there
     if not mask.any():  # a YAML 1 against a string column, or the other way round
-        mask = df[variable].astype(str) == str(level)
+        mask = column.notna() & (column.astype(str) == str(level))
     return mask
 
 

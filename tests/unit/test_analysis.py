@@ -332,3 +332,20 @@ def test_importance_inside_each_branch_of_a_conditional_variable():
     branches = {label: values for label, _, values in imp.branches}
     assert set(branches) == {"model=custom"}  # resnet50 has no conditional variable
     assert branches["model=custom"]["depth"] > 0.8
+
+
+def test_compare_on_a_conditional_integer_variable():
+    spec_dict = model_spec()
+    spec_dict["variables"]["depth"] = {"choice": [2, 8], "when": {"model": "custom"}}
+    spec_dict["compare"] = {"variable": "depth", "treatment": 8, "baseline": 2}
+    spec = load_spec(spec_dict)
+    rows = model_rows(np.random.default_rng(14), effect=0.0, models=("resnet50", "custom"))
+    extra = [{**r, "trial": r["trial"] + 2, "depth": 8, "accuracy": r["accuracy"] + 0.03}
+             for r in rows if r["model"] == "custom"]
+    for r in rows:
+        if r["model"] == "custom":
+            r["depth"] = 2
+    df = frame(spec_dict, rows + extra)
+    df["depth"] = df["depth"].astype("Int64")  # nullable, as load() returns it
+    v = analysis.hypothesis_verdict(df, spec)
+    assert v.main.n == 5 and v.main.effect == pytest.approx(0.03) and v.supported
