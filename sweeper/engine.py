@@ -98,7 +98,8 @@ class Engine:
             s.best_value, s.best_trial, s.best_params = restored.best
         for k, p in restored.partial.items():
             self._trials[k] = _Trial(p.params, len(p.missing), list(p.values), list(p.statuses))
-            self._queue.extend(Run(k, r, self.seeds[r], p.params) for r in p.missing)
+            self._queue.extend(Run(k, r, self.seeds[r], p.params, p.attempts.get(r, 0) + 1)
+                               for r in p.missing)
 
     def stop(self, why: str = "stopping") -> None:
         """Stop launching new runs; those in flight finish and are recorded."""

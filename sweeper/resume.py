@@ -127,6 +127,7 @@ class Partial:
     missing: list[int]
     values: list[list[float]] = field(default_factory=list)  # complete replicates, told metrics
     statuses: list[str] = field(default_factory=list)
+    attempts: dict[int, int] = field(default_factory=dict)  # replicate -> attempts already made
 
 
 @dataclass(slots=True)
@@ -190,6 +191,7 @@ def restore(spec: Experiment, folder: Path, searcher: Searcher, *, retry_failed:
     if table.num_rows == 0:
         return out
     trials = _rows_by_trial(spec, table)
+    tried = _attempts(folder)
     finished: list[tuple[int, dict[str, Any], list[float] | None, str]] = []
     partial: list[tuple[int, dict[str, Any]]] = []
     for k, (params, reps) in sorted(trials.items()):
@@ -205,7 +207,8 @@ def restore(spec: Experiment, folder: Path, searcher: Searcher, *, retry_failed:
             if row["ended"] is not None:
                 out.last_end = row["ended"] if out.last_end is None else max(out.last_end, row["ended"])
         if missing:
-            out.partial[k] = Partial(params, missing, values, statuses)
+            made = {r: max(tried.get((k, r), 0), _attempt(reps.get(r))) for r in missing}
+            out.partial[k] = Partial(params, missing, values, statuses, made)
             partial.append((k, params))
             continue
         out.trials_done += 1
@@ -227,7 +230,7 @@ def _rows_by_trial(spec: Experiment, table: pa.Table) -> dict[int, tuple[dict[st
     told = [m.name for m in spec.metrics[: len(directions(spec))]]
     names = set(table.column_names)
     cols = {c: table.column(c).to_pylist() for c in
-            ("trial", "replicate", "status", "started_at", "ended_at", *told,
+            ("trial", "replicate", "status", "started_at", "ended_at", "attempt", *told,
              *(v.name for v in spec.variables)) if c in names}
     n = table.num_rows
     out: dict[int, tuple[dict[str, Any], dict[int, dict[str, Any]]]] = {}
@@ -243,7 +246,38 @@ def _rows_by_trial(spec: Experiment, table: pa.Table) -> dict[int, tuple[dict[st
             "told": [_float(cols[m][i]) if m in cols else math.nan for m in told],
             "started": started.timestamp() if started is not None else None,
             "ended": ended.timestamp() if ended is not None else None,
+            "attempt": cols["attempt"][i] if "attempt" in cols else None,
         }
+    return out
+
+
+def _attempt(row: dict[str, Any] | None) -> int:
+    return int(row["attempt"] or 0) if row is not None and row.get("attempt") is not None else 0
+
+
+def _attempts(folder: Path) -> dict[tuple[int, int], int]:
+    """The highest attempt each (trial, replicate) reported steps under, from history/.
+
+    A rerun after a crash is a new attempt, so its learning curve never mixes with the partial one
+    the killed run left behind.
+    """
+    import pyarrow.parquet as pq
+
+    from sweeper.results import _parts
+
+    history = folder / "history"
+    if not history.is_dir():
+        return {}
+    compact, parts = _parts(history)
+    out: dict[tuple[int, int], int] = {}
+    for f in ([compact] if compact else []) + [p for _, p in parts]:
+        try:
+            cols = pq.read_table(f, columns=["trial", "replicate", "attempt"]).to_pydict()
+        except Exception:  # history is advisory here; the trial table decides
+            continue
+        for k, r, a in zip(cols["trial"], cols["replicate"], cols["attempt"], strict=True):
+            if k is not None and r is not None and a is not None and a > out.get((k, r), 0):
+                out[(k, r)] = a
     return out
 
 

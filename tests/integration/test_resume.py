@@ -175,6 +175,7 @@ def test_failed_replicates_are_retried_only_when_asked(tmp_path: Path, calls: Pa
     assert count(calls) == 4
     table = retried.table
     assert (table["status"] == "complete").all() and len(table) == 10
+    assert sorted(table["attempt"]) == [1] * 6 + [2] * 4  # a retry is a new attempt
     assert retried.best is not None and retried.best["params"] == {"x": 1.0}
 
 
@@ -273,3 +274,22 @@ def test_deterministic_search_resumes_without_waiting_forever(tmp_path: Path, ca
     table = sweeper.launch(spec, results=tmp_path, backend="local").table
     assert count(calls) == 1 + 2 * 4  # trial 4's second replicate; trials 5, 7, 8, 9
     assert len(table) == 20 and sorted(table["trial"].unique()) == list(range(10))
+
+
+def test_a_rerun_is_a_new_attempt_so_curves_never_mix(tmp_path: Path) -> None:
+    """A run killed mid-way may have left history rows; its rerun reports under the next attempt."""
+    spec = load_spec({"experiment": "curves", "objective": "resume_objectives:curve",
+                      "metrics": [{"loss": "minimize"}], "variables": {"x": {"float": [0.0, 1.0]}},
+                      "search": {"method": "random", "trials": 4, "seed": 0}, "replicates": 2},
+                     root=HERE)
+    sweeper.launch(spec, results=tmp_path, backend="local")
+    keep_rows(tmp_path / "curves", lambda t, r: (t, r) != (2, 1))  # history of (2, 1) stays
+    table = sweeper.launch(spec, results=tmp_path, backend="local").table
+    assert table.set_index(["trial", "replicate"])["attempt"].to_dict() == {
+        (t, r): 2 if (t, r) == (2, 1) else 1 for t in range(4) for r in range(2)}
+    from sweeper.history import load_history
+
+    history = load_history(tmp_path / "curves")
+    runs = history[(history["trial"] == 2) & (history["replicate"] == 1)]
+    assert sorted(runs.groupby("attempt")["step"].apply(list).to_dict().items()) == [
+        (1, [0, 1, 2]), (2, [0, 1, 2])]
