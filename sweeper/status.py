@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 DRIVER_JSON = "driver.json"
 DRIVER_LOCK = "driver.lock"
 HEARTBEAT_S = 2.0
+FRESH_S = 15.0  # a heartbeat this recent from another host counts as a live driver
 
 
 class DriverLock:
@@ -48,6 +49,8 @@ class DriverLock:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if _remote_alive(self.path.parent):  # shared filesystems may not share flocks
+                raise OSError("a driver on another host is alive")
         except OSError:
             os.close(fd)
             who = _driver_record(self.path.parent)
@@ -70,6 +73,8 @@ def is_locked(folder: Path) -> bool:
     import fcntl
 
     path = folder / DRIVER_LOCK
+    if _remote_alive(folder):
+        return True
     if not path.exists():
         return False
     fd = os.open(path, os.O_RDONLY)
@@ -193,6 +198,18 @@ def format_status(st: ExperimentStatus) -> str:
                      f" (mean of {st.best['n']}) with {params}")
     lines.append(f"  resumable: {'yes' if st.resumable else 'no'} - {st.note}")
     return "\n".join(lines)
+
+
+def _remote_alive(folder: Path) -> bool:
+    """A driver on another host that refreshed driver.json within FRESH_S (flock may not cross NFS)."""
+    rec = _driver_record(folder)
+    if rec.get("state") != "running" or rec.get("host") in (None, socket.gethostname()):
+        return False
+    try:
+        beat = dt.datetime.fromisoformat(str(rec.get("heartbeat_at")))
+    except ValueError:
+        return False
+    return (dt.datetime.now(dt.UTC) - beat).total_seconds() < FRESH_S
 
 
 def _driver_record(folder: Path) -> dict[str, Any]:

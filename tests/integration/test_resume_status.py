@@ -106,3 +106,25 @@ def test_status_names_a_damaged_table(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "resumable: no - the trial table is damaged" in out.stdout
     assert "part-000077.parquet" in out.stdout
+
+
+def test_a_fresh_heartbeat_from_another_host_counts_as_a_live_driver(tmp_path: Path) -> None:
+    """Flocks may not cross a shared filesystem (NFS): a recent heartbeat from elsewhere also holds."""
+    import datetime as dt
+    import json
+
+    from sweeper.status import DriverLock, is_locked
+
+    folder = tmp_path / "exp"
+    folder.mkdir()
+    now = dt.datetime.now(dt.UTC)
+    record = {"state": "running", "pid": 1, "host": "node-elsewhere", "running": 3,
+              "heartbeat_at": now.isoformat(timespec="seconds")}
+    (folder / "driver.json").write_text(json.dumps(record))
+    assert is_locked(folder)
+    with pytest.raises(SweeperError, match="pid 1 on node-elsewhere"):
+        DriverLock(folder).acquire()
+    record["heartbeat_at"] = (now - dt.timedelta(minutes=5)).isoformat(timespec="seconds")
+    (folder / "driver.json").write_text(json.dumps(record))
+    assert not is_locked(folder)  # a stale heartbeat: that driver died
+    DriverLock(folder).acquire().release()
