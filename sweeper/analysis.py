@@ -332,6 +332,7 @@ class Comparison:
     n_needed: int | None
     sentence: str
     warnings: tuple[str, ...] = ()
+    cohen_d: float = float("nan")  # effect / spread: d_z when paired, pooled-sd d when not
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,6 +378,7 @@ class Verdict:
             "variable": self.variable, "treatment": main.treatment, "baseline": main.baseline,
             "metric": self.metric, "direction": main.direction, "alpha": self.alpha,
             "effect": main.effect, "ci_low": main.ci_low, "ci_high": main.ci_high,
+            "cohen_d": main.cohen_d,
             "p_value": main.p_value, "p_adjusted": main.p_adjusted, "test": main.test,
             "test_reason": main.reason, "paired": main.paired, "n": main.n,
             "n_needed": main.n_needed, "arms": self.arms, "arms_note": self.arms_note,
@@ -464,8 +466,16 @@ def compare_arms(df: pd.DataFrame, compare: Compare, direction: str, *, levels: 
             p_value=res.p_value, p_adjusted=float(p_adj) if np.isfinite(p_adj) else float("nan"),
             test=res.test, reason=res.reason, paired=res.paired, n=res.n, n_treatment=na,
             n_baseline=nb, treatment_trial=trial, baseline_trial=base_trial,
-            n_needed=res.n_needed, sentence=sentence, warnings=tuple(warns)))
+            n_needed=res.n_needed, sentence=sentence, warnings=tuple(warns),
+            cohen_d=_standardised(res)))
     return out
+
+
+def _standardised(res: TestResult) -> float:
+    """Cohen's d of the effect: in units of the seed-to-seed spread the test works against."""
+    if not (math.isfinite(res.effect) and math.isfinite(res.spread)) or res.spread == 0:
+        return float("nan")
+    return res.effect / res.spread
 
 
 def decide(res: TestResult, direction: str, alpha: float, p_adjusted: float | None = None) -> bool:

@@ -173,7 +173,8 @@ def parallel_coordinates(df: pd.DataFrame, spec: Experiment, path: Path,
     cmap = colormaps["viridis" if not ascending else "viridis_r"]
     sign = -1 if ascending else 1  # draw the best last, on top
     for row, value in sorted(zip(data, m, strict=True), key=lambda r: sign * r[1]):
-        ax.plot(axes_x, row, color=cmap(norm(value)), lw=1.5, alpha=0.85)  # NaN: inactive, a gap
+        active = ~np.isnan(row)  # an inactive conditional variable: the line passes it by
+        ax.plot(axes_x[active], row[active], color=cmap(norm(value)), lw=1.5, alpha=0.85)
     for i, t in enumerate(ticks):
         ax.axvline(i, color="black", lw=0.8)
         for y, label in t:
@@ -183,7 +184,8 @@ def parallel_coordinates(df: pd.DataFrame, spec: Experiment, path: Path,
     ax.set_ylim(-0.05, 1.05)
     sm = fig.colorbar(_mappable(cmap, norm), ax=ax, pad=0.01)
     sm.set_label(metric)
-    ax.set_title(f"Top {len(best)} trials by {metric} (gaps: variable inactive)")
+    skip = " (lines pass by inactive variables)" if np.isnan(data).any() else ""
+    ax.set_title(f"Top {len(best)} trials by {metric}{skip}", fontsize=10)
     return _save(fig, path)
 
 

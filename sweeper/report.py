@@ -230,6 +230,8 @@ def _blocks(spec: Experiment, meta: dict[str, Any], df: pd.DataFrame, table: pd.
         rows = [("effect (treatment - baseline)", fmt_number(main.effect)),
                 (f"{100 * (1 - verdict.alpha):g}% CI", f"[{fmt_number(main.ci_low)}, "
                  f"{fmt_number(main.ci_high)}]"),
+                ("Cohen's d" + (" (d_z, on the paired differences)" if main.paired else ""),
+                 fmt_number(main.cohen_d)),
                 ("p-value", fmt_number(main.p_value) + (
                     f" (Holm-adjusted {fmt_number(main.p_adjusted)})" if verdict.holm else "")),
                 ("test", main.test), ("n (seeds compared)", str(main.n)),

@@ -162,6 +162,8 @@ def test_verdict_supported_with_a_real_effect(folder):
     a_vals = df[df["trial"] == t].sort_values("seed")["accuracy"].to_numpy()
     b_vals = df[df["trial"] == b].sort_values("seed")["accuracy"].to_numpy()
     assert main.p_value == pytest.approx(stats.ttest_rel(a_vals, b_vals).pvalue)
+    d = a_vals - b_vals
+    assert main.cohen_d == pytest.approx(d.mean() / d.std(ddof=1))
     means = df.groupby("trial")["accuracy"].mean()
     assert t == means[df.groupby("trial")["model"].first() == "custom"].idxmax()
     d = v.to_dict()
@@ -238,6 +240,8 @@ def test_unpaired_when_seeds_differ():
     a = df.loc[df["model"] == "custom", "accuracy"]
     b = df.loc[df["model"] == "resnet50", "accuracy"]
     assert c.p_value == pytest.approx(stats.ttest_ind(a, b, equal_var=False).pvalue)
+    pooled = np.sqrt((a.var(ddof=1) + b.var(ddof=1)) / 2)
+    assert c.cohen_d == pytest.approx((a.mean() - b.mean()) / pooled)
 
 
 def test_indistinguishable_from_best():
