@@ -518,7 +518,10 @@ def _sentence(treatment: Any, baseline: Any, metric: str, direction: str, res: T
 
 def _warnings(res: TestResult, na: int, nb: int, supported: bool, alpha: float) -> list[str]:
     out = []
-    if res.n < 2:
+    if min(na, nb) == 0:
+        out.append("an arm has no finished replicate: nothing to compare; the failed runs' "
+                   "errors are in the table's error column (sweeper.load(DIR))")
+    elif res.n < 2:
         out.append(f"only {res.n} replicate(s) per arm: no test is possible; set replicates: 5 "
                    "or more")
     elif res.n < SMALL_N:

@@ -195,6 +195,10 @@ def write_report(path: str | Path) -> Report:
     return Report(out, verdict, tuple(name for name, _ in figures))
 
 
+def _interval(low: float, high: float) -> str:
+    return f"[{fmt_number(low)}, {fmt_number(high)}]" if fmt_number(low) else ""
+
+
 def _write_text(write: Any, path: Path, text: str) -> None:
     write(path, text.encode("utf-8"))
 
@@ -228,8 +232,7 @@ def _blocks(spec: Experiment, meta: dict[str, Any], df: pd.DataFrame, table: pd.
         main = verdict.main
         b.append(("verdict", (verdict.supported, verdict.sentence)))
         rows = [("effect (treatment - baseline)", fmt_number(main.effect)),
-                (f"{100 * (1 - verdict.alpha):g}% CI", f"[{fmt_number(main.ci_low)}, "
-                 f"{fmt_number(main.ci_high)}]"),
+                (f"{100 * (1 - verdict.alpha):g}% CI", _interval(main.ci_low, main.ci_high)),
                 ("Cohen's d" + (" (d_z, on the paired differences)" if main.paired else ""),
                  fmt_number(main.cohen_d)),
                 ("p-value", fmt_number(main.p_value) + (
@@ -250,7 +253,7 @@ def _blocks(spec: Experiment, meta: dict[str, Any], df: pd.DataFrame, table: pd.
             b.append(("h3", "Every arm against the baseline"))
             b.append(("table", pd.DataFrame([{
                 "treatment": c.treatment, "supported": c.supported, "effect": c.effect,
-                "CI": f"[{fmt_number(c.ci_low)}, {fmt_number(c.ci_high)}]", "p": c.p_value,
+                "CI": _interval(c.ci_low, c.ci_high), "p": c.p_value,
                 "p (Holm)": c.p_adjusted, "test": c.test, "n": c.n}
                 for c in verdict.comparisons])))
         if verdict.best_trial is not None:

@@ -191,3 +191,14 @@ def test_report_on_a_real_sweep(tmp_path, capsys):
     assert main(["report", str(result.path), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["n"] == 3 and data["supported"] == v.supported
+
+
+def test_report_when_every_run_failed(tmp_path):
+    rows = model_rows(np.random.default_rng(6), effect=0.0, lrs=(1e-3, 1e-2))
+    for r in rows:
+        r.update(status="failed", accuracy=None, error="Traceback: boom")
+    rep = write_report(write_results(tmp_path / "failed", model_spec(), rows))
+    assert rep.figures == ()
+    assert not rep.verdict.supported and "no finished replicates" in rep.verdict.sentence
+    assert any("error column" in w for w in rep.verdict.main.warnings)
+    assert "20 failed" in rep.markdown.read_text()
