@@ -80,6 +80,13 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _components(args: argparse.Namespace) -> int:
+    from sweeper.components import describe
+
+    sys.stdout.write(describe(args.dir, args.trial))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sweeper", description="Run machine-learning experiments as seeded variable-space sweeps.")
@@ -115,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="print only the verdict as JSON (supported, effect, ci_low, ci_high, "
                         "p_value, test, n, ...) and write nothing")
     p.set_defaults(handler=_report)
+
+    p = sub.add_parser("components", help="datasets, jobs, models ... the trials used and made")
+    p.add_argument("dir", help="a results folder (RESULTS/<experiment>)")
+    p.add_argument("--trial", type=int, help="only the components linked to this trial")
+    p.set_defaults(handler=_components)
 
     p = sub.add_parser("status", help="counts, best so far, runs in flight and whether it can be resumed")
     p.add_argument("folder", help="an experiment's results folder, e.g. results/quickstart")

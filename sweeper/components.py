@@ -271,3 +271,36 @@ def load_components(path: str | Path) -> pd.DataFrame:
     links = (read_folder(base / "links", keys=()).to_pandas() if (base / "links").is_dir()
              else pd.DataFrame(columns=link_schema().names))
     return items.merge(links, on="id", how="left")
+
+
+def describe(path: str | Path, trial: int | None = None) -> str:
+    """The text ``sweeper components DIR`` prints: one line per component, with how many trials
+    use it as an input and how many runs made it."""
+    df = load_components(path)
+    if trial is not None:
+        df = df[df["trial"] == trial]
+    if df.empty:
+        return "no components" + (f" linked to trial {trial}" if trial is not None else "") + "\n"
+    lines = [f"{'kind':<10} {'name':<24} {'sha256':<12} {'size':>10}  {'used by':<22} uri"]
+    for _, rows in df.groupby("id", sort=False):
+        first = rows.iloc[0]
+        inputs = rows.loc[rows["role"] == "input", "trial"].nunique()
+        outputs = rows[rows["role"] == "output"]
+        used = []
+        if inputs:
+            used.append(f"{inputs} trial{'s' if inputs != 1 else ''} (in)")
+        if len(outputs):
+            who = outputs.iloc[0]
+            used.append(f"trial {int(who.trial)} rep {int(who.replicate)} (out)" if len(outputs) == 1
+                        else f"{len(outputs)} runs (out)")
+        lines.append(f"{first.kind:<10} {str(first['name'])[:24]:<24} {first.sha256[:12]:<12} "
+                     f"{_size(int(first.bytes)):>10}  {', '.join(used) or '-':<22} {first.uri}")
+    return "\n".join(lines) + "\n"
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"
