@@ -281,7 +281,7 @@ def describe(path: str | Path, trial: int | None = None) -> str:
         df = df[df["trial"] == trial]
     if df.empty:
         return "no components" + (f" linked to trial {trial}" if trial is not None else "") + "\n"
-    lines = [f"{'kind':<10} {'name':<24} {'sha256':<12} {'size':>10}  {'used by':<22} uri"]
+    lines = [f"{'kind':<10} {'name':<28} {'sha256':<12} {'size':>10}  {'used by':<22} uri"]
     for _, rows in df.groupby("id", sort=False):
         first = rows.iloc[0]
         inputs = rows.loc[rows["role"] == "input", "trial"].nunique()
@@ -293,7 +293,7 @@ def describe(path: str | Path, trial: int | None = None) -> str:
             who = outputs.iloc[0]
             used.append(f"trial {int(who.trial)} rep {int(who.replicate)} (out)" if len(outputs) == 1
                         else f"{len(outputs)} runs (out)")
-        lines.append(f"{first.kind:<10} {str(first['name'])[:24]:<24} {first.sha256[:12]:<12} "
+        lines.append(f"{first.kind:<10} {str(first['name'])[:28]:<28} {first.sha256[:12]:<12} "
                      f"{_size(int(first.bytes)):>10}  {', '.join(used) or '-':<22} {first.uri}")
     return "\n".join(lines) + "\n"
 
