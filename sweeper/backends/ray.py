@@ -26,6 +26,7 @@ from sweeper.objectives import ObjectiveRef, Outcome, Run, execute
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from sweeper.backends.ray_pool import WarmPool
     from sweeper.spec import Experiment, Resources
 
 SLOTS_REFRESH_S = 5.0  # nodes come and go: recount slots at most this often
@@ -43,7 +44,11 @@ def _run_batch(ref: ObjectiveRef, runs: Sequence[Run]) -> list[Outcome]:
 
 
 class RayBackend:
-    def __init__(self, spec: Experiment, ref: ObjectiveRef, *, address: str | None = None):
+    """Runs batches on warm actors (ray_pool) when every run asks for the same resources and no run
+    can time out (an actor's run cannot be killed alone); as plain tasks otherwise."""
+
+    def __init__(self, spec: Experiment, ref: ObjectiveRef, *, address: str | None = None,
+                 actors: bool | None = None):
         import ray
 
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -57,9 +62,19 @@ class RayBackend:
         self._shapes = spec.resources.shapes()
         self._counted = 0.0
         self.slots = self._count_slots()
+        self._pool: WarmPool | None = None
+        if actors is None:
+            actors = not spec.resources.cases and getattr(spec, "timeout", None) is None
+        if actors:
+            from sweeper.backends.ray_pool import WarmPool
+
+            pool = WarmPool(task_options(spec.resources), ref, self.slots)
+            self._pool = pool if pool.usable else None
 
     # -- the Backend seam ------------------------------------------------------------------------
     def submit(self, runs: Sequence[Run]) -> Any:
+        if self._pool is not None:
+            return self._pool.submit(list(runs), self.slots)
         need = self._resources.resolve(runs[0].params)
         remote = self._variants.get(need)
         if remote is None:
@@ -80,11 +95,14 @@ class RayBackend:
         out: list[tuple[Any, list[Outcome] | BaseException]] = []
         lost = False
         for ref in ready:
+            failed: BaseException | None = None
             try:
                 out.append((ref, ray.get(ref)))
-            except Exception as exc:  # worker or node died, or the task was cancelled
+            except Exception as exc:  # worker, actor or node died, or the task was cancelled
                 out.append((ref, exc))
-                lost = True
+                failed, lost = exc, True
+            if self._pool is not None and self._pool.owns(ref):
+                self._pool.done(ref, failed)
         if lost or time.monotonic() - self._counted > SLOTS_REFRESH_S:
             self.slots = self._count_slots(strict=False)
         return out
@@ -92,11 +110,16 @@ class RayBackend:
     def cancel(self, handle: Any) -> None:
         import ray
 
-        ray.cancel(handle, force=True)
+        if self._pool is not None and self._pool.owns(handle):
+            self._pool.cancel(handle)
+        else:
+            ray.cancel(handle, force=True)
 
     def close(self) -> None:
         import ray
 
+        if self._pool is not None and ray.is_initialized():
+            self._pool.close()
         if self._owns and ray.is_initialized():
             ray.shutdown()  # a joined cluster keeps running; only a local Ray we started stops
         self._owns = False
