@@ -188,8 +188,11 @@ def _run(spec: Experiment, sweep: Any, ref: Any, folder: Path, *, backend: str, 
             on_progress.close(engine.stats)
     if status == "interrupted":
         s = engine.stats
-        again = (f"sweeper launch {sweep}" + ("" if str(results) == "results" else f" --results {results}")
-                 if isinstance(sweep, str | Path) else "sweeper.launch(...) again with the same spec and results")
+        flags = "".join([f" --backend {backend}" if backend != "ray" else "",
+                         f" --address {address}" if address else "",
+                         f" --results {results}" if str(results) != "results" else ""])
+        again = (f"sweeper launch {sweep}{flags}" if isinstance(sweep, str | Path)
+                 else "sweeper.launch(...) again with the same spec and results")
         raise Interrupted(f"interrupted: {s.runs_done} runs are recorded in {folder}"
                           f"{' (' + s.stopping + ')' if s.stopping.startswith('cancelled') else ''}."
                           f"\nresume with: {again}")

@@ -202,7 +202,8 @@ class Engine:
             end = time.time()
             limit = self.spec.timeout or 0.0
             self._record([Outcome(r.trial, r.replicate, "timeout", {}, end - limit, end, "", r.attempt,
-                                  f"the run took longer than timeout: {limit:g}s and was killed")
+                                  f"the run took longer than timeout: {limit:g}s (counted from its"
+                                  " submission) and was killed")
                           for r in runs])
 
     # -- results ---------------------------------------------------------------------------------
