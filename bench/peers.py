@@ -160,7 +160,7 @@ def measure(tool: str, n: int, method: str, objective: str, timeout: float = 900
 
 
 def show(title: str, rows: list[dict], *, ideal: float | None = None, versus: str | None = None) -> None:
-    print(f"\n### {title}")
+    print(f"\n### {title}", flush=True)
     base = next((r for r in rows if r["tool"] == versus and "span" in r), None)
     head = "| tool | trials | wall s (all) | run span s | trials/s | peak RSS MiB |"
     head += " efficiency |" if ideal else ""
@@ -201,14 +201,14 @@ def main() -> None:
     if "1" in only:
         n = size(2000)
         rows = [measure(t, n, "random", "sleep20") for t in ("sweeper-ray", "optuna-2")]
-        rows.append(measure("tune", size(500), "random", "sleep20"))
+        rows.append(measure("tune", size(300), "random", "sleep20"))
         show(f"1. {n:,} trials x 20 ms sleep, random, {CPUS} CPUs (ideal {n * SLEEP_S / CPUS:.0f} s)"
              " - efficiency = ideal / run span", rows, ideal=SLEEP_S / CPUS)
     if "2" in only:
         n = size(10_000)
         rows = [measure(t, n, "random", "quadratic") for t in
                 ("loop", "optuna-1", "optuna-2", "sweeper-local", "sweeper-ray")]
-        rows.append(measure("tune", size(1000), "random", "quadratic"))
+        rows.append(measure("tune", size(500), "random", "quadratic"))
         show(f"2. {n:,} zero-cost trials, random search", rows, versus="loop")
     if "3" in only:
         n = size(2000)

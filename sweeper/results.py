@@ -143,6 +143,8 @@ class TableWriter:
 
     def __init__(self, folder: Path, schema: pa.Schema, *, flush_rows: int = 2000,
                  flush_s: float = 1.0, keys: tuple[str, ...] = ("trial", "replicate")):
+        import pyarrow.parquet  # noqa: F401  # now, not at the first flush in the middle of a sweep
+
         self.folder, self.schema, self.keys = folder, schema, keys  # keys: see read_folder
         self.flush_rows, self.flush_s = flush_rows, flush_s
         self.folder.mkdir(parents=True, exist_ok=True)
