@@ -61,6 +61,8 @@ class RayCluster:
         self.env = {**cluster_env(extra_path), **(env or {})}
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
+        self.client_port = free_port()
+        self.client_address = f"ray://127.0.0.1:{self.client_port}"  # Ray Client
         self.procs: list[subprocess.Popen[bytes]] = []
         self._want, self._cpus, self._resources = nodes, cpus, resources or {}
         self._system_config = {**FAST_HEALTH_CHECKS, **(system_config or {})}
@@ -97,7 +99,7 @@ class RayCluster:
         args += [f"{flag}={free_port()}" for flag in PORT_FLAGS]
         if head:
             args += ["--head", f"--port={self.port}", "--include-dashboard=false",
-                     f"--ray-client-server-port={free_port()}",
+                     f"--ray-client-server-port={self.client_port}",
                      f"--system-config={json.dumps(self._system_config)}"]
         else:
             args += [f"--address={self.address}"]

@@ -67,6 +67,32 @@ def test_sweep_uses_both_nodes(cluster, tmp_path):
     assert (df["gpus_seen"] == 0).all()  # no GPUs asked for, none visible
 
 
+def test_python_api_keeps_the_current_connection_and_the_cluster(cluster, tmp_path):
+    """Inside a connected driver (as in a Ray job) launch() uses that connection and leaves it open;
+    the cluster it did not start keeps running."""
+    sweep = _sweep(tmp_path, "api", 6)
+    code = f"""
+import ray, sweeper
+ray.init(address={cluster.address!r}, logging_level="error")
+s = sweeper.launch({str(sweep)!r}, results={str(tmp_path / "r")!r}, backend="ray")
+assert ray.is_initialized(), "sweeper shut down a connection it did not open"
+print(len(s.table), sum(n["Alive"] for n in ray.nodes()))
+"""
+    out = subprocess.run([sys.executable, "-c", code], env=cluster.env, capture_output=True, text=True,
+                         timeout=150, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["6", "2"]
+    cluster.wait_for_nodes(2, timeout=30)  # still up for the next driver
+
+
+def test_ray_client_address(cluster, tmp_path):
+    out = subprocess.run([sys.executable, "-m", "sweeper", "launch", str(_sweep(tmp_path, "client", 6)),
+                          "--address", cluster.client_address, "--results", str(tmp_path / "r"), "-q"],
+                         env=cluster.env, capture_output=True, text=True, timeout=150, check=False)
+    assert out.returncode == 0, out.stderr
+    assert len(_table(tmp_path / "r", "client")) == 6
+
+
 def test_resources_depend_on_variables(cluster, tmp_path):
     """kind=b runs ask for the custom resource only the worker node has; kind=a runs ask for none."""
     resources = {"cpus": 1, "custom": {"special": {"when": {"kind": "b"}, "value": 1}}}
