@@ -75,7 +75,9 @@ def aggregate(df: pd.DataFrame, spec: Experiment, by: Sequence[str] | None = Non
     """One row per trial (or per ``by`` group): n, and mean/std/CI of each metric, ranked.
 
     Grouped rows pool every finished replicate of the group's trials (a mean over the other
-    variables weighted by replicates); ``n_trials`` says how many trials fed each group.
+    variables weighted by replicates); ``n_trials`` says how many trials fed each group. Their CIs
+    treat the pooled replicates as independent, which they are not quite (shared seeds, shared
+    trials): read them as a guide; the hypothesis test is ``hypothesis_verdict``.
     """
     import numpy as np
     import pandas as pd

@@ -271,6 +271,15 @@ def _blocks(spec: Experiment, meta: dict[str, Any], df: pd.DataFrame, table: pd.
               f"top {shown} of {len(table)} shown, all in `summary.csv`. CIs are Student-t "
               "intervals of the mean over replicates."))
     b.append(("table", display_summary(table, spec)))
+    if verdict is not None:
+        from sweeper.analysis import aggregate
+
+        b.append(("h3", f"By {verdict.variable}"))
+        b.append(("p", f"Every finished replicate of each level pooled over the other variables "
+                  f"(`sweeper table DIR --by {verdict.variable}`): how the levels fare across the "
+                  "whole explored space, not only at their best trial. Its CIs treat every "
+                  "replicate as independent (they share seeds and trials): a guide, not a test."))
+        b.append(("table", display_summary(aggregate(df, spec, by=[verdict.variable]), spec)))
 
     b.append(("h2", "Stability across seeds"))
     st = stab.table.head(SUMMARY_ROWS)

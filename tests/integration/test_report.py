@@ -48,7 +48,7 @@ def test_report_writes_every_figure_and_self_contained_pages(rich):
     sentence = rep.verdict.sentence
     assert sentence.startswith("supported") and sentence in md
     assert "paired t-test" in md and "Why this test" in md
-    for section in ("## Verdict", "## Summary", "## Stability across seeds", "## Figures",
+    for section in ("## Verdict", "## Summary", "### By model", "## Stability across seeds", "## Figures",
                     "## Experiment", "## Environment"):
         assert section in md
     assert "experiment: models" in md  # the spec
