@@ -7,7 +7,6 @@ working_dir) and sweeper itself (py_modules) along, as it would to a cloud clust
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -21,10 +20,10 @@ import pytest
 
 import sweeper
 from sweeper.submit import rayjobs, record
+from tests.integration import cluster_objectives
 
 pytestmark = pytest.mark.timeout(240)
 
-OBJECTIVES = Path(__file__).with_name("cluster_objectives.py")
 
 
 def free_port() -> int:
@@ -82,21 +81,7 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def write_sweep(folder: Path, name: str, trials: int, pause: float) -> Path:
-    folder.mkdir(parents=True)
-    shutil.copy(OBJECTIVES, folder / "cluster_objectives.py")
-    sweep = folder / "sweep.yaml"
-    sweep.write_text(f"""
-experiment: {name}
-objective: cluster_objectives:slow_quadratic
-metrics: [loss: minimize]
-variables:
-  x: {{float: [-2.0, 2.0]}}
-  y: {{int: [0, 4]}}
-  pause: {pause}
-search: {{method: random, trials: {trials}, seed: 3}}
-replicates: 2
-""")
-    return sweep
+    return cluster_objectives.write_sweep(folder, name=name, trials=trials, pause=pause)
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

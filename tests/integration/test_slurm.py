@@ -21,12 +21,12 @@ import sweeper
 from sweeper.seeding import replicate_seeds
 from sweeper.submit import record, slurm
 from sweeper.submit.commands import status_line
+from tests.integration import cluster_objectives
 
 pytestmark = [pytest.mark.slurm, pytest.mark.timeout(240)]
 
 REPO = Path(__file__).resolve().parents[2]
 DEV = REPO / "cluster" / "slurm" / "dev-cluster.sh"
-OBJECTIVES = Path(__file__).with_name("cluster_objectives.py")
 
 
 @pytest.fixture(scope="module")
@@ -56,24 +56,9 @@ def dev_slurm() -> Iterator[dict[str, str]]:
         subprocess.run(["bash", str(DEV), "stop"], env=env, check=False)
 
 
-def write_sweep(folder: Path, *, name: str, trials: int, nodes: int, pause: float,
-                extra: str = "") -> Path:
-    folder.mkdir(parents=True)
-    shutil.copy(OBJECTIVES, folder / "cluster_objectives.py")
-    sweep = folder / "sweep.yaml"
-    sweep.write_text(f"""
-experiment: {name}
-objective: cluster_objectives:slow_quadratic
-metrics: [loss: minimize]
-variables:
-  x: {{float: [-2.0, 2.0]}}
-  y: {{int: [0, 4]}}
-  pause: {pause}
-search: {{method: random, trials: {trials}, seed: 3}}
-replicates: 2
-slurm: {{profile: dev, nodes: {nodes}}}
-{extra}""")
-    return sweep
+def write_sweep(folder: Path, *, name: str, trials: int, nodes: int, pause: float) -> Path:
+    return cluster_objectives.write_sweep(folder, name=name, trials=trials, pause=pause,
+                                          extra=f"slurm: {{profile: dev, nodes: {nodes}}}\n")
 
 
 def launch(sweep: Path, results: Path, env: dict[str, str], *args: str,
