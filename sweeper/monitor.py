@@ -100,20 +100,22 @@ class RayMonitor:
     def __init__(self, name: str, judge: dict[str, Any] | None):
         import ray
 
-        cls = ray.remote(num_cpus=0, max_restarts=0)(Monitor)
+        cls: Any = ray.remote(num_cpus=0, max_restarts=0)(Monitor)
         self.name = name
-        self._actor = cls.options(name=name).remote(judge)
+        self._actor: Any = cls.options(name=name).remote(judge)
         ray.get(self._actor.ping.remote())  # fail here, not in the first run, if it cannot start
 
     def drain(self) -> list[Report]:
         import ray
 
-        return ray.get(self._actor.drain.remote())  # type: ignore[no-any-return]
+        rows: list[Report] = ray.get(self._actor.drain.remote())
+        return rows
 
     def finish(self, trial: int, status: str, value: float | None) -> dict[int, float]:
         import ray
 
-        return ray.get(self._actor.finish.remote(trial, status, value))  # type: ignore[no-any-return]
+        curve: dict[int, float] = ray.get(self._actor.finish.remote(trial, status, value))
+        return curve
 
     def close(self) -> None:
         import ray

@@ -7,6 +7,7 @@ number (the primary metric) or a dict of metrics.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import math
@@ -198,7 +199,7 @@ def execute(ref: ObjectiveRef, runs: Sequence[Run], node: str | None = None) -> 
         started = time.time()
         try:
             value = func(**kwargs)
-            if rt.pruned:  # told to stop: it may return an estimate, or nothing
+            if rt._told_prune:  # told to stop: it may return an estimate, or nothing
                 metrics, status = pruned_metrics(value, rt.last_metrics, ref.metrics), "pruned"
             else:
                 metrics, status = to_metrics(value, ref.metrics, ref.target), "complete"
@@ -214,10 +215,11 @@ def execute(ref: ObjectiveRef, runs: Sequence[Run], node: str | None = None) -> 
         finally:
             runtime.leave(token)
         ended = time.time()
-        try:
-            history, components = rt.close(status, metrics.get(ref.metrics[0]))
-        except Exception:  # the channel is gone (driver stopping): the run's result still counts
-            history, components = None, None
+        history = components = None
+        if rt._rows is not None or rt._logged is not None:  # it used the runtime: ship what it made
+            # a gone channel (driver stopping) must not lose the run's result
+            with contextlib.suppress(Exception):
+                history, components = rt.close(status, metrics.get(ref.metrics[0]))
         out.append(Outcome(run.trial, run.replicate, status, metrics, started, ended, node,
                            run.attempt, error, fatal, history, components))
     return out

@@ -65,7 +65,7 @@ class Judge:
         self.metric, self.replicates = metric, replicates
         self.storage = optuna.storages.InMemoryStorage()
         self.study = optuna.create_study(
-            storage=self.storage, study_name=study_name, direction=direction,
+            storage=self.storage, study_name=study_name, direction=direction,  # type: ignore[arg-type]
             sampler=optuna.samplers.RandomSampler(seed=0), pruner=make_pruner(method, options))
         self._ids: list[int] = []  # sweeper trial id -> mirror storage trial id
         self._values: dict[int, dict[int, dict[int, float]]] = {}  # trial -> step -> replicate -> v

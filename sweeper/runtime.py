@@ -123,7 +123,8 @@ class Trial:
         if self._rows is None:  # the first report goes out at once, later ones about every FLUSH_S
             self._rows = []
             self._last = {}
-        self._last.update(values)  # type: ignore[union-attr]
+        if self._last is not None:
+            self._last.update(values)
         run = self.run
         self._rows.append((run.trial, run.replicate, run.attempt, int(step), time.time(), values))
         channel = self.ref.channel
