@@ -1,8 +1,9 @@
 """Statistics over a trial table: aggregate replicates, test the hypothesis, measure stability.
 
-Pure functions on DataFrames (``aggregate``, ``compare_samples``, ``decide``, ``stability``), plus
-``summary`` and ``verdict`` that read a results folder, so a notebook can call them on any table
-and the report only renders their output.
+Pure functions on DataFrames (``aggregate``, ``hypothesis_verdict``, ``stability``), plus ``summary``
+and ``verdict`` that read a results folder, so a notebook can call them on any table and the report
+only renders their output. The tests themselves live in ``sweeper.inference``; variable importance in
+``sweeper.importance``.
 
 How the hypothesis is tested (stated again in every report):
 - an arm is one level of ``compare.variable``. With ``arms: best`` (the default) the arm is its best
@@ -26,20 +27,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeper.errors import SweeperError
+from sweeper.inference import LEVEL, POWER, TestResult, compare_samples, holm, kendall_w, t_interval
 
 if TYPE_CHECKING:
-    import numpy as np
     import pandas as pd
 
     from sweeper.spec import Compare, Experiment
 
-LEVEL = 0.95  # confidence level of the summary table's intervals
-NORMALITY_MIN_N = 8  # below this Shapiro-Wilk has no power; the t-test is the honest default
 SMALL_N = 5  # fewer replicates than this: warn that the test can only see very large effects
-POWER = 0.8
-BOOTSTRAP_RESAMPLES = 4999
 ALPHA = "\N{GREEK SMALL LETTER ALPHA}"
-FANOVA_TREES = 16  # Optuna's default 64 takes ~4x longer on 200 trials for the same ranking
 
 
 # ---------------------------------------------------------------- aggregation
@@ -56,18 +52,6 @@ def swept(spec: Experiment, df: pd.DataFrame | None = None) -> list[str]:
     """Variables that vary (constants would only repeat one value in every row)."""
     names = [v.name for v in spec.variables if v.kind != "const"]
     return [n for n in names if df is None or n in df.columns]
-
-
-def t_interval(mean: Any, std: Any, n: Any, level: float = LEVEL) -> tuple[Any, Any]:
-    """Student-t interval of a mean; NaN where n < 2 (one replicate says nothing about spread)."""
-    import numpy as np
-    from scipy import stats
-
-    n = np.asarray(n, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        t = stats.t.ppf(0.5 + level / 2, np.where(n > 1, n - 1, np.nan))
-        half = t * np.asarray(std) / np.sqrt(n)
-    return np.asarray(mean) - half, np.asarray(mean) + half
 
 
 def aggregate(df: pd.DataFrame, spec: Experiment, by: Sequence[str] | None = None,
@@ -113,12 +97,12 @@ def aggregate(df: pd.DataFrame, spec: Experiment, by: Sequence[str] | None = Non
         for i, col in enumerate(("n_pruned", "n_failed")):
             out.insert(at + i, col, counts[col].reindex(out.index).fillna(0).astype("int64"))
     for m in metrics:
-        stats_ = groups[m].agg(["mean", "std", "count"])
-        out[f"{m}_mean"] = stats_["mean"]
-        out[f"{m}_std"] = stats_["std"]
-        lo, hi = t_interval(stats_["mean"], stats_["std"], stats_["count"], level)
-        out[f"{m}_ci_low"] = pd.Series(lo, index=stats_.index)
-        out[f"{m}_ci_high"] = pd.Series(hi, index=stats_.index)
+        agg_ = groups[m].agg(["mean", "std", "count"])
+        out[f"{m}_mean"] = agg_["mean"]
+        out[f"{m}_std"] = agg_["std"]
+        lo, hi = t_interval(agg_["mean"], agg_["std"], agg_["count"], level)
+        out[f"{m}_ci_low"] = pd.Series(lo, index=agg_.index)
+        out[f"{m}_ci_high"] = pd.Series(hi, index=agg_.index)
     out = out.reset_index()
     if metrics:
         primary = spec.primary.name if spec.primary.name in metrics else metrics[0]
@@ -148,164 +132,6 @@ def summary(path: str | Path, by: Sequence[str] | str | None = None,
     if isinstance(by, str):
         by = [b.strip() for b in by.split(",") if b.strip()]
     return aggregate(load(path), spec, by=by or None, level=level)
-
-
-# ---------------------------------------------------------------- two-sample tests
-
-@dataclass(frozen=True, slots=True)
-class TestResult:
-    """One comparison of two samples: the effect (a minus b), its CI and a p-value."""
-
-    test: str
-    reason: str
-    paired: bool
-    n: int  # pairs, or the smaller sample when unpaired
-    effect: float
-    ci_low: float
-    ci_high: float
-    p_value: float
-    spread: float  # sd of the differences (paired) or pooled sd (unpaired), for power
-    n_needed: int | None  # replicates per arm for 80% power at the observed effect
-
-
-def compare_samples(a: np.ndarray, b: np.ndarray, *, paired: bool, alpha: float = 0.05,
-                    robust: bool = True, seed: int = 0) -> TestResult:
-    """Test a against b; CI at level 1 - alpha. ``robust=False`` keeps to the t-tests (fast)."""
-    import numpy as np
-    from scipy import stats
-
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    level = 1 - alpha
-    nan = float("nan")
-    if paired:
-        d = a - b
-        n = len(d)
-        effect = float(d.mean()) if n else nan
-        spread = float(d.std(ddof=1)) if n > 1 else nan
-        if n < 2:
-            return TestResult("none", "a paired test needs at least 2 shared seeds", True, n,
-                              effect, nan, nan, nan, spread, None)
-        if spread == 0 or not np.isfinite(spread):
-            return _exact(True, n, effect, spread)
-        needed = _n_needed(abs(effect), spread, alpha, paired=True)
-        if robust and n >= NORMALITY_MIN_N and stats.shapiro(d).pvalue < 0.05:
-            p = float(stats.wilcoxon(d).pvalue)
-            lo, hi = _bootstrap_ci(lambda x, axis: x.mean(axis), (d,), level, seed, paired=True)
-            why = (f"paired by seed; Shapiro-Wilk rejects normal differences (n = {n}), so a "
-                   "rank test; CI by bootstrap")
-            return TestResult("Wilcoxon signed-rank", why, True, n, effect, lo, hi, p, spread,
-                              needed)
-        res = stats.ttest_rel(a, b)
-        ci = res.confidence_interval(level)
-        why = ("paired by seed (replicates share seeds, so the seed's effect cancels); "
-               + ("differences pass Shapiro-Wilk" if robust and n >= NORMALITY_MIN_N else
-                  f"too few pairs (n = {n} < {NORMALITY_MIN_N}) to judge normality, and a rank "
-                  "test cannot reach significance that small"))
-        return TestResult("paired t-test", why, True, n, effect, float(ci.low), float(ci.high),
-                          float(res.pvalue), spread, needed)
-    na, nb = len(a), len(b)
-    n = min(na, nb)
-    effect = float(a.mean() - b.mean()) if na and nb else nan
-    if n < 2:
-        return TestResult("none", "Welch's t-test needs at least 2 replicates per arm", False, n,
-                          effect, nan, nan, nan, nan, None)
-    sa, sb = a.std(ddof=1), b.std(ddof=1)
-    spread = float(math.sqrt((sa**2 + sb**2) / 2))
-    if spread == 0:
-        return _exact(False, n, effect, spread)
-    needed = _n_needed(abs(effect), spread, alpha, paired=False)
-    if robust and n >= NORMALITY_MIN_N and min(stats.shapiro(x).pvalue for x in (a, b)) < 0.05:
-        res = stats.permutation_test((a, b), _mean_diff,
-                                     n_resamples=BOOTSTRAP_RESAMPLES, vectorized=True,
-                                     rng=np.random.default_rng(seed))
-        lo, hi = _bootstrap_ci(_mean_diff, (a, b), level, seed, paired=False)
-        why = ("no shared seeds, and Shapiro-Wilk rejects normal values, so a permutation test "
-               "on the difference of means; CI by bootstrap")
-        return TestResult("permutation test", why, False, n, effect, lo, hi, float(res.pvalue),
-                          spread, needed)
-    res = stats.ttest_ind(a, b, equal_var=False)
-    ci = res.confidence_interval(level)
-    return TestResult("Welch's t-test", "no shared seeds, so unpaired; Welch's test does not "
-                      "assume equal variances", False, n, effect, float(ci.low), float(ci.high),
-                      float(res.pvalue), spread, needed)
-
-
-def _exact(paired: bool, n: int, effect: float, spread: float) -> TestResult:
-    """Every seed gives the same difference: nothing to test, the difference is what it is."""
-    p = 1.0 if effect == 0 else 0.0
-    return TestResult("none (no spread)", "every replicate gives the same difference (does the "
-                      "objective ignore its seed?), so no test applies", paired, n, effect, effect,
-                      effect, p, spread, None)
-
-
-def _mean_diff(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
-    import numpy as np
-
-    return np.asarray(x.mean(axis) - y.mean(axis))
-
-
-def _bootstrap_ci(stat: Any, data: tuple[np.ndarray, ...], level: float, seed: int,
-                  *, paired: bool) -> tuple[float, float]:
-    import numpy as np
-    from scipy import stats
-
-    res = stats.bootstrap(data, stat, n_resamples=BOOTSTRAP_RESAMPLES, confidence_level=level,
-                          paired=paired, vectorized=True, method="percentile",
-                          rng=np.random.default_rng(seed))
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
-
-
-def power(effect: float, spread: float, n: Any, alpha: float = 0.05, *, paired: bool = True) -> Any:
-    """Power of the two-sided t-test to detect ``effect`` with per-arm n (noncentral t)."""
-    import numpy as np
-    from scipy import stats
-
-    n = np.asarray(n, dtype=float)
-    if paired:
-        df, nc = n - 1, effect / spread * np.sqrt(n)
-    else:
-        df, nc = 2 * n - 2, effect / (spread * np.sqrt(2 / n))
-    crit = stats.t.ppf(1 - alpha / 2, df)
-    with np.errstate(invalid="ignore"):
-        p = stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc)
-    # scipy's nct returns NaN for some large df/nc; the normal approximation is exact enough there
-    approx = stats.norm.sf(crit - nc) + stats.norm.cdf(-crit - nc)
-    return np.where(np.isfinite(p), p, approx)
-
-
-def _n_needed(effect: float, spread: float, alpha: float, *, paired: bool,
-              cap: int = 10_000) -> int | None:
-    """Smallest n per arm with 80% power at the observed effect; None when beyond ``cap``."""
-    import numpy as np
-
-    if not effect > 0 or not spread > 0:
-        return None
-    # power grows with n: scan 2..64 one by one and beyond on a coarse grid, then refine
-    ns = np.unique(np.r_[np.arange(2, 65), np.geomspace(64, cap, 32).astype(int)])
-    ok = np.nonzero(power(effect, spread, ns, alpha, paired=paired) >= POWER)[0]
-    if not len(ok):
-        return None
-    k = ok[0]
-    if k == 0 or ns[k] - ns[k - 1] == 1:
-        return int(ns[k])
-    fine = np.arange(ns[k - 1] + 1, ns[k] + 1)
-    return int(fine[np.nonzero(power(effect, spread, fine, alpha, paired=paired) >= POWER)[0][0]])
-
-
-def holm(p_values: Sequence[float]) -> list[float]:
-    """Holm's step-down adjusted p-values (NaN stays NaN and does not count as a test)."""
-    import numpy as np
-
-    p = np.asarray(p_values, dtype=float)
-    out = np.full(len(p), np.nan)
-    idx = np.nonzero(np.isfinite(p))[0]
-    m = len(idx)
-    if m:
-        order = idx[np.argsort(p[idx], kind="stable")]
-        adj = np.maximum.accumulate((m - np.arange(m)) * p[order])
-        out[order] = np.minimum(adj, 1.0)
-    return out.tolist()
-
 
 # ---------------------------------------------------------------- the hypothesis
 
@@ -692,139 +518,3 @@ def stability(df: pd.DataFrame, spec: Experiment, top: int = 10) -> Stability:
     table = table[["rank", "trial", "n", "mean", "std", "cv", "seed_rank_min", "seed_rank_max",
                    "best_on", "flips"]]
     return Stability(table, w, len(sub), len(chosen))
-
-
-def kendall_w(ranks: np.ndarray) -> float:
-    """Kendall's coefficient of concordance of m rankings (rows) of k items (columns)."""
-    m, k = ranks.shape
-    if m < 2 or k < 2:
-        return float("nan")
-    totals = ranks.sum(axis=0)
-    s = float(((totals - totals.mean()) ** 2).sum())
-    return float(12 * s / (m**2 * (k**3 - k)))
-
-
-# ---------------------------------------------------------------- variable importance
-
-@dataclass(frozen=True, slots=True)
-class Importance:
-    """Importance of each variable for the primary metric (fANOVA shares, summing to about 1).
-
-    ``values`` covers the variables every trial has; a conditional variable gets its share inside
-    each branch where it is active (``branches``: label such as ``model=mlp``, trials, values).
-    """
-
-    values: dict[str, float]
-    trials: int
-    left_out: tuple[str, ...]  # conditional variables, absent from ``values``
-    note: str = ""
-    method: str = "fANOVA"
-    branches: tuple[tuple[str, int, dict[str, float]], ...] = ()
-
-
-BRANCH_MIN_TRIALS = 4  # fewer trials in a branch say nothing about its variables
-
-
-def importance(df: pd.DataFrame, spec: Experiment, metric: str | None = None,
-               seed: int = 0) -> Importance:
-    """Optuna's fANOVA on a study rebuilt from the table (one Optuna trial per sweeper trial).
-
-    The target is the trial's mean over its finished replicates. Constant variables get no share.
-    Conditional variables are evaluated again inside each branch (trials sharing one set of active
-    variables), since a variable can only matter where it exists.
-    """
-    import pandas as pd
-
-    metric = metric or spec.primary.name
-    done = completed(df)
-    done = done[done[metric].notna()]
-    names = swept(spec, df)
-    conditional = tuple(v.name for v in spec.variables if v.when and v.name in names)
-    if done.empty or not names:
-        return Importance({}, 0, conditional, "no finished trials with swept variables")
-    means = done.groupby("trial")[metric].mean()
-    firsts = done.groupby("trial")[names].first()
-    direction = _direction(spec, metric)
-    variables = [v for v in spec.variables if v.name in names]
-    rows = []
-    for trial, value in means.items():
-        params = {v.name: _param(v, firsts.at[trial, v.name]) for v in variables
-                  if not pd.isna(firsts.at[trial, v.name])}  # NA: an inactive variable
-        rows.append((params, float(value)))
-    evaluate, method, note = _evaluator(seed)
-    always = [(p, y) for p, y in rows if all(v.name in p for v in variables if not v.when)]
-    if len(always) < 2:
-        return Importance({}, len(always), conditional,
-                          f"{method} needs at least 2 finished trials", method)
-    try:
-        values = evaluate(_study(always, variables, direction))
-    except (ValueError, RuntimeError) as exc:  # e.g. every variable constant across trials
-        return Importance({}, len(always), conditional, f"{method} could not run: {exc}", method)
-    branches = []
-    for active in sorted({frozenset(p) for p, _ in rows}, key=sorted):
-        if not active & set(conditional):
-            continue
-        members = [(p, y) for p, y in rows if frozenset(p) == active]
-        fixed = {k for k in active if len({repr(p[k]) for p, _ in members}) == 1}
-        label = ", ".join(f"{k}={members[0][0][k]}" for k in sorted(fixed)
-                          if any(k == ref for v in variables for ref, _ in v.when)) or "all"
-        free = [v for v in variables if v.name in active and v.name not in fixed]
-        if len(members) < BRANCH_MIN_TRIALS or not free:
-            continue
-        sub = [({k: p[k] for k in p if k not in fixed}, y) for p, y in members]
-        try:
-            branches.append((label, len(members), evaluate(_study(sub, free, direction))))
-        except (ValueError, RuntimeError):
-            continue
-    left = tuple(c for c in conditional if c not in values)
-    return Importance(values, len(always), left, note, method, tuple(branches))
-
-
-def _evaluator(seed: int) -> tuple[Any, str, str]:
-    """fANOVA (which fits a scikit-learn forest), or PED-ANOVA when scikit-learn is missing."""
-    from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
-
-    try:
-        import sklearn  # noqa: F401
-
-        evaluator: Any = FanovaImportanceEvaluator(n_trees=FANOVA_TREES, seed=seed)
-        method, note = "fANOVA", ""
-    except ImportError:
-        evaluator = PedAnovaImportanceEvaluator()
-        method = "PED-ANOVA"
-        note = ("scikit-learn is not installed, so PED-ANOVA stands in for fANOVA "
-                "(pip install scikit-learn for fANOVA)")
-
-    def evaluate(study: Any) -> dict[str, float]:
-        return {k: float(v) for k, v in evaluator.evaluate(study).items()}
-
-    return evaluate, method, note
-
-
-def _study(rows: list[tuple[dict[str, Any], float]], variables: list[Any], direction: str) -> Any:
-    """An in-memory Optuna study holding one finished trial per (params, value) row."""
-    import logging
-
-    import optuna
-
-    from sweeper.space import distributions
-
-    optuna.logging.set_verbosity(logging.WARNING)
-    study = optuna.create_study(direction=optuna.study.StudyDirection[direction.upper()])
-    for params, value in rows:
-        keep = {k: v for k, v in params.items() if any(x.name == k for x in variables)}
-        study.add_trial(optuna.trial.create_trial(
-            params=keep, distributions=distributions(variables, keep), value=value))
-    return study
-
-
-def _param(v: Any, raw: Any) -> Any:
-    """A table cell back as the Optuna param value (choices by identity, numbers by kind)."""
-    if v.kind == "choice":
-        for c in v.choices:
-            if c == raw or str(c) == str(raw):
-                return c
-        return raw
-    if v.kind == "int":
-        return int(raw)
-    return float(raw)

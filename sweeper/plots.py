@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from sweeper.analysis import Importance, Verdict
+    from sweeper.analysis import Verdict
+    from sweeper.importance import Importance
     from sweeper.spec import Experiment, Variable
 
 DPI = 100

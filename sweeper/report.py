@@ -21,7 +21,8 @@ from sweeper.errors import SweeperError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from sweeper.analysis import Importance, Stability, Verdict
+    from sweeper.analysis import Stability, Verdict
+    from sweeper.importance import Importance
     from sweeper.spec import Experiment
 
 REPORT = "report"
@@ -122,6 +123,7 @@ def write_report(path: str | Path) -> Report:
     """Compute, save, draw and render the report of a results folder into ``DIR/report/``."""
     from sweeper import analysis, plots
     from sweeper.history import load_history
+    from sweeper.importance import importance
     from sweeper.results import (
         EXPERIMENT_JSON,
         atomic_write_bytes,
@@ -145,7 +147,7 @@ def write_report(path: str | Path) -> Report:
     table = analysis.aggregate(df, spec)
     verdict = analysis.hypothesis_verdict(df, spec)
     stab = analysis.stability(df, spec)
-    imp = analysis.importance(df, spec)
+    imp = importance(df, spec)
     _write_text(atomic_write_bytes, out / "summary.csv", table.to_csv(index=False))
     _write_text(atomic_write_bytes, out / "stability.csv", stab.table.to_csv(index=False))
     _write_text(atomic_write_bytes, out / "importance.json", json.dumps(

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from sweeper import analysis, load, summary
+from sweeper import analysis, importance, inference, load, summary
 from sweeper.errors import SweeperError
 from sweeper.results import read_spec
 from sweeper.spec import load_spec
@@ -90,7 +90,7 @@ def test_failed_replicates_are_not_averaged_but_trials_are_listed():
 def test_paired_t_test_matches_scipy():
     rng = np.random.default_rng(0)
     a, b = rng.normal(1.0, 1, 6), rng.normal(0.0, 1, 6)
-    res = analysis.compare_samples(a, b, paired=True)
+    res = inference.compare_samples(a, b, paired=True)
     ref = stats.ttest_rel(a, b)
     ci = ref.confidence_interval(0.95)
     assert res.test == "paired t-test" and res.paired and res.n == 6
@@ -102,7 +102,7 @@ def test_paired_t_test_matches_scipy():
 def test_welch_matches_scipy():
     rng = np.random.default_rng(1)
     a, b = rng.normal(1.0, 1, 5), rng.normal(0.0, 3, 7)
-    res = analysis.compare_samples(a, b, paired=False)
+    res = inference.compare_samples(a, b, paired=False)
     ref = stats.ttest_ind(a, b, equal_var=False)
     ci = ref.confidence_interval(0.95)
     assert res.test == "Welch's t-test" and res.n == 5
@@ -115,12 +115,12 @@ def test_heavy_tailed_pairs_switch_to_wilcoxon_matching_scipy():
     b = rng.normal(0, 1, 30)
     a = b + 0.5 + rng.standard_cauchy(30) * 0.2
     assert stats.shapiro(a - b).pvalue < 0.05
-    res = analysis.compare_samples(a, b, paired=True)
+    res = inference.compare_samples(a, b, paired=True)
     assert res.test == "Wilcoxon signed-rank"
     assert res.p_value == pytest.approx(stats.wilcoxon(a - b).pvalue)
     assert res.ci_low < (a - b).mean() < res.ci_high
     # unpaired heavy tails: permutation test, close to scipy's own permutation test
-    res = analysis.compare_samples(a, b, paired=False)
+    res = inference.compare_samples(a, b, paired=False)
     assert res.test == "permutation test"
     ref = stats.permutation_test((a, b), lambda x, y, axis: x.mean(axis) - y.mean(axis),
                                  n_resamples=20000, vectorized=True, rng=np.random.default_rng(5))
@@ -128,24 +128,24 @@ def test_heavy_tailed_pairs_switch_to_wilcoxon_matching_scipy():
 
 
 def test_degenerate_samples_say_why_there_is_no_test():
-    res = analysis.compare_samples(np.array([1.0]), np.array([0.5]), paired=True)
+    res = inference.compare_samples(np.array([1.0]), np.array([0.5]), paired=True)
     assert res.test == "none" and math.isnan(res.p_value)
-    same = analysis.compare_samples(np.array([2.0, 3.0]), np.array([1.0, 2.0]), paired=True)
+    same = inference.compare_samples(np.array([2.0, 3.0]), np.array([1.0, 2.0]), paired=True)
     assert same.test == "none (no spread)" and same.effect == 1.0 and same.p_value == 0.0
 
 
 def test_holm_matches_hand_computation():
     # p sorted: 0.01*4=0.04, 0.02*3=0.06, 0.03*2=0.06, 0.5*1=0.5 (monotone)
-    assert analysis.holm([0.03, 0.01, 0.5, 0.02]) == pytest.approx([0.06, 0.04, 0.5, 0.06])
-    out = analysis.holm([0.4, float("nan"), 0.001])
+    assert inference.holm([0.03, 0.01, 0.5, 0.02]) == pytest.approx([0.06, 0.04, 0.5, 0.06])
+    out = inference.holm([0.4, float("nan"), 0.001])
     assert out[0] == pytest.approx(0.4) and math.isnan(out[1]) and out[2] == pytest.approx(0.002)
 
 
 def test_power_matches_the_textbook_sample_size():
     # paired t-test, d = 0.5, alpha 0.05, power 0.8: 34 pairs (G*Power); unpaired: 64 per group
-    assert analysis._n_needed(0.5, 1.0, 0.05, paired=True) == 34
-    assert analysis._n_needed(0.5, 1.0, 0.05, paired=False) == 64
-    assert analysis._n_needed(0.0, 1.0, 0.05, paired=True) is None
+    assert inference._n_needed(0.5, 1.0, 0.05, paired=True) == 34
+    assert inference._n_needed(0.5, 1.0, 0.05, paired=False) == 64
+    assert inference._n_needed(0.0, 1.0, 0.05, paired=True) is None
 
 
 def test_verdict_supported_with_a_real_effect(folder):
@@ -212,7 +212,7 @@ def test_many_arms_are_holm_corrected():
     v = analysis.hypothesis_verdict(df, spec)
     assert v.holm and [c.treatment for c in v.comparisons] == ["custom", "vit", "mlp"]
     raw = [c.p_value for c in v.comparisons]
-    assert [c.p_adjusted for c in v.comparisons] == pytest.approx(analysis.holm(raw))
+    assert [c.p_adjusted for c in v.comparisons] == pytest.approx(inference.holm(raw))
     assert v.main.treatment == "custom" and v.supported
     assert [c.supported for c in v.comparisons] == [True, False, False]
     assert "Holm-adjusted" in v.main.sentence and v.sentence.startswith("1 of 3 arms")
@@ -271,9 +271,9 @@ def test_stability_flags_flips_and_measures_spread():
 
 def test_kendall_w_extremes():
     same = np.tile(np.arange(1, 5), (3, 1)).astype(float)
-    assert analysis.kendall_w(same) == pytest.approx(1.0)
+    assert inference.kendall_w(same) == pytest.approx(1.0)
     opposed = np.array([[1, 2, 3, 4], [4, 3, 2, 1]], dtype=float)
-    assert analysis.kendall_w(opposed) == pytest.approx(0.0)
+    assert inference.kendall_w(opposed) == pytest.approx(0.0)
 
 
 def test_no_compare_means_no_verdict(tmp_path):
@@ -307,14 +307,14 @@ def test_importance_ranks_the_variable_that_matters(monkeypatch):
     spec = load_spec(spec_dict)
     rng = np.random.default_rng(12)
     df = frame(spec_dict, model_rows(rng, effect=0.08, lrs=tuple(10 ** rng.uniform(-4, -1, 12))))
-    imp = analysis.importance(df, spec)
+    imp = importance.importance(df, spec)
     assert imp.method == "fANOVA" and imp.trials == 24
     assert imp.values["model"] > imp.values["lr"] and imp.left_out == ("depth",)
     # the conditional variable is weighed where it is active (depth is fixed at 4 there: no share)
     assert [(label, n, set(v)) for label, n, v in imp.branches] == [("model=custom", 12, {"lr"})]
-    assert imp == analysis.importance(df, spec)  # seeded: the same report twice
+    assert imp == importance.importance(df, spec)  # seeded: the same report twice
     monkeypatch.setitem(__import__("sys").modules, "sklearn", None)  # as if not installed
-    fallback = analysis.importance(df, spec)
+    fallback = importance.importance(df, spec)
     assert fallback.method == "PED-ANOVA" and "scikit-learn" in fallback.note
     assert {"model", "lr"} <= set(fallback.values)
 
@@ -332,7 +332,7 @@ def test_importance_inside_each_branch_of_a_conditional_variable():
             acc = 0.8 + (0.02 * depth if depth else 0.05 * np.log10(lr)) + rng.normal(0, 0.001)
             rows.append({"trial": trial, "replicate": r, "model": model, "lr": lr,
                          "depth": depth, "accuracy": acc})
-    imp = analysis.importance(frame(spec_dict, rows), spec)
+    imp = importance.importance(frame(spec_dict, rows), spec)
     branches = {label: values for label, _, values in imp.branches}
     assert set(branches) == {"model=custom"}  # resnet50 has no conditional variable
     assert branches["model=custom"]["depth"] > 0.8

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from sweeper import analysis
+from sweeper import analysis, inference
 from sweeper.spec import load_spec
 from tests.results_fixture import model_rows, model_spec, seed_of
 
@@ -34,7 +34,7 @@ def test_t_intervals_cover_the_true_effect_at_the_nominal_rate(paired):
         shared = rng.normal(0, 2, 6)  # the seed's effect, common to both arms when paired
         a = true + (shared if paired else rng.normal(0, 2, 6)) + rng.normal(0, 1, 6)
         b = shared + rng.normal(0, 1, 6)
-        res = analysis.compare_samples(a, b, paired=paired)
+        res = inference.compare_samples(a, b, paired=paired)
         covered += res.ci_low <= true <= res.ci_high
     assert within(covered / SEEDS, 0.95, SEEDS), covered / SEEDS
 
@@ -44,7 +44,7 @@ def test_bootstrap_interval_of_the_rank_test_path_covers_the_mean():
     true, n, runs, covered, wilcoxon = 0.5, 12, 200, 0, 0
     for _ in range(runs):
         d = true + rng.laplace(0, 1, n)  # heavy-ish tails: some runs take the Wilcoxon path
-        res = analysis.compare_samples(d, np.zeros(n), paired=True)
+        res = inference.compare_samples(d, np.zeros(n), paired=True)
         wilcoxon += res.test == "Wilcoxon signed-rank"
         covered += res.ci_low <= true <= res.ci_high
     assert wilcoxon > 0
@@ -95,7 +95,7 @@ def test_holm_keeps_the_family_wise_error_under_alpha():
     p = stats.ttest_rel(treat, base[:, None, :], axis=-1).pvalue
     better = treat.mean(-1) > base.mean(-1)[:, None]
     raw = ((p < 0.05) & better).any(axis=1).mean()
-    fwer = np.mean([any(adj < 0.05 and b for adj, b in zip(analysis.holm(row), up, strict=True))
+    fwer = np.mean([any(adj < 0.05 and b for adj, b in zip(inference.holm(row), up, strict=True))
                     for row, up in zip(p, better, strict=True)])
     # one-sided wins without correction: ~ 1 - 0.975^4 = 0.096; Holm keeps it near 0.025
     assert raw > 0.07
