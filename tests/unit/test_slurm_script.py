@@ -167,3 +167,19 @@ def test_setup_lines_are_kept_verbatim_as_code() -> None:
                                logs=Path("/w/l"), driver=["python3"])
     assert 'module load cuda/12.1\nsource "$HOME/venv/bin/activate"\n' in text
     assert shlex.quote("/w") == "/w"
+
+
+def test_sweep_file_slurm_block_is_validated_with_file_and_field(tmp_path: Path) -> None:
+    from sweeper.spec import load_spec
+
+    base = ("experiment: e\nobjective: m:f\nmetrics: [a: maximize]\n"
+            "variables: {x: {choice: [1, 2]}}\nsearch: {method: grid}\n")
+    good = tmp_path / "good.yaml"
+    good.write_text(base + "slurm: {nodes: 2, time: '1:00:00', gpus-per-node: 4, setup: [module load x]}\n")
+    assert load_spec(good).slurm == SlurmOptions(nodes=2, time="1:00:00", gpus_per_node="4",
+                                                 setup=("module load x",))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(base + "slurm: {nodes: 2, partition: 'gpu $(id)'}\n")
+    with pytest.raises(SpecError) as err:
+        load_spec(bad)
+    assert str(err.value).startswith(f"{bad}: slurm.partition: 'gpu $(id)' is not a valid partition")
