@@ -172,6 +172,8 @@ def _run(spec: Experiment, sweep: Any, ref: Any, folder: Path, *, backend: str, 
     try:
         tracker = engine.tracker = Tracker(folder, spec, searcher, start_monitor(), inputs=inputs,
                                            poll_s=0.0 if backend == "local" else 0.25)
+        if restored is not None:
+            tracker.replay(folder, restored.partial)
         with stop_on_interrupt(engine, runs_here=backend == "local") as signals:
             stats = engine.run()
         status = "interrupted" if signals[0] else ("stopped" if engine.halted else "finished")

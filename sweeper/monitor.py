@@ -55,6 +55,10 @@ class Monitor:
             return {}
         return self._judge.finish(trial, status, value)
 
+    def replay(self, trials: list[tuple[int, dict[int, float], str, float | None]]) -> None:
+        if self._judge is not None:
+            self._judge.replay(trials)
+
     def ping(self) -> bool:
         return True
 
@@ -117,6 +121,11 @@ class RayMonitor:
         curve: dict[int, float] = ray.get(self._actor.finish.remote(trial, status, value))
         return curve
 
+    def replay(self, trials: list[tuple[int, dict[int, float], str, float | None]]) -> None:
+        import ray
+
+        ray.get(self._actor.replay.remote(trials))
+
     def close(self) -> None:
         import ray
 
@@ -173,6 +182,33 @@ class Tracker:
             curve = self.monitor.finish(trial, status, value)
             if curve:
                 self.searcher.report(trial, curve)
+
+    def replay(self, folder: Any, unfinished: Any) -> None:
+        """On a resume, show the pruner the trials earlier launches finished (their curves come
+        from ``history/``), so it does not start again from no finished trial."""
+        if not self.judging or self.monitor is None:
+            return
+        from sweeper.history import load_history
+        from sweeper.results import load
+
+        table, history = load(folder), load_history(folder)
+        primary = self.spec.primary.name
+        if table.empty or history.empty or primary not in history.columns:
+            return
+        curves = (history.dropna(subset=[primary]).groupby(["trial", "step"])[primary].mean())
+        items = []
+        for trial, rows in table.groupby("trial"):
+            if int(trial) in unfinished or int(trial) not in curves.index.get_level_values(0):
+                continue
+            statuses = set(rows["status"])
+            done = rows.loc[rows["status"] == "complete", primary]
+            status = "pruned" if "pruned" in statuses else ("complete" if statuses == {"complete"}
+                                                            else "failed")
+            value = float(done.mean()) if status == "complete" and len(done) else None
+            curve = {int(s): float(v) for s, v in curves.loc[trial].items()}
+            items.append((int(trial), curve, status, value))
+        if items:
+            self.monitor.replay(items)
 
     def _component_writer(self) -> Any:
         if self._components is None:

@@ -127,6 +127,17 @@ class Judge:
         else:
             self._curves[trial] = self.finish(trial, "failed", None)
 
+    def replay(self, trials: list[tuple[int, dict[int, float], str, float | None]]) -> None:
+        """Trials finished by an earlier launch (a resume): (trial, curve, status, value), so the
+        pruner keeps comparing with them."""
+        for trial, curve, status, value in sorted(trials, key=lambda t: t[0]):
+            if trial in self._closed:
+                continue
+            tid = self._id(trial)
+            for step, v in curve.items():
+                self.storage.set_trial_intermediate_value(tid, step, v)
+            self.finish(trial, status, value)
+
     def finish(self, trial: int, status: str, value: float | None) -> dict[int, float]:
         """Close the mirror trial; returns its curve (step -> mean over replicates)."""
         import optuna

@@ -143,3 +143,15 @@ def test_pruning_on_ray_asks_the_monitor_actor(tmp_path, ray_session):
     print(f"\nshould_prune round trip on Ray: median {table.ask_ms.median():.2f} ms, "
           f"max {table.ask_ms.max():.2f} ms; sweep {time.time() - started:.1f} s")
     assert table.ask_ms.median() < 20
+
+
+def test_resume_shows_the_pruner_the_trials_already_finished(tmp_path):
+    first = sweeper.launch(_curves(tmp_path, "resumed", search={"method": "random", "trials": 8, "seed": 0}),
+                           results=tmp_path, backend="local")
+    assert len(first.table) == 16
+    # 4 new trials: fewer than n_startup_trials (5), so only the 8 replayed trials let it prune
+    more = sweeper.launch(_curves(tmp_path, "resumed", search={"method": "random", "trials": 12, "seed": 0}),
+                          results=tmp_path, backend="local")
+    new = more.table[more.table.trial >= 8]
+    assert len(new) == 8
+    assert (new.status == "pruned").any(), new[["trial", "lr", "status"]]
