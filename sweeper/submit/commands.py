@@ -134,13 +134,11 @@ def _launch_ray_job(args: argparse.Namespace) -> int:
     print(f"submitted Ray job {job_id} to {args.submit}")
     print(f"results: {folder}")
     print(f"logs:    ray job logs --address {args.submit} {job_id}")
-    if "://" not in results:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        record.save(record.Submission("ray-job", job_id, folder, address=args.submit,
-                                      log=f"ray job logs --address {args.submit} {job_id}"),
-                    Path(folder))
+    if "://" not in results and _try_record(record.Submission(
+            "ray-job", job_id, folder, address=args.submit,
+            log=f"ray job logs --address {args.submit} {job_id}")):
         print(f"stop:    sweeper cancel {folder}")
-    else:
+    else:  # a URI, or a path only the cluster has: nothing to keep a record in here
         print(f"stop:    ray job stop --address {args.submit} {job_id}")
     if not args.wait:
         return 0
@@ -152,6 +150,18 @@ def _launch_ray_job(args: argparse.Namespace) -> int:
         return 130
     print(f"{spec.name}: Ray job {job_id} {state}; results in {folder}")
     return 0 if state == "SUCCEEDED" else 1
+
+
+def _try_record(sub: Any) -> bool:
+    """Keep ``submission.json`` where the results land, when this machine sees that folder too."""
+    from sweeper.submit import record
+
+    try:
+        Path(sub.folder).mkdir(parents=True, exist_ok=True)
+        record.save(sub, Path(sub.folder))
+    except OSError:
+        return False
+    return True
 
 
 def _refuse_second_job(folder: Path) -> None:

@@ -76,7 +76,9 @@ def submit(address: str, sweep_file: Path, results: str, *, experiment: str,
            ship_sweeper: bool = True) -> str:
     """Submit the sweep; return the job's submission id."""
     jobs = client(address)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    import uuid
+
+    stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"  # unique, and sorts by time
     return str(jobs.submit_job(
         entrypoint=entrypoint(sweep_file, check_results(results), python=python),
         runtime_env=runtime_env(sweep_file, env_vars=env_vars, ship_sweeper=ship_sweeper),
