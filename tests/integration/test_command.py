@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,27 @@ def test_objective_or_command_is_required(tmp_path):
     with pytest.raises(SpecError, match="exactly one of objective"):
         sweeper.load_spec({"experiment": "v", "metrics": [{"loss": "minimize"}],
                            "variables": {"lr": 0.1}, "search": {"method": "grid"}}, root=tmp_path)
+
+
+@pytest.mark.timeout(120)
+def test_a_timed_out_command_leaves_no_process_behind(tmp_path, ray_session):
+    import psutil
+
+    (tmp_path / "slow.py").write_text(textwrap.dedent('''
+        import os, time
+        with open(os.path.join(os.environ["SWEEPER_TRIAL_DIR"], "pid"), "w") as fh:
+            fh.write(str(os.getpid()))
+        time.sleep(float(os.environ["SWEEPER_NAP"]))
+        print('{"loss": 1.0}')
+    '''))
+    spec = sweeper.load_spec({
+        "experiment": "slow", "command": [PY, "slow.py"], "metrics": [{"loss": "minimize"}],
+        "variables": {"nap": {"choice": [0.1, 60]}}, "search": {"method": "grid"}, "timeout": "3s"},
+        root=tmp_path)
+    run = sweeper.launch(spec, results=tmp_path / "r", backend="ray")
+    assert run.table.status.tolist() == ["complete", "timeout"]
+    pid = int((run.path / "artifacts" / "trial-1" / "rep-0" / "pid").read_text())
+    deadline = time.time() + 10
+    while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+        assert time.time() < deadline, "the program outlived its killed run"
+        time.sleep(0.1)

@@ -125,3 +125,14 @@ def test_current_trial_reports_reach_history_on_ray(tmp_path, ray_session):
     spec = _sweep(tmp_path, "via_context")
     run = sweeper.launch(sweeper.load_spec(spec, root=tmp_path), results=tmp_path / "r", backend="ray")
     assert len(sweeper.load_history(run.path)) == 12
+
+
+def test_a_plain_sweep_leaves_no_runtime_traces(tmp_path):
+    (tmp_path / "plain_obj.py").write_text("def f(lr):\n    return lr\n")
+    spec = {"experiment": "plain", "objective": "plain_obj:f", "metrics": [{"loss": "minimize"}],
+            "variables": {"lr": {"choice": [0.1, 0.2]}}, "search": {"method": "grid"}}
+    run = sweeper.launch(sweeper.load_spec(spec, root=tmp_path), results=tmp_path / "r", backend="local")
+    assert len(run.table) == 2
+    for name in ("history", "artifacts", "components"):
+        assert not (run.path / name).exists(), name
+    assert sweeper.load_history(run.path).empty
