@@ -143,7 +143,12 @@ class TableWriter:
 
     def __init__(self, folder: Path, schema: pa.Schema, *, flush_rows: int = 2000,
                  flush_s: float = 1.0, keys: tuple[str, ...] = ("trial", "replicate")):
-        import pyarrow.parquet  # noqa: F401  # now, not at the first flush in the middle of a sweep
+        import pyarrow as pa
+        import pyarrow.parquet
+
+        # The first from_pylist imports pandas (~1 s on a busy machine): pay it now, not at the first
+        # flush in the middle of a sweep, where it stalls the driver and starves the workers.
+        pa.Table.from_pylist([], schema=schema)
 
         self.folder, self.schema, self.keys = folder, schema, keys  # keys: see read_folder
         self.flush_rows, self.flush_s = flush_rows, flush_s
