@@ -136,8 +136,17 @@ def test_two_node_sweep_uses_both_ray_nodes(tmp_path: Path, dev_slurm: dict[str,
     assert "2 Ray node(s) alive" in (folder / "slurm" / f"slurm-{job_id(folder)}.out").read_text()
 
 
-def test_time_limit_signal_requeues_and_resumes(tmp_path: Path, dev_slurm: dict[str, str]) -> None:
-    """USR1 is what Slurm sends grace_s before the time limit: stop cleanly, requeue, resume."""
+# What Slurm does to a job: warn it before the time limit (`--signal=B:USR1@grace_s`, sent here by
+# hand), or preempt it (PreemptMode=REQUEUE: SIGTERM to every process, then requeue).
+EVENTS = {
+    "time-limit": (["scancel", "--batch", "--signal=USR1"], "received USR1"),
+    "preemption": (["scontrol", "requeue"], "received TERM"),
+}
+
+
+@pytest.mark.parametrize("event", sorted(EVENTS))
+def test_requeued_job_resumes_and_loses_nothing(tmp_path: Path, dev_slurm: dict[str, str],
+                                                event: str) -> None:
     trials = 16
     sweep = write_sweep(tmp_path / "s", name="requeued", trials=trials, nodes=1, pause=0.5)
     done = launch(sweep, tmp_path / "results", dev_slurm)
@@ -145,18 +154,20 @@ def test_time_limit_signal_requeues_and_resumes(tmp_path: Path, dev_slurm: dict[
     folder = tmp_path / "results" / "requeued"
     job = job_id(folder)
     before = wait_rows(folder, 4)
-    subprocess.run(["scancel", "--batch", "--signal=USR1", job], check=True, env=dev_slurm)
-    st = wait_state(job, {"PENDING", "REQUEUED"}, 60)
+    command, said = EVENTS[event]
+    subprocess.run([*command, job], check=True, env=dev_slurm)
+    wait_state(job, {"PENDING", "REQUEUED"}, 60)
     # A requeued job waits 120 s before it is eligible again; the test does not. It still waits
     # 2 s: slurmd refuses a launch credential issued in the same second as the revocation.
     time.sleep(2)
     subprocess.run(["scontrol", "update", f"jobid={job}", "StartTime=now"], check=True, env=dev_slurm)
     st = wait_state(job, {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"}, 180)
     assert st.state == "COMPLETED" and st.restarts == 1, st
-    check_table(folder, trials=trials)
+    check_table(folder, trials=trials)  # every run once, none failed: cancelled runs ran again
     log = (folder / "slurm" / f"slurm-{job}.out").read_text()
-    assert "received USR1" in log and "requeueing job" in log and "(restart 1)" in log
-    assert "resuming" in log and before >= 4
+    assert said in log and "(restart 1)" in log and "resuming" in log and before >= 4
+    if event == "time-limit":
+        assert "requeueing job" in log  # the job requeued itself; preemption is Slurm's doing
 
 
 def test_cancel_stops_the_job_and_keeps_finished_runs(tmp_path: Path,
