@@ -1,8 +1,9 @@
-"""Runs as Ray tasks: an embedded Ray by default, a running cluster by address, or the current connection.
+"""Runs on Ray: an embedded Ray by default, a running cluster by address, or the current connection.
 
-Each task executes a batch of runs that ask for the same resources (a batch holds several runs only
-when runs are tiny, so a task asks for what one run needs). Ray retries nothing itself: the engine
-resubmits runs lost with a worker or node and counts the attempt.
+Each batch holds runs that ask for the same resources (several runs only when runs are tiny, so a
+batch asks for what one run needs). Batches go to warm actors (``ray_pool``, one per slot) when all
+runs ask for the same resources and none can time out, else each is a Ray task. Ray retries nothing
+itself: the engine resubmits runs lost with a worker, actor or node and counts the attempt.
 
 Connections: inside a driver that is already connected (a Ray job, a notebook that called
 ``ray.init``) the current connection is used and left open. Otherwise ``address`` (``auto``,
@@ -56,13 +57,22 @@ class RayBackend:
         self._owns = not ray.is_initialized()
         if self._owns:
             connect(address)
+        self._pool: WarmPool | None = None
+        try:
+            self._start(spec, ref, actors)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, spec: Experiment, ref: ObjectiveRef, actors: bool | None) -> None:
+        import ray
+
         self._remote = ray.remote(_run_batch)
         self._variants: dict[Resources, Any] = {}
         self._resources = spec.resources
         self._shapes = spec.resources.shapes()
         self._counted = 0.0
         self.slots = self._count_slots()
-        self._pool: WarmPool | None = None
         if actors is None:
             actors = not spec.resources.cases and getattr(spec, "timeout", None) is None
         if actors:
