@@ -184,7 +184,8 @@ def test_cancel_stops_the_job_and_keeps_finished_runs(tmp_path: Path,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     st = slurm.state(job)
-    assert not st.active and st.restarts == 0, st  # stopped for good, not requeued
+    assert st.state == "CANCELLED" and st.restarts == 0, st  # stopped for good, not requeued
+    assert "now CANCELLED" in out.stdout
     df = sweeper.load(folder)
     assert before <= len(df) < 80 and not df.duplicated(["trial", "replicate"]).any()
     line = status_line(folder)
