@@ -49,11 +49,16 @@ class Monitor:
         rows, self._rows = self._rows, []
         return rows
 
-    def finish(self, trial: int, status: str, value: float | None) -> dict[int, float]:
+    def finish(self, trial: int, status: str, value: float | None, *,
+               wait: bool = True) -> dict[int, float]:
         """A trial ended: the judge records it; returns its curve (step -> value over replicates)."""
         if self._judge is None:
             return {}
         return self._judge.finish(trial, status, value)
+
+    def take_curves(self) -> dict[int, dict[int, float]]:
+        """Curves of the trials the judge closed itself since the last call."""
+        return self._judge.take_curves() if self._judge is not None else {}
 
     def replay(self, trials: list[tuple[int, dict[int, float], str, float | None]]) -> None:
         if self._judge is not None:
@@ -115,11 +120,21 @@ class RayMonitor:
         rows: list[Report] = ray.get(self._actor.drain.remote())
         return rows
 
-    def finish(self, trial: int, status: str, value: float | None) -> dict[int, float]:
+    def finish(self, trial: int, status: str, value: float | None, *,
+               wait: bool = True) -> dict[int, float]:
         import ray
 
-        curve: dict[int, float] = ray.get(self._actor.finish.remote(trial, status, value))
+        ref = self._actor.finish.remote(trial, status, value)
+        if not wait:
+            return {}
+        curve: dict[int, float] = ray.get(ref)
         return curve
+
+    def take_curves(self) -> dict[int, dict[int, float]]:
+        import ray
+
+        curves: dict[int, dict[int, float]] = ray.get(self._actor.take_curves.remote())
+        return curves
 
     def replay(self, trials: list[tuple[int, dict[int, float], str, float | None]]) -> None:
         import ray
@@ -153,6 +168,8 @@ class Tracker:
         self.poll_s = poll_s
         self._polled = 0.0
         self._components: Any = None
+        self._reported: set[int] = set()  # trials in flight whose runs reported
+        self._curves: dict[int, dict[int, float]] = {}  # closed by the judge, not yet finished here
         if inputs is not None and inputs.records:
             self._components = inputs.writer()
 
@@ -168,20 +185,33 @@ class Tracker:
             self.history.tick()
 
     def outcomes(self, outcomes: Sequence[Any]) -> None:
+        reported = False
         for o in outcomes:
-            if o.history:
-                self.history.append(o.history)
+            if o.history is not None:  # [] when its reports went through the channel
+                reported = True
+                self._reported.add(o.trial)
+                if o.history:
+                    self.history.append(o.history)
             if o.components:
                 self._component_writer().outputs(o.trial, o.replicate, o.components)
+        if reported and self.judging and self.monitor is not None:
+            # one call per batch: the curves of the trials the judge closed as their runs ended
+            self._curves.update(self.monitor.take_curves())
 
     def finished(self, trial: int, status: str, value: float | None) -> None:
         """A trial's last run is in: link its inputs, close it in the judge, curve to the study."""
         if self._components is not None:
             self._components.inputs(trial)
-        if self.judging and self.monitor is not None:
+        if not self.judging or self.monitor is None:
+            return
+        curve = self._curves.pop(trial, None)
+        if curve is None and trial in self._reported:  # e.g. a run lost with its worker never said
             curve = self.monitor.finish(trial, status, value)
-            if curve:
-                self.searcher.report(trial, curve)
+        elif curve is None:  # it never reported: the judge only needs to count it
+            self.monitor.finish(trial, status, value, wait=False)
+        self._reported.discard(trial)
+        if curve:
+            self.searcher.report(trial, curve)
 
     def replay(self, folder: Any, unfinished: Any) -> None:
         """On a resume, show the pruner the trials earlier launches finished (their curves come

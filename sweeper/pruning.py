@@ -127,6 +127,10 @@ class Judge:
         else:
             self._curves[trial] = self.finish(trial, "failed", None)
 
+    def take_curves(self) -> dict[int, dict[int, float]]:
+        curves, self._curves = self._curves, {}
+        return curves
+
     def replay(self, trials: list[tuple[int, dict[int, float], str, float | None]]) -> None:
         """Trials finished by an earlier launch (a resume): (trial, curve, status, value), so the
         pruner keeps comparing with them."""

@@ -192,7 +192,7 @@ class Trial:
             rows, self._rows = self._rows, []
             # waited for: the rows must be in before the outcome reaches the driver
             channel.send(rows, None, wait=True, ended=ended)
-        return None, self._logged
+        return [], self._logged  # [] says: it reported, through the channel
 
 
 def artifact_dir(ref: ObjectiveRef, run: Run) -> Path:

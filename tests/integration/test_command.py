@@ -183,7 +183,7 @@ def test_a_timed_out_command_leaves_no_process_behind(tmp_path, ray_session):
     '''))
     spec = sweeper.load_spec({
         "experiment": "slow", "command": [PY, "slow.py"], "metrics": [{"loss": "minimize"}],
-        "variables": {"nap": {"choice": [0.1, 60]}}, "search": {"method": "grid"}, "timeout": "3s"},
+        "variables": {"nap": {"choice": [0.1, 120]}}, "search": {"method": "grid"}, "timeout": "12s"},
         root=tmp_path)
     run = sweeper.launch(spec, results=tmp_path / "r", backend="ray")
     assert run.table.status.tolist() == ["complete", "timeout"]
