@@ -155,3 +155,28 @@ def test_resume_shows_the_pruner_the_trials_already_finished(tmp_path):
     new = more.table[more.table.trial >= 8]
     assert len(new) == 8
     assert (new.status == "pruned").any(), new[["trial", "lr", "status"]]
+
+
+def test_the_drivers_study_gets_each_pruned_trials_curve(tmp_path, monkeypatch):
+    from sweeper.search import Searcher
+
+    studies, original = [], Searcher.report
+
+    def keep(self, trial, curve):
+        studies.append(self.study)
+        return original(self, trial, curve)
+
+    monkeypatch.setattr(Searcher, "report", keep)  # the real method still runs
+    # tpe learns from the study (random search skips Optuna's study altogether)
+    run = sweeper.launch(_curves(tmp_path, "study", replicates=1, search={"method": "tpe", "trials": 20}),
+                         results=tmp_path, backend="local")
+    import optuna
+
+    study = studies[0]
+    pruned = study.get_trials(states=(optuna.trial.TrialState.PRUNED,))
+    assert len(pruned) == (run.table.status == "pruned").sum() > 0
+    h = sweeper.load_history(run.path)
+    for t in pruned:
+        curve = h[h.trial == t.number].set_index("step").test_mse.to_dict()
+        assert t.intermediate_values == pytest.approx(curve)
+        assert t.value == pytest.approx(curve[max(curve)])  # Optuna's value of a pruned trial
