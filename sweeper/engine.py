@@ -144,10 +144,10 @@ class Engine:
     # -- launching -------------------------------------------------------------------------------
     def _fill(self) -> None:
         fast = self._run_s is not None and self._run_s < 1.0 and self.spec.timeout is None
-        depth = 2 if fast else 1
+        depth = getattr(self.backend, "depth", 2) if fast else 1  # batches queued per slot
         while not self._stop and len(self._inflight) < depth * self.backend.slots:
             size = self._batch_size()
-            self.searcher.max_pending = depth * self.backend.slots
+            self.searcher.max_pending = min(depth, 2) * self.backend.slots
             while len(self._queue) < size and self._expand():
                 pass
             if not self._queue:

@@ -80,6 +80,9 @@ class RayBackend:
 
             pool = WarmPool(task_options(spec.resources), ref, self.slots)
             self._pool = pool if pool.usable else None
+        # Short runs: batches queued per slot. An actor holds its queue, so a driver slowed by a
+        # busy machine still finds it fed; a task needs a free worker lease for each, so 2 do.
+        self.depth = 3 if self._pool is not None else 2
 
     # -- the Backend seam ------------------------------------------------------------------------
     def submit(self, runs: Sequence[Run]) -> Any:
