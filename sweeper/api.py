@@ -10,7 +10,6 @@ import platform
 import socket
 import subprocess
 import sys
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -116,7 +115,7 @@ def launch(sweep: str | Path | Mapping[str, Any] | Experiment, *, results: str |
         wants_trial = wants(func, "trial")
     folder = experiment_folder(spec, results)
     ref = ObjectiveRef(spec.objective or "", spec.root, metric_names, folder=str(folder),
-                       prune=spec.pruner is not None, command=spec.command)
+                       prune=spec.pruner is not None, command=spec.command, timeout=spec.timeout)
     lock = DriverLock(folder).acquire()  # refuses a folder another driver is running
     if fresh and holds_experiment(folder):
         lock.release()
@@ -163,9 +162,6 @@ def _run(spec: Experiment, sweep: Any, ref: Any, folder: Path, *, backend: str, 
         from sweeper.progress import ProgressLine
 
         on_progress = ProgressLine(spec.primary.name)
-    if spec.timeout is not None and backend == "local":
-        warnings.warn("timeout: is not enforced by the local backend (runs execute in the driver's"
-                      " own process); use the ray backend to have slow runs killed", stacklevel=3)
     heartbeat = Heartbeat(folder, on_progress)
     engine = Engine(spec, searcher, runner, writer, heartbeat, restored)
     status, signals = "failed", [0]

@@ -189,11 +189,11 @@ class Engine:
     def _submit(self, runs: list[Run]) -> None:
         handle = self.backend.submit(runs)
         self._inflight[handle] = runs
-        if self.spec.timeout is not None:
-            self._deadlines[handle] = time.monotonic() + self.spec.timeout
+        if self.spec.timeout is not None:  # the worker stops the run itself; this is the backstop
+            self._deadlines[handle] = time.monotonic() + backstop(self.spec.timeout)
 
     def _expire(self) -> None:
-        """Kill runs past the timeout and record them as ``timeout`` (counted from submission)."""
+        """Kill runs the worker could not stop at their timeout (stuck outside Python code)."""
         now = time.monotonic()
         for handle in [h for h, t in self._deadlines.items() if t <= now]:
             del self._deadlines[handle]
@@ -202,8 +202,8 @@ class Engine:
             end = time.time()
             limit = self.spec.timeout or 0.0
             self._record([Outcome(r.trial, r.replicate, "timeout", {}, end - limit, end, "", r.attempt,
-                                  f"the run took longer than timeout: {limit:g}s (counted from its"
-                                  " submission) and was killed")
+                                  f"the run took longer than timeout: {limit:g}s, did not stop, and"
+                                  f" was killed {backstop(limit):g}s after its submission")
                           for r in runs])
 
     # -- results ---------------------------------------------------------------------------------
@@ -319,3 +319,8 @@ def _died(attempts: int, exc: BaseException) -> str:
             "Usually the objective crashed the interpreter (a segfault, os._exit(), an abort in native"
             " code) or was killed for using too much memory; a lost node looks the same. The worker"
             " logs of the Ray session have the exit code or signal.")
+
+
+def backstop(timeout: float) -> float:
+    """When the driver kills a run that its worker failed to stop at ``timeout`` (from submission)."""
+    return timeout + max(30.0, timeout)

@@ -12,8 +12,10 @@ import importlib
 import inspect
 import math
 import numbers
+import signal
 import socket
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -39,6 +41,7 @@ class ObjectiveRef:
     prune: bool = False  # whether should_prune() asks the channel at all
     inputs: tuple[tuple[str, str], ...] = ()  # declared components: (name, path) handed to runs
     command: Any = None  # a sweeper.spec.Command: run a program instead of a function
+    timeout: float | None = None  # seconds a run may take, counted from its own start
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +178,7 @@ def execute(ref: ObjectiveRef, runs: Sequence[Run], node: str | None = None) -> 
     if ref.command is not None:
         from sweeper.command import run_command
 
-        return [run_command(ref, run, node) for run in runs]
+        return [_timed(ref, run, node, run_command, ref, run, node) for run in runs]
     try:
         func = load_objective(ref)
     except ObjectiveError as exc:
@@ -185,44 +188,77 @@ def execute(ref: ObjectiveRef, runs: Sequence[Run], node: str | None = None) -> 
     params = inspect.signature(func).parameters
     pass_seed, pass_trial = "seed" in params, "trial" in params
     inputs = [(name, path) for name, path in ref.inputs if name in params]
-    out = []
-    for run in runs:
-        kwargs = dict(run.params)
-        if pass_seed:
-            kwargs["seed"] = run.seed
-        rt = runtime.Trial(run, ref)
-        if pass_trial:
-            kwargs["trial"] = rt
-        if inputs:
-            kwargs.update(inputs)
-        token = runtime.enter(rt)
-        started = time.time()
-        try:
-            value = func(**kwargs)
-            if rt._told_prune:  # told to stop: it may return an estimate, or nothing
-                metrics, status = pruned_metrics(value, rt.last_metrics, ref.metrics), "pruned"
-            else:
-                metrics, status = to_metrics(value, ref.metrics, ref.target), "complete"
-            error, fatal = None, False
-        except ObjectiveError as exc:
-            metrics, status, error, fatal = {}, "failed", str(exc), True
-        except Exception as exc:
-            if type(exc).__name__ == "TrialPruned":  # ours or Optuna's: ends with its last reports
-                metrics = pruned_metrics(None, rt.last_metrics, ref.metrics)
-                status, error, fatal = "pruned", None, False
-            else:
-                metrics, status, error, fatal = {}, "failed", _tail(traceback.format_exc()), False
-        finally:
-            runtime.leave(token)
-        ended = time.time()
-        history = components = None
-        if rt._rows is not None or rt._logged is not None:  # it used the runtime: ship what it made
-            # a gone channel (driver stopping) must not lose the run's result
-            with contextlib.suppress(Exception):
-                history, components = rt.close(status, metrics.get(ref.metrics[0]))
-        out.append(Outcome(run.trial, run.replicate, status, metrics, started, ended, node,
-                           run.attempt, error, fatal, history, components))
-    return out
+    return [_timed(ref, run, node, _call, func, ref, run, node, pass_seed, pass_trial, inputs)
+            for run in runs]
+
+
+def _call(func: Callable[..., Any], ref: ObjectiveRef, run: Run, node: str, pass_seed: bool,
+          pass_trial: bool, inputs: list[tuple[str, str]]) -> Outcome:
+    kwargs = dict(run.params)
+    if pass_seed:
+        kwargs["seed"] = run.seed
+    rt = runtime.Trial(run, ref)
+    if pass_trial:
+        kwargs["trial"] = rt
+    if inputs:
+        kwargs.update(inputs)
+    token = runtime.enter(rt)
+    started = time.time()
+    try:
+        value = func(**kwargs)
+        if rt._told_prune:  # told to stop: it may return an estimate, or nothing
+            metrics, status = pruned_metrics(value, rt.last_metrics, ref.metrics), "pruned"
+        else:
+            metrics, status = to_metrics(value, ref.metrics, ref.target), "complete"
+        error, fatal = None, False
+    except ObjectiveError as exc:
+        metrics, status, error, fatal = {}, "failed", str(exc), True
+    except Exception as exc:
+        if type(exc).__name__ == "TrialPruned":  # ours or Optuna's: ends with its last reports
+            metrics = pruned_metrics(None, rt.last_metrics, ref.metrics)
+            status, error, fatal = "pruned", None, False
+        else:
+            metrics, status, error, fatal = {}, "failed", _tail(traceback.format_exc()), False
+    finally:
+        runtime.leave(token)
+    ended = time.time()
+    history = components = None
+    if rt._rows is not None or rt._logged is not None:  # it used the runtime: ship what it made
+        # a gone channel (driver stopping) must not lose the run's result
+        with contextlib.suppress(Exception):
+            history, components = rt.close(status, metrics.get(ref.metrics[0]))
+    return Outcome(run.trial, run.replicate, status, metrics, started, ended, node,
+                   run.attempt, error, fatal, history, components)
+
+
+class RunTimeout(BaseException):
+    """Raised inside a run that passed its timeout; a BaseException so `except Exception` in user
+    code cannot swallow it."""
+
+
+def _alarm(_signum: int, _frame: Any) -> None:
+    raise RunTimeout
+
+
+def _timed(ref: ObjectiveRef, run: Run, node: str, call: Callable[..., Outcome], *args: Any) -> Outcome:
+    """Run ``call`` under the run's timeout, counted from the run's own start (not its submission).
+
+    SIGALRM interrupts Python code (and sleeps) in the worker's main thread; code stuck in C past it
+    is killed by the driver's later deadline instead.
+    """
+    if ref.timeout is None or threading.current_thread() is not threading.main_thread():
+        return call(*args)
+    started = time.time()
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, ref.timeout)
+    try:
+        return call(*args)
+    except RunTimeout:
+        return Outcome(run.trial, run.replicate, "timeout", {}, started, time.time(), node, run.attempt,
+                       f"the run took longer than timeout: {ref.timeout:g}s and was stopped")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def pruned_metrics(value: Any, last: Mapping[str, float], metrics: Sequence[str]) -> dict[str, float]:
