@@ -154,3 +154,25 @@ def test_components_on_ray(tmp_path, ray_session):
     df = load_components(run.path)
     assert len(df[(df.role == "output") & (df.name == "weights")]) == 3
     assert df[df.role == "input"].trial.nunique() == 3
+
+
+def test_components_example_and_a_changed_copy_of_its_data(tmp_path):
+    import shutil
+
+    import yaml
+
+    repo = Path(__file__).resolve().parents[2] / "sweeps"
+    for name in ("components.yaml", "prep.py"):
+        shutil.copy(repo / name, tmp_path / name)
+    shutil.copytree(repo / "data", tmp_path / "data")
+    data = yaml.safe_load((tmp_path / "components.yaml").read_text())
+    data["search"]["trials"] = 3
+    run = sweeper.launch(sweeper.load_spec(data, root=tmp_path), results=tmp_path / "r", backend="local")
+    assert set(run.table.status) == {"complete"}
+    df = load_components(run.path)
+    assert set(df[df.role == "input"].name) == {"raw", "features", "prep:standardize", "source"}
+    assert len(df[df.role == "output"]) == 6
+    with open(tmp_path / "data" / "houses.csv", "a") as fh:
+        fh.write("1.0,2.0,3.0\n")
+    with pytest.raises(SweeperError, match=r"components.raw: .*houses.csv changed since"):
+        sweeper.launch(sweeper.load_spec(data, root=tmp_path), results=tmp_path / "r", backend="local")
