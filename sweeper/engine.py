@@ -209,6 +209,11 @@ class Engine:
     # -- results ---------------------------------------------------------------------------------
     def _lost(self, runs: list[Run], exc: BaseException) -> None:
         """A batch died with its worker or node: retry each run alone, up to MAX_ATTEMPTS."""
+        from sweeper.backends import NotStarted
+
+        if isinstance(exc, NotStarted):  # never began: not an attempt
+            self._submit(runs)
+            return
         failed = []
         for run in runs:
             if run.attempt < MAX_ATTEMPTS:

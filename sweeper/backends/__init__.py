@@ -16,6 +16,11 @@ if TYPE_CHECKING:
 BACKENDS = ("ray", "local")
 
 
+class NotStarted(Exception):  # a state, not a failure of the runs
+    """A batch lost before any of its runs began (it was queued behind a batch whose crash took
+    the worker): the engine runs it again without counting an attempt."""
+
+
 class Backend(Protocol):
     """The seam between the engine and a place to run.
 

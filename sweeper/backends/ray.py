@@ -106,16 +106,18 @@ class RayBackend:
             more, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
             ready = list({r: None for r in [*ready, *more]})
         out: list[tuple[Any, list[Outcome] | BaseException]] = []
-        lost = False
         for ref in ready:
-            failed: BaseException | None = None
             try:
                 out.append((ref, ray.get(ref)))
             except Exception as exc:  # worker, actor or node died, or the task was cancelled
                 out.append((ref, exc))
-                failed, lost = exc, True
-            if self._pool is not None and self._pool.owns(ref):
-                self._pool.done(ref, failed)
+        # Successes first: an actor's batches end in order, so a lost batch that is not the oldest
+        # left on its actor never started.
+        out.sort(key=lambda item: isinstance(item[1], BaseException))
+        if self._pool is not None:
+            out = [(ref, self._pool.done(ref, result)) if self._pool.owns(ref) else (ref, result)
+                   for ref, result in out]
+        lost = any(isinstance(result, BaseException) for _, result in out)
         if lost or time.monotonic() - self._counted > SLOTS_REFRESH_S:
             self.slots = self._count_slots(strict=False)
         return out

@@ -47,6 +47,9 @@ class WarmPool:
         self._starting: dict[Any, Any] = {}  # ready-ref -> actor not yet known to be up
         self._load: dict[Any, int] = {}  # actor that is up -> batches queued on it
         self._owner: dict[Any, Any] = {}  # batch ref -> actor running it
+        self._order: dict[Any, list[Any]] = {}  # actor -> its batch refs not yet done, oldest first
+        self._unstarted: set[Any] = set()  # batch refs queued on an actor when it died
+        self._dead: set[Any] = set()  # actors seen dead (their batches are being reported)
         for _ in range(slots):
             self._start()
         self._poll(timeout=start_s)
@@ -70,20 +73,41 @@ class WarmPool:
             actor = next(iter(self._starting.values()))
         handle = actor.run.remote(self._ref, runs)
         self._owner[handle] = actor
+        self._order.setdefault(actor, []).append(handle)
         return handle
 
     def owns(self, handle: Any) -> bool:
         return handle in self._owner
 
-    def done(self, handle: Any, failed: BaseException | None) -> None:
-        """A batch ended; an actor error means its actor is gone, so it takes no more batches."""
+    def done(self, handle: Any, result: Any) -> Any:
+        """A batch ended with ``result`` (outcomes, or the exception that lost it); returns the
+        result to report. An actor error means the actor is gone: it takes no more batches, and a
+        batch that was still queued behind the running one is reported as NotStarted."""
         import ray
 
+        from sweeper.backends import NotStarted
+
         actor = self._owner.pop(handle, None)
+        if actor is None:
+            return result
+        order = self._order.get(actor, [])
+        if isinstance(result, ray.exceptions.RayActorError) and actor not in self._dead:
+            # The oldest batch left was running when the actor died; the rest never started.
+            self._dead.add(actor)
+            self._unstarted.update(order[1:])
+            self._drop(actor)
+        if handle in order:
+            order.remove(handle)
+        if not order:
+            self._order.pop(actor, None)
+            self._dead.discard(actor)
         if actor in self._load:
             self._load[actor] -= 1
-        if actor is not None and isinstance(failed, ray.exceptions.RayActorError):
-            self._drop(actor)
+        if handle in self._unstarted:
+            self._unstarted.discard(handle)
+            if isinstance(result, BaseException):
+                return NotStarted(f"queued on an actor that died: {result}")
+        return result
 
     def cancel(self, handle: Any) -> None:
         """An actor's running batch cannot be interrupted, so the actor goes with it."""
