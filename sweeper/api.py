@@ -80,7 +80,8 @@ def experiment_folder(spec: Experiment, results: str | Path) -> Path:
     name = spec.name
     if not isinstance(name, str) or not EXPERIMENT_RE.fullmatch(name) or ".." in name:
         raise SweeperError(f"experiment name {name!r} is not a safe folder name"
-                           "\n  fix: use letters, digits, '.', '_' and '-' only (it names the results folder)")
+                           "\n  fix: use letters, digits, '.', '_' and '-' only"
+                           " (it names the results folder)")
     root = Path(results).resolve()
     folder = (root / name).resolve()
     if folder.parent != root:  # e.g. a symlink named like the experiment that points elsewhere
@@ -222,7 +223,8 @@ def _write_experiment(folder: Path, spec: Experiment, *, status: str) -> None:
     created = read_json(path).get("created_at", now) if path.exists() else now
     write_json(path, {
         "name": spec.name, "hypothesis": spec.hypothesis, "spec": dict(spec.raw), "root": spec.root,
-        "source": spec.source, "status": status, "fingerprint": fingerprint(spec), "created_at": created, "updated_at": now,
+        "source": spec.source, "status": status, "fingerprint": fingerprint(spec),
+        "created_at": created, "updated_at": now,
         "host": socket.gethostname(), "git_commit": _git_commit(spec.root), "versions": _versions(),
     })
 

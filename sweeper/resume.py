@@ -163,7 +163,8 @@ def check_table(folder: Path) -> None:
                 " (the others are untouched) and relaunch; its runs will be run again") from None
         names = set(schema.names)
         missing = [c for c in KEY_COLUMNS if c not in names]
-        wrong = [c for c, kind in KEY_COLUMNS.items() if c in names and not _is_kind(schema.field(c).type, kind)]
+        wrong = [c for c, kind in KEY_COLUMNS.items()
+                 if c in names and not _is_kind(schema.field(c).type, kind)]
         if missing or wrong:
             what = (f"lacks the columns {', '.join(missing)}" if missing
                     else f"has columns of the wrong type: {', '.join(wrong)}")
@@ -203,7 +204,8 @@ def restore(spec: Experiment, folder: Path, searcher: Searcher, *, retry_failed:
             out.runs_done += 1
             out.counts[row["status"]] = out.counts.get(row["status"], 0) + 1
             if row["started"] is not None:
-                out.first_start = row["started"] if out.first_start is None else min(out.first_start, row["started"])
+                first = out.first_start
+                out.first_start = row["started"] if first is None else min(first, row["started"])
             if row["ended"] is not None:
                 out.last_end = row["ended"] if out.last_end is None else max(out.last_end, row["ended"])
         if missing:
@@ -223,7 +225,8 @@ def restore(spec: Experiment, folder: Path, searcher: Searcher, *, retry_failed:
     return out
 
 
-def _rows_by_trial(spec: Experiment, table: pa.Table) -> dict[int, tuple[dict[str, Any], dict[int, dict[str, Any]]]]:
+def _rows_by_trial(spec: Experiment, table: pa.Table
+                   ) -> dict[int, tuple[dict[str, Any], dict[int, dict[str, Any]]]]:
     """{trial: (params, {replicate: row})}, params typed as the space gives them."""
     from sweeper.search import directions
 

@@ -222,7 +222,8 @@ def load_spec(source: str | Path | Mapping[str, Any], *, root: str | Path | None
         raise SpecError(f"cannot read: {exc}", source=str(path), fix="save it as UTF-8 YAML") from None
     except RecursionError:
         raise SpecError("nested too deeply to read", source=str(path),
-                        fix="a sweep file needs a few levels of nesting; check for runaway brackets") from None
+                        fix="a sweep file needs a few levels of nesting; check for runaway brackets"
+                        ) from None
     except Exception as exc:
         if type(exc).__module__.startswith("yaml"):
             raise SpecError(f"not valid YAML: {exc}", source=str(path),

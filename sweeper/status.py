@@ -174,7 +174,8 @@ def experiment_status(folder: str | Path) -> ExperimentStatus:
         note = f"{want - rows} of {want} runs left; `sweeper launch {base['source'] or 'FILE'}` continues it"
     elif failed:
         resumable = True
-        note = f"all runs done; `sweeper launch {base['source'] or 'FILE'} --retry-failed` reruns the {failed} failed"
+        note = (f"all runs done; `sweeper launch {base['source'] or 'FILE'} --retry-failed`"
+                f" reruns the {failed} failed")
     else:
         resumable, note = True, "all runs done; raise trials or replicates in the sweep file to extend it"
     return ExperimentStatus(state=state, rows=rows, trials=trials, counts=counts, best=best,
