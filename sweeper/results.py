@@ -8,12 +8,13 @@ at any point leaves a readable, duplicate-free table.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,30 +31,17 @@ PART_RE = re.compile(r"^(part|compact)-(\d{6})\.parquet$")
 STATUSES = ("complete", "failed", "pruned", "timeout")
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temp file in the same folder, fsync, rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[str]:
+    """A temp path beside ``path``; once written it is fsynced and renamed over ``path``.
 
-
-def atomic_write_table(path: Path, table: pa.Table) -> None:
-    import pyarrow.parquet as pq
-
+    Readers never see half a file, and a crash leaves at worst a hidden ``.tmp`` file behind.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        pq.write_table(table, tmp, compression="zstd")
+        yield tmp
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -61,6 +49,18 @@ def atomic_write_table(path: Path, table: pa.Table) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    with replacing(path) as tmp:
+        Path(tmp).write_bytes(data)
+
+
+def atomic_write_table(path: Path, table: pa.Table) -> None:
+    import pyarrow.parquet as pq
+
+    with replacing(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
 
 
 def _fsync_dir(folder: Path) -> None:
