@@ -122,7 +122,7 @@ class WarmPool:
 
     def _start(self) -> None:
         actor = self._cls.remote()
-        self._starting[actor.ready.remote(self._ref)] = actor
+        self._starting[actor.ready.remote(self._ref)] = actor  # type: ignore[attr-defined]  # a Ray actor method
 
     def _drop(self, actor: Any) -> None:
         import ray
