@@ -129,6 +129,14 @@ class RayCluster:
             time.sleep(0.5)
         raise TimeoutError(f"only {alive} of {n} Ray nodes came up in {timeout:.0f} s")
 
+    def logs(self, pattern: str, lines: int = 30) -> str:
+        """The last ``lines`` of every head log matching ``pattern``: what a failed test should show."""
+        out = []
+        for path in sorted(self.root.glob(f"n0/session_*/logs/{pattern}")):
+            tail = path.read_text(errors="replace").splitlines()[-lines:]
+            out.append(f"--- {path.name}\n" + "\n".join(tail))
+        return "\n".join(out) or f"(no head log matches {pattern})"
+
     def pids(self, i: int) -> list[int]:
         """PIDs of node ``i``'s process tree (its ``ray start``, raylet, workers, ...)."""
         import psutil

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from sweeper.spec import Experiment, Resources
 
 SLOTS_REFRESH_S = 5.0  # nodes come and go: recount slots at most this often
+PROBE_TIMEOUT_S = 5.0  # a head that does not accept a TCP connection in this long is not there
+CLIENT_ATTEMPTS = 3  # Ray Client's server start on the head fails now and then under load
 
 
 def _run_batch(ref: ObjectiveRef, runs: Sequence[Run]) -> list[Outcome]:
@@ -164,11 +166,42 @@ def connect(address: str | None) -> None:
     if address:
         path = _pythonpath()
         env = {"env_vars": {"PYTHONPATH": path}} if path else None
-        ray.init(address=address, runtime_env=env, **quiet)
-        return
+        _probe(address)
+        for attempt in range(CLIENT_ATTEMPTS):
+            try:
+                ray.init(address=address, runtime_env=env, **quiet)
+                return
+            except ConnectionAbortedError as exc:  # Ray Client's per-driver server failed to start
+                failure: Exception = exc
+                ray.shutdown()
+                time.sleep(1.0 + attempt)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise SweeperError(_cannot_join(address, exc)) from None
+        raise SweeperError(_cannot_join(address, failure)
+                           + f" (tried {CLIENT_ATTEMPTS} times; the head's logs/ray_client_server_*.err "
+                             "say why its client server failed)")
     # Workers of a Ray we start inherit our environment: cheaper than a runtime_env (~4 s here).
     with _environ(PYTHONPATH=_pythonpath()):
         ray.init(address="local", include_dashboard=False, **quiet)
+
+
+def _probe(address: str) -> None:
+    """Fail in seconds, not minutes, when nothing listens at HOST:PORT (Ray itself waits ~4 min)."""
+    hostport = address.removeprefix("ray://")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto" or a form Ray resolves itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as exc:
+        raise SweeperError(_cannot_join(address, exc)) from None
+
+
+def _cannot_join(address: str, exc: BaseException) -> str:
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return (f"Ray address {address}: cannot join a Ray cluster there ({reason}). Fix: start the cluster "
+            f"(`ray start --head`) or correct the address (HOST:PORT of the head's GCS, ray://HOST:10001 "
+            f"for Ray Client, or auto); leave --address out to run on an embedded local Ray.")
 
 
 def _pythonpath() -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 import time
@@ -136,6 +137,22 @@ def test_cli_bad_input_exits_2_without_traceback(tmp_path):
     assert out.returncode == 2
     assert f"{bad}: variables.x.float: low > high" in out.stderr and "fix:" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("scheme", ["", "ray://"])
+def test_unreachable_cluster_address_exits_2_in_seconds(tmp_path, scheme):
+    """Ray alone would wait minutes and end in a traceback; sweeper probes the address first."""
+    with socket.socket() as s:  # a port nothing listens on once closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"{scheme}127.0.0.1:{port}"
+    started = time.monotonic()
+    out = _cli("launch", str(REPO / "sweeps" / "quickstart.yaml"), "--address", address,
+               "--results", str(tmp_path), cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert f"Ray address {address}: cannot join" in out.stderr and "ray start --head" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert time.monotonic() - started < 60  # no hang: Ray alone gives up after ~4 min
 
 
 @pytest.mark.parametrize(("objective", "message"), [

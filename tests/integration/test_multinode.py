@@ -89,7 +89,7 @@ def test_ray_client_address(cluster, tmp_path):
     out = subprocess.run([sys.executable, "-m", "sweeper", "launch", str(_sweep(tmp_path, "client", 6)),
                           "--address", cluster.client_address, "--results", str(tmp_path / "r"), "-q"],
                          env=cluster.env, capture_output=True, text=True, timeout=150, check=False)
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 0, out.stderr + cluster.logs("ray_client_server*")
     assert len(_table(tmp_path / "r", "client")) == 6
 
 
