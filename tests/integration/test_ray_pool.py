@@ -10,7 +10,7 @@ import pytest
 
 import sweeper
 from sweeper.backends.ray import RayBackend
-from sweeper.objectives import ObjectiveRef
+from sweeper.objectives import ObjectiveRef, Run
 from sweeper.spec import load_spec
 
 HERE = Path(__file__).parent
@@ -49,3 +49,31 @@ def test_a_crash_takes_only_its_actor(tmp_path: Path, ray_session: Any) -> None:
     # A run queued behind a crash on the same actor never started: it is not charged an attempt,
     # and an innocent run is never failed for its neighbour's crash.
     assert (table.loc[table["mode"] == "ok", "attempt"] <= 2).all()
+
+
+def test_after_a_lost_actor_batches_run_as_plain_tasks(ray_session: Any) -> None:
+    """Which batch killed an actor is a guess (a finished batch's reply can die with it), so after
+    the first loss the pool stops using actors: a crash in a plain task is the crashing run's own."""
+    spec = _spec(["ok", "exit"])
+    backend = RayBackend(spec, ObjectiveRef(spec.objective, spec.root, ("value",)))
+    try:
+        pool = backend._pool
+        assert pool is not None
+        crash = backend.submit([Run(1, 0, 7, {"mode": "exit"})])
+        (_, lost), = _wait(backend, crash)
+        assert isinstance(lost, BaseException)
+        after = backend.submit([Run(0, 0, 7, {"mode": "ok"})])
+        assert pool.owns(after) and after not in pool._owner  # a task, not an actor's batch
+        (_, outcomes), = _wait(backend, after)
+        assert [o.status for o in outcomes] == ["complete"]
+        assert not pool.usable  # every idle actor was let go, freeing its CPU for the tasks
+    finally:
+        backend.close()
+
+
+def _wait(backend: RayBackend, handle: Any) -> list[tuple[Any, Any]]:
+    for _ in range(120):
+        done = backend.wait([handle], timeout=1.0)
+        if done:
+            return done
+    raise AssertionError("the batch never finished")
