@@ -49,9 +49,10 @@ def _print_summary(sweep) -> None:  # type: ignore[no-untyped-def]
           + (f", {s.runs_done / took:.1f} runs/s" if took > 0 else ""))
     best = sweep.best
     if best:
-        params = ", ".join(f"{k}={v}" for k, v in best["params"].items())
+        from sweeper.status import params_text
+
         print(f"best: trial {best['trial']} {best['metric']}={best['mean']:.6g} "
-              f"(mean of {best['n']} replicates) with {params}")
+              f"(mean of {best['n']} replicates) with {params_text(best['params'])}")
     print(f"results: {sweep.path}  (sweeper.load({str(sweep.path)!r}))")
 
 

@@ -183,6 +183,11 @@ def experiment_status(folder: str | Path) -> ExperimentStatus:
                             resumable=resumable, note=note, **base)  # type: ignore[arg-type]
 
 
+def params_text(params: dict[str, Any]) -> str:
+    """``lr=0.02676, steps=120``: floats to 4 significant digits, for one-line summaries."""
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+
+
 def format_status(st: ExperimentStatus) -> str:
     want = (st.trials_total or 0) * st.replicates
     lines = [f"{st.name}: {st.state}  ({st.folder})"]
@@ -194,9 +199,8 @@ def format_status(st: ExperimentStatus) -> str:
     lines.append(f"  runs: {st.rows}/{want} recorded ({counts}); trials: {st.trials}/{st.trials_total}")
     lines.append(f"  in flight: {st.running}")
     if st.best:
-        params = ", ".join(f"{k}={v}" for k, v in st.best["params"].items())
         lines.append(f"  best so far: trial {st.best['trial']} {st.best['metric']}={st.best['mean']:.6g}"
-                     f" (mean of {st.best['n']}) with {params}")
+                     f" (mean of {st.best['n']}) with {params_text(st.best['params'])}")
     lines.append(f"  resumable: {'yes' if st.resumable else 'no'} - {st.note}")
     return "\n".join(lines)
 
