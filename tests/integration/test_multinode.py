@@ -93,6 +93,18 @@ def test_ray_client_address(cluster, tmp_path):
     assert len(_table(tmp_path / "r", "client")) == 6
 
 
+def test_address_auto_finds_the_cluster_from_ray_address(cluster, tmp_path):
+    """`--address auto` resolves as Ray does: $RAY_ADDRESS first (never /tmp/ray, which is shared)."""
+    special = {"cpus": 1, "custom": {"special": 1}}  # only this cluster's worker node has it
+    sweep = _sweep(tmp_path, "auto", 4, resources=special)
+    out = subprocess.run([sys.executable, "-m", "sweeper", "launch", str(sweep),
+                          "--address", "auto", "--results", str(tmp_path / "r"), "-q"],
+                         env={**cluster.env, "RAY_ADDRESS": cluster.address}, capture_output=True,
+                         text=True, timeout=150, check=False)
+    assert out.returncode == 0, out.stderr
+    assert len(_table(tmp_path / "r", "auto")) == 4
+
+
 def test_resources_depend_on_variables(cluster, tmp_path):
     """kind=b runs ask for the custom resource only the worker node has; kind=a runs ask for none."""
     resources = {"cpus": 1, "custom": {"special": {"when": {"kind": "b"}, "value": 1}}}
