@@ -88,7 +88,7 @@ class RayBackend:
 
     # -- the Backend seam ------------------------------------------------------------------------
     def submit(self, runs: Sequence[Run]) -> Any:
-        if self._pool is not None:
+        if self._pool is not None and not self._pool.draining:
             return self._pool.submit(list(runs), self.slots)
         need = self._resources.resolve(runs[0].params)
         remote = self._variants.get(need)

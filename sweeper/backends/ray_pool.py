@@ -12,9 +12,9 @@ An actor that dies (its node lost, or its process killed by a run) fails the bat
 the engine retries them like any lost task. Who killed it is not always knowable: a batch that ended
 just before the next one crashed the process can lose its reply (Ray 2.60 reports it as died with
 the actor: 4 of 30 tries here), so the oldest batch left is only the likely culprit, and it alone is
-charged an attempt. From the first lost actor on, the pool drains: new batches go to plain tasks, one
-run process per batch, where a crash belongs to the batch that made it, and each actor is let go as
-soon as its queue is empty, which frees its resources for the tasks. So no run is charged twice for
+charged an attempt. From the first lost actor on, the pool drains: the backend sends new batches to
+plain tasks, where a crash belongs to the batch that made it, and each actor is let go as soon as its
+queue is empty, which frees its resources for the tasks. So no run is charged twice for
 crashes that were not its own, and a sweep whose runs crash keeps no worker it cannot attribute.
 """
 
@@ -48,10 +48,8 @@ class WarmPool:
 
         actor_options = {k: v for k, v in options.items() if k != "max_retries"}
         self._cls = ray.remote(_Runner).options(**actor_options, max_restarts=0, max_task_retries=0)
-        self._task = ray.remote(_run_batch).options(**options)
         self._ref = ref
-        self._draining = False  # an actor was lost: new batches go to plain tasks
-        self._tasks: set[Any] = set()  # plain-task refs in flight
+        self.draining = False  # an actor was lost: the backend sends new batches to plain tasks
         self._starting: dict[Any, Any] = {}  # ready-ref -> actor not yet known to be up
         self._load: dict[Any, int] = {}  # actor that is up -> batches queued on it
         self._owner: dict[Any, Any] = {}  # batch ref -> actor running it
@@ -69,10 +67,6 @@ class WarmPool:
         return bool(self._load)
 
     def submit(self, runs: list[Any], slots: int) -> Any:
-        if self._draining:
-            handle = self._task.remote(self._ref, runs)
-            self._tasks.add(handle)
-            return handle
         self._poll()
         if len(self._starting) + len(self._load) < slots:
             self._start()
@@ -89,7 +83,7 @@ class WarmPool:
         return handle
 
     def owns(self, handle: Any) -> bool:
-        return handle in self._owner or handle in self._tasks
+        return handle in self._owner
 
     def done(self, handle: Any, result: Any) -> Any:
         """A batch ended with ``result`` (outcomes, or the exception that lost it); returns the
@@ -99,7 +93,6 @@ class WarmPool:
 
         from sweeper.backends import NotStarted
 
-        self._tasks.discard(handle)
         actor = self._owner.pop(handle, None)
         if actor is None:
             return result
@@ -115,7 +108,7 @@ class WarmPool:
         if not order:
             self._order.pop(actor, None)
             self._dead.discard(actor)
-            if self._draining:
+            if self.draining:
                 self._drop(actor)
         if actor in self._load:
             self._load[actor] -= 1
@@ -127,13 +120,9 @@ class WarmPool:
 
     def cancel(self, handle: Any) -> None:
         """An actor's running batch cannot be interrupted, so the actor goes with it."""
-        import ray
-
         actor = self._owner.get(handle)
         if actor is not None:
             self._drop(actor)
-        elif handle in self._tasks:
-            ray.cancel(handle, force=True)
 
     def close(self) -> None:
         for actor in [*self._load, *self._starting.values()]:
@@ -141,8 +130,8 @@ class WarmPool:
         self._starting.clear()
 
     def _drain(self) -> None:
-        """Send new batches to plain tasks; let go at once of the actors that hold no batch."""
-        self._draining = True
+        """New batches go to plain tasks from now on; let go at once of the actors that hold none."""
+        self.draining = True
         for actor in [*self._load, *self._starting.values()]:
             if not self._order.get(actor):
                 self._drop(actor)

@@ -63,7 +63,7 @@ def test_after_a_lost_actor_batches_run_as_plain_tasks(ray_session: Any) -> None
         (_, lost), = _wait(backend, crash)
         assert isinstance(lost, BaseException)
         after = backend.submit([Run(0, 0, 7, {"mode": "ok"})])
-        assert pool.owns(after) and after not in pool._owner  # a task, not an actor's batch
+        assert pool.draining and not pool.owns(after)  # a plain task, not an actor's batch
         (_, outcomes), = _wait(backend, after)
         assert [o.status for o in outcomes] == ["complete"]
         assert not pool.usable  # every idle actor was let go, freeing its CPU for the tasks
