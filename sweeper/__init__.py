@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from sweeper.analysis import summary, verdict
+from sweeper.analysis.verdict import summary, verdict
 from sweeper.api import Sweep, launch
 from sweeper.errors import ObjectiveError, SpecError, SweeperError
-from sweeper.history import load_history
-from sweeper.report import write_report
-from sweeper.results import load
-from sweeper.runtime import TrialPruned, current_trial
-from sweeper.spec import Experiment, load_spec
+from sweeper.results.history import load_history
+from sweeper.report.build import write_report
+from sweeper.results.table import load
+from sweeper.run.runtime import TrialPruned, current_trial
+from sweeper.spec.model import Experiment, load_spec
 
 __all__ = [
     "Experiment",

@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeper.errors import SweeperError
-from sweeper.results import EXPERIMENT_JSON, TRIALS, read_json, write_json
-from sweeper.spec import Experiment, load_spec
-from sweeper.status import DriverLock
+from sweeper.results.table import EXPERIMENT_JSON, TRIALS, read_json, write_json
+from sweeper.spec.model import Experiment, load_spec
+from sweeper.results.status import DriverLock
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from sweeper.engine import Stats
+    from sweeper.engine.loop import Stats
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,7 @@ class Sweep:
 
     @property
     def table(self) -> pd.DataFrame:
-        from sweeper.results import load
+        from sweeper.results.table import load
 
         return load(self.path)
 
@@ -75,7 +75,7 @@ def _plain(value: Any) -> Any:
 def experiment_folder(spec: Experiment, results: str | Path) -> Path:
     """RESULTS/<name>, for safe names only: the sweep-file rule is applied again here because an
     Experiment built in Python skips it (no '/', '..', spaces, quotes or shell characters)."""
-    from sweeper.spec import EXPERIMENT_RE
+    from sweeper.spec.model import EXPERIMENT_RE
 
     name = spec.name
     if not isinstance(name, str) or not EXPERIMENT_RE.fullmatch(name) or ".." in name:
@@ -101,8 +101,8 @@ def launch(sweep: str | Path | Mapping[str, Any] | Experiment, *, results: str |
     ``fresh`` moves it aside (renamed with a timestamp) and starts over. Nothing is ever deleted.
     """
     from sweeper.backends import BACKENDS
-    from sweeper.objectives import ObjectiveRef, check_signature, load_objective, wants
-    from sweeper.resume import holds_experiment
+    from sweeper.run.objective import ObjectiveRef, check_signature, load_objective, wants
+    from sweeper.engine.resume import holds_experiment
 
     spec = sweep if isinstance(sweep, Experiment) else load_spec(sweep)
     if backend not in BACKENDS:
@@ -133,14 +133,14 @@ def launch(sweep: str | Path | Mapping[str, Any] | Experiment, *, results: str |
 def _run(spec: Experiment, sweep: Any, ref: Any, folder: Path, *, backend: str, address: str | None,
          retry_failed: bool, progress: bool, results: str | Path, wants_trial: bool = True) -> Sweep:
     from sweeper.backends import make_backend
-    from sweeper.components import prepare
-    from sweeper.engine import Engine
-    from sweeper.monitor import Tracker, open_channel
-    from sweeper.results import TableWriter, trial_schema
-    from sweeper.resume import check_compatible, holds_experiment, restore
-    from sweeper.search import Searcher
-    from sweeper.signals import Interrupted, stop_on_interrupt
-    from sweeper.status import Heartbeat
+    from sweeper.results.components import prepare
+    from sweeper.engine.loop import Engine
+    from sweeper.engine.channel import Tracker, open_channel
+    from sweeper.results.table import TableWriter, trial_schema
+    from sweeper.engine.resume import check_compatible, holds_experiment, restore
+    from sweeper.search.searcher import Searcher
+    from sweeper.engine.signals import Interrupted, stop_on_interrupt
+    from sweeper.results.status import Heartbeat
 
     searcher = Searcher(spec)
     restored = None
@@ -160,7 +160,7 @@ def _run(spec: Experiment, sweep: Any, ref: Any, folder: Path, *, backend: str, 
     tracker = None
     on_progress = None
     if progress:
-        from sweeper.progress import ProgressLine
+        from sweeper.engine.progress import ProgressLine
 
         on_progress = ProgressLine(spec.primary.name)
     heartbeat = Heartbeat(folder, on_progress)
@@ -216,7 +216,7 @@ def move_aside(folder: Path) -> Path:
 
 
 def _write_experiment(folder: Path, spec: Experiment, *, status: str) -> None:
-    from sweeper.resume import fingerprint
+    from sweeper.engine.resume import fingerprint
 
     path = folder / EXPERIMENT_JSON
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

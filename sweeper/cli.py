@@ -26,7 +26,7 @@ def _launch(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     from sweeper.errors import SweeperError
-    from sweeper.status import experiment_status, format_status
+    from sweeper.results.status import experiment_status, format_status
     from sweeper.submit.commands import status_line
 
     cluster = status_line(args.folder)  # the Slurm job or Ray job behind it, if it was submitted
@@ -49,7 +49,7 @@ def _print_summary(sweep) -> None:  # type: ignore[no-untyped-def]
           + (f", {s.runs_done / took:.1f} runs/s" if took > 0 else ""))
     best = sweep.best
     if best:
-        from sweeper.status import params_text
+        from sweeper.results.status import params_text
 
         print(f"best: trial {best['trial']} {best['metric']}={best['mean']:.6g} "
               f"(mean of {best['n']} replicates) with {params_text(best['params'])}")
@@ -57,8 +57,8 @@ def _print_summary(sweep) -> None:  # type: ignore[no-untyped-def]
 
 
 def _table(args: argparse.Namespace) -> int:
-    from sweeper.analysis import summary
-    from sweeper.report import format_table
+    from sweeper.analysis.verdict import summary
+    from sweeper.report.build import format_table
 
     sys.stdout.write(format_table(summary(args.dir, by=args.by), args.format))
     return 0
@@ -67,7 +67,7 @@ def _table(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     import json
 
-    from sweeper.report import verdict_json, write_report
+    from sweeper.report.build import verdict_json, write_report
 
     if args.json:
         print(json.dumps(verdict_json(args.dir), indent=2, ensure_ascii=False))
@@ -82,7 +82,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _components(args: argparse.Namespace) -> int:
-    from sweeper.components import describe
+    from sweeper.results.components import describe
 
     sys.stdout.write(describe(args.dir, args.trial))
     return 0
@@ -145,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SweeperError as exc:
         print(f"\nerror: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as exc:  # sweeper.signals.Interrupted says how to resume
+    except KeyboardInterrupt as exc:  # sweeper.engine.signals.Interrupted says how to resume
         print(f"\n{exc or 'interrupted'}", file=sys.stderr)
         return 130
 

@@ -15,7 +15,7 @@ TRUE_SLOPE, TRUE_INTERCEPT = 2.5, -1.0
 WORST = 1e6  # a diverged model's error, kept finite so curves stay drawable
 
 
-def train(lr: float, seed: int, trial: sweeper.runtime.Trial, epochs: int = 20) -> dict[str, float]:
+def train(lr: float, seed: int, trial: sweeper.run.runtime.Trial, epochs: int = 20) -> dict[str, float]:
     rng = np.random.default_rng(seed)
     x = rng.uniform(-2, 2, size=640)
     y = TRUE_SLOPE * x + TRUE_INTERCEPT + rng.normal(0, 0.1, size=x.size)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from sweeper.runtime import Trial
+    from sweeper.run.runtime import Trial
 
 
 def standardize(raw: str, out: str) -> str:

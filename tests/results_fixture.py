@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from sweeper.results import TableWriter, trial_schema, write_json
-from sweeper.spec import load_spec
+from sweeper.results.table import TableWriter, trial_schema, write_json
+from sweeper.spec.model import load_spec
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -53,8 +53,8 @@ def write_results(folder: Path, spec: Mapping[str, Any], rows: Iterable[Mapping[
 
 
 def _write_history(folder: Path, experiment: Any, rows: list[Mapping[str, Any]]) -> None:
-    """The history table as sweeper.history writes it (attempt 0 unless a row says otherwise)."""
-    from sweeper.history import history_schema
+    """The history table as sweeper.results.history writes it (attempt 0 unless a row says otherwise)."""
+    from sweeper.results.history import history_schema
 
     metrics = [m.name for m in experiment.metrics]
     writer = TableWriter(folder, history_schema(metrics), flush_rows=10**9, flush_s=1e9, keys=())

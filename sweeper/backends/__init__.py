@@ -1,7 +1,7 @@
 """Where runs execute. A backend is ``submit``, ``wait`` and ``cancel`` over future-like handles.
 
 The engine hands a backend batches of runs (one run, or several when runs are tiny) and gets back
-one :class:`~sweeper.objectives.Outcome` per run, in any order, as soon as each batch finishes.
+one :class:`~sweeper.run.objective.Outcome` per run, in any order, as soon as each batch finishes.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from sweeper.objectives import ObjectiveRef, Outcome, Run
-    from sweeper.spec import Experiment
+    from sweeper.run.objective import ObjectiveRef, Outcome, Run
+    from sweeper.spec.model import Experiment
 
 BACKENDS = ("ray", "local")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sweeper.objectives import ObjectiveRef, Outcome, Run, execute
+from sweeper.run.objective import ObjectiveRef, Outcome, Run, execute
 
 
 class LocalBackend:

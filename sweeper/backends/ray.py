@@ -22,13 +22,13 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from sweeper.errors import SweeperError
-from sweeper.objectives import ObjectiveRef, Outcome, Run, execute
+from sweeper.run.objective import ObjectiveRef, Outcome, Run, execute
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from sweeper.backends.ray_pool import WarmPool
-    from sweeper.spec import Experiment, Resources
+    from sweeper.spec.model import Experiment, Resources
 
 SLOTS_REFRESH_S = 5.0  # nodes come and go: recount slots at most this often
 PROBE_TIMEOUT_S = 5.0  # a head that does not accept a TCP connection in this long is not there

@@ -35,7 +35,7 @@ class _Runner:
 
     def ready(self, ref: Any) -> bool:
         """Import the objective before the first batch, so that time is start-up, not run time."""
-        from sweeper.objectives import load_objective
+        from sweeper.run.objective import load_objective
 
         with contextlib.suppress(Exception):  # an import error is reported by each run
             load_objective(ref)

@@ -69,8 +69,8 @@ def run_launch(args: argparse.Namespace) -> int:
 
 def _launch_slurm(args: argparse.Namespace) -> int:
     from sweeper.api import experiment_folder, move_aside
-    from sweeper.spec import load_spec
-    from sweeper.submit import options as slurm_options
+    from sweeper.spec.model import load_spec
+    from sweeper.spec import slurm as slurm_options
     from sweeper.submit import record, slurm
 
     sweep_file = Path(args.sweep_file).resolve()
@@ -120,7 +120,7 @@ def _launch_slurm(args: argparse.Namespace) -> int:
 
 
 def _launch_ray_job(args: argparse.Namespace) -> int:
-    from sweeper.spec import load_spec
+    from sweeper.spec.model import load_spec
     from sweeper.submit import rayjobs, record
 
     sweep_file = Path(args.sweep_file).resolve()

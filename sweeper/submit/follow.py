@@ -14,14 +14,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from sweeper.engine import Stats
-from sweeper.spec import Experiment
+from sweeper.engine.loop import Stats
+from sweeper.spec.model import Experiment
 
 
 def table_stats(folder: Path, spec: Experiment, trials_total: int) -> Stats:
     """The engine's counters, rebuilt from the trial table in ``folder`` (empty while none is there)."""
     from sweeper.errors import SweeperError
-    from sweeper.results import load
+    from sweeper.results.table import load
 
     stats = Stats(trials_total, spec.replicates)
     stats.running = _in_flight(folder)
@@ -64,8 +64,8 @@ def follow(folder: Path, spec: Experiment, poll: Callable[[], tuple[str, bool]],
     On a terminal the line is redrawn in place; elsewhere a plain line is printed every 10 s and
     whenever the state changes.
     """
-    from sweeper.progress import line
-    from sweeper.search import Searcher
+    from sweeper.engine.progress import line
+    from sweeper.search.searcher import Searcher
 
     stream = stream or sys.stderr
     tty = stream.isatty()

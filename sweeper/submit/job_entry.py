@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)  # Ray blocks/ignores it in some setups
 
     from sweeper.cli import main as cli_main
-    from sweeper.spec import load_spec
+    from sweeper.spec.model import load_spec
 
     launch = ["launch", args.sweep_file, "--backend", "ray", "--address", "auto"]
     if "://" not in args.results:

@@ -29,7 +29,7 @@ class Submission:
 
 
 def save(record: Submission, folder: Path) -> Path:
-    from sweeper.results import write_json
+    from sweeper.results.table import write_json
 
     path = Path(folder) / RECORD
     write_json(path, asdict(record))
@@ -38,7 +38,7 @@ def save(record: Submission, folder: Path) -> Path:
 
 def load(folder: str | Path) -> Submission | None:
     """The record in ``folder``, or None when the sweep there was not submitted to a cluster."""
-    from sweeper.results import read_json
+    from sweeper.results.table import read_json
 
     path = Path(folder) / RECORD
     if not path.is_file():

@@ -1,7 +1,7 @@
 """Run a sweep as one Slurm job: Ray on the allocation, the usual driver on its first node.
 
 The job script comes from ``cluster/slurm/sweep.sbatch``. Values are filled in two ways, and only
-these two: ``#SBATCH`` lines take values that :mod:`sweeper.submit.options` checked against strict
+these two: ``#SBATCH`` lines take values that :mod:`sweeper.spec.slurm` checked against strict
 patterns (sbatch parses those lines itself), and every value in the shell body goes through
 :func:`shlex.quote`. A results path such as ``/data/x'; rm -rf ~ #`` therefore reaches the job as a
 string, never as code. The one exception is the ``setup:`` option, which is shell code on purpose.
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sweeper.errors import SweeperError
-from sweeper.submit.options import SlurmOptions
+from sweeper.spec.slurm import SlurmOptions
 
 TEMPLATE = Path(__file__).with_name("sweep.sbatch")  # a link to cluster/slurm/sweep.sbatch
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")

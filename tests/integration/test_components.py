@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import sweeper
-from sweeper.components import load_components
+from sweeper.results.components import load_components
 from sweeper.errors import SpecError, SweeperError
 
 CODE = textwrap.dedent('''

@@ -11,7 +11,7 @@ import pytest
 
 import sweeper
 from sweeper.errors import SweeperError
-from sweeper.spec import load_spec
+from sweeper.spec.model import load_spec
 
 HERE = Path(__file__).parent
 

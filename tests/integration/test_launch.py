@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import sweeper
-from sweeper.seeding import replicate_seeds
+from sweeper.search.seeds import replicate_seeds
 from tests.conftest import REPO, sweep_spec
 from tests.objectives import quadratic
 
@@ -50,7 +50,7 @@ def test_sweep_writes_the_trial_table(tmp_path, backend, request):
     assert best["trial"] == means.idxmin() and best["mean"] == pytest.approx(means.min())
     assert best["n"] == 2 and set(best["params"]) == {"x", "y", "kind"}
     assert result.stats.runs_done == 12 and result.stats.counts == {"complete": 12}
-    meta = sweeper.results.read_json(tmp_path / "t" / "experiment.json")
+    meta = sweeper.results.table.read_json(tmp_path / "t" / "experiment.json")
     assert meta["status"] == "finished" and meta["spec"] == sweep_spec()
     assert meta["versions"]["optuna"] and meta["versions"]["ray"]
     if backend == "ray":
@@ -208,7 +208,7 @@ def test_digits_hypothesis_example_runs(tmp_path):
     pytest.importorskip("sklearn")
     spec = sweeper.load_spec(REPO / "sweeps" / "digits.yaml")
     raw = {**spec.raw, "search": {"method": "random", "trials": 4, "seed": 0}, "replicates": 2}
-    small = sweeper.spec.parse_spec(raw, source_name=spec.source, root=spec.root)
+    small = sweeper.spec.model.parse_spec(raw, source_name=spec.source, root=spec.root)
     df = sweeper.launch(small, results=tmp_path, backend="local").table
     assert len(df) == 8 and (df["status"] == "complete").all()
     assert df["accuracy"].between(0.8, 1.0).all()

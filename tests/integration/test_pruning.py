@@ -158,7 +158,7 @@ def test_resume_shows_the_pruner_the_trials_already_finished(tmp_path):
 
 
 def test_the_drivers_study_gets_each_pruned_trials_curve(tmp_path, monkeypatch):
-    from sweeper.search import Searcher
+    from sweeper.search.searcher import Searcher
 
     studies, original = [], Searcher.report
 

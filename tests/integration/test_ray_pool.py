@@ -10,8 +10,8 @@ import pytest
 
 import sweeper
 from sweeper.backends.ray import RayBackend
-from sweeper.objectives import ObjectiveRef, Run
-from sweeper.spec import load_spec
+from sweeper.run.objective import ObjectiveRef, Run
+from sweeper.spec.model import load_spec
 
 HERE = Path(__file__).parent
 pytestmark = pytest.mark.timeout(240)

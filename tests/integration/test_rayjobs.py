@@ -141,5 +141,5 @@ def test_cancel_stops_the_ray_job_and_keeps_finished_runs(tmp_path: Path, ray_he
     assert "now STOPPED" in out.stdout
     df = sweeper.load(folder)
     assert rows <= len(df) < 80 and not df.duplicated(["trial", "replicate"]).any()
-    meta = sweeper.results.read_json(folder / "experiment.json")
+    meta = sweeper.results.table.read_json(folder / "experiment.json")
     assert meta["status"] in ("interrupted", "stopped")  # stopped early, resumable

@@ -9,11 +9,12 @@ import time
 import numpy as np
 import pytest
 
-from sweeper import analysis, load
+from sweeper import load
+from sweeper.analysis import verdict as analysis
 from sweeper.cli import main
-from sweeper.report import write_report
-from sweeper.results import TableWriter, trial_schema
-from sweeper.spec import load_spec
+from sweeper.report.build import write_report
+from sweeper.results.table import TableWriter, trial_schema
+from sweeper.spec.model import load_spec
 from tests.results_fixture import T0, model_rows, model_spec, seed_of, write_results
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -156,7 +157,7 @@ def test_cli_report_and_json(rich, capsys):
 
 def test_learning_curves_use_the_last_attempt_of_a_retried_run(tmp_path):
     from sweeper import load_history
-    from sweeper.plots import last_attempt, learning_curves
+    from sweeper.report.figures import last_attempt, learning_curves
 
     spec_dict = model_spec(replicates=2)
     rows = model_rows(np.random.default_rng(5), effect=0.0, replicates=2)

@@ -11,8 +11,8 @@ import pytest
 
 import sweeper
 from sweeper.errors import SweeperError
-from sweeper.results import TRIALS, atomic_write_table, read_folder
-from sweeper.spec import load_spec
+from sweeper.results.table import TRIALS, atomic_write_table, read_folder
+from sweeper.spec.model import load_spec
 
 HERE = Path(__file__).parent
 
@@ -92,8 +92,8 @@ def test_resume_runs_only_missing_replicates_and_keeps_trial_ids(tmp_path: Path,
 
 
 def test_study_is_rebuilt_from_the_table(tmp_path: Path) -> None:
-    from sweeper.resume import restore
-    from sweeper.search import Searcher
+    from sweeper.engine.resume import restore
+    from sweeper.search.searcher import Searcher
 
     sweeper.launch(make_spec(), results=tmp_path, backend="local")
     folder = tmp_path / "resume"
@@ -215,7 +215,7 @@ def test_truncated_or_foreign_part_is_named_and_nothing_is_touched(tmp_path: Pat
 
 
 def test_fingerprint_covers_command_objectives() -> None:
-    from sweeper.resume import fingerprint
+    from sweeper.engine.resume import fingerprint
 
     base = {"experiment": "c", "command": "python t.py --lr {lr}", "metrics": {"acc": "maximize"},
             "variables": {"lr": {"float": [0.0, 1.0]}}, "search": {"method": "random", "trials": 2}}
@@ -287,7 +287,7 @@ def test_a_rerun_is_a_new_attempt_so_curves_never_mix(tmp_path: Path) -> None:
     table = sweeper.launch(spec, results=tmp_path, backend="local").table
     assert table.set_index(["trial", "replicate"])["attempt"].to_dict() == {
         (t, r): 2 if (t, r) == (2, 1) else 1 for t in range(4) for r in range(2)}
-    from sweeper.history import load_history
+    from sweeper.results.history import load_history
 
     history = load_history(tmp_path / "curves")
     runs = history[(history["trial"] == 2) & (history["replicate"] == 1)]

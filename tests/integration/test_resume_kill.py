@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import sweeper
-from sweeper.seeding import replicate_seeds
+from sweeper.search.seeds import replicate_seeds
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent

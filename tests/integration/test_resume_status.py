@@ -14,8 +14,8 @@ import pytest
 
 import sweeper
 from sweeper.errors import SweeperError
-from sweeper.spec import load_spec
-from sweeper.status import experiment_status
+from sweeper.spec.model import load_spec
+from sweeper.results.status import experiment_status
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
@@ -113,7 +113,7 @@ def test_a_fresh_heartbeat_from_another_host_counts_as_a_live_driver(tmp_path: P
     import datetime as dt
     import json
 
-    from sweeper.status import DriverLock, is_locked
+    from sweeper.results.status import DriverLock, is_locked
 
     folder = tmp_path / "exp"
     folder.mkdir()

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import sweeper
-from sweeper.seeding import replicate_seeds
+from sweeper.search.seeds import replicate_seeds
 from sweeper.submit import record, slurm
 from sweeper.submit.commands import status_line
 from tests.integration import cluster_objectives

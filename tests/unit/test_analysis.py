@@ -9,10 +9,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from sweeper import analysis, importance, inference, load, summary
+from sweeper import load, summary
+from sweeper.analysis import importance, inference
+from sweeper.analysis import verdict as analysis
 from sweeper.errors import SweeperError
-from sweeper.results import read_spec
-from sweeper.spec import load_spec
+from sweeper.results.table import read_spec
+from sweeper.spec.model import load_spec
 from tests.results_fixture import model_rows, model_spec, seed_of, write_results
 
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from sweeper.api import experiment_folder
 from sweeper.errors import SpecError, SweeperError
-from sweeper.spec import Experiment, Metric, Variable, load_spec
+from sweeper.spec.model import Experiment, Metric, Variable, load_spec
 
 VALID: dict[str, Any] = {
     "experiment": "hostile",

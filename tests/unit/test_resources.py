@@ -6,7 +6,7 @@ import pytest
 
 from sweeper.backends.ray import fit, task_options, unplaceable
 from sweeper.errors import SpecError
-from sweeper.spec import Resources, load_spec
+from sweeper.spec.model import Resources, load_spec
 
 
 def _spec(resources):

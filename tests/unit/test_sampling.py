@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from sweeper.sampling import BLOCK, PointStream
-from sweeper.search import Searcher
-from sweeper.spec import load_spec
+from sweeper.search.points import BLOCK, PointStream
+from sweeper.search.searcher import Searcher
+from sweeper.spec.model import load_spec
 
 VARIABLES = {
     "lr": {"float": [1e-4, 1e-1], "log": True},

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from sweeper import load_spec
-from sweeper.search import Searcher
+from sweeper.search.searcher import Searcher
 from tests.conftest import sweep_spec
 
 CONDITIONAL = {"model": {"choice": ["custom", "resnet50"]},

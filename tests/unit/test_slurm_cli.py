@@ -14,7 +14,7 @@ import pytest
 
 import sweeper
 from sweeper.errors import SweeperError
-from sweeper.spec import load_spec
+from sweeper.spec.model import load_spec
 from sweeper.submit import commands, rayjobs, record
 from sweeper.submit.follow import table_stats
 from tests.conftest import REPO, sweep_spec

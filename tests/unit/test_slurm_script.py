@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from sweeper.errors import SpecError, SweeperError
-from sweeper.submit import options as slurm_options
+from sweeper.spec import slurm as slurm_options
 from sweeper.submit import slurm
-from sweeper.submit.options import SlurmOptions, combine, parse_options
+from sweeper.spec.slurm import SlurmOptions, combine, parse_options
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "slurm" / "reference.sbatch"
 REPO = Path(__file__).resolve().parents[2]
@@ -170,7 +170,7 @@ def test_setup_lines_are_kept_verbatim_as_code() -> None:
 
 
 def test_sweep_file_slurm_block_is_validated_with_file_and_field(tmp_path: Path) -> None:
-    from sweeper.spec import load_spec
+    from sweeper.spec.model import load_spec
 
     base = ("experiment: e\nobjective: m:f\nmetrics: [a: maximize]\n"
             "variables: {x: {choice: [1, 2]}}\nsearch: {method: grid}\n")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sweeper import load_spec, space
-from sweeper.seeding import replicate_seed, replicate_seeds
+from sweeper import load_spec
+from sweeper.search import space
+from sweeper.search.seeds import replicate_seed, replicate_seeds
 from tests.conftest import sweep_spec
 
 

@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from sweeper import analysis, inference
-from sweeper.spec import load_spec
+from sweeper.analysis import inference
+from sweeper.analysis import verdict as analysis
+from sweeper.spec.model import load_spec
 from tests.results_fixture import model_rows, model_spec, seed_of
 
 SEEDS = 400

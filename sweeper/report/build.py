@@ -21,9 +21,9 @@ from sweeper.errors import SweeperError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from sweeper.analysis import Stability, Verdict
-    from sweeper.importance import Importance
-    from sweeper.spec import Experiment
+    from sweeper.analysis.verdict import Stability, Verdict
+    from sweeper.analysis.importance import Importance
+    from sweeper.spec.model import Experiment
 
 REPORT = "report"
 FORMATS = ("table", "csv", "markdown", "json")
@@ -121,10 +121,11 @@ def display_summary(table: pd.DataFrame, spec: Experiment,
 
 def write_report(path: str | Path) -> Report:
     """Compute, save, draw and render the report of a results folder into ``DIR/report/``."""
-    from sweeper import analysis, plots
-    from sweeper.history import load_history
-    from sweeper.importance import importance
-    from sweeper.results import (
+    from sweeper.analysis import verdict as analysis
+    from sweeper.report import figures as plots
+    from sweeper.results.history import load_history
+    from sweeper.analysis.importance import importance
+    from sweeper.results.table import (
         EXPERIMENT_JSON,
         atomic_write_bytes,
         load,
@@ -211,7 +212,7 @@ def _blocks(spec: Experiment, meta: dict[str, Any], df: pd.DataFrame, table: pd.
     import pandas as pd
     import yaml
 
-    from sweeper.analysis import ALPHA
+    from sweeper.analysis.verdict import ALPHA
 
     counts = df["status"].value_counts().to_dict() if "status" in df.columns else {}
     status = meta.get("status", "unknown")
@@ -274,7 +275,7 @@ def _blocks(spec: Experiment, meta: dict[str, Any], df: pd.DataFrame, table: pd.
               "intervals of the mean over replicates."))
     b.append(("table", display_summary(table, spec)))
     if verdict is not None:
-        from sweeper.analysis import aggregate
+        from sweeper.analysis.verdict import aggregate
 
         b.append(("h3", f"By {verdict.variable}"))
         b.append(("p", f"Every finished replicate of each level pooled over the other variables "
@@ -402,7 +403,7 @@ def render_html(blocks: list[Block], *, title: str, images: Path) -> str:
 
 def verdict_json(path: str | Path) -> dict[str, Any]:
     """``sweeper report DIR --json``: the verdict as a dict (``supported`` None without one)."""
-    from sweeper.analysis import verdict
+    from sweeper.analysis.verdict import verdict
 
     v = verdict(path)
     if v is None:

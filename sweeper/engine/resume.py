@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeper.errors import SweeperError
-from sweeper.results import EXPERIMENT_JSON, TRIALS, read_json
+from sweeper.results.table import EXPERIMENT_JSON, TRIALS, read_json
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from sweeper.search import Searcher
-    from sweeper.spec import Experiment
+    from sweeper.search.searcher import Searcher
+    from sweeper.spec.model import Experiment
 
 # Statuses a replicate is not rerun for unless asked (--retry-failed).
 FAILED = frozenset({"failed", "timeout"})
@@ -35,7 +35,7 @@ def fingerprint(spec: Experiment) -> dict[str, Any]:
     Changing any of these makes old rows mean something else; raising ``trials`` or
     ``replicates``, adding a recorded metric, resources, timeouts and the hypothesis do not.
     """
-    from sweeper.search import directions
+    from sweeper.search.searcher import directions
 
     told = spec.metrics[: len(directions(spec))]
     parts = {
@@ -104,7 +104,7 @@ def check_compatible(folder: Path, spec: Experiment, sweep_file: str | None = No
 
 
 def _fingerprint_of_record(path: Path, data: dict[str, Any]) -> dict[str, Any]:
-    from sweeper.spec import parse_spec
+    from sweeper.spec.model import parse_spec
 
     try:
         old_spec = parse_spec(data["spec"], source_name=str(path), root=str(data.get("root", ".")))
@@ -151,7 +151,7 @@ def check_table(folder: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from sweeper.results import _parts
+    from sweeper.results.table import _parts
 
     compact, parts = _parts(folder)
     for f in ([compact] if compact else []) + [p for _, p in parts]:
@@ -181,7 +181,7 @@ def _is_kind(dtype: pa.DataType, kind: str) -> bool:
 
 def restore(spec: Experiment, folder: Path, searcher: Searcher, *, retry_failed: bool = False) -> Restored:
     """Read the trial table, rebuild ``searcher``'s study from it, and say what is left to run."""
-    from sweeper.results import read_folder
+    from sweeper.results.table import read_folder
 
     tables = folder / TRIALS
     out = Restored({})
@@ -228,7 +228,7 @@ def restore(spec: Experiment, folder: Path, searcher: Searcher, *, retry_failed:
 def _rows_by_trial(spec: Experiment, table: pa.Table
                    ) -> dict[int, tuple[dict[str, Any], dict[int, dict[str, Any]]]]:
     """{trial: (params, {replicate: row})}, params typed as the space gives them."""
-    from sweeper.search import directions
+    from sweeper.search.searcher import directions
 
     told = [m.name for m in spec.metrics[: len(directions(spec))]]
     names = set(table.column_names)
@@ -266,7 +266,7 @@ def _attempts(folder: Path) -> dict[tuple[int, int], int]:
     """
     import pyarrow.parquet as pq
 
-    from sweeper.results import _parts
+    from sweeper.results.table import _parts
 
     history = folder / "history"
     if not history.is_dir():

@@ -15,7 +15,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sweeper.engine import Engine
+    from sweeper.engine.loop import Engine
 
 
 class Interrupted(KeyboardInterrupt):

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from sweeper.spec import Experiment, Variable
+    from sweeper.spec.model import Experiment, Variable
 
 TRIALS = "trials"
 PART_RE = re.compile(r"^(part|compact)-(\d{6})\.parquet$")
@@ -250,7 +250,7 @@ EXPERIMENT_JSON = "experiment.json"
 
 def read_spec(folder: str | Path) -> Experiment:
     """The experiment a results folder was run with, re-validated from its ``experiment.json``."""
-    from sweeper.spec import parse_spec
+    from sweeper.spec.model import parse_spec
 
     path = Path(folder) / EXPERIMENT_JSON
     if not path.is_file():

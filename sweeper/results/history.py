@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sweeper.errors import SweeperError
-from sweeper.results import TableWriter, read_folder
-from sweeper.runtime import Report
+from sweeper.results.table import TableWriter, read_folder
+from sweeper.run.runtime import Report
 
 if TYPE_CHECKING:
     import pandas as pd

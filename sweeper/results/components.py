@@ -28,13 +28,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeper.errors import SweeperError
-from sweeper.results import TableWriter, read_folder, read_json, write_json
+from sweeper.results.table import TableWriter, read_folder, read_json, write_json
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from sweeper.spec import Component, Experiment
+    from sweeper.spec.model import Component, Experiment
 
 COMPONENTS = "components"
 KINDS = ("dataset", "checkpoint", "model", "job", "metadata")
@@ -211,7 +211,7 @@ def _same(old: dict[str, Any] | None, rec: Record, where: str, what: str) -> Non
 def _job(spec: Experiment, c: Component, folder: Path, inputs: Inputs, old: dict[str, Any] | None,
          where: str, state: dict[str, Any]) -> Record:
     """Run a shared job once (or reuse its output from an earlier launch); its output is ``c``."""
-    from sweeper.objectives import ObjectiveRef, load_objective
+    from sweeper.run.objective import ObjectiveRef, load_objective
 
     func = load_objective(ObjectiveRef(c.job, spec.root, ()))  # type: ignore[arg-type]
     params = inspect.signature(func).parameters

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sweeper.objectives import ObjectiveRef, Run
+    from sweeper.run.objective import ObjectiveRef, Run
 
 HISTORY_COLUMNS = frozenset({"trial", "replicate", "attempt", "step", "time"})
 FLUSH_S = 1.0  # reports wait at most this long in the worker when nobody asks should_prune()
@@ -163,7 +163,7 @@ class Trial:
         A path outside the run's artifact folder is copied into it first, so the results folder holds
         everything it lists. Returns the component id (from its content hash).
         """
-        from sweeper.components import output_component
+        from sweeper.results.components import output_component
 
         record = output_component(name, Path(path), kind, self.artifact_dir)
         if self._logged is None:

@@ -3,7 +3,7 @@
 The engine asks for trials as slots free up and tells the aggregate of a trial's replicates once they
 have all finished. Grid and brute force are enumerated here (Optuna's GridSampler is far too slow with
 ask/tell) and handed to the study as enqueued trials. Random and QMC search skip the study: their
-points come from :mod:`sweeper.sampling` (trial k from (seed, k)) and nothing is told, since nothing
+points come from :mod:`sweeper.search.points` (trial k from (seed, k)) and nothing is told, since nothing
 learns from results; ``Searcher(fast=False)`` keeps Optuna's samplers for them.
 """
 
@@ -16,13 +16,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sweeper import space
-from sweeper.sampling import FAST_METHODS, PointStream
+from sweeper.search import space
+from sweeper.search.points import FAST_METHODS, PointStream
 
 if TYPE_CHECKING:
     import optuna
 
-    from sweeper.spec import Experiment
+    from sweeper.spec.model import Experiment
 
 ADAPTIVE = frozenset({"tpe", "cmaes", "nsga2"})
 

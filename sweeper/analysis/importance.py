@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sweeper.analysis import _direction, completed, swept
+from sweeper.analysis.verdict import _direction, completed, swept
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from sweeper.spec import Experiment
+    from sweeper.spec.model import Experiment
 
 FANOVA_TREES = 16  # Optuna's default 64 takes ~4x longer on 200 trials for the same ranking
 
@@ -121,7 +121,7 @@ def _study(rows: list[tuple[dict[str, Any], float]], variables: list[Any], direc
 
     import optuna
 
-    from sweeper.space import distributions
+    from sweeper.search.space import distributions
 
     optuna.logging.set_verbosity(logging.WARNING)
     study = optuna.create_study(direction=optuna.study.StudyDirection[direction.upper()])

@@ -10,7 +10,7 @@ import sys
 import time
 from typing import TextIO
 
-from sweeper.engine import Stats
+from sweeper.engine.loop import Stats
 
 
 def duration(seconds: float) -> str:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sweeper import runtime
+from sweeper.run import runtime
 from sweeper.errors import ObjectiveError
 
 ERROR_CHARS = 4000  # the tail of a traceback kept in the table's error column
@@ -35,12 +35,12 @@ class ObjectiveRef:
     target: str  # module:function ("" for a command objective)
     root: str  # looked up first, so models.py next to the sweep file is found
     metrics: tuple[str, ...]  # declared metrics; the first is primary
-    # The trial runtime's needs (sweeper.runtime); all optional, so plain sweeps carry nothing.
+    # The trial runtime's needs (sweeper.run.runtime); all optional, so plain sweeps carry nothing.
     folder: str | None = None  # the experiment's results folder: artifacts/ go under it
-    channel: Any = None  # where reports go (sweeper.monitor); None: they travel with the outcome
+    channel: Any = None  # where reports go (sweeper.engine.channel); None: they travel with the outcome
     prune: bool = False  # whether should_prune() asks the channel at all
     inputs: tuple[tuple[str, str], ...] = ()  # declared components: (name, path) handed to runs
-    command: Any = None  # a sweeper.spec.Command: run a program instead of a function
+    command: Any = None  # a sweeper.spec.model.Command: run a program instead of a function
     timeout: float | None = None  # seconds a run may take, counted from its own start
 
 
@@ -69,7 +69,7 @@ class Outcome:
     attempt: int
     error: str | None = None
     fatal: bool = False
-    history: list[Any] | None = None  # reports that had no channel to the driver (sweeper.runtime)
+    history: list[Any] | None = None  # reports that had no channel to the driver (sweeper.run.runtime)
     components: list[Any] | None = None  # output components the run logged
 
 
@@ -176,7 +176,7 @@ def execute(ref: ObjectiveRef, runs: Sequence[Run], node: str | None = None) -> 
     """Run a batch of runs in this process, one after the other; never raises for a run's error."""
     node = node or socket.gethostname()
     if ref.command is not None:
-        from sweeper.command import run_command
+        from sweeper.run.command import run_command
 
         return [_timed(ref, run, node, run_command, ref, run, node) for run in runs]
     try:

@@ -1,7 +1,7 @@
 """The report channel between runs and the driver: learning-curve rows in, prune decisions out.
 
 A :class:`Monitor` collects the rows runs report and, when the sweep has a pruner, answers
-``should_prune`` from a :class:`~sweeper.pruning.Judge`. With the local backend it lives in the
+``should_prune`` from a :class:`~sweeper.search.pruners.Judge`. With the local backend it lives in the
 driver process and runs call it directly; with Ray it lives in a small named actor (``num_cpus=0``),
 so a run's question costs one actor round trip and never waits for the driver loop. The driver drains
 the rows (about every ``POLL_S``) into the ``history/`` table and tells the monitor when trials end.
@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sweeper.runtime import Report
+from sweeper.run.runtime import Report
 
 POLL_S = 0.25  # how often the driver drains reported rows from a Ray monitor
 
@@ -26,7 +26,7 @@ class Monitor:
         self._rows: list[Report] = []
         self._judge = None
         if judge is not None:
-            from sweeper.pruning import Judge
+            from sweeper.search.pruners import Judge
 
             self._judge = Judge(**judge)
 
@@ -159,7 +159,7 @@ class Tracker:
 
     def __init__(self, folder: Any, spec: Any, searcher: Any, monitor: Any, *,
                  inputs: Any = None, poll_s: float = 0.0):
-        from sweeper.history import HistoryWriter
+        from sweeper.results.history import HistoryWriter
 
         self.spec, self.searcher, self.monitor = spec, searcher, monitor
         self.history = HistoryWriter(folder, [m.name for m in spec.metrics])
@@ -218,8 +218,8 @@ class Tracker:
         from ``history/``), so it does not start again from no finished trial."""
         if not self.judging or self.monitor is None:
             return
-        from sweeper.history import load_history
-        from sweeper.results import load
+        from sweeper.results.history import load_history
+        from sweeper.results.table import load
 
         table, history = load(folder), load_history(folder)
         primary = self.spec.primary.name
@@ -242,7 +242,7 @@ class Tracker:
 
     def _component_writer(self) -> Any:
         if self._components is None:
-            from sweeper.components import ComponentWriter
+            from sweeper.results.components import ComponentWriter
 
             self._components = ComponentWriter(self.history.folder.parent, ())
         return self._components
@@ -264,7 +264,7 @@ def open_channel(spec: Any, backend: str, wants_trial: bool) -> tuple[Any, Any]:
     backend is up. In-process it is one :class:`Monitor`; on Ray an actor, started only when runs
     will report (a ``trial`` parameter, a command, a pruner): otherwise reports made through
     ``sweeper.current_trial()`` travel with each run's outcome instead."""
-    from sweeper.pruning import judge_args
+    from sweeper.search.pruners import judge_args
 
     judge = judge_args(spec)
     if backend == "local":

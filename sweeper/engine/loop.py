@@ -16,16 +16,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sweeper.errors import ObjectiveError
-from sweeper.objectives import Outcome, Run
-from sweeper.seeding import replicate_seeds
+from sweeper.run.objective import Outcome, Run
+from sweeper.search.seeds import replicate_seeds
 
 if TYPE_CHECKING:
     from sweeper.backends import Backend
-    from sweeper.monitor import Tracker
-    from sweeper.results import TableWriter
-    from sweeper.resume import Restored
-    from sweeper.search import Searcher
-    from sweeper.spec import Experiment
+    from sweeper.engine.channel import Tracker
+    from sweeper.results.table import TableWriter
+    from sweeper.engine.resume import Restored
+    from sweeper.search.searcher import Searcher
+    from sweeper.spec.model import Experiment
 
 MAX_ATTEMPTS = 3  # a run lost with its worker or node is tried this many times in all
 TASK_SECONDS = 0.1  # runs are packed into tasks of about this length when they are shorter
@@ -70,7 +70,7 @@ class Engine:
                  on_progress: Callable[[Stats], None] | None = None, restored: Restored | None = None,
                  tracker: Tracker | None = None):
         self.spec, self.searcher, self.backend, self.writer = spec, searcher, backend, writer
-        self.tracker = tracker  # history, pruning and components (sweeper.monitor); None: unused
+        self.tracker = tracker  # history, pruning and components (sweeper.engine.channel); None: unused
         self.on_progress = on_progress or (lambda _s: None)
         self.seeds = replicate_seeds(spec.search.seed, spec.replicates)
         self.told = [m.name for m in spec.metrics[: len(_directions(spec))]]
@@ -296,7 +296,7 @@ class Engine:
 
 
 def _directions(spec: Experiment) -> list[str]:
-    from sweeper.search import directions
+    from sweeper.search.searcher import directions
 
     return directions(spec)
 
@@ -305,7 +305,7 @@ def _text_variables(spec: Experiment) -> list[str]:
     """Variables stored as text although some values are not (mixed-type choices)."""
     import pyarrow as pa
 
-    from sweeper.results import variable_type
+    from sweeper.results.table import variable_type
 
     return [v.name for v in spec.variables
             if variable_type(v) == pa.string() and any(not isinstance(c, str) for c in (*v.choices, v.value)

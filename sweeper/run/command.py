@@ -26,11 +26,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweeper import runtime
-from sweeper.objectives import Outcome, pruned_metrics, to_metrics
+from sweeper.run import runtime
+from sweeper.run.objective import Outcome, pruned_metrics, to_metrics
 
 if TYPE_CHECKING:
-    from sweeper.objectives import ObjectiveRef, Run
+    from sweeper.run.objective import ObjectiveRef, Run
 
 TAIL = 2000  # characters of stderr (and stdout) kept in a failed run's error
 GRACE_S = 5.0  # a pruned program gets this long to exit after SIGTERM before SIGKILL

@@ -2,8 +2,8 @@
 
 Pure functions on DataFrames (``aggregate``, ``hypothesis_verdict``, ``stability``), plus ``summary``
 and ``verdict`` that read a results folder, so a notebook can call them on any table and the report
-only renders their output. The tests themselves live in ``sweeper.inference``; variable importance in
-``sweeper.importance``.
+only renders their output. The tests themselves live in ``sweeper.analysis.inference``; variable importance in
+``sweeper.analysis.importance``.
 
 How the hypothesis is tested (stated again in every report):
 - an arm is one level of ``compare.variable``. With ``arms: best`` (the default) the arm is its best
@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeper.errors import SweeperError
-from sweeper.inference import LEVEL, POWER, TestResult, compare_samples, holm, kendall_w, t_interval
+from sweeper.analysis.inference import LEVEL, POWER, TestResult, compare_samples, holm, kendall_w, t_interval
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from sweeper.spec import Compare, Experiment
+    from sweeper.spec.model import Compare, Experiment
 
 SMALL_N = 5  # fewer replicates than this: warn that the test can only see very large effects
 ALPHA = "\N{GREEK SMALL LETTER ALPHA}"
@@ -126,7 +126,7 @@ def summary(path: str | Path, by: Sequence[str] | str | None = None,
 
     Columns: rank, the variables (or ``by``), n, and ``<metric>_mean/_std/_ci_low/_ci_high``.
     """
-    from sweeper.results import load, read_spec
+    from sweeper.results.table import load, read_spec
 
     spec = read_spec(path)
     if isinstance(by, str):
@@ -463,7 +463,7 @@ def hypothesis_verdict(df: pd.DataFrame, spec: Experiment, seed: int = 0) -> Ver
 
 def verdict(path: str | Path) -> Verdict | None:
     """The verdict on a results folder's hypothesis (None when its sweep has no ``compare:``)."""
-    from sweeper.results import load, read_spec
+    from sweeper.results.table import load, read_spec
 
     return hypothesis_verdict(load(path), read_spec(path))
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sweeper.errors import SpecError
-from sweeper.submit.options import SlurmOptions, parse_options
+from sweeper.spec.slurm import SlurmOptions, parse_options
 
 DIRECTIONS = ("maximize", "minimize")
 METHODS = ("grid", "random", "tpe", "cmaes", "qmc", "nsga2", "bruteforce")
@@ -136,7 +136,7 @@ class Compare:
 
 @dataclass(frozen=True, slots=True)
 class Command:
-    """A program run once per run instead of a Python function (sweeper.command).
+    """A program run once per run instead of a Python function (sweeper.run.command).
 
     ``argv`` are the template's tokens, each formatted with the run's values ({lr}, {seed}, ...);
     no shell is involved unless ``shell``, so values cannot inject commands.
@@ -150,7 +150,7 @@ class Command:
 
 @dataclass(frozen=True, slots=True)
 class Pruner:
-    method: str  # one of sweeper.pruning.PRUNERS
+    method: str  # one of sweeper.search.pruners.PRUNERS
     options: tuple[tuple[str, Any], ...] = ()  # keyword arguments of the Optuna pruner
 
 
@@ -393,7 +393,7 @@ class _Parser:
         return Command(argv, str(workdir), shell, raw.strip())
 
     def pruner(self, data: Any) -> Pruner | None:
-        from sweeper.pruning import PRUNERS, REQUIRED
+        from sweeper.search.pruners import PRUNERS, REQUIRED
 
         if data is None:
             return None
@@ -419,7 +419,7 @@ class _Parser:
             if not (key in ("min_resource", "max_resource") and value == "auto"):
                 self.number(value, f"pruner.{key}")
             options.append((str(key), value))
-        from sweeper.pruning import make_pruner
+        from sweeper.search.pruners import make_pruner
 
         try:
             make_pruner(method, dict(options))

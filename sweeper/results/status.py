@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeper.errors import SweeperError
-from sweeper.results import EXPERIMENT_JSON, TRIALS, read_json, write_json
+from sweeper.results.table import EXPERIMENT_JSON, TRIALS, read_json, write_json
 
 if TYPE_CHECKING:
-    from sweeper.engine import Stats
+    from sweeper.engine.loop import Stats
 
 DRIVER_JSON = "driver.json"
 DRIVER_LOCK = "driver.lock"
@@ -135,7 +135,7 @@ class ExperimentStatus:
 def experiment_status(folder: str | Path) -> ExperimentStatus:
     """Read (never write) what a results folder says about its experiment."""
     from sweeper.api import best_trial
-    from sweeper.results import load, read_spec
+    from sweeper.results.table import load, read_spec
 
     folder = Path(folder)
     if not (folder / EXPERIMENT_JSON).is_file():
@@ -144,7 +144,7 @@ def experiment_status(folder: str | Path) -> ExperimentStatus:
     alive = is_locked(folder)  # before the record: a driver that ends meanwhile wrote its end state
     record = read_json(folder / EXPERIMENT_JSON)
     spec = read_spec(folder)
-    from sweeper.search import Searcher
+    from sweeper.search.searcher import Searcher
 
     total = Searcher(spec).total
     driver = _driver_record(folder)
