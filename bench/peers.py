@@ -36,11 +36,14 @@ SLEEP_S = 0.02
 
 # -- one measurement, in a child process ---------------------------------------------------------
 def _space_spec(n: int, method: str, objective: str) -> dict:
-    return {"experiment": f"bench-{objective}-{method}-{n}", "objective": f"objectives:{objective}",
-            "metrics": [{"value": "minimize"}],
-            "variables": {"x": {"float": [-1.0, 1.0]}, "y": {"float": [-1.0, 1.0]},
-                          "z": {"float": [-1.0, 1.0]}},
-            "search": {"method": method, "trials": n, "seed": 0}, "resources": {"cpus": 1}}
+    return {
+        "experiment": f"bench-{objective}-{method}-{n}",
+        "objective": f"objectives:{objective}",
+        "metrics": [{"value": "minimize"}],
+        "variables": {"x": {"float": [-1.0, 1.0]}, "y": {"float": [-1.0, 1.0]}, "z": {"float": [-1.0, 1.0]}},
+        "search": {"method": method, "trials": n, "seed": 0},
+        "resources": {"cpus": 1},
+    }
 
 
 def run_sweeper(backend: str, n: int, method: str, objective: str) -> dict:
@@ -49,8 +52,13 @@ def run_sweeper(backend: str, n: int, method: str, objective: str) -> dict:
     import sweeper
 
     if backend == "ray":  # the 2-CPU machine of the targets, whatever this one has
-        ray.init(address="local", num_cpus=CPUS, include_dashboard=False, log_to_driver=False,
-                 logging_level="error")
+        ray.init(
+            address="local",
+            num_cpus=CPUS,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level="error",
+        )
     spec = sweeper.load_spec(_space_spec(n, method, objective), root=str(HERE))
     with tempfile.TemporaryDirectory() as results:
         sweep = sweeper.launch(spec, results=results, backend=backend)
@@ -79,15 +87,15 @@ def run_optuna(n: int, method: str, objective: str, jobs: int) -> dict:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     func = sleep20 if objective == "sleep20" else quadratic
-    sampler = (optuna.samplers.TPESampler(seed=0) if method == "tpe"
-               else optuna.samplers.RandomSampler(seed=0))
+    sampler = optuna.samplers.TPESampler(seed=0) if method == "tpe" else optuna.samplers.RandomSampler(seed=0)
     study = optuna.create_study(sampler=sampler)
     times: list[float] = []
 
     def objective_(trial: optuna.Trial) -> float:
         t = time.time()
-        value = func(trial.suggest_float("x", -1, 1), trial.suggest_float("y", -1, 1),
-                     trial.suggest_float("z", -1, 1))
+        value = func(
+            trial.suggest_float("x", -1, 1), trial.suggest_float("y", -1, 1), trial.suggest_float("z", -1, 1)
+        )
         times.extend((t, time.time()))
         return value
 
@@ -101,8 +109,9 @@ def run_tune(n: int, objective: str) -> dict:
     from ray import tune
 
     func = sleep20 if objective == "sleep20" else quadratic
-    ray.init(address="local", num_cpus=CPUS, include_dashboard=False, log_to_driver=False,
-             logging_level="error")
+    ray.init(
+        address="local", num_cpus=CPUS, include_dashboard=False, log_to_driver=False, logging_level="error"
+    )
 
     def trainable(config: dict) -> dict:
         t = time.time()
@@ -113,14 +122,15 @@ def run_tune(n: int, objective: str) -> dict:
         tuner = tune.Tuner(
             trainable,
             param_space={k: tune.uniform(-1, 1) for k in "xyz"},
-            tune_config=tune.TuneConfig(num_samples=n, max_concurrent_trials=CPUS, reuse_actors=True,
-                                        metric="value", mode="min"),
-            run_config=tune.RunConfig(storage_path=storage, verbose=0))
+            tune_config=tune.TuneConfig(
+                num_samples=n, max_concurrent_trials=CPUS, reuse_actors=True, metric="value", mode="min"
+            ),
+            run_config=tune.RunConfig(storage_path=storage, verbose=0),
+        )
         grid = tuner.fit()
         df = grid.get_dataframe()
     ray.shutdown()
-    return {"span": float(df["t1"].max() - df["t0"].min()), "rows": len(df),
-            "best": float(df["value"].min())}
+    return {"span": float(df["t1"].max() - df["t0"].min()), "rows": len(df), "best": float(df["value"].min())}
 
 
 def child(args: argparse.Namespace) -> None:
@@ -143,14 +153,27 @@ def child(args: argparse.Namespace) -> None:
 
 # -- the table -----------------------------------------------------------------------------------
 def measure(tool: str, n: int, method: str, objective: str, timeout: float = 900) -> dict:
-    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled",
-               PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p))
+    env = dict(
+        os.environ,
+        RAY_USAGE_STATS_ENABLED="0",
+        RAY_AUTH_MODE="disabled",
+        PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p),
+    )
     env.pop("RAY_ADDRESS", None)
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", tool, "--n", str(n),
-           "--method", method, "--objective", objective]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        tool,
+        "--n",
+        str(n),
+        "--method",
+        method,
+        "--objective",
+        objective,
+    ]
     try:
-        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout,
-                             check=False)
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return {"tool": tool, "n": n, "error": f"timed out after {timeout:.0f} s"}
     for line in out.stdout.splitlines():
@@ -171,8 +194,10 @@ def show(title: str, rows: list[dict], *, ideal: float | None = None, versus: st
         if "error" in r:
             print(f"| {r['tool']} | {r['n']} | failed: {r['error']} |")
             continue
-        line = (f"| {r['tool']} | {r['n']:,} | {r['wall']:.2f} | {r['span']:.2f} | "
-                f"{r['n'] / r['span']:,.0f} | {r['rss_mib']:.0f} |")
+        line = (
+            f"| {r['tool']} | {r['n']:,} | {r['wall']:.2f} | {r['span']:.2f} | "
+            f"{r['n'] / r['span']:,.0f} | {r['rss_mib']:.0f} |"
+        )
         if ideal:
             line += f" {ideal * r['n'] / r['span']:.3f} |"
         if versus:
@@ -196,34 +221,49 @@ def main() -> None:
     scale = 0.1 if args.quick else 1.0
     only = set(args.only.split(","))
     size = lambda n: max(20, int(n * scale))  # noqa: E731
-    print(f"sweeper benchmark: {os.cpu_count()} cores here, {CPUS} CPUs given to Ray; "
-          f"load average {os.getloadavg()[0]:.1f} at start")
+    print(
+        f"sweeper benchmark: {os.cpu_count()} cores here, {CPUS} CPUs given to Ray; "
+        f"load average {os.getloadavg()[0]:.1f} at start"
+    )
     if "1" in only:
         n = size(2000)
         rows = [measure(t, n, "random", "sleep20") for t in ("sweeper-ray", "optuna-2")]
         rows.append(measure("tune", size(300), "random", "sleep20"))
-        show(f"1. {n:,} trials x 20 ms sleep, random, {CPUS} CPUs (ideal {n * SLEEP_S / CPUS:.0f} s)"
-             " - efficiency = ideal / run span", rows, ideal=SLEEP_S / CPUS)
+        show(
+            f"1. {n:,} trials x 20 ms sleep, random, {CPUS} CPUs (ideal {n * SLEEP_S / CPUS:.0f} s)"
+            " - efficiency = ideal / run span",
+            rows,
+            ideal=SLEEP_S / CPUS,
+        )
     if "2" in only:
         n = size(10_000)
-        rows = [measure(t, n, "random", "quadratic") for t in
-                ("loop", "optuna-1", "optuna-2", "sweeper-local", "sweeper-ray")]
+        rows = [
+            measure(t, n, "random", "quadratic")
+            for t in ("loop", "optuna-1", "optuna-2", "sweeper-local", "sweeper-ray")
+        ]
         rows.append(measure("tune", size(500), "random", "quadratic"))
         show(f"2. {n:,} zero-cost trials, random search", rows, versus="loop")
     if "3" in only:
         n = size(2000)
-        rows = [measure(t, n, "tpe", "quadratic") for t in
-                ("optuna-1", "optuna-2", "sweeper-local", "sweeper-ray")]
+        rows = [
+            measure(t, n, "tpe", "quadratic")
+            for t in ("optuna-1", "optuna-2", "sweeper-local", "sweeper-ray")
+        ]
         show(f"3. {n:,} zero-cost trials, TPE", rows, versus="optuna-1")
     if "5" in only:
-        rows = [measure(t, size(n), "random", "quadratic") for t in ("sweeper-ray", "sweeper-local")
-                for n in (10_000, 50_000)]
+        rows = [
+            measure(t, size(n), "random", "quadratic")
+            for t in ("sweeper-ray", "sweeper-local")
+            for n in (10_000, 50_000)
+        ]
         show("5. peak driver RSS, zero-cost trials", rows)
         for tool in ("sweeper-ray", "sweeper-local"):
             small, big = (r for r in rows if r["tool"] == tool)
             if "rss_mib" in small and "rss_mib" in big:
-                print(f"{tool}: {big['n'] // small['n']}x the trials -> "
-                      f"{big['rss_mib'] / small['rss_mib']:.2f}x the peak RSS")
+                print(
+                    f"{tool}: {big['n'] // small['n']}x the trials -> "
+                    f"{big['rss_mib'] / small['rss_mib']:.2f}x the peak RSS"
+                )
 
 
 if __name__ == "__main__":

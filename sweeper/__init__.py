@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from sweeper.analysis.verdict import summary, verdict
-from sweeper.api import Sweep, launch
+from sweeper.api import SweepResult, launch
 from sweeper.errors import ObjectiveError, SpecError, SweeperError
-from sweeper.results.history import load_history
 from sweeper.report.build import write_report
+from sweeper.results.history import load_history
 from sweeper.results.table import load
 from sweeper.run.runtime import TrialPruned, current_trial
 from sweeper.spec.model import Experiment, load_spec
@@ -15,7 +15,7 @@ __all__ = [
     "Experiment",
     "ObjectiveError",
     "SpecError",
-    "Sweep",
+    "SweepResult",
     "SweeperError",
     "TrialPruned",
     "current_trial",

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeper.errors import SweeperError
+from sweeper.results.lock import DriverLock
 from sweeper.results.table import EXPERIMENT_JSON, TRIALS, read_json, write_json
 from sweeper.spec.model import Experiment, load_spec
-from sweeper.results.status import DriverLock
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True, slots=True)
-class Sweep:
+class SweepResult:
     """A finished (or stopped) sweep: where its results are, and quick ways to read them."""
 
     spec: Experiment
@@ -43,33 +43,9 @@ class Sweep:
     @property
     def best(self) -> dict[str, Any] | None:
         """The best trial by the mean of the primary metric over its complete replicates."""
+        from sweeper.results.values import best_trial
+
         return best_trial(self.table, self.spec)
-
-
-def best_trial(table: pd.DataFrame, spec: Experiment) -> dict[str, Any] | None:
-    metric = spec.primary
-    done = table[table["status"] == "complete"] if len(table) else table
-    if done.empty:
-        return None
-    agg = done.groupby("trial")[metric.name].agg(["mean", "count"])
-    agg = agg[agg["mean"].notna() & (agg["mean"].abs() != float("inf"))]  # as told to Optuna
-    if agg.empty:
-        return None
-    best = agg["mean"].idxmax() if metric.direction == "maximize" else agg["mean"].idxmin()
-    row = done[done["trial"] == best].iloc[0]
-    params = {v.name: _plain(row[v.name]) for v in spec.variables if _present(row[v.name])}
-    return {"trial": int(best), "params": params, "metric": metric.name,
-            "mean": float(agg.loc[best, "mean"]), "n": int(agg.loc[best, "count"])}
-
-
-def _present(value: Any) -> bool:
-    import pandas as pd
-
-    return not (value is None or (not isinstance(value, str) and pd.isna(value)))
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if hasattr(value, "item") else value
 
 
 def experiment_folder(spec: Experiment, results: str | Path) -> Path:
@@ -79,20 +55,31 @@ def experiment_folder(spec: Experiment, results: str | Path) -> Path:
 
     name = spec.name
     if not isinstance(name, str) or not EXPERIMENT_RE.fullmatch(name) or ".." in name:
-        raise SweeperError(f"experiment name {name!r} is not a safe folder name"
-                           "\n  fix: use letters, digits, '.', '_' and '-' only"
-                           " (it names the results folder)")
+        raise SweeperError(
+            f"experiment name {name!r} is not a safe folder name"
+            "\n  fix: use letters, digits, '.', '_' and '-' only"
+            " (it names the results folder)"
+        )
     root = Path(results).resolve()
     folder = (root / name).resolve()
     if folder.parent != root:  # e.g. a symlink named like the experiment that points elsewhere
-        raise SweeperError(f"experiment name {name!r} would leave the results folder {root}"
-                           f"\n  fix: remove or rename {root / name}")
+        raise SweeperError(
+            f"experiment name {name!r} would leave the results folder {root}"
+            f"\n  fix: remove or rename {root / name}"
+        )
     return folder
 
 
-def launch(sweep: str | Path | Mapping[str, Any] | Experiment, *, results: str | Path = "results",
-           backend: str = "ray", address: str | None = None, fresh: bool = False,
-           retry_failed: bool = False, progress: bool = False) -> Sweep:
+def launch(
+    sweep: str | Path | Mapping[str, Any] | Experiment,
+    *,
+    results: str | Path = "results",
+    backend: str = "ray",
+    address: str | None = None,
+    fresh: bool = False,
+    retry_failed: bool = False,
+    progress: bool = False,
+) -> SweepResult:
     """Run a sweep from a sweep file, a spec dict or an :class:`Experiment`; block until it ends.
 
     ``backend`` is ``ray`` (embedded Ray unless ``address`` names a cluster, or the current
@@ -101,46 +88,81 @@ def launch(sweep: str | Path | Mapping[str, Any] | Experiment, *, results: str |
     ``fresh`` moves it aside (renamed with a timestamp) and starts over. Nothing is ever deleted.
     """
     from sweeper.backends import BACKENDS
-    from sweeper.run.objective import ObjectiveRef, check_signature, load_objective, wants
     from sweeper.engine.resume import holds_experiment
+    from sweeper.run.objective import check_signature, load_objective, wants
+    from sweeper.run.types import RunContext
+    from sweeper.search.pruners import check_pruner
 
     spec = sweep if isinstance(sweep, Experiment) else load_spec(sweep)
+    check_pruner(spec)
     if backend not in BACKENDS:
         raise SweeperError(f"backend {backend!r} is unknown\n  fix: use one of {', '.join(BACKENDS)}")
     metric_names = tuple(m.name for m in spec.metrics)
     wants_trial = True  # a command's output is always read for reports
     if spec.objective is not None:
-        func = load_objective(ObjectiveRef(spec.objective, spec.root, metric_names))
-        check_signature(func, spec.objective, [v.name for v in spec.variables if not v.when],
-                        [v.name for v in spec.variables if v.when], [c.name for c in spec.components])
+        func = load_objective(RunContext(spec.objective, spec.root, metric_names))
+        check_signature(
+            func,
+            spec.objective,
+            [v.name for v in spec.variables if not v.when],
+            [v.name for v in spec.variables if v.when],
+            [c.name for c in spec.components],
+        )
         wants_trial = wants(func, "trial")
     folder = experiment_folder(spec, results)
-    ref = ObjectiveRef(spec.objective or "", spec.root, metric_names, folder=str(folder),
-                       prune=spec.pruner is not None, command=spec.command, timeout=spec.timeout)
+    ref = RunContext(
+        spec.objective or "",
+        spec.root,
+        metric_names,
+        folder=str(folder),
+        prune=spec.pruner is not None,
+        command=spec.command,
+        timeout=spec.timeout,
+    )
     lock = DriverLock(folder).acquire()  # refuses a folder another driver is running
     if fresh and holds_experiment(folder):
         lock.release()
         move_aside(folder)
         lock = DriverLock(folder).acquire()
     try:
-        return _run(spec, sweep, ref, folder, backend=backend, address=address,
-                    retry_failed=retry_failed, progress=progress, results=results,
-                    wants_trial=wants_trial)
+        return _run(
+            spec,
+            sweep,
+            ref,
+            folder,
+            backend=backend,
+            address=address,
+            retry_failed=retry_failed,
+            progress=progress,
+            results=results,
+            wants_trial=wants_trial,
+        )
     finally:
         lock.release()
 
 
-def _run(spec: Experiment, sweep: Any, ref: Any, folder: Path, *, backend: str, address: str | None,
-         retry_failed: bool, progress: bool, results: str | Path, wants_trial: bool = True) -> Sweep:
+def _run(
+    spec: Experiment,
+    sweep: Any,
+    ref: Any,
+    folder: Path,
+    *,
+    backend: str,
+    address: str | None,
+    retry_failed: bool,
+    progress: bool,
+    results: str | Path,
+    wants_trial: bool = True,
+) -> SweepResult:
     from sweeper.backends import make_backend
-    from sweeper.results.components import prepare
-    from sweeper.engine.loop import Engine
     from sweeper.engine.channel import Tracker, open_channel
-    from sweeper.results.table import TableWriter, trial_schema
+    from sweeper.engine.inputs import prepare
+    from sweeper.engine.loop import Engine
     from sweeper.engine.resume import check_compatible, holds_experiment, restore
-    from sweeper.search.searcher import Searcher
     from sweeper.engine.signals import Interrupted, stop_on_interrupt
-    from sweeper.results.status import Heartbeat
+    from sweeper.results.lock import Heartbeat
+    from sweeper.results.table import TableWriter, trial_schema
+    from sweeper.search.searcher import Searcher
 
     searcher = Searcher(spec)
     restored = None
@@ -148,9 +170,12 @@ def _run(spec: Experiment, sweep: Any, ref: Any, folder: Path, *, backend: str, 
         check_compatible(folder, spec, None if isinstance(sweep, Mapping | Experiment) else str(sweep))
         restored = restore(spec, folder, searcher, retry_failed=retry_failed)
         if progress:
-            print(f"resuming {folder}: {restored.runs_done} runs done, {restored.trials_done} trials"
-                  f" finished, {sum(len(p.missing) for p in restored.partial.values())} replicates of"
-                  f" {len(restored.partial)} unfinished trials to run first", file=sys.stderr)
+            print(
+                f"resuming {folder}: {restored.runs_done} runs done, {restored.trials_done} trials"
+                f" finished, {sum(len(p.missing) for p in restored.partial.values())} replicates of"
+                f" {len(restored.partial)} unfinished trials to run first",
+                file=sys.stderr,
+            )
     inputs = prepare(spec, folder)  # refuses changed inputs on a resume; runs shared jobs once
     channel, start_monitor = open_channel(spec, backend, wants_trial)
     ref = replace(ref, channel=channel, inputs=tuple(inputs.paths.items()) if inputs else ())
@@ -167,8 +192,9 @@ def _run(spec: Experiment, sweep: Any, ref: Any, folder: Path, *, backend: str, 
     engine = Engine(spec, searcher, runner, writer, heartbeat, restored)
     status, signals = "failed", [0]
     try:
-        tracker = engine.tracker = Tracker(folder, spec, searcher, start_monitor(), inputs=inputs,
-                                           poll_s=0.0 if backend == "local" else 0.25)
+        tracker = engine.tracker = Tracker(
+            folder, spec, searcher, start_monitor(), inputs=inputs, poll_s=0.0 if backend == "local" else 0.25
+        )
         if restored is not None:
             tracker.replay(folder, restored.partial)
         with stop_on_interrupt(engine, runs_here=backend == "local") as signals:
@@ -187,20 +213,31 @@ def _run(spec: Experiment, sweep: Any, ref: Any, folder: Path, *, backend: str, 
             on_progress.close(engine.stats)
     if status == "interrupted":
         s = engine.stats
-        flags = "".join([f" --backend {backend}" if backend != "ray" else "",
-                         f" --address {address}" if address else "",
-                         f" --results {results}" if str(results) != "results" else ""])
-        again = (f"sweeper launch {sweep}{flags}" if isinstance(sweep, str | Path)
-                 else "sweeper.launch(...) again with the same spec and results")
-        raise Interrupted(f"interrupted: {s.runs_done} runs are recorded in {folder}"
-                          f"{' (' + s.stopping + ')' if s.stopping.startswith('cancelled') else ''}."
-                          f"\nresume with: {again}")
+        flags = "".join(
+            [
+                f" --backend {backend}" if backend != "ray" else "",
+                f" --address {address}" if address else "",
+                f" --results {results}" if str(results) != "results" else "",
+            ]
+        )
+        again = (
+            f"sweeper launch {sweep}{flags}"
+            if isinstance(sweep, str | Path)
+            else "sweeper.launch(...) again with the same spec and results"
+        )
+        raise Interrupted(
+            f"interrupted: {s.runs_done} runs are recorded in {folder}"
+            f"{' (' + s.stopping + ')' if s.stopping.startswith('cancelled') else ''}."
+            f"\nresume with: {again}"
+        )
     if engine.halted:
-        raise SweeperError(f"{spec.name}: {engine.halted}. Every run so far is recorded in {folder}."
-                           f"\n  fix: read the error column (sweeper.load({str(folder)!r})), fix the cause,"
-                           " then relaunch with --retry-failed (retry_failed=True) to rerun the failed runs,"
-                           " or raise max_failures")
-    return Sweep(spec, folder, stats)
+        raise SweeperError(
+            f"{spec.name}: {engine.halted}. Every run so far is recorded in {folder}."
+            f"\n  fix: read the error column (sweeper.load({str(folder)!r})), fix the cause,"
+            " then relaunch with --retry-failed (retry_failed=True) to rerun the failed runs,"
+            " or raise max_failures"
+        )
+    return SweepResult(spec, folder, stats)
 
 
 def move_aside(folder: Path) -> Path:
@@ -221,12 +258,23 @@ def _write_experiment(folder: Path, spec: Experiment, *, status: str) -> None:
     path = folder / EXPERIMENT_JSON
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     created = read_json(path).get("created_at", now) if path.exists() else now
-    write_json(path, {
-        "name": spec.name, "hypothesis": spec.hypothesis, "spec": dict(spec.raw), "root": spec.root,
-        "source": spec.source, "status": status, "fingerprint": fingerprint(spec),
-        "created_at": created, "updated_at": now,
-        "host": socket.gethostname(), "git_commit": _git_commit(spec.root), "versions": _versions(),
-    })
+    write_json(
+        path,
+        {
+            "name": spec.name,
+            "hypothesis": spec.hypothesis,
+            "spec": dict(spec.raw),
+            "root": spec.root,
+            "source": spec.source,
+            "status": status,
+            "fingerprint": fingerprint(spec),
+            "created_at": created,
+            "updated_at": now,
+            "host": socket.gethostname(),
+            "git_commit": _git_commit(spec.root),
+            "versions": _versions(),
+        },
+    )
 
 
 def _versions() -> dict[str, str]:
@@ -243,8 +291,9 @@ def _versions() -> dict[str, str]:
 
 def _git_commit(root: str) -> str | None:
     try:
-        out = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=5, check=False)
+        out = subprocess.run(
+            ["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None

@@ -18,8 +18,15 @@ def _launch(args: argparse.Namespace) -> int:
         return run_launch(args)
     from sweeper.api import launch
 
-    sweep = launch(args.sweep_file, results=args.results, backend=args.backend, address=args.address,
-                   fresh=args.fresh, retry_failed=args.retry_failed, progress=not args.quiet)
+    sweep = launch(
+        args.sweep_file,
+        results=args.results,
+        backend=args.backend,
+        address=args.address,
+        fresh=args.fresh,
+        retry_failed=args.retry_failed,
+        progress=not args.quiet,
+    )
     _print_summary(sweep)
     return 0
 
@@ -45,14 +52,18 @@ def _print_summary(sweep) -> None:  # type: ignore[no-untyped-def]
     s = sweep.stats
     took = (s.last_end - s.first_start) if s.first_start and s.last_end else 0.0
     counts = ", ".join(f"{n} {status}" for status, n in sorted(s.counts.items())) or "no runs"
-    print(f"{sweep.spec.name}: {s.trials_done} trials, {s.runs_done} runs ({counts})"
-          + (f", {s.runs_done / took:.1f} runs/s" if took > 0 else ""))
+    print(
+        f"{sweep.spec.name}: {s.trials_done} trials, {s.runs_done} runs ({counts})"
+        + (f", {s.runs_done / took:.1f} runs/s" if took > 0 else "")
+    )
     best = sweep.best
     if best:
         from sweeper.results.status import params_text
 
-        print(f"best: trial {best['trial']} {best['metric']}={best['mean']:.6g} "
-              f"(mean of {best['n']} replicates) with {params_text(best['params'])}")
+        print(
+            f"best: trial {best['trial']} {best['metric']}={best['mean']:.6g} "
+            f"(mean of {best['n']} replicates) with {params_text(best['params'])}"
+        )
     print(f"results: {sweep.path}  (sweeper.load({str(sweep.path)!r}))")
 
 
@@ -90,20 +101,34 @@ def _components(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="sweeper", description="Run machine-learning experiments as seeded variable-space sweeps.")
+        prog="sweeper", description="Run machine-learning experiments as seeded variable-space sweeps."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("launch", help="run (or resume) the sweep a sweep file describes")
     p.add_argument("sweep_file", help="the sweep file (YAML)")
-    p.add_argument("--backend", choices=("ray", "local"), default="ray",
-                   help="ray (default: an embedded local Ray, or --address) or local (in-process)")
+    p.add_argument(
+        "--backend",
+        choices=("ray", "local"),
+        default="ray",
+        help="ray (default: an embedded local Ray, or --address) or local (in-process)",
+    )
     p.add_argument("--address", help="a running Ray cluster: auto, HOST:PORT or ray://HOST:PORT")
-    p.add_argument("--results", default="results",
-                   help="results root; the experiment's folder is RESULTS/<experiment> (default: results)")
-    p.add_argument("--fresh", action="store_true",
-                   help="move an existing results folder aside (renamed with a timestamp) and start over")
-    p.add_argument("--retry-failed", action="store_true",
-                   help="on resume, run failed and timed-out replicates again (default: keep them)")
+    p.add_argument(
+        "--results",
+        default="results",
+        help="results root; the experiment's folder is RESULTS/<experiment> (default: results)",
+    )
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="move an existing results folder aside (renamed with a timestamp) and start over",
+    )
+    p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="on resume, run failed and timed-out replicates again (default: keep them)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     from sweeper.submit.commands import add_cancel_parser, add_launch_arguments
 
@@ -113,15 +138,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("table", help="the summary table: one row per trial, ranked")
     p.add_argument("dir", help="a results folder (RESULTS/<experiment>)")
     p.add_argument("--by", help="group over the other variables: VAR[,VAR] (e.g. --by model)")
-    p.add_argument("--format", choices=("table", "csv", "markdown", "json"), default="table",
-                   help="output format (default: table)")
+    p.add_argument(
+        "--format",
+        choices=("table", "csv", "markdown", "json"),
+        default="table",
+        help="output format (default: table)",
+    )
     p.set_defaults(handler=_table)
 
     p = sub.add_parser("report", help="test the hypothesis, write DIR/report/ (HTML, MD, PNG)")
     p.add_argument("dir", help="a results folder (RESULTS/<experiment>)")
-    p.add_argument("--json", action="store_true",
-                   help="print only the verdict as JSON (supported, effect, ci_low, ci_high, "
-                        "p_value, test, n, ...) and write nothing")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print only the verdict as JSON (supported, effect, ci_low, ci_high, "
+        "p_value, test, n, ...) and write nothing",
+    )
     p.set_defaults(handler=_report)
 
     p = sub.add_parser("components", help="datasets, jobs, models ... the trials used and made")

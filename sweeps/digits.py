@@ -11,8 +11,9 @@ import time
 import warnings
 
 
-def train(model: str, seed: int, C: float = 1.0, hidden: int = 64, alpha: float = 1e-4,
-          test_size: float = 0.3) -> dict[str, float]:
+def train(
+    model: str, seed: int, C: float = 1.0, hidden: int = 64, alpha: float = 1e-4, test_size: float = 0.3
+) -> dict[str, float]:
     from sklearn.datasets import load_digits
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
@@ -23,7 +24,8 @@ def train(model: str, seed: int, C: float = 1.0, hidden: int = 64, alpha: float 
 
     x, y = load_digits(return_X_y=True)
     x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=test_size, random_state=seed, stratify=y)
+        x, y, test_size=test_size, random_state=seed, stratify=y
+    )
     if model == "mlp":
         clf = MLPClassifier(hidden_layer_sizes=(hidden,), alpha=alpha, max_iter=300, random_state=seed)
     else:
@@ -33,5 +35,4 @@ def train(model: str, seed: int, C: float = 1.0, hidden: int = 64, alpha: float 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         pipe.fit(x_train, y_train)
-    return {"accuracy": float(pipe.score(x_test, y_test)),
-            "train_seconds": time.perf_counter() - started}
+    return {"accuracy": float(pipe.score(x_test, y_test)), "train_seconds": time.perf_counter() - started}

@@ -30,5 +30,7 @@ def fit(lr: float, steps: int, optimizer: str, seed: int, momentum: float = 0.0)
         if not np.all(np.isfinite(w)):
             break
     mse = float(np.mean((w[0] * x[test] + w[1] - y[test]) ** 2))
-    return {"test_mse": mse if np.isfinite(mse) else 1e9,
-            "slope_error": float(abs(w[0] - TRUE_SLOPE)) if np.isfinite(w[0]) else 1e9}
+    return {
+        "test_mse": mse if np.isfinite(mse) else 1e9,
+        "slope_error": float(abs(w[0] - TRUE_SLOPE)) if np.isfinite(w[0]) else 1e9,
+    }

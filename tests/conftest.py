@@ -13,7 +13,8 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 # Ray workers and subprocess CLIs import sweeper (and test objectives) from this checkout.
 os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (str(REPO), str(REPO / "tests"), os.environ.get("PYTHONPATH", "")) if p)
+    p for p in (str(REPO), str(REPO / "tests"), os.environ.get("PYTHONPATH", "")) if p
+)
 
 
 @pytest.fixture(scope="session")
@@ -22,8 +23,9 @@ def ray_session():
     import ray
 
     if not ray.is_initialized():
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 logging_level="error")
+        ray.init(
+            address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="error"
+        )
     yield ray
     ray.shutdown()
 
@@ -34,8 +36,7 @@ def sweep_spec(**overrides: Any) -> dict[str, Any]:
         "experiment": "t",
         "objective": "objectives:quadratic",
         "metrics": [{"loss": "minimize"}, {"x_abs": "minimize"}],
-        "variables": {"x": {"float": [-2.0, 2.0]}, "y": {"int": [0, 4]},
-                      "kind": {"choice": ["a", "b"]}},
+        "variables": {"x": {"float": [-2.0, 2.0]}, "y": {"int": [0, 4]}, "kind": {"choice": ["a", "b"]}},
         "search": {"method": "random", "trials": 6, "seed": 0},
         "replicates": 2,
     }

@@ -7,8 +7,7 @@ import math
 
 def quadratic(x: float, y: int, kind: str, seed: int) -> dict[str, float]:
     noise = (seed % 1000) / 1e6
-    return {"loss": (x - 0.5) ** 2 + (y - 2) ** 2 + (0.1 if kind == "b" else 0.0) + noise,
-            "x_abs": abs(x)}
+    return {"loss": (x - 0.5) ** 2 + (y - 2) ** 2 + (0.1 if kind == "b" else 0.0) + noise, "x_abs": abs(x)}
 
 
 def flaky(x: float, y: int, kind: str, seed: int) -> float:

@@ -27,10 +27,20 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 RAY = str(Path(sys.executable).with_name("ray"))
-FAST_HEALTH_CHECKS = {"health_check_initial_delay_ms": 0, "health_check_period_ms": 500,
-                      "health_check_timeout_ms": 500, "health_check_failure_threshold": 2}
-PORT_FLAGS = ("--node-manager-port", "--object-manager-port", "--dashboard-agent-listen-port",
-              "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port")
+FAST_HEALTH_CHECKS = {
+    "health_check_initial_delay_ms": 0,
+    "health_check_period_ms": 500,
+    "health_check_timeout_ms": 500,
+    "health_check_failure_threshold": 2,
+}
+PORT_FLAGS = (
+    "--node-manager-port",
+    "--object-manager-port",
+    "--dashboard-agent-listen-port",
+    "--dashboard-agent-grpc-port",
+    "--runtime-env-agent-port",
+    "--metrics-export-port",
+)
 
 
 def free_port() -> int:
@@ -43,8 +53,12 @@ def cluster_env(extra_path: list[str] | None = None) -> dict[str, str]:
     """The environment Ray's processes (and so its workers) get: sweeper, tests and objectives importable."""
     env = dict(os.environ)
     paths = [str(REPO), str(REPO / "tests"), *(extra_path or []), env.get("PYTHONPATH", "")]
-    env.update(PYTHONPATH=os.pathsep.join(p for p in paths if p), RAY_AUTH_MODE="disabled",
-               RAY_USAGE_STATS_ENABLED="0", PYTHONUNBUFFERED="1")
+    env.update(
+        PYTHONPATH=os.pathsep.join(p for p in paths if p),
+        RAY_AUTH_MODE="disabled",
+        RAY_USAGE_STATS_ENABLED="0",
+        PYTHONUNBUFFERED="1",
+    )
     env.pop("RAY_ADDRESS", None)
     return env
 
@@ -52,9 +66,17 @@ def cluster_env(extra_path: list[str] | None = None) -> dict[str, str]:
 class RayCluster:
     """A head and ``nodes - 1`` worker nodes, each with ``cpus`` CPUs and optional custom resources."""
 
-    def __init__(self, workdir: Path | None = None, *, nodes: int = 2, cpus: int = 1,
-                 resources: dict[str, float] | None = None, extra_path: list[str] | None = None,
-                 system_config: dict[str, Any] | None = None, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        workdir: Path | None = None,
+        *,
+        nodes: int = 2,
+        cpus: int = 1,
+        resources: dict[str, float] | None = None,
+        extra_path: list[str] | None = None,
+        system_config: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
+    ):
         # Unix socket paths must stay short (~107 bytes), so temp dirs live under /tmp, not tmp_path.
         self.root = Path(tempfile.mkdtemp(prefix="swc-", dir="/tmp"))
         self.workdir = workdir or self.root
@@ -87,41 +109,70 @@ class RayCluster:
             self.add_node(**kwargs)
         self.wait_for_nodes(1 + len(specs), timeout)
 
-    def add_node(self, *, head: bool = False, cpus: int | None = None, gpus: int = 0,
-                 resources: dict[str, float] | None = None) -> subprocess.Popen[bytes]:
+    def add_node(
+        self,
+        *,
+        head: bool = False,
+        cpus: int | None = None,
+        gpus: int = 0,
+        resources: dict[str, float] | None = None,
+    ) -> subprocess.Popen[bytes]:
         """Start one node; ``gpus`` are declared, not detected, so placement is testable anywhere."""
         i = len(self.procs)
         temp = self.root / f"n{i}"
         temp.mkdir(parents=True, exist_ok=True)
-        args = [RAY, "start", "--block", "--disable-usage-stats", f"--temp-dir={temp}",
-                f"--num-cpus={self._cpus if cpus is None else cpus}", f"--num-gpus={gpus}",
-                "--node-ip-address=127.0.0.1", f"--resources={json.dumps(resources or self._resources)}"]
+        args = [
+            RAY,
+            "start",
+            "--block",
+            "--disable-usage-stats",
+            f"--temp-dir={temp}",
+            f"--num-cpus={self._cpus if cpus is None else cpus}",
+            f"--num-gpus={gpus}",
+            "--node-ip-address=127.0.0.1",
+            f"--resources={json.dumps(resources or self._resources)}",
+        ]
         args += [f"{flag}={free_port()}" for flag in PORT_FLAGS]
         if head:
-            args += ["--head", f"--port={self.port}", "--include-dashboard=false",
-                     f"--ray-client-server-port={self.client_port}",
-                     f"--system-config={json.dumps(self._system_config)}"]
+            args += [
+                "--head",
+                f"--port={self.port}",
+                "--include-dashboard=false",
+                f"--ray-client-server-port={self.client_port}",
+                f"--system-config={json.dumps(self._system_config)}",
+            ]
         else:
             args += [f"--address={self.address}"]
         log = open(self.workdir / f"ray-node-{i}.log", "wb")  # noqa: SIM115  # lives with the process
-        proc = subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.procs.append(proc)
         return proc
 
     def wait_for_nodes(self, n: int, timeout: float = 90.0) -> None:
         """Block until ``n`` nodes are alive (asked of the head in a short-lived subprocess)."""
         deadline = time.monotonic() + timeout
-        code = ("import ray, sys; ray.init(address=sys.argv[1], logging_level='error');"
-                "print(sum(1 for n in ray.nodes() if n['Alive']))")
+        code = (
+            "import ray, sys; ray.init(address=sys.argv[1], logging_level='error');"
+            "print(sum(1 for n in ray.nodes() if n['Alive']))"
+        )
         alive = -1
         while time.monotonic() < deadline:
             for i, proc in enumerate(self.procs):
                 if proc.poll() is not None:
-                    raise RuntimeError(f"ray node {i} exited with {proc.returncode}; see "
-                                       f"{self.workdir / f'ray-node-{i}.log'}")
-            out = subprocess.run([sys.executable, "-c", code, self.address], env=self.env,
-                                 capture_output=True, text=True, timeout=60, check=False)
+                    raise RuntimeError(
+                        f"ray node {i} exited with {proc.returncode}; see "
+                        f"{self.workdir / f'ray-node-{i}.log'}"
+                    )
+            out = subprocess.run(
+                [sys.executable, "-c", code, self.address],
+                env=self.env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
             if out.returncode == 0 and out.stdout.strip().isdigit():
                 alive = int(out.stdout.strip())
                 if alive >= n:

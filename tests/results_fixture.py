@@ -25,24 +25,46 @@ def seed_of(replicate: int) -> int:
     return 1000 + int(replicate)
 
 
-def write_results(folder: Path, spec: Mapping[str, Any], rows: Iterable[Mapping[str, Any]], *,
-                  history: Iterable[Mapping[str, Any]] | None = None,
-                  status: str = "complete") -> Path:
+def write_results(
+    folder: Path,
+    spec: Mapping[str, Any],
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    history: Iterable[Mapping[str, Any]] | None = None,
+    status: str = "complete",
+) -> Path:
     """Write a results folder; returns it. ``spec`` is a sweep dict (validated here)."""
     experiment = load_spec(spec, root=folder)
     folder.mkdir(parents=True, exist_ok=True)
-    write_json(folder / "experiment.json", {
-        "name": experiment.name, "hypothesis": experiment.hypothesis, "spec": dict(spec),
-        "root": ".", "versions": {"sweeper": "0.1.0"}, "host": "testhost", "git_commit": None,
-        "created_at": T0.isoformat(), "updated_at": T0.isoformat(), "status": status,
-    })
+    write_json(
+        folder / "experiment.json",
+        {
+            "name": experiment.name,
+            "hypothesis": experiment.hypothesis,
+            "spec": dict(spec),
+            "root": ".",
+            "versions": {"sweeper": "0.1.0"},
+            "host": "testhost",
+            "git_commit": None,
+            "created_at": T0.isoformat(),
+            "updated_at": T0.isoformat(),
+            "status": status,
+        },
+    )
     writer = TableWriter(folder / "trials", trial_schema(experiment), flush_rows=10**9, flush_s=1e9)
     full = []
     for i, row in enumerate(rows):
         start = T0 + timedelta(seconds=i)
-        out = {"seed": seed_of(row["replicate"]), "status": "complete", "started_at": start,
-               "ended_at": start + timedelta(seconds=1), "duration_s": 1.0, "node": "n0",
-               "attempt": 0, "error": None}
+        out = {
+            "seed": seed_of(row["replicate"]),
+            "status": "complete",
+            "started_at": start,
+            "ended_at": start + timedelta(seconds=1),
+            "duration_s": 1.0,
+            "node": "n0",
+            "attempt": 0,
+            "error": None,
+        }
         out.update(row)
         full.append(out)
     writer.append(full)
@@ -58,14 +80,18 @@ def _write_history(folder: Path, experiment: Any, rows: list[Mapping[str, Any]])
 
     metrics = [m.name for m in experiment.metrics]
     writer = TableWriter(folder, history_schema(metrics), flush_rows=10**9, flush_s=1e9, keys=())
-    writer.append([{"attempt": 0, "time": T0 + timedelta(seconds=i), **row}
-                   for i, row in enumerate(rows)])
+    writer.append([{"attempt": 0, "time": T0 + timedelta(seconds=i), **row} for i, row in enumerate(rows)])
     writer.close()
 
 
-def model_spec(*, replicates: int = 5, treatment: Any = "custom", arms: str = "best",
-               models: tuple[str, ...] = ("resnet50", "custom"), extra_metric: bool = False,
-               ) -> dict[str, Any]:
+def model_spec(
+    *,
+    replicates: int = 5,
+    treatment: Any = "custom",
+    arms: str = "best",
+    models: tuple[str, ...] = ("resnet50", "custom"),
+    extra_metric: bool = False,
+) -> dict[str, Any]:
     """A hypothesis sweep: model x lr, accuracy (primary) and optionally seconds."""
     metrics: list[dict[str, str]] = [{"accuracy": "maximize"}]
     if extra_metric:
@@ -73,8 +99,10 @@ def model_spec(*, replicates: int = 5, treatment: Any = "custom", arms: str = "b
     compare: dict[str, Any] = {"variable": "model", "baseline": "resnet50", "arms": arms}
     if treatment is not None:
         compare["treatment"] = treatment
-    variables: dict[str, Any] = {"model": {"choice": list(models)},
-                                 "lr": {"float": [1e-4, 1e-1], "log": True}}
+    variables: dict[str, Any] = {
+        "model": {"choice": list(models)},
+        "lr": {"float": [1e-4, 1e-1], "log": True},
+    }
     if "custom" in models:
         variables["depth"] = {"int": [2, 8], "when": {"model": "custom"}}
     return {
@@ -89,11 +117,18 @@ def model_spec(*, replicates: int = 5, treatment: Any = "custom", arms: str = "b
     }
 
 
-def model_rows(rng: np.random.Generator, *, effect: float, replicates: int = 5,
-               lrs: tuple[float, ...] = (1e-3,), seed_sd: float = 0.02, noise_sd: float = 0.01,
-               models: tuple[str, ...] = ("resnet50", "custom"),
-               effects: Mapping[str, float] | None = None,
-               extra_metric: bool = False) -> list[dict[str, Any]]:
+def model_rows(
+    rng: np.random.Generator,
+    *,
+    effect: float,
+    replicates: int = 5,
+    lrs: tuple[float, ...] = (1e-3,),
+    seed_sd: float = 0.02,
+    noise_sd: float = 0.01,
+    models: tuple[str, ...] = ("resnet50", "custom"),
+    effects: Mapping[str, float] | None = None,
+    extra_metric: bool = False,
+) -> list[dict[str, Any]]:
     """Rows for ``model_spec``: accuracy = 0.8 + effect(model) + seed effect + noise.
 
     The seed effect is shared by every trial of a replicate (common random numbers), so a paired
@@ -109,8 +144,14 @@ def model_rows(rng: np.random.Generator, *, effect: float, replicates: int = 5,
             for r in range(replicates):
                 noise = rng.normal(0, noise_sd)
                 acc = 0.8 + per_model.get(model, 0.0) + lr_effect + seed_effect[r] + noise
-                row: dict[str, Any] = {"trial": trial, "replicate": r, "model": model, "lr": lr,
-                                       "depth": 4 if model == "custom" else None, "accuracy": acc}
+                row: dict[str, Any] = {
+                    "trial": trial,
+                    "replicate": r,
+                    "model": model,
+                    "lr": lr,
+                    "depth": 4 if model == "custom" else None,
+                    "accuracy": acc,
+                }
                 if extra_metric:
                     row["seconds"] = 10 + 5 * (model == "custom") + 100 * acc + rng.normal(0, 1)
                 rows.append(row)

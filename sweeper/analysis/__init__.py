@@ -1,1 +1,1 @@
-"""analysis"""
+"""Statistics over a trial table: aggregation, the verdict, stability, inference, importance."""

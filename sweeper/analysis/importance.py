@@ -39,8 +39,7 @@ class Importance:
 BRANCH_MIN_TRIALS = 4  # fewer trials in a branch say nothing about its variables
 
 
-def importance(df: pd.DataFrame, spec: Experiment, metric: str | None = None,
-               seed: int = 0) -> Importance:
+def importance(df: pd.DataFrame, spec: Experiment, metric: str | None = None, seed: int = 0) -> Importance:
     """Optuna's fANOVA on a study rebuilt from the table (one Optuna trial per sweeper trial).
 
     The target is the trial's mean over its finished replicates. Constant variables get no share.
@@ -62,14 +61,16 @@ def importance(df: pd.DataFrame, spec: Experiment, metric: str | None = None,
     variables = [v for v in spec.variables if v.name in names]
     rows = []
     for trial, value in means.items():
-        params = {v.name: _param(v, firsts.at[trial, v.name]) for v in variables
-                  if not pd.isna(firsts.at[trial, v.name])}  # NA: an inactive variable
+        params = {
+            v.name: _param(v, firsts.at[trial, v.name])
+            for v in variables
+            if not pd.isna(firsts.at[trial, v.name])
+        }  # NA: an inactive variable
         rows.append((params, float(value)))
     evaluate, method, note = _evaluator(seed)
     always = [(p, y) for p, y in rows if all(v.name in p for v in variables if not v.when)]
     if len(always) < 2:
-        return Importance({}, len(always), conditional,
-                          f"{method} needs at least 2 finished trials", method)
+        return Importance({}, len(always), conditional, f"{method} needs at least 2 finished trials", method)
     try:
         values = evaluate(_study(always, variables, direction))
     except (ValueError, RuntimeError) as exc:  # e.g. every variable constant across trials
@@ -80,8 +81,14 @@ def importance(df: pd.DataFrame, spec: Experiment, metric: str | None = None,
             continue
         members = [(p, y) for p, y in rows if frozenset(p) == active]
         fixed = {k for k in active if len({repr(p[k]) for p, _ in members}) == 1}
-        label = ", ".join(f"{k}={members[0][0][k]}" for k in sorted(fixed)
-                          if any(k == ref for v in variables for ref, _ in v.when)) or "all"
+        label = (
+            ", ".join(
+                f"{k}={members[0][0][k]}"
+                for k in sorted(fixed)
+                if any(k == ref for v in variables for ref, _ in v.when)
+            )
+            or "all"
+        )
         free = [v for v in variables if v.name in active and v.name not in fixed]
         if len(members) < BRANCH_MIN_TRIALS or not free:
             continue
@@ -106,8 +113,10 @@ def _evaluator(seed: int) -> tuple[Any, str, str]:
     except ImportError:
         evaluator = PedAnovaImportanceEvaluator()
         method = "PED-ANOVA"
-        note = ("scikit-learn is not installed, so PED-ANOVA stands in for fANOVA "
-                "(pip install scikit-learn for fANOVA)")
+        note = (
+            "scikit-learn is not installed, so PED-ANOVA stands in for fANOVA "
+            "(pip install scikit-learn for fANOVA)"
+        )
 
     def evaluate(study: Any) -> dict[str, float]:
         return {k: float(v) for k, v in evaluator.evaluate(study).items()}
@@ -127,8 +136,9 @@ def _study(rows: list[tuple[dict[str, Any], float]], variables: list[Any], direc
     study = optuna.create_study(direction=optuna.study.StudyDirection[direction.upper()])
     for params, value in rows:
         keep = {k: v for k, v in params.items() if any(x.name == k for x in variables)}
-        study.add_trial(optuna.trial.create_trial(
-            params=keep, distributions=distributions(variables, keep), value=value))
+        study.add_trial(
+            optuna.trial.create_trial(params=keep, distributions=distributions(variables, keep), value=value)
+        )
     return study
 
 

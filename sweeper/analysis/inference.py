@@ -51,8 +51,9 @@ class TestResult:
     n_needed: int | None  # replicates per arm for 80% power at the observed effect
 
 
-def compare_samples(a: np.ndarray, b: np.ndarray, *, paired: bool, alpha: float = 0.05,
-                    robust: bool = True, seed: int = 0) -> TestResult:
+def compare_samples(
+    a: np.ndarray, b: np.ndarray, *, paired: bool, alpha: float = 0.05, robust: bool = True, seed: int = 0
+) -> TestResult:
     """Test a against b; CI at level 1 - alpha. ``robust=False`` keeps to the t-tests (fast)."""
     import numpy as np
     from scipy import stats
@@ -66,59 +67,117 @@ def compare_samples(a: np.ndarray, b: np.ndarray, *, paired: bool, alpha: float 
         effect = float(d.mean()) if n else nan
         spread = float(d.std(ddof=1)) if n > 1 else nan
         if n < 2:
-            return TestResult("none", "a paired test needs at least 2 shared seeds", True, n,
-                              effect, nan, nan, nan, spread, None)
+            return TestResult(
+                "none",
+                "a paired test needs at least 2 shared seeds",
+                True,
+                n,
+                effect,
+                nan,
+                nan,
+                nan,
+                spread,
+                None,
+            )
         if spread == 0 or not np.isfinite(spread):
             return _exact(True, n, effect, spread)
         needed = _n_needed(abs(effect), spread, alpha, paired=True)
         if robust and n >= NORMALITY_MIN_N and stats.shapiro(d).pvalue < 0.05:
             p = float(stats.wilcoxon(d).pvalue)
             lo, hi = _bootstrap_ci(lambda x, axis: x.mean(axis), (d,), level, seed, paired=True)
-            why = (f"paired by seed; Shapiro-Wilk rejects normal differences (n = {n}), so a "
-                   "rank test; CI by bootstrap")
-            return TestResult("Wilcoxon signed-rank", why, True, n, effect, lo, hi, p, spread,
-                              needed)
+            why = (
+                f"paired by seed; Shapiro-Wilk rejects normal differences (n = {n}), so a "
+                "rank test; CI by bootstrap"
+            )
+            return TestResult("Wilcoxon signed-rank", why, True, n, effect, lo, hi, p, spread, needed)
         res = stats.ttest_rel(a, b)
         ci = res.confidence_interval(level)
-        why = ("paired by seed (replicates share seeds, so the seed's effect cancels); "
-               + ("differences pass Shapiro-Wilk" if robust and n >= NORMALITY_MIN_N else
-                  f"too few pairs (n = {n} < {NORMALITY_MIN_N}) to judge normality, and a rank "
-                  "test cannot reach significance that small"))
-        return TestResult("paired t-test", why, True, n, effect, float(ci.low), float(ci.high),
-                          float(res.pvalue), spread, needed)
+        why = "paired by seed (replicates share seeds, so the seed's effect cancels); " + (
+            "differences pass Shapiro-Wilk"
+            if robust and n >= NORMALITY_MIN_N
+            else f"too few pairs (n = {n} < {NORMALITY_MIN_N}) to judge normality, and a rank "
+            "test cannot reach significance that small"
+        )
+        return TestResult(
+            "paired t-test",
+            why,
+            True,
+            n,
+            effect,
+            float(ci.low),
+            float(ci.high),
+            float(res.pvalue),
+            spread,
+            needed,
+        )
     na, nb = len(a), len(b)
     n = min(na, nb)
     effect = float(a.mean() - b.mean()) if na and nb else nan
     if n < 2:
-        return TestResult("none", "Welch's t-test needs at least 2 replicates per arm", False, n,
-                          effect, nan, nan, nan, nan, None)
+        return TestResult(
+            "none",
+            "Welch's t-test needs at least 2 replicates per arm",
+            False,
+            n,
+            effect,
+            nan,
+            nan,
+            nan,
+            nan,
+            None,
+        )
     sa, sb = a.std(ddof=1), b.std(ddof=1)
     spread = float(math.sqrt((sa**2 + sb**2) / 2))
     if spread == 0:
         return _exact(False, n, effect, spread)
     needed = _n_needed(abs(effect), spread, alpha, paired=False)
     if robust and n >= NORMALITY_MIN_N and min(stats.shapiro(x).pvalue for x in (a, b)) < 0.05:
-        res = stats.permutation_test((a, b), _mean_diff,
-                                     n_resamples=BOOTSTRAP_RESAMPLES, vectorized=True,
-                                     rng=np.random.default_rng(seed))
+        res = stats.permutation_test(
+            (a, b),
+            _mean_diff,
+            n_resamples=BOOTSTRAP_RESAMPLES,
+            vectorized=True,
+            rng=np.random.default_rng(seed),
+        )
         lo, hi = _bootstrap_ci(_mean_diff, (a, b), level, seed, paired=False)
-        why = ("no shared seeds, and Shapiro-Wilk rejects normal values, so a permutation test "
-               "on the difference of means; CI by bootstrap")
-        return TestResult("permutation test", why, False, n, effect, lo, hi, float(res.pvalue),
-                          spread, needed)
+        why = (
+            "no shared seeds, and Shapiro-Wilk rejects normal values, so a permutation test "
+            "on the difference of means; CI by bootstrap"
+        )
+        return TestResult(
+            "permutation test", why, False, n, effect, lo, hi, float(res.pvalue), spread, needed
+        )
     res = stats.ttest_ind(a, b, equal_var=False)
     ci = res.confidence_interval(level)
-    return TestResult("Welch's t-test", "no shared seeds, so unpaired; Welch's test does not "
-                      "assume equal variances", False, n, effect, float(ci.low), float(ci.high),
-                      float(res.pvalue), spread, needed)
+    return TestResult(
+        "Welch's t-test",
+        "no shared seeds, so unpaired; Welch's test does not assume equal variances",
+        False,
+        n,
+        effect,
+        float(ci.low),
+        float(ci.high),
+        float(res.pvalue),
+        spread,
+        needed,
+    )
 
 
 def _exact(paired: bool, n: int, effect: float, spread: float) -> TestResult:
     """Every seed gives the same difference: nothing to test, the difference is what it is."""
     p = 1.0 if effect == 0 else 0.0
-    return TestResult("none (no spread)", "every replicate gives the same difference (does the "
-                      "objective ignore its seed?), so no test applies", paired, n, effect, effect,
-                      effect, p, spread, None)
+    return TestResult(
+        "none (no spread)",
+        "every replicate gives the same difference (does the objective ignore its seed?), so no test applies",
+        paired,
+        n,
+        effect,
+        effect,
+        effect,
+        p,
+        spread,
+        None,
+    )
 
 
 def _mean_diff(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -127,14 +186,22 @@ def _mean_diff(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
     return np.asarray(x.mean(axis) - y.mean(axis))
 
 
-def _bootstrap_ci(stat: Any, data: tuple[np.ndarray, ...], level: float, seed: int,
-                  *, paired: bool) -> tuple[float, float]:
+def _bootstrap_ci(
+    stat: Any, data: tuple[np.ndarray, ...], level: float, seed: int, *, paired: bool
+) -> tuple[float, float]:
     import numpy as np
     from scipy import stats
 
-    res = stats.bootstrap(data, stat, n_resamples=BOOTSTRAP_RESAMPLES, confidence_level=level,
-                          paired=paired, vectorized=True, method="percentile",
-                          rng=np.random.default_rng(seed))
+    res = stats.bootstrap(
+        data,
+        stat,
+        n_resamples=BOOTSTRAP_RESAMPLES,
+        confidence_level=level,
+        paired=paired,
+        vectorized=True,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
@@ -156,8 +223,7 @@ def power(effect: float, spread: float, n: Any, alpha: float = 0.05, *, paired: 
     return np.where(np.isfinite(p), p, approx)
 
 
-def _n_needed(effect: float, spread: float, alpha: float, *, paired: bool,
-              cap: int = 10_000) -> int | None:
+def _n_needed(effect: float, spread: float, alpha: float, *, paired: bool, cap: int = 10_000) -> int | None:
     """Smallest n per arm with 80% power at the observed effect; None when beyond ``cap``."""
     import numpy as np
 

@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweeper.errors import SweeperError
 from sweeper.analysis.inference import LEVEL, POWER, TestResult, compare_samples, holm, kendall_w, t_interval
+from sweeper.errors import SweeperError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,6 +39,7 @@ ALPHA = "\N{GREEK SMALL LETTER ALPHA}"
 
 
 # ---------------------------------------------------------------- aggregation
+
 
 def completed(df: pd.DataFrame) -> pd.DataFrame:
     """Rows of finished replicates: only these carry metrics worth averaging."""
@@ -54,8 +55,9 @@ def swept(spec: Experiment, df: pd.DataFrame | None = None) -> list[str]:
     return [n for n in names if df is None or n in df.columns]
 
 
-def aggregate(df: pd.DataFrame, spec: Experiment, by: Sequence[str] | None = None,
-              level: float = LEVEL) -> pd.DataFrame:
+def aggregate(
+    df: pd.DataFrame, spec: Experiment, by: Sequence[str] | None = None, level: float = LEVEL
+) -> pd.DataFrame:
     """One row per trial (or per ``by`` group): n, and mean/std/CI of each metric, ranked.
 
     Grouped rows pool every finished replicate of the group's trials (a mean over the other
@@ -71,8 +73,10 @@ def aggregate(df: pd.DataFrame, spec: Experiment, by: Sequence[str] | None = Non
     if by:
         unknown = [b for b in by if b not in [v.name for v in spec.variables]]
         if unknown:
-            raise SweeperError(f"--by {','.join(unknown)}: not a variable of {spec.name}; "
-                               f"use one of {', '.join(v.name for v in spec.variables)}")
+            raise SweeperError(
+                f"--by {','.join(unknown)}: not a variable of {spec.name}; "
+                f"use one of {', '.join(v.name for v in spec.variables)}"
+            )
     done = completed(df)
     if by:
         keys = list(by)
@@ -81,15 +85,19 @@ def aggregate(df: pd.DataFrame, spec: Experiment, by: Sequence[str] | None = Non
         out.insert(0, "n_trials", groups["trial"].nunique())
     else:
         keys = ["trial"]
-        trials = df.groupby("trial", sort=True)[variables].first() if variables else (
-            pd.DataFrame(index=pd.Index(sorted(df["trial"].unique()), name="trial")))
+        trials = (
+            df.groupby("trial", sort=True)[variables].first()
+            if variables
+            else (pd.DataFrame(index=pd.Index(sorted(df["trial"].unique()), name="trial")))
+        )
         groups = done.groupby("trial", sort=True)
         out = trials.join(groups.size().rename("n"), how="left")
         out["n"] = out["n"].fillna(0).astype("int64")
     if "status" in df.columns and (df["status"] != "complete").any():
         # say where replicates went missing (stopped early by the pruner, failed, timed out)
-        flags = pd.DataFrame({"n_pruned": df["status"].eq("pruned"),
-                              "n_failed": df["status"].isin(["failed", "timeout"])})
+        flags = pd.DataFrame(
+            {"n_pruned": df["status"].eq("pruned"), "n_failed": df["status"].isin(["failed", "timeout"])}
+        )
         for k in keys:
             flags[k] = df[k]
         counts = flags.groupby(keys, dropna=False, sort=True)[["n_pruned", "n_failed"]].sum()
@@ -107,8 +115,7 @@ def aggregate(df: pd.DataFrame, spec: Experiment, by: Sequence[str] | None = Non
     if metrics:
         primary = spec.primary.name if spec.primary.name in metrics else metrics[0]
         ascending = _direction(spec, primary) == "minimize"
-        out = out.sort_values(f"{primary}_mean", ascending=ascending, na_position="last",
-                              kind="stable")
+        out = out.sort_values(f"{primary}_mean", ascending=ascending, na_position="last", kind="stable")
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     return out.reset_index(drop=True)
 
@@ -120,8 +127,7 @@ def _direction(spec: Experiment, metric: str) -> str:
     raise SweeperError(f"{metric!r} is not a metric of {spec.name}")
 
 
-def summary(path: str | Path, by: Sequence[str] | str | None = None,
-            level: float = LEVEL) -> pd.DataFrame:
+def summary(path: str | Path, by: Sequence[str] | str | None = None, level: float = LEVEL) -> pd.DataFrame:
     """The summary table of a results folder: one row per trial (or ``by`` group), ranked.
 
     Columns: rank, the variables (or ``by``), n, and ``<metric>_mean/_std/_ci_low/_ci_high``.
@@ -133,7 +139,9 @@ def summary(path: str | Path, by: Sequence[str] | str | None = None,
         by = [b.strip() for b in by.split(",") if b.strip()]
     return aggregate(load(path), spec, by=by or None, level=level)
 
+
 # ---------------------------------------------------------------- the hypothesis
+
 
 @dataclass(frozen=True, slots=True)
 class Comparison:
@@ -194,24 +202,44 @@ class Verdict:
         if len(self.comparisons) == 1:
             return self.main.sentence
         won = [c for c in self.comparisons if c.supported]
-        head = (f"{len(won)} of {len(self.comparisons)} arms beat {self.comparisons[0].baseline} "
-                f"after Holm's correction" if won else
-                f"no arm beats {self.comparisons[0].baseline} after Holm's correction")
+        head = (
+            f"{len(won)} of {len(self.comparisons)} arms beat {self.comparisons[0].baseline} "
+            f"after Holm's correction"
+            if won
+            else f"no arm beats {self.comparisons[0].baseline} after Holm's correction"
+        )
         return f"{head}; best arm: {self.main.sentence}"
 
     def to_dict(self) -> dict[str, Any]:
         main = self.main
         out: dict[str, Any] = {
-            "hypothesis": self.hypothesis, "supported": main.supported, "sentence": self.sentence,
-            "variable": self.variable, "treatment": main.treatment, "baseline": main.baseline,
-            "metric": self.metric, "direction": main.direction, "alpha": self.alpha,
-            "effect": main.effect, "ci_low": main.ci_low, "ci_high": main.ci_high,
+            "hypothesis": self.hypothesis,
+            "supported": main.supported,
+            "sentence": self.sentence,
+            "variable": self.variable,
+            "treatment": main.treatment,
+            "baseline": main.baseline,
+            "metric": self.metric,
+            "direction": main.direction,
+            "alpha": self.alpha,
+            "effect": main.effect,
+            "ci_low": main.ci_low,
+            "ci_high": main.ci_high,
             "cohen_d": main.cohen_d,
-            "p_value": main.p_value, "p_adjusted": main.p_adjusted, "test": main.test,
-            "test_reason": main.reason, "paired": main.paired, "n": main.n,
-            "n_needed": main.n_needed, "arms": self.arms, "arms_note": self.arms_note,
-            "holm": self.holm, "warnings": list(main.warnings), "best_trial": self.best_trial,
-            "indistinguishable_from_best": list(self.indistinguishable), "notes": list(self.notes),
+            "p_value": main.p_value,
+            "p_adjusted": main.p_adjusted,
+            "test": main.test,
+            "test_reason": main.reason,
+            "paired": main.paired,
+            "n": main.n,
+            "n_needed": main.n_needed,
+            "arms": self.arms,
+            "arms_note": self.arms_note,
+            "holm": self.holm,
+            "warnings": list(main.warnings),
+            "best_trial": self.best_trial,
+            "indistinguishable_from_best": list(self.indistinguishable),
+            "notes": list(self.notes),
             "comparisons": [_clean(asdict(c)) for c in self.comparisons],
         }
         cleaned: dict[str, Any] = _clean(out)
@@ -243,8 +271,9 @@ def _level_mask(df: pd.DataFrame, variable: str, level: Any) -> pd.Series:
     return mask
 
 
-def arm_values(df: pd.DataFrame, variable: str, level: Any, metric: str, direction: str,
-               arms: str = "best") -> tuple[pd.Series, int | None, int]:
+def arm_values(
+    df: pd.DataFrame, variable: str, level: Any, metric: str, direction: str, arms: str = "best"
+) -> tuple[pd.Series, int | None, int]:
     """Per-seed values of one arm: (values indexed by seed, trial used or None, trials in arm)."""
     done = completed(df)
     rows = done[_level_mask(done, variable, level) & done[metric].notna()]
@@ -255,30 +284,36 @@ def arm_values(df: pd.DataFrame, variable: str, level: Any, metric: str, directi
         return rows.groupby("seed", sort=True)[metric].mean(), None, n_trials
     by_trial = rows.groupby("trial")[metric].agg(["mean", "count"])
     sign = -1 if direction == "maximize" else 1
-    best = min(by_trial.index,
-               key=lambda t: (sign * by_trial.at[t, "mean"], -by_trial.at[t, "count"], t))
+    best = min(by_trial.index, key=lambda t: (sign * by_trial.at[t, "mean"], -by_trial.at[t, "count"], t))
     chosen = rows[rows["trial"] == best]
     return chosen.groupby("seed", sort=True)[metric].mean(), int(best), n_trials
 
 
-def compare_arms(df: pd.DataFrame, compare: Compare, direction: str, *, levels: Sequence[Any],
-                 seed: int = 0) -> list[Comparison]:
+def compare_arms(
+    df: pd.DataFrame, compare: Compare, direction: str, *, levels: Sequence[Any], seed: int = 0
+) -> list[Comparison]:
     """Each level in ``levels`` against the baseline; Holm-adjusted when there are several."""
     import numpy as np
 
-    base, base_trial, _ = arm_values(df, compare.variable, compare.baseline, compare.metric,
-                                     direction, compare.arms)
+    base, base_trial, _ = arm_values(
+        df, compare.variable, compare.baseline, compare.metric, direction, compare.arms
+    )
     raw: list[tuple[Any, TestResult, int, int, int | None]] = []
     for level in levels:
-        arm, trial, _ = arm_values(df, compare.variable, level, compare.metric, direction,
-                                   compare.arms)
+        arm, trial, _ = arm_values(df, compare.variable, level, compare.metric, direction, compare.arms)
         shared = arm.index.intersection(base.index)
         if len(shared) >= 2:
-            res = compare_samples(arm.loc[shared].to_numpy(), base.loc[shared].to_numpy(),
-                                  paired=True, alpha=compare.alpha, seed=seed)
+            res = compare_samples(
+                arm.loc[shared].to_numpy(),
+                base.loc[shared].to_numpy(),
+                paired=True,
+                alpha=compare.alpha,
+                seed=seed,
+            )
         else:
-            res = compare_samples(arm.to_numpy(), base.to_numpy(), paired=False,
-                                  alpha=compare.alpha, seed=seed)
+            res = compare_samples(
+                arm.to_numpy(), base.to_numpy(), paired=False, alpha=compare.alpha, seed=seed
+            )
         raw.append((level, res, len(arm), len(base), trial))
     many = len(raw) > 1
     adjusted = holm([r[1].p_value for r in raw]) if many else [r[1].p_value for r in raw]
@@ -286,16 +321,35 @@ def compare_arms(df: pd.DataFrame, compare: Compare, direction: str, *, levels: 
     for (level, res, na, nb, trial), p_adj in zip(raw, adjusted, strict=True):
         supported = decide(res, direction, compare.alpha, p_adj)
         warns = _warnings(res, na, nb, supported, compare.alpha)
-        sentence = _sentence(level, compare.baseline, compare.metric, direction, res,
-                             compare.alpha, p_adj, supported, many)
-        out.append(Comparison(
-            treatment=level, baseline=compare.baseline, metric=compare.metric, direction=direction,
-            supported=supported, effect=res.effect, ci_low=res.ci_low, ci_high=res.ci_high,
-            p_value=res.p_value, p_adjusted=float(p_adj) if np.isfinite(p_adj) else float("nan"),
-            test=res.test, reason=res.reason, paired=res.paired, n=res.n, n_treatment=na,
-            n_baseline=nb, treatment_trial=trial, baseline_trial=base_trial,
-            n_needed=res.n_needed, sentence=sentence, warnings=tuple(warns),
-            cohen_d=_standardised(res)))
+        sentence = _sentence(
+            level, compare.baseline, compare.metric, direction, res, compare.alpha, p_adj, supported, many
+        )
+        out.append(
+            Comparison(
+                treatment=level,
+                baseline=compare.baseline,
+                metric=compare.metric,
+                direction=direction,
+                supported=supported,
+                effect=res.effect,
+                ci_low=res.ci_low,
+                ci_high=res.ci_high,
+                p_value=res.p_value,
+                p_adjusted=float(p_adj) if np.isfinite(p_adj) else float("nan"),
+                test=res.test,
+                reason=res.reason,
+                paired=res.paired,
+                n=res.n,
+                n_treatment=na,
+                n_baseline=nb,
+                treatment_trial=trial,
+                baseline_trial=base_trial,
+                n_needed=res.n_needed,
+                sentence=sentence,
+                warnings=tuple(warns),
+                cohen_d=_standardised(res),
+            )
+        )
     return out
 
 
@@ -321,19 +375,32 @@ def _fmt(x: float) -> str:
     return f"{x:.3g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.2e}"
 
 
-def _sentence(treatment: Any, baseline: Any, metric: str, direction: str, res: TestResult,
-              alpha: float, p_adj: float, supported: bool, many: bool) -> str:
+def _sentence(
+    treatment: Any,
+    baseline: Any,
+    metric: str,
+    direction: str,
+    res: TestResult,
+    alpha: float,
+    p_adj: float,
+    supported: bool,
+    many: bool,
+) -> str:
     a = f"{ALPHA} = {alpha:g}"
-    p_text = (f"p = {_fmt(p_adj)} Holm-adjusted" if many else f"p = {_fmt(res.p_value)}")
+    p_text = f"p = {_fmt(p_adj)} Holm-adjusted" if many else f"p = {_fmt(res.p_value)}"
     if not math.isfinite(res.effect):
         return f"not supported at {a}: no finished replicates of {treatment} or {baseline}"
     if res.test == "none":
-        return (f"not supported at {a}: {treatment} vs {baseline} differs by {_fmt(res.effect)} "
-                f"{metric}, but {res.reason}")
+        return (
+            f"not supported at {a}: {treatment} vs {baseline} differs by {_fmt(res.effect)} "
+            f"{metric}, but {res.reason}"
+        )
     side = "higher" if res.effect > 0 else "lower" if res.effect < 0 else "no different"
     gap = f"by {_fmt(abs(res.effect))}" if res.effect else ""
-    what = (f"{treatment} is {side} than {baseline} {gap} {metric} "
-            f"[{_fmt(res.ci_low)}, {_fmt(res.ci_high)}] ({res.test}, {p_text}, n = {res.n})")
+    what = (
+        f"{treatment} is {side} than {baseline} {gap} {metric} "
+        f"[{_fmt(res.ci_low)}, {_fmt(res.ci_high)}] ({res.test}, {p_text}, n = {res.n})"
+    )
     what = " ".join(what.split())
     if supported:
         return f"supported at {a}: {what}"
@@ -347,25 +414,33 @@ def _sentence(treatment: Any, baseline: Any, metric: str, direction: str, res: T
 def _warnings(res: TestResult, na: int, nb: int, supported: bool, alpha: float) -> list[str]:
     out = []
     if min(na, nb) == 0:
-        out.append("an arm has no finished replicate: nothing to compare; the failed runs' "
-                   "errors are in the table's error column (sweeper.load(DIR))")
+        out.append(
+            "an arm has no finished replicate: nothing to compare; the failed runs' "
+            "errors are in the table's error column (sweeper.load(DIR))"
+        )
     elif res.n < 2:
-        out.append(f"only {res.n} replicate(s) per arm: no test is possible; set replicates: 5 "
-                   "or more")
+        out.append(f"only {res.n} replicate(s) per arm: no test is possible; set replicates: 5 or more")
     elif res.n < SMALL_N:
-        out.append(f"n = {res.n} is too small for the test to mean much: it can only detect "
-                   f"differences many times the seed-to-seed spread; use replicates: {SMALL_N} "
-                   "or more")
+        out.append(
+            f"n = {res.n} is too small for the test to mean much: it can only detect "
+            f"differences many times the seed-to-seed spread; use replicates: {SMALL_N} "
+            "or more"
+        )
     if res.n_needed is not None and res.n_needed > res.n:
-        out.append(f"about {res.n_needed} replicates per arm would detect a difference of "
-                   f"{_fmt(abs(res.effect))} with {POWER:.0%} power at {ALPHA} = {alpha:g} "
-                   f"(observed spread {_fmt(res.spread)}); this run has {res.n}")
+        out.append(
+            f"about {res.n_needed} replicates per arm would detect a difference of "
+            f"{_fmt(abs(res.effect))} with {POWER:.0%} power at {ALPHA} = {alpha:g} "
+            f"(observed spread {_fmt(res.spread)}); this run has {res.n}"
+        )
     elif res.n_needed is None and res.test not in ("none", "none (no spread)") and not supported:
-        out.append("the observed difference is too small against its spread for any practical "
-                   "number of replicates to show it")
+        out.append(
+            "the observed difference is too small against its spread for any practical "
+            "number of replicates to show it"
+        )
     if na != nb and res.paired:
-        out.append(f"the arms have {na} and {nb} finished replicates; only the {res.n} shared "
-                   "seeds are compared")
+        out.append(
+            f"the arms have {na} and {nb} finished replicates; only the {res.n} shared seeds are compared"
+        )
     return out
 
 
@@ -385,24 +460,33 @@ def treatment_levels(df: pd.DataFrame, spec: Experiment, compare: Compare) -> li
 
 def arms_note(compare: Compare, comparisons: Sequence[Comparison], df: pd.DataFrame) -> str:
     if compare.arms == "pooled":
-        return (f"Each level of {compare.variable} is represented by all of its trials, averaged "
-                "per seed (arms: pooled): the effect is over the whole explored space of the other "
-                "variables, as the search sampled it.")
+        return (
+            f"Each level of {compare.variable} is represented by all of its trials, averaged "
+            "per seed (arms: pooled): the effect is over the whole explored space of the other "
+            "variables, as the search sampled it."
+        )
     done = completed(df)
-    many = any(int(done.loc[_level_mask(done, compare.variable, lv), "trial"].nunique()) > 1
-               for lv in [compare.baseline, *(c.treatment for c in comparisons)])
-    text = (f"Each level of {compare.variable} is represented by its best trial (highest mean "
-            f"{compare.metric} over its replicates; arms: best), so the comparison is tuned "
-            "against tuned, paired by seed.")
+    many = any(
+        int(done.loc[_level_mask(done, compare.variable, lv), "trial"].nunique()) > 1
+        for lv in [compare.baseline, *(c.treatment for c in comparisons)]
+    )
+    text = (
+        f"Each level of {compare.variable} is represented by its best trial (highest mean "
+        f"{compare.metric} over its replicates; arms: best), so the comparison is tuned "
+        "against tuned, paired by seed."
+    )
     if many:
-        text += (" Picking the best of several trials on the same replicates flatters the level "
-                 "with more trials (winner's curse); confirm a close call by rerunning the two "
-                 "chosen configurations on fresh seeds, or use arms: pooled.")
+        text += (
+            " Picking the best of several trials on the same replicates flatters the level "
+            "with more trials (winner's curse); confirm a close call by rerunning the two "
+            "chosen configurations on fresh seeds, or use arms: pooled."
+        )
     return text
 
 
-def best_vs_rest(df: pd.DataFrame, spec: Experiment, metric: str | None = None,
-                 alpha: float = 0.05) -> tuple[int | None, list[int]]:
+def best_vs_rest(
+    df: pd.DataFrame, spec: Experiment, metric: str | None = None, alpha: float = 0.05
+) -> tuple[int | None, list[int]]:
     """The best trial and the trials a (Holm-corrected, paired) t-test cannot tell from it."""
     metric = metric or spec.primary.name
     direction = _direction(spec, metric)
@@ -423,11 +507,15 @@ def best_vs_rest(df: pd.DataFrame, spec: Experiment, metric: str | None = None,
         other = wide[t].dropna()
         shared = ref.index.intersection(other.index)
         if len(shared) >= 2:
-            res = compare_samples(other.loc[shared].to_numpy(), ref.loc[shared].to_numpy(),
-                                  paired=True, alpha=alpha, robust=False)
+            res = compare_samples(
+                other.loc[shared].to_numpy(),
+                ref.loc[shared].to_numpy(),
+                paired=True,
+                alpha=alpha,
+                robust=False,
+            )
         else:
-            res = compare_samples(other.to_numpy(), ref.to_numpy(), paired=False, alpha=alpha,
-                                  robust=False)
+            res = compare_samples(other.to_numpy(), ref.to_numpy(), paired=False, alpha=alpha, robust=False)
         trials.append(int(t))
         ps.append(res.p_value)
     adjusted = holm(ps)
@@ -441,24 +529,37 @@ def hypothesis_verdict(df: pd.DataFrame, spec: Experiment, seed: int = 0) -> Ver
     if compare is None:
         return None
     if compare.variable not in df.columns or compare.metric not in df.columns:
-        raise SweeperError(f"compare: the trial table has no column {compare.variable!r} or "
-                           f"{compare.metric!r}; it was written by another sweep file")
+        raise SweeperError(
+            f"compare: the trial table has no column {compare.variable!r} or "
+            f"{compare.metric!r}; it was written by another sweep file"
+        )
     direction = _direction(spec, compare.metric)
     levels = treatment_levels(df, spec, compare)
     if not levels:
-        raise SweeperError(f"compare: {compare.variable} has no level besides the baseline "
-                           f"{compare.baseline!r} to compare")
+        raise SweeperError(
+            f"compare: {compare.variable} has no level besides the baseline {compare.baseline!r} to compare"
+        )
     comparisons = compare_arms(df, compare, direction, levels=levels, seed=seed)
     best, same = best_vs_rest(df, spec, compare.metric, compare.alpha)
     notes = []
     if len(comparisons) > 1:
-        notes.append(f"{len(comparisons)} treatments against one baseline: p-values are "
-                     f"Holm-adjusted (family-wise error at {ALPHA}); CIs are not adjusted.")
+        notes.append(
+            f"{len(comparisons)} treatments against one baseline: p-values are "
+            f"Holm-adjusted (family-wise error at {ALPHA}); CIs are not adjusted."
+        )
     return Verdict(
-        hypothesis=spec.hypothesis, variable=compare.variable, metric=compare.metric,
-        alpha=compare.alpha, arms=compare.arms, arms_note=arms_note(compare, comparisons, df),
-        comparisons=tuple(comparisons), holm=len(comparisons) > 1, indistinguishable=tuple(same),
-        best_trial=best, notes=tuple(notes))
+        hypothesis=spec.hypothesis,
+        variable=compare.variable,
+        metric=compare.metric,
+        alpha=compare.alpha,
+        arms=compare.arms,
+        arms_note=arms_note(compare, comparisons, df),
+        comparisons=tuple(comparisons),
+        holm=len(comparisons) > 1,
+        indistinguishable=tuple(same),
+        best_trial=best,
+        notes=tuple(notes),
+    )
 
 
 def verdict(path: str | Path) -> Verdict | None:
@@ -469,6 +570,7 @@ def verdict(path: str | Path) -> Verdict | None:
 
 
 # ---------------------------------------------------------------- stability
+
 
 @dataclass(frozen=True, slots=True)
 class Stability:
@@ -489,8 +591,20 @@ def stability(df: pd.DataFrame, spec: Experiment, top: int = 10) -> Stability:
     direction = spec.primary.direction
     done = completed(df)
     done = done[done[metric].notna()]
-    empty = pd.DataFrame(columns=["rank", "trial", "n", "mean", "std", "cv", "seed_rank_min",
-                                  "seed_rank_max", "best_on", "flips"])
+    empty = pd.DataFrame(
+        columns=[
+            "rank",
+            "trial",
+            "n",
+            "mean",
+            "std",
+            "cv",
+            "seed_rank_min",
+            "seed_rank_max",
+            "best_on",
+            "flips",
+        ]
+    )
     if done.empty:
         return Stability(empty, float("nan"), 0, 0)
     g = done.groupby("trial")[metric]
@@ -515,6 +629,7 @@ def stability(df: pd.DataFrame, spec: Experiment, top: int = 10) -> Stability:
         table.loc[chosen, "flips"] = (ranks.min() != ranks.max()).to_numpy()
         w = kendall_w(sub.rank(axis=1).to_numpy())
     table = table.reset_index()
-    table = table[["rank", "trial", "n", "mean", "std", "cv", "seed_rank_min", "seed_rank_max",
-                   "best_on", "flips"]]
+    table = table[
+        ["rank", "trial", "n", "mean", "std", "cv", "seed_rank_min", "seed_rank_max", "best_on", "flips"]
+    ]
     return Stability(table, w, len(sub), len(chosen))

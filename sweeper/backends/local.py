@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sweeper.run.objective import ObjectiveRef, Outcome, Run, execute
+from sweeper.run.objective import execute
+from sweeper.run.types import Outcome, Run, RunContext
 
 
 class LocalBackend:
     slots = 1
 
-    def __init__(self, ref: ObjectiveRef):
+    def __init__(self, ref: RunContext):
         self.ref = ref
         self._done: dict[int, list[Outcome]] = {}
         self._next = 0
@@ -22,8 +23,9 @@ class LocalBackend:
         self._done[handle] = execute(self.ref, runs)
         return handle
 
-    def wait(self, handles: Collection[Any], timeout: float | None
-             ) -> list[tuple[Any, list[Outcome] | BaseException]]:
+    def wait(
+        self, handles: Collection[Any], timeout: float | None
+    ) -> list[tuple[Any, list[Outcome] | BaseException]]:
         return [(h, self._done.pop(h)) for h in handles if h in self._done]
 
     def cancel(self, handle: Any) -> None:

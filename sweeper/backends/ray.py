@@ -18,15 +18,14 @@ import os
 import socket
 import time
 from collections.abc import Collection, Sequence
-from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sweeper.backends.ray_task import environ, run_batch
 from sweeper.errors import SweeperError
-from sweeper.run.objective import ObjectiveRef, Outcome, Run, execute
+from sweeper.run.types import Outcome, Run, RunContext
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from sweeper.backends.ray_pool import WarmPool
     from sweeper.spec.model import Experiment, Resources
 
@@ -35,23 +34,13 @@ PROBE_TIMEOUT_S = 5.0  # a head that does not accept a TCP connection in this lo
 CLIENT_ATTEMPTS = 3  # Ray Client's server start on the head fails now and then under load
 
 
-def _run_batch(ref: ObjectiveRef, runs: Sequence[Run]) -> list[Outcome]:
-    import ray
-
-    node = f"{socket.gethostname()}/{ray.get_runtime_context().get_node_id()[:8]}"
-    if ray.get_gpu_ids():  # Ray has set CUDA_VISIBLE_DEVICES to this run's GPUs
-        return execute(ref, runs, node)
-    # Ray leaves the variable alone for a task without GPUs, so it would see every GPU of the node.
-    with _environ(CUDA_VISIBLE_DEVICES=""):
-        return execute(ref, runs, node)
-
-
 class RayBackend:
     """Runs batches on warm actors (ray_pool) when every run asks for the same resources and no run
     can time out (an actor's run cannot be killed alone); as plain tasks otherwise."""
 
-    def __init__(self, spec: Experiment, ref: ObjectiveRef, *, address: str | None = None,
-                 actors: bool | None = None):
+    def __init__(
+        self, spec: Experiment, ref: RunContext, *, address: str | None = None, actors: bool | None = None
+    ):
         import ray
 
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -66,10 +55,10 @@ class RayBackend:
             self.close()
             raise
 
-    def _start(self, spec: Experiment, ref: ObjectiveRef, actors: bool | None) -> None:
+    def _start(self, spec: Experiment, ref: RunContext, actors: bool | None) -> None:
         import ray
 
-        self._remote = ray.remote(_run_batch)
+        self._remote = ray.remote(run_batch)
         self._variants: dict[Resources, Any] = {}
         self._resources = spec.resources
         self._shapes = spec.resources.shapes()
@@ -96,8 +85,9 @@ class RayBackend:
             remote = self._variants[need] = self._remote.options(**task_options(need))
         return remote.remote(self.ref, list(runs))
 
-    def wait(self, handles: Collection[Any], timeout: float | None
-             ) -> list[tuple[Any, list[Outcome] | BaseException]]:
+    def wait(
+        self, handles: Collection[Any], timeout: float | None
+    ) -> list[tuple[Any, list[Outcome] | BaseException]]:
         import ray
 
         refs = list(handles)
@@ -117,8 +107,10 @@ class RayBackend:
         # left on its actor never started.
         out.sort(key=lambda item: isinstance(item[1], BaseException))
         if self._pool is not None:
-            out = [(ref, self._pool.done(ref, result)) if self._pool.owns(ref) else (ref, result)
-                   for ref, result in out]
+            out = [
+                (ref, self._pool.done(ref, result)) if self._pool.owns(ref) else (ref, result)
+                for ref, result in out
+            ]
         lost = any(isinstance(result, BaseException) for _, result in out)
         if lost or time.monotonic() - self._counted > SLOTS_REFRESH_S:
             self.slots = self._count_slots(strict=False)
@@ -147,7 +139,8 @@ class RayBackend:
         import ray
 
         self._counted = time.monotonic()
-        nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+        alive = ray.nodes()  # type: ignore[no-untyped-call]
+        nodes = [n.get("Resources", {}) for n in alive if n.get("Alive")]
         fits = {shape: sum(fit(node, shape) for node in nodes) for shape in self._shapes}
         if strict:
             for shape, n in fits.items():
@@ -177,11 +170,13 @@ def connect(address: str | None) -> None:
                 time.sleep(1.0 + attempt)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise SweeperError(_cannot_join(address, exc)) from None
-        raise SweeperError(_cannot_join(address, failure)
-                           + f" (tried {CLIENT_ATTEMPTS} times; the head's logs/ray_client_server_*.err "
-                             "say why its client server failed)")
+        raise SweeperError(
+            _cannot_join(address, failure)
+            + f" (tried {CLIENT_ATTEMPTS} times; the head's logs/ray_client_server_*.err "
+            "say why its client server failed)"
+        )
     # Workers of a Ray we start inherit our environment: cheaper than a runtime_env (~4 s here).
-    with _environ(PYTHONPATH=_pythonpath()):
+    with environ(PYTHONPATH=_pythonpath()):
         ray.init(address="local", include_dashboard=False, **quiet)
 
 
@@ -199,34 +194,20 @@ def _probe(address: str) -> None:
 
 def _cannot_join(address: str, exc: BaseException) -> str:
     reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return (f"Ray address {address}: cannot join a Ray cluster there ({reason}). Fix: start the cluster "
-            f"(`ray start --head`) or correct the address (HOST:PORT of the head's GCS, ray://HOST:10001 "
-            f"for Ray Client, or auto); leave --address out to run on an embedded local Ray.")
+    return (
+        f"Ray address {address}: cannot join a Ray cluster there ({reason}). Fix: start the cluster "
+        f"(`ray start --head`) or correct the address (HOST:PORT of the head's GCS, ray://HOST:10001 "
+        f"for Ray Client, or auto); leave --address out to run on an embedded local Ray."
+    )
 
 
 def _pythonpath() -> str | None:
     """PYTHONPATH with this sweeper's folder first, or None when workers find it already."""
-    import sweeper
-
-    pkg_root = os.path.dirname(os.path.dirname(os.path.abspath(sweeper.__file__)))
+    pkg_root = str(Path(__file__).resolve().parents[2])  # the folder that holds the sweeper package
     path = os.environ.get("PYTHONPATH", "")
     if pkg_root in path.split(os.pathsep):
         return None
     return os.pathsep.join(p for p in (pkg_root, path) if p)
-
-
-@contextmanager
-def _environ(**values: str | None) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update({k: v for k, v in values.items() if v is not None})
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def task_options(res: Resources) -> dict[str, Any]:
@@ -268,5 +249,7 @@ def unplaceable(res: Resources, nodes: list[dict[str, float]], spec: Experiment)
         why = "no single node has all of it at once"
     keys = {"CPU": "cpus", "GPU": "gpus", "memory": "memory"}
     fields = ", ".join(f"resources.{keys.get(n, 'custom.' + n)}" for n in names)
-    return (f"{spec.source}: resources: a run asks for {asks}, but {why}; it would wait forever"
-            f"\n  fix: lower {fields}, or run on a cluster whose nodes have it (--address)")
+    return (
+        f"{spec.source}: resources: a run asks for {asks}, but {why}; it would wait forever"
+        f"\n  fix: lower {fields}, or run on a cluster whose nodes have it (--address)"
+    )

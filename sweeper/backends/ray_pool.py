@@ -24,14 +24,14 @@ import contextlib
 from collections.abc import Sequence
 from typing import Any
 
-from sweeper.backends.ray import _run_batch
+from sweeper.backends.ray_task import run_batch
 
 START_S = 60.0  # longest wait for the first actors before the sweep starts
 
 
 class _Runner:
     def run(self, ref: Any, runs: Sequence[Any]) -> Any:
-        return _run_batch(ref, runs)
+        return run_batch(ref, runs)
 
     def ready(self, ref: Any) -> bool:
         """Import the objective before the first batch, so that time is start-up, not run time."""
@@ -91,7 +91,7 @@ class WarmPool:
         batch that was still queued behind the running one is reported as NotStarted."""
         import ray
 
-        from sweeper.backends import NotStarted
+        from sweeper.backends.base import NotStarted
 
         actor = self._owner.pop(handle, None)
         if actor is None:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sweeper.run.runtime import Report
+from sweeper.results.history import Report
 
 POLL_S = 0.25  # how often the driver drains reported rows from a Ray monitor
 
@@ -30,8 +30,14 @@ class Monitor:
 
             self._judge = Judge(**judge)
 
-    def send(self, rows: Sequence[Report], ask: tuple[int, int] | None = None, *,
-             wait: bool = True, ended: tuple[int, int, str, float | None] | None = None) -> bool:
+    def send(
+        self,
+        rows: Sequence[Report],
+        ask: tuple[int, int] | None = None,
+        *,
+        wait: bool = True,
+        ended: tuple[int, int, str, float | None] | None = None,
+    ) -> bool:
         """Take rows from a run; with ``ask`` = (trial, replicate), answer whether to prune it;
         ``ended`` = (trial, replicate, status, primary value) when the run is over."""
         if rows:
@@ -49,8 +55,7 @@ class Monitor:
         rows, self._rows = self._rows, []
         return rows
 
-    def finish(self, trial: int, status: str, value: float | None, *,
-               wait: bool = True) -> dict[int, float]:
+    def finish(self, trial: int, status: str, value: float | None, *, wait: bool = True) -> dict[int, float]:
         """A trial ended: the judge records it; returns its curve (step -> value over replicates)."""
         if self._judge is None:
             return {}
@@ -90,8 +95,14 @@ class RayChannel:
                 self._actor = _actors[self.name] = ray.get_actor(self.name)
         return self._actor
 
-    def send(self, rows: Sequence[Report], ask: tuple[int, int] | None = None, *,
-             wait: bool = True, ended: tuple[int, int, str, float | None] | None = None) -> bool:
+    def send(
+        self,
+        rows: Sequence[Report],
+        ask: tuple[int, int] | None = None,
+        *,
+        wait: bool = True,
+        ended: tuple[int, int, str, float | None] | None = None,
+    ) -> bool:
         ref = self._handle().send.remote(list(rows), ask, ended=ended)
         if ask is None and not wait:
             return False
@@ -120,8 +131,7 @@ class RayMonitor:
         rows: list[Report] = ray.get(self._actor.drain.remote())
         return rows
 
-    def finish(self, trial: int, status: str, value: float | None, *,
-               wait: bool = True) -> dict[int, float]:
+    def finish(self, trial: int, status: str, value: float | None, *, wait: bool = True) -> dict[int, float]:
         import ray
 
         ref = self._actor.finish.remote(trial, status, value)
@@ -157,8 +167,9 @@ class Tracker:
     uses any of this, so plain sweeps pay nothing.
     """
 
-    def __init__(self, folder: Any, spec: Any, searcher: Any, monitor: Any, *,
-                 inputs: Any = None, poll_s: float = 0.0):
+    def __init__(
+        self, folder: Any, spec: Any, searcher: Any, monitor: Any, *, inputs: Any = None, poll_s: float = 0.0
+    ):
         from sweeper.results.history import HistoryWriter
 
         self.spec, self.searcher, self.monitor = spec, searcher, monitor
@@ -225,15 +236,16 @@ class Tracker:
         primary = self.spec.primary.name
         if table.empty or history.empty or primary not in history.columns:
             return
-        curves = (history.dropna(subset=[primary]).groupby(["trial", "step"])[primary].mean())
+        curves = history.dropna(subset=[primary]).groupby(["trial", "step"])[primary].mean()
         items = []
         for trial, rows in table.groupby("trial"):
             if int(trial) in unfinished or int(trial) not in curves.index.get_level_values(0):
                 continue
             statuses = set(rows["status"])
             done = rows.loc[rows["status"] == "complete", primary]
-            status = "pruned" if "pruned" in statuses else ("complete" if statuses == {"complete"}
-                                                            else "failed")
+            status = (
+                "pruned" if "pruned" in statuses else ("complete" if statuses == {"complete"} else "failed")
+            )
             value = float(done.mean()) if status == "complete" and len(done) else None
             curve = {int(s): float(v) for s, v in curves.loc[trial].items()}
             items.append((int(trial), curve, status, value))

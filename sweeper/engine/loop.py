@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sweeper.errors import ObjectiveError
-from sweeper.run.objective import Outcome, Run
+from sweeper.run.types import Outcome, Run
 from sweeper.search.seeds import replicate_seeds
 
 if TYPE_CHECKING:
     from sweeper.backends import Backend
     from sweeper.engine.channel import Tracker
-    from sweeper.results.table import TableWriter
     from sweeper.engine.resume import Restored
+    from sweeper.results.table import TableWriter
     from sweeper.search.searcher import Searcher
     from sweeper.spec.model import Experiment
 
@@ -66,9 +66,16 @@ class Stats:
 
 
 class Engine:
-    def __init__(self, spec: Experiment, searcher: Searcher, backend: Backend, writer: TableWriter,
-                 on_progress: Callable[[Stats], None] | None = None, restored: Restored | None = None,
-                 tracker: Tracker | None = None):
+    def __init__(
+        self,
+        spec: Experiment,
+        searcher: Searcher,
+        backend: Backend,
+        writer: TableWriter,
+        on_progress: Callable[[Stats], None] | None = None,
+        restored: Restored | None = None,
+        tracker: Tracker | None = None,
+    ):
         self.spec, self.searcher, self.backend, self.writer = spec, searcher, backend, writer
         self.tracker = tracker  # history, pruning and components (sweeper.engine.channel); None: unused
         self.on_progress = on_progress or (lambda _s: None)
@@ -98,8 +105,9 @@ class Engine:
             s.best_value, s.best_trial, s.best_params = restored.best
         for k, p in restored.partial.items():
             self._trials[k] = _Trial(p.params, len(p.missing), list(p.values), list(p.statuses))
-            self._queue.extend(Run(k, r, self.seeds[r], p.params, p.attempts.get(r, 0) + 1)
-                               for r in p.missing)
+            self._queue.extend(
+                Run(k, r, self.seeds[r], p.params, p.attempts.get(r, 0) + 1) for r in p.missing
+            )
 
     def stop(self, why: str = "stopping") -> None:
         """Stop launching new runs; those in flight finish and are recorded."""
@@ -172,8 +180,7 @@ class Engine:
         if proposal is None:
             return False
         self._trials[proposal.trial] = _Trial(proposal.params, self.spec.replicates)
-        self._queue.extend(Run(proposal.trial, r, seed, proposal.params)
-                           for r, seed in enumerate(self.seeds))
+        self._queue.extend(Run(proposal.trial, r, seed, proposal.params) for r, seed in enumerate(self.seeds))
         return True
 
     def _batch_size(self) -> int:
@@ -201,10 +208,23 @@ class Engine:
             self.backend.cancel(handle)
             end = time.time()
             limit = self.spec.timeout or 0.0
-            self._record([Outcome(r.trial, r.replicate, "timeout", {}, end - limit, end, "", r.attempt,
-                                  f"the run took longer than timeout: {limit:g}s, did not stop, and"
-                                  f" was killed {backstop(limit):g}s after its submission")
-                          for r in runs])
+            self._record(
+                [
+                    Outcome(
+                        r.trial,
+                        r.replicate,
+                        "timeout",
+                        {},
+                        end - limit,
+                        end,
+                        "",
+                        r.attempt,
+                        f"the run took longer than timeout: {limit:g}s, did not stop, and"
+                        f" was killed {backstop(limit):g}s after its submission",
+                    )
+                    for r in runs
+                ]
+            )
 
     # -- results ---------------------------------------------------------------------------------
     def _lost(self, runs: list[Run], exc: BaseException) -> None:
@@ -222,7 +242,8 @@ class Engine:
                 now = time.time()
                 error = _died(run.attempt, exc)
                 failed.append(
-                    Outcome(run.trial, run.replicate, "failed", {}, now, now, "", run.attempt, error))
+                    Outcome(run.trial, run.replicate, "failed", {}, now, now, "", run.attempt, error)
+                )
         if failed:
             self._record(failed)
 
@@ -251,8 +272,10 @@ class Engine:
         limit = self.spec.max_failures
         failed = sum(self.stats.counts.get(s, 0) for s in ("failed", "timeout"))
         if limit is not None and failed >= limit and self.halted is None:
-            self.halted = (f"{failed} runs failed or timed out (max_failures: {limit}), so the sweep"
-                           " stopped launching runs")
+            self.halted = (
+                f"{failed} runs failed or timed out (max_failures: {limit}), so the sweep"
+                " stopped launching runs"
+            )
             self.stop("too many failures")
 
     def _note(self, o: Outcome) -> None:
@@ -283,15 +306,25 @@ class Engine:
             self.stats.best_params = trial.params
 
     def _row(self, o: Outcome, params: dict[str, Any]) -> dict[str, Any]:
-        row: dict[str, Any] = {"trial": o.trial, "replicate": o.replicate, "seed": self.seeds[o.replicate],
-                               "status": o.status}
+        row: dict[str, Any] = {
+            "trial": o.trial,
+            "replicate": o.replicate,
+            "seed": self.seeds[o.replicate],
+            "status": o.status,
+        }
         row.update(params)
         for name in self._as_text:
             if name in row:
                 row[name] = str(row[name])
         row.update(o.metrics)
-        row.update(started_at=int(o.started * 1e6), ended_at=int(o.ended * 1e6),
-                   duration_s=o.ended - o.started, node=o.node, attempt=o.attempt, error=o.error)
+        row.update(
+            started_at=int(o.started * 1e6),
+            ended_at=int(o.ended * 1e6),
+            duration_s=o.ended - o.started,
+            node=o.node,
+            attempt=o.attempt,
+            error=o.error,
+        )
         return row
 
 
@@ -307,9 +340,12 @@ def _text_variables(spec: Experiment) -> list[str]:
 
     from sweeper.results.table import variable_type
 
-    return [v.name for v in spec.variables
-            if variable_type(v) == pa.string() and any(not isinstance(c, str) for c in (*v.choices, v.value)
-                                                        if c is not None)]
+    return [
+        v.name
+        for v in spec.variables
+        if variable_type(v) == pa.string()
+        and any(not isinstance(c, str) for c in (*v.choices, v.value) if c is not None)
+    ]
 
 
 def _better(spec: Experiment, a: float, b: float) -> bool:
@@ -320,10 +356,12 @@ def _died(attempts: int, exc: BaseException) -> str:
     """The error column of a run whose process died: say what that usually means."""
     detail = str(exc).strip().splitlines()
     first = next((line for line in detail if line.strip()), "")[:500]
-    return (f"the process running this run died {attempts} times ({type(exc).__name__}: {first}). "
-            "Usually the objective crashed the interpreter (a segfault, os._exit(), an abort in native"
-            " code) or was killed for using too much memory; a lost node looks the same. The worker"
-            " logs of the Ray session have the exit code or signal.")
+    return (
+        f"the process running this run died {attempts} times ({type(exc).__name__}: {first}). "
+        "Usually the objective crashed the interpreter (a segfault, os._exit(), an abort in native"
+        " code) or was killed for using too much memory; a lost node looks the same. The worker"
+        " logs of the Ray session have the exit code or signal."
+    )
 
 
 def backstop(timeout: float) -> float:

@@ -23,9 +23,12 @@ def duration(seconds: float) -> str:
 def line(stats: Stats, metric: str) -> str:
     elapsed = time.time() - stats.started
     total_runs = stats.trials_total * stats.replicates
-    parts = [f"trials {stats.trials_done}/{stats.trials_total}",
-             f"runs {stats.runs_done}/{total_runs}", f"running {stats.running}",
-             f"failed {stats.failed}"]
+    parts = [
+        f"trials {stats.trials_done}/{stats.trials_total}",
+        f"runs {stats.runs_done}/{total_runs}",
+        f"running {stats.running}",
+        f"failed {stats.failed}",
+    ]
     if stats.best_value is not None:
         parts.append(f"best {metric}={stats.best_value:.4g} (trial {stats.best_trial})")
     if stats.runs_done > stats.runs_before and elapsed > 0:

@@ -59,7 +59,8 @@ def _variable(v: Any) -> dict[str, Any]:
         value = getattr(v, key)
         if value not in (None, (), False):
             out[key] = value
-    return json.loads(json.dumps(out, default=list))
+    plain: dict[str, Any] = json.loads(json.dumps(out, default=list))
+    return plain
 
 
 def _hash(data: Any) -> str:
@@ -78,15 +79,20 @@ def check_compatible(folder: Path, spec: Experiment, sweep_file: str | None = No
     if not path.is_file():
         raise SweeperError(
             f"{folder} holds a trials/ folder but no {EXPERIMENT_JSON}, so it cannot be resumed safely"
-            f"\n  fix: pass --fresh to move it aside and start over, or restore {path}")
+            f"\n  fix: pass --fresh to move it aside and start over, or restore {path}"
+        )
     try:
         data = read_json(path)
     except SweeperError as exc:
-        raise SweeperError(f"{exc}\n  fix: restore {path} from a backup, or relaunch with --fresh to move"
-                           " the folder aside and start over (its trial table is kept there)") from None
+        raise SweeperError(
+            f"{exc}\n  fix: restore {path} from a backup, or relaunch with --fresh to move"
+            " the folder aside and start over (its trial table is kept there)"
+        ) from None
     if not isinstance(data, dict):
-        raise SweeperError(f"{path}: not an experiment record (expected a JSON object)"
-                           "\n  fix: pass --fresh to move the folder aside and start over")
+        raise SweeperError(
+            f"{path}: not an experiment record (expected a JSON object)"
+            "\n  fix: pass --fresh to move the folder aside and start over"
+        )
     old = data.get("fingerprint")
     if not isinstance(old, dict) or not isinstance(old.get("parts"), dict):
         old = _fingerprint_of_record(path, data)
@@ -97,10 +103,12 @@ def check_compatible(folder: Path, spec: Experiment, sweep_file: str | None = No
     lines = [f"  {k}: was {_short(old['parts'].get(k))}, now {_short(new['parts'][k])}" for k in changed]
     raise SweeperError(
         f"{folder} holds experiment {spec.name!r} run with a different {', '.join(changed)}; "
-        "its results would not mean the same thing, so it is not resumed:\n" + "\n".join(lines)
+        "its results would not mean the same thing, so it is not resumed:\n"
+        + "\n".join(lines)
         + f"\n  fix: to start a new experiment, give it a new name (experiment: in {new_file});"
         " to start this one over, relaunch with --fresh (the old folder is moved aside, not deleted);"
-        " to continue the old one, undo the change")
+        " to continue the old one, undo the change"
+    )
 
 
 def _fingerprint_of_record(path: Path, data: dict[str, Any]) -> dict[str, Any]:
@@ -109,8 +117,10 @@ def _fingerprint_of_record(path: Path, data: dict[str, Any]) -> dict[str, Any]:
     try:
         old_spec = parse_spec(data["spec"], source_name=str(path), root=str(data.get("root", ".")))
     except (KeyError, TypeError, SweeperError) as exc:
-        raise SweeperError(f"{path}: cannot read the experiment it records ({exc})"
-                           "\n  fix: pass --fresh to move the folder aside and start over") from None
+        raise SweeperError(
+            f"{path}: cannot read the experiment it records ({exc})"
+            "\n  fix: pass --fresh to move the folder aside and start over"
+        ) from None
     return fingerprint(old_spec)
 
 
@@ -160,23 +170,29 @@ def check_table(folder: Path) -> None:
         except (OSError, pa.ArrowException) as exc:
             raise SweeperError(
                 f"{f}: not a readable Parquet file ({exc})\n  fix: move this one file out of {folder}"
-                " (the others are untouched) and relaunch; its runs will be run again") from None
+                " (the others are untouched) and relaunch; its runs will be run again"
+            ) from None
         names = set(schema.names)
         missing = [c for c in KEY_COLUMNS if c not in names]
-        wrong = [c for c, kind in KEY_COLUMNS.items()
-                 if c in names and not _is_kind(schema.field(c).type, kind)]
+        wrong = [
+            c for c, kind in KEY_COLUMNS.items() if c in names and not _is_kind(schema.field(c).type, kind)
+        ]
         if missing or wrong:
-            what = (f"lacks the columns {', '.join(missing)}" if missing
-                    else f"has columns of the wrong type: {', '.join(wrong)}")
+            what = (
+                f"lacks the columns {', '.join(missing)}"
+                if missing
+                else f"has columns of the wrong type: {', '.join(wrong)}"
+            )
             raise SweeperError(
                 f"{f}: not a part of a sweeper trial table (it {what})\n  fix: move this one file out of"
-                f" {folder} (the others are untouched) and relaunch")
+                f" {folder} (the others are untouched) and relaunch"
+            )
 
 
 def _is_kind(dtype: pa.DataType, kind: str) -> bool:
     import pyarrow.types as t
 
-    return t.is_integer(dtype) if kind == "int" else (t.is_string(dtype) or t.is_large_string(dtype))
+    return bool(t.is_integer(dtype)) if kind == "int" else (t.is_string(dtype) or t.is_large_string(dtype))
 
 
 def restore(spec: Experiment, folder: Path, searcher: Searcher, *, retry_failed: bool = False) -> Restored:
@@ -225,16 +241,28 @@ def restore(spec: Experiment, folder: Path, searcher: Searcher, *, retry_failed:
     return out
 
 
-def _rows_by_trial(spec: Experiment, table: pa.Table
-                   ) -> dict[int, tuple[dict[str, Any], dict[int, dict[str, Any]]]]:
+def _rows_by_trial(
+    spec: Experiment, table: pa.Table
+) -> dict[int, tuple[dict[str, Any], dict[int, dict[str, Any]]]]:
     """{trial: (params, {replicate: row})}, params typed as the space gives them."""
     from sweeper.search.searcher import directions
 
     told = [m.name for m in spec.metrics[: len(directions(spec))]]
     names = set(table.column_names)
-    cols = {c: table.column(c).to_pylist() for c in
-            ("trial", "replicate", "status", "started_at", "ended_at", "attempt", *told,
-             *(v.name for v in spec.variables)) if c in names}
+    cols = {
+        c: table.column(c).to_pylist()
+        for c in (
+            "trial",
+            "replicate",
+            "status",
+            "started_at",
+            "ended_at",
+            "attempt",
+            *told,
+            *(v.name for v in spec.variables),
+        )
+        if c in names
+    }
     n = table.num_rows
     out: dict[int, tuple[dict[str, Any], dict[int, dict[str, Any]]]] = {}
     for i in range(n):

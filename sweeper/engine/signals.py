@@ -42,8 +42,10 @@ def stop_on_interrupt(engine: Engine, *, runs_here: bool = False) -> Iterator[li
         if count[0] == 1:
             engine.stop("stopping (Ctrl-C)")
             what = "run in progress" if runs_here else f"{engine.stats.running} running runs"
-            _say(f"{name}: no new runs; waiting for the {what} to finish and be recorded."
-                 " Press Ctrl-C again to cancel.")
+            _say(
+                f"{name}: no new runs; waiting for the {what} to finish and be recorded."
+                " Press Ctrl-C again to cancel."
+            )
             return
         engine.cancel()
         _say(f"{name} again: cancelling the running runs; everything finished is kept.")

@@ -1,1 +1,1 @@
-"""report"""
+"""The report: its sections, renderers and figures, written from the saved tables only."""

@@ -21,8 +21,8 @@ from sweeper.errors import SweeperError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from sweeper.analysis.verdict import Stability, Verdict
     from sweeper.analysis.importance import Importance
+    from sweeper.analysis.verdict import Stability, Verdict
     from sweeper.spec.model import Experiment
 
 REPORT = "report"
@@ -49,6 +49,7 @@ class Report:
 
 
 # ---------------------------------------------------------------- tables as text
+
 
 def fmt_number(x: Any) -> str:
     """Four significant digits, integers as they are, missing values as an empty cell."""
@@ -96,13 +97,11 @@ def format_table(df: pd.DataFrame, fmt: str = "table") -> str:
     raise SweeperError(f"--format {fmt!r} is unknown\n  fix: use one of {', '.join(FORMATS)}")
 
 
-def display_summary(table: pd.DataFrame, spec: Experiment,
-                    rows: int = SUMMARY_ROWS) -> pd.DataFrame:
+def display_summary(table: pd.DataFrame, spec: Experiment, rows: int = SUMMARY_ROWS) -> pd.DataFrame:
     """The summary table for people: metric as mean ± sd and the 95% CI in one column each."""
     import pandas as pd
 
-    keep = [c for c in table.columns if not any(
-        c.startswith(f"{m.name}_") for m in spec.metrics)]
+    keep = [c for c in table.columns if not any(c.startswith(f"{m.name}_") for m in spec.metrics)]
     out = table[keep].head(rows).copy()
     for m in spec.metrics:
         if f"{m.name}_mean" not in table.columns:
@@ -110,21 +109,24 @@ def display_summary(table: pd.DataFrame, spec: Experiment,
         t = table.head(rows)
         out[f"{m.name} (mean ± sd)"] = [
             f"{fmt_number(a)} ± {fmt_number(s)}" if not pd.isna(s) else fmt_number(a)
-            for a, s in zip(t[f"{m.name}_mean"], t[f"{m.name}_std"], strict=True)]
+            for a, s in zip(t[f"{m.name}_mean"], t[f"{m.name}_std"], strict=True)
+        ]
         out[f"{m.name} 95% CI"] = [
             f"[{fmt_number(lo)}, {fmt_number(hi)}]" if not pd.isna(lo) else ""
-            for lo, hi in zip(t[f"{m.name}_ci_low"], t[f"{m.name}_ci_high"], strict=True)]
+            for lo, hi in zip(t[f"{m.name}_ci_low"], t[f"{m.name}_ci_high"], strict=True)
+        ]
     return out
 
 
 # ---------------------------------------------------------------- the report
 
+
 def write_report(path: str | Path) -> Report:
     """Compute, save, draw and render the report of a results folder into ``DIR/report/``."""
     from sweeper.analysis import verdict as analysis
+    from sweeper.analysis.importance import importance
     from sweeper.report import figures as plots
     from sweeper.results.history import load_history
-    from sweeper.analysis.importance import importance
     from sweeper.results.table import (
         EXPERIMENT_JSON,
         atomic_write_bytes,
@@ -138,8 +140,10 @@ def write_report(path: str | Path) -> Report:
     meta = read_json(folder / EXPERIMENT_JSON)
     df = load(folder)
     if df.empty:
-        raise SweeperError(f"{folder}: the trial table is empty; nothing to report yet "
-                           "(reports work mid-sweep once the first runs have finished)")
+        raise SweeperError(
+            f"{folder}: the trial table is empty; nothing to report yet "
+            "(reports work mid-sweep once the first runs have finished)"
+        )
     history = load_history(folder)
     out = folder / REPORT
     out.mkdir(parents=True, exist_ok=True)
@@ -151,15 +155,31 @@ def write_report(path: str | Path) -> Report:
     imp = importance(df, spec)
     _write_text(atomic_write_bytes, out / "summary.csv", table.to_csv(index=False))
     _write_text(atomic_write_bytes, out / "stability.csv", stab.table.to_csv(index=False))
-    _write_text(atomic_write_bytes, out / "importance.json", json.dumps(
-        {"metric": spec.primary.name, "method": imp.method, "trials": imp.trials,
-         "importance": imp.values,
-         "left_out": list(imp.left_out), "note": imp.note,
-         "branches": [{"branch": label, "trials": n, "importance": values}
-                      for label, n, values in imp.branches]}, indent=2) + "\n")
+    _write_text(
+        atomic_write_bytes,
+        out / "importance.json",
+        json.dumps(
+            {
+                "metric": spec.primary.name,
+                "method": imp.method,
+                "trials": imp.trials,
+                "importance": imp.values,
+                "left_out": list(imp.left_out),
+                "note": imp.note,
+                "branches": [
+                    {"branch": label, "trials": n, "importance": values} for label, n, values in imp.branches
+                ],
+            },
+            indent=2,
+        )
+        + "\n",
+    )
     if verdict is not None:
-        _write_text(atomic_write_bytes, out / "verdict.json",
-                    json.dumps(verdict.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        _write_text(
+            atomic_write_bytes,
+            out / "verdict.json",
+            json.dumps(verdict.to_dict(), indent=2, ensure_ascii=False) + "\n",
+        )
 
     # 2. figures from those values and the table
     figures: list[tuple[str, str]] = []
@@ -171,30 +191,54 @@ def write_report(path: str | Path) -> Report:
             (out / name).unlink(missing_ok=True)
 
     if verdict is not None:
-        draw("arms.png", f"{verdict.metric} per seed in each arm of the comparison (lines join "
-             "replicates that share a seed).",
-             plots.arm_spread(df, spec, verdict, out / "arms.png"))
-    draw("variables.png", f"{spec.primary.name} against each variable: grey dots are replicates, "
-         "blue the trial mean ± sd.", plots.metric_vs_variables(df, spec, out / "variables.png"))
-    draw("history.png", "Optimisation history: trial means in trial order and the best so far.",
-         plots.optimisation_history(df, spec, out / "history.png"))
-    draw("parallel.png", "Parallel coordinates of the top trials, coloured by the primary metric.",
-         plots.parallel_coordinates(df, spec, out / "parallel.png"))
-    draw("learning_curves.png", "Learning curves from the history table: mean over replicates "
-         "(band: their range); grey: other finished trials; dashed: trials stopped early.",
-         plots.learning_curves(history, df, spec, out / "learning_curves.png"))
-    draw("pareto.png", "Pareto front of the first two metrics (trial means).",
-         plots.pareto_front(df, spec, out / "pareto.png"))
-    draw("importance.png", f"Variable importance: Optuna's {imp.method} on the study rebuilt "
-         "from the table (target: trial mean of the primary metric); conditional variables are "
-         "weighed inside each branch where they are active.",
-         plots.importance_bars(imp, spec.primary.name, out / "importance.png"))
+        draw(
+            "arms.png",
+            f"{verdict.metric} per seed in each arm of the comparison (lines join "
+            "replicates that share a seed).",
+            plots.arm_spread(df, spec, verdict, out / "arms.png"),
+        )
+    draw(
+        "variables.png",
+        f"{spec.primary.name} against each variable: grey dots are replicates, blue the trial mean ± sd.",
+        plots.metric_vs_variables(df, spec, out / "variables.png"),
+    )
+    draw(
+        "history.png",
+        "Optimisation history: trial means in trial order and the best so far.",
+        plots.optimisation_history(df, spec, out / "history.png"),
+    )
+    draw(
+        "parallel.png",
+        "Parallel coordinates of the top trials, coloured by the primary metric.",
+        plots.parallel_coordinates(df, spec, out / "parallel.png"),
+    )
+    draw(
+        "learning_curves.png",
+        "Learning curves from the history table: mean over replicates "
+        "(band: their range); grey: other finished trials; dashed: trials stopped early.",
+        plots.learning_curves(history, df, spec, out / "learning_curves.png"),
+    )
+    draw(
+        "pareto.png",
+        "Pareto front of the first two metrics (trial means).",
+        plots.pareto_front(df, spec, out / "pareto.png"),
+    )
+    draw(
+        "importance.png",
+        f"Variable importance: Optuna's {imp.method} on the study rebuilt "
+        "from the table (target: trial mean of the primary metric); conditional variables are "
+        "weighed inside each branch where they are active.",
+        plots.importance_bars(imp, spec.primary.name, out / "importance.png"),
+    )
 
     # 3. pages
     blocks = _blocks(spec, meta, df, table, verdict, stab, imp, figures)
     _write_text(atomic_write_bytes, out / "report.md", render_markdown(blocks))
-    _write_text(atomic_write_bytes, out / "index.html",
-                render_html(blocks, title=f"sweeper report: {spec.name}", images=out))
+    _write_text(
+        atomic_write_bytes,
+        out / "index.html",
+        render_html(blocks, title=f"sweeper report: {spec.name}", images=out),
+    )
     return Report(out, verdict, tuple(name for name, _ in figures))
 
 
@@ -206,9 +250,16 @@ def _write_text(write: Any, path: Path, text: str) -> None:
     write(path, text.encode("utf-8"))
 
 
-def _blocks(spec: Experiment, meta: dict[str, Any], df: pd.DataFrame, table: pd.DataFrame,
-            verdict: Verdict | None, stab: Stability, imp: Importance,
-            figures: list[tuple[str, str]]) -> list[Block]:
+def _blocks(
+    spec: Experiment,
+    meta: dict[str, Any],
+    df: pd.DataFrame,
+    table: pd.DataFrame,
+    verdict: Verdict | None,
+    stab: Stability,
+    imp: Importance,
+    figures: list[tuple[str, str]],
+) -> list[Block]:
     import pandas as pd
     import yaml
 
@@ -220,32 +271,54 @@ def _blocks(spec: Experiment, meta: dict[str, Any], df: pd.DataFrame, table: pd.
     if spec.hypothesis:
         b.append(("quote", f"Hypothesis: {spec.hypothesis}"))
     runs = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    line = (f"{df['trial'].nunique()} trials, {len(df)} runs ({runs}); "
-            f"{spec.replicates} replicate(s) per trial; search: {spec.search.method}.")
+    line = (
+        f"{df['trial'].nunique()} trials, {len(df)} runs ({runs}); "
+        f"{spec.replicates} replicate(s) per trial; search: {spec.search.method}."
+    )
     if status not in ("finished", "complete"):
-        line += (f" The sweep's status is **{status}**: this report covers the runs finished so "
-                 "far; run `sweeper report` again for an update.")
+        line += (
+            f" The sweep's status is **{status}**: this report covers the runs finished so "
+            "far; run `sweeper report` again for an update."
+        )
     b.append(("p", line))
 
     b.append(("h2", "Verdict"))
     if verdict is None:
-        b.append(("p", "The sweep file states no `compare:`, so there is no hypothesis test; add "
-                  "e.g. `compare: {variable: model, treatment: custom, baseline: resnet50}`."))
+        b.append(
+            (
+                "p",
+                "The sweep file states no `compare:`, so there is no hypothesis test; add "
+                "e.g. `compare: {variable: model, treatment: custom, baseline: resnet50}`.",
+            )
+        )
     else:
         main = verdict.main
         b.append(("verdict", (verdict.supported, verdict.sentence)))
-        rows = [("effect (treatment - baseline)", fmt_number(main.effect)),
-                (f"{100 * (1 - verdict.alpha):g}% CI", _interval(main.ci_low, main.ci_high)),
-                ("Cohen's d" + (" (d_z, on the paired differences)" if main.paired else ""),
-                 fmt_number(main.cohen_d)),
-                ("p-value", fmt_number(main.p_value) + (
-                    f" (Holm-adjusted {fmt_number(main.p_adjusted)})" if verdict.holm else "")),
-                ("test", main.test), ("n (seeds compared)", str(main.n)),
-                (ALPHA, f"{verdict.alpha:g}"),
-                ("replicates for 80% power", "" if main.n_needed is None else str(main.n_needed))]
+        rows = [
+            ("effect (treatment - baseline)", fmt_number(main.effect)),
+            (f"{100 * (1 - verdict.alpha):g}% CI", _interval(main.ci_low, main.ci_high)),
+            (
+                "Cohen's d" + (" (d_z, on the paired differences)" if main.paired else ""),
+                fmt_number(main.cohen_d),
+            ),
+            (
+                "p-value",
+                fmt_number(main.p_value)
+                + (f" (Holm-adjusted {fmt_number(main.p_adjusted)})" if verdict.holm else ""),
+            ),
+            ("test", main.test),
+            ("n (seeds compared)", str(main.n)),
+            (ALPHA, f"{verdict.alpha:g}"),
+            ("replicates for 80% power", "" if main.n_needed is None else str(main.n_needed)),
+        ]
         if main.treatment_trial is not None:
-            rows.append(("trials compared", f"{main.treatment} = trial {main.treatment_trial}, "
-                         f"{main.baseline} = trial {main.baseline_trial}"))
+            rows.append(
+                (
+                    "trials compared",
+                    f"{main.treatment} = trial {main.treatment_trial}, "
+                    f"{main.baseline} = trial {main.baseline_trial}",
+                )
+            )
         b.append(("table", pd.DataFrame(rows, columns=["", "value"])))
         b.append(("p", f"**Why this test:** {main.reason}."))
         b.append(("p", f"**Arms:** {verdict.arms_note}"))
@@ -254,34 +327,64 @@ def _blocks(spec: Experiment, meta: dict[str, Any], df: pd.DataFrame, table: pd.
             b.append(("ul", [f"⚠ {w}" for w in warns]))
         if len(verdict.comparisons) > 1:
             b.append(("h3", "Every arm against the baseline"))
-            b.append(("table", pd.DataFrame([{
-                "treatment": c.treatment, "supported": c.supported, "effect": c.effect,
-                "CI": _interval(c.ci_low, c.ci_high), "p": c.p_value,
-                "p (Holm)": c.p_adjusted, "test": c.test, "n": c.n}
-                for c in verdict.comparisons])))
+            b.append(
+                (
+                    "table",
+                    pd.DataFrame(
+                        [
+                            {
+                                "treatment": c.treatment,
+                                "supported": c.supported,
+                                "effect": c.effect,
+                                "CI": _interval(c.ci_low, c.ci_high),
+                                "p": c.p_value,
+                                "p (Holm)": c.p_adjusted,
+                                "test": c.test,
+                                "n": c.n,
+                            }
+                            for c in verdict.comparisons
+                        ]
+                    ),
+                )
+            )
         if verdict.best_trial is not None:
             same = ", ".join(str(t) for t in verdict.indistinguishable) or "none"
             others = df["trial"].nunique() - 1
-            b.append(("p", f"**Indistinguishable from the best trial ({verdict.best_trial})** "
-                      f"on {verdict.metric} (paired t-tests, Holm-corrected over {others} "
-                      f"comparisons, {ALPHA} = {verdict.alpha:g}): {same}. This screen is "
-                      "corrected for every trial it compares, so it is more cautious than the "
-                      "single planned comparison above."))
+            b.append(
+                (
+                    "p",
+                    f"**Indistinguishable from the best trial ({verdict.best_trial})** "
+                    f"on {verdict.metric} (paired t-tests, Holm-corrected over {others} "
+                    f"comparisons, {ALPHA} = {verdict.alpha:g}): {same}. This screen is "
+                    "corrected for every trial it compares, so it is more cautious than the "
+                    "single planned comparison above.",
+                )
+            )
 
     b.append(("h2", "Summary"))
     shown = min(SUMMARY_ROWS, len(table))
-    b.append(("p", f"One row per trial, ranked on {spec.primary.name} ({spec.primary.direction}); "
-              f"top {shown} of {len(table)} shown, all in `summary.csv`. CIs are Student-t "
-              "intervals of the mean over replicates."))
+    b.append(
+        (
+            "p",
+            f"One row per trial, ranked on {spec.primary.name} ({spec.primary.direction}); "
+            f"top {shown} of {len(table)} shown, all in `summary.csv`. CIs are Student-t "
+            "intervals of the mean over replicates.",
+        )
+    )
     b.append(("table", display_summary(table, spec)))
     if verdict is not None:
         from sweeper.analysis.verdict import aggregate
 
         b.append(("h3", f"By {verdict.variable}"))
-        b.append(("p", f"Every finished replicate of each level pooled over the other variables "
-                  f"(`sweeper table DIR --by {verdict.variable}`): how the levels fare across the "
-                  "whole explored space, not only at their best trial. Its CIs treat every "
-                  "replicate as independent (they share seeds and trials): a guide, not a test."))
+        b.append(
+            (
+                "p",
+                f"Every finished replicate of each level pooled over the other variables "
+                f"(`sweeper table DIR --by {verdict.variable}`): how the levels fare across the "
+                "whole explored space, not only at their best trial. Its CIs treat every "
+                "replicate as independent (they share seeds and trials): a guide, not a test.",
+            )
+        )
         b.append(("table", display_summary(aggregate(df, spec, by=[verdict.variable]), spec)))
 
     b.append(("h2", "Stability across seeds"))
@@ -289,14 +392,24 @@ def _blocks(spec: Experiment, meta: dict[str, Any], df: pd.DataFrame, table: pd.
     if stab.seeds >= 2:
         flips = int(stab.table["flips"].sum())
         best_on = stab.table["best_on"].iloc[0]
-        b.append(("p", f"Over {stab.seeds} seeds that every one of the top {stab.top} trials "
-                  f"finished, {flips} of them change rank from seed to seed; the best trial is "
-                  f"first on {fmt_number(100 * best_on)}% of seeds. Kendall's W (agreement of the "
-                  f"per-seed rankings, 1 = identical) = {fmt_number(stab.kendall_w)}. cv is the "
-                  "coefficient of variation (sd / |mean|) across seeds."))
+        b.append(
+            (
+                "p",
+                f"Over {stab.seeds} seeds that every one of the top {stab.top} trials "
+                f"finished, {flips} of them change rank from seed to seed; the best trial is "
+                f"first on {fmt_number(100 * best_on)}% of seeds. Kendall's W (agreement of the "
+                f"per-seed rankings, 1 = identical) = {fmt_number(stab.kendall_w)}. cv is the "
+                "coefficient of variation (sd / |mean|) across seeds.",
+            )
+        )
     else:
-        b.append(("p", "Fewer than 2 shared seeds: no ranking stability to measure (set "
-                  "replicates: 3 or more). cv is sd / |mean| across seeds."))
+        b.append(
+            (
+                "p",
+                "Fewer than 2 shared seeds: no ranking stability to measure (set "
+                "replicates: 3 or more). cv is sd / |mean| across seeds.",
+            )
+        )
     b.append(("table", st))
 
     b.append(("h2", "Figures"))
@@ -306,19 +419,23 @@ def _blocks(spec: Experiment, meta: dict[str, Any], df: pd.DataFrame, table: pd.
         b.append(("p", f"Variable importance: {imp.note}."))
 
     b.append(("h2", "Experiment"))
-    spec_text = yaml.safe_dump(meta.get("spec", dict(spec.raw)), sort_keys=False,
-                               allow_unicode=True)
+    spec_text = yaml.safe_dump(meta.get("spec", dict(spec.raw)), sort_keys=False, allow_unicode=True)
     b.append(("code", spec_text))
     b.append(("h2", "Environment"))
-    env = [("status", status), ("created", meta.get("created_at", "")),
-           ("updated", meta.get("updated_at", "")), ("host", meta.get("host", "")),
-           ("git commit", meta.get("git_commit") or "")]
+    env = [
+        ("status", status),
+        ("created", meta.get("created_at", "")),
+        ("updated", meta.get("updated_at", "")),
+        ("host", meta.get("host", "")),
+        ("git commit", meta.get("git_commit") or ""),
+    ]
     env += [(k, v) for k, v in sorted((meta.get("versions") or {}).items())]
     b.append(("table", pd.DataFrame(env, columns=["", "value"])))
     return b
 
 
 # ---------------------------------------------------------------- renderers
+
 
 def render_markdown(blocks: list[Block]) -> str:
     out: list[str] = []
@@ -367,8 +484,10 @@ def _inline(text: str) -> str:
 
 def html_table(df: pd.DataFrame) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(fmt_number(x))}</td>" for x in row) + "</tr>"
-                   for row in df.itertuples(index=False))
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(fmt_number(x))}</td>" for x in row) + "</tr>"
+        for row in df.itertuples(index=False)
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
@@ -391,14 +510,19 @@ def render_html(blocks: list[Block], *, title: str, images: Path) -> str:
             parts.append(html_table(body))
         elif kind == "img":
             data = base64.b64encode((images / body[0]).read_bytes()).decode("ascii")
-            parts.append(f'<figure><img alt="{html.escape(body[0])}" '
-                         f'src="data:image/png;base64,{data}"><figcaption>{_inline(body[1])}'
-                         "</figcaption></figure>")
+            parts.append(
+                f'<figure><img alt="{html.escape(body[0])}" '
+                f'src="data:image/png;base64,{data}"><figcaption>{_inline(body[1])}'
+                "</figcaption></figure>"
+            )
         elif kind == "code":
             parts.append(f"<pre><code>{html.escape(body)}</code></pre>")
-    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>'
-            f"{html.escape(title)}</title><style>{CSS}</style></head><body>\n"
-            + "\n".join(parts) + "\n</body></html>\n")
+    return (
+        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>'
+        f"{html.escape(title)}</title><style>{CSS}</style></head><body>\n"
+        + "\n".join(parts)
+        + "\n</body></html>\n"
+    )
 
 
 def verdict_json(path: str | Path) -> dict[str, Any]:
@@ -407,8 +531,14 @@ def verdict_json(path: str | Path) -> dict[str, Any]:
 
     v = verdict(path)
     if v is None:
-        return {"supported": None, "effect": None, "ci_low": None, "ci_high": None,
-                "p_value": None, "test": None, "n": None,
-                "note": "the sweep file states no compare:, so there is no hypothesis to test"}
+        return {
+            "supported": None,
+            "effect": None,
+            "ci_low": None,
+            "ci_high": None,
+            "p_value": None,
+            "test": None,
+            "n": None,
+            "note": "the sweep file states no compare:, so there is no hypothesis to test",
+        }
     return v.to_dict()
-

@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from sweeper.analysis.verdict import Verdict
     from sweeper.analysis.importance import Importance
+    from sweeper.analysis.verdict import Verdict
     from sweeper.spec.model import Experiment, Variable
 
 DPI = 100
@@ -82,12 +82,21 @@ def metric_vs_variables(df: pd.DataFrame, spec: Experiment, path: Path) -> Path 
             if v.log:
                 ax.set_xscale("log")
         ax.scatter(xr, done[metric], s=8, color=FAINT, alpha=0.5, label="replicates")
-        ax.errorbar(xt, stats["mean"], yerr=stats["std"].fillna(0), fmt="o", ms=4, lw=1,
-                    capsize=2, color="C0", label="trial mean ± sd")
+        ax.errorbar(
+            xt,
+            stats["mean"],
+            yerr=stats["std"].fillna(0),
+            fmt="o",
+            ms=4,
+            lw=1,
+            capsize=2,
+            color="C0",
+            label="trial mean ± sd",
+        )
         _auto_log(ax, done[metric])
         ax.set_xlabel(name + (" (active in some trials)" if v.when else ""))
         ax.set_ylabel(metric)
-    for ax in axes[len(names):]:
+    for ax in axes[len(names) :]:
         ax.set_visible(False)
     axes[0].legend(fontsize=8, loc="best")
     fig.suptitle(f"{metric} against each variable")
@@ -111,8 +120,17 @@ def optimisation_history(df: pd.DataFrame, spec: Experiment, path: Path) -> Path
     fig = _figure(7, 3.6)
     ax = fig.subplots()
     x = stats.index.to_numpy(dtype=float)
-    ax.errorbar(x, stats["mean"], yerr=stats["std"].fillna(0), fmt="o", ms=3, lw=0.8,
-                color="C0", alpha=0.8, label="trial mean ± sd over replicates")
+    ax.errorbar(
+        x,
+        stats["mean"],
+        yerr=stats["std"].fillna(0),
+        fmt="o",
+        ms=3,
+        lw=0.8,
+        color="C0",
+        alpha=0.8,
+        label="trial mean ± sd over replicates",
+    )
     acc = np.maximum.accumulate if spec.primary.direction == "maximize" else np.minimum.accumulate
     ax.step(x, acc(stats["mean"].to_numpy()), where="post", color=BEST, label="best so far")
     _auto_log(ax, stats["mean"])
@@ -130,8 +148,10 @@ def _scale(v: Variable, values: pd.Series) -> tuple[pd.Series, list[tuple[float,
     if v.kind == "choice":
         k = max(len(v.choices) - 1, 1)
         pos = {str(c): i / k for i, c in enumerate(v.choices)}
-        return (values.map(lambda c: pos.get(str(c), np.nan)).astype(float),
-                [(pos[str(c)], str(c)) for c in v.choices])
+        return (
+            values.map(lambda c: pos.get(str(c), np.nan)).astype(float),
+            [(pos[str(c)], str(c)) for c in v.choices],
+        )
     x = values.astype(float)
     lo = float(v.low) if v.low is not None else float(x.min())
     hi = float(v.high) if v.high is not None else float(x.max())
@@ -140,8 +160,7 @@ def _scale(v: Variable, values: pd.Series) -> tuple[pd.Series, list[tuple[float,
     return (f(x) - f(lo)) / span, [(0.0, f"{lo:.3g}"), (1.0, f"{hi:.3g}")]
 
 
-def parallel_coordinates(df: pd.DataFrame, spec: Experiment, path: Path,
-                         top: int = TOP) -> Path | None:
+def parallel_coordinates(df: pd.DataFrame, spec: Experiment, path: Path, top: int = TOP) -> Path | None:
     """The best trials' variables side by side, coloured by the primary metric."""
     import numpy as np
     from matplotlib import colormaps
@@ -204,16 +223,22 @@ def arm_spread(df: pd.DataFrame, spec: Experiment, verdict: Verdict, path: Path)
 
     c0 = verdict.comparisons[0]
     levels = [c0.baseline, *(c.treatment for c in verdict.comparisons)]
-    picked = [arm_values(df, verdict.variable, lv, verdict.metric, c0.direction, verdict.arms)
-              for lv in levels]
+    picked = [
+        arm_values(df, verdict.variable, lv, verdict.metric, c0.direction, verdict.arms) for lv in levels
+    ]
     arms = [values for values, _, _ in picked]
     trials = ["" if t is None else f" (trial {t})" for _, t, _ in picked]
     if all(a.empty for a in arms):
         return None
     fig = _figure(max(4.5, 1.6 * len(levels)), 4)
     ax = fig.subplots()
-    ax.boxplot([a.to_numpy() for a in arms], positions=range(len(arms)), widths=0.5,
-               showfliers=False, medianprops={"color": "black"})
+    ax.boxplot(
+        [a.to_numpy() for a in arms],
+        positions=range(len(arms)),
+        widths=0.5,
+        showfliers=False,
+        medianprops={"color": "black"},
+    )
     seeds = sorted(set().union(*(set(a.index) for a in arms)))
     for seed in seeds:
         ys = [a.get(seed, np.nan) for a in arms]
@@ -223,7 +248,8 @@ def arm_spread(df: pd.DataFrame, spec: Experiment, verdict: Verdict, path: Path)
         ax.scatter(np.full(len(a), i), a.to_numpy(), s=18, zorder=3, color=color)
     labels = [f"{levels[0]}{trials[0]}\nbaseline"] + [
         f"{c.treatment}{t}\n{'supported' if c.supported else 'not supported'}"
-        for c, t in zip(verdict.comparisons, trials[1:], strict=True)]
+        for c, t in zip(verdict.comparisons, trials[1:], strict=True)
+    ]
     ax.set_xticks(range(len(arms)), labels)
     ax.set_ylabel(verdict.metric)
     how = "best trial" if verdict.arms == "best" else "all trials, mean per seed"
@@ -231,14 +257,16 @@ def arm_spread(df: pd.DataFrame, spec: Experiment, verdict: Verdict, path: Path)
     return _save(fig, path)
 
 
-def learning_curves(history: pd.DataFrame | None, df: pd.DataFrame, spec: Experiment,
-                    path: Path, top: int = TOP) -> Path | None:
+def learning_curves(
+    history: pd.DataFrame | None, df: pd.DataFrame, spec: Experiment, path: Path, top: int = TOP
+) -> Path | None:
     """Intermediate reports per step: the best finished trials' mean curves (band: replicate
     range), the other finished trials in grey, and trials stopped early (pruned) dashed."""
     if history is None or history.empty or "step" not in history.columns:
         return None
-    metric = next((m.name for m in spec.metrics if m.name in history.columns
-                   and history[m.name].notna().any()), None)
+    metric = next(
+        (m.name for m in spec.metrics if m.name in history.columns and history[m.name].notna().any()), None
+    )
     if metric is None:
         return None
     h = last_attempt(history[history[metric].notna()])
@@ -254,15 +282,19 @@ def learning_curves(history: pd.DataFrame | None, df: pd.DataFrame, spec: Experi
             continue
         early = t not in stats.index  # no finished replicate: pruned, failed or still running
         stopped |= early
-        ax.plot(curve["step"], curve["mean"], color=FAINT, lw=0.7, alpha=0.7,
-                ls="--" if early else "-")
+        ax.plot(curve["step"], curve["mean"], color=FAINT, lw=0.7, alpha=0.7, ls="--" if early else "-")
     for i, t in enumerate(chosen):
         curve = curves[curves["trial"] == t]
         if curve.empty:
             continue
         color = BEST if i == 0 else OTHERS[(i - 1) % len(OTHERS)]
-        ax.plot(curve["step"], curve["mean"], color=color, lw=1.6 if i == 0 else 1,
-                label=f"trial {t}" if i < 8 else None)
+        ax.plot(
+            curve["step"],
+            curve["mean"],
+            color=color,
+            lw=1.6 if i == 0 else 1,
+            label=f"trial {t}" if i < 8 else None,
+        )
         ax.fill_between(curve["step"], curve["min"], curve["max"], color=color, alpha=0.12, lw=0)
     if stopped:
         ax.plot([], [], color=FAINT, ls="--", label="stopped early")
@@ -270,8 +302,7 @@ def learning_curves(history: pd.DataFrame | None, df: pd.DataFrame, spec: Experi
     ax.set_xlabel("step")
     ax.set_ylabel(metric)
     ax.legend(fontsize=7, ncols=2)
-    ax.set_title(f"Learning curves: top {len(chosen)} finished trials by {spec.primary.name}",
-                 fontsize=10)
+    ax.set_title(f"Learning curves: top {len(chosen)} finished trials by {spec.primary.name}", fontsize=10)
     return _save(fig, path)
 
 
@@ -324,8 +355,7 @@ def pareto_front(df: pd.DataFrame, spec: Experiment, path: Path) -> Path | None:
     ax.scatter(means[a.name], means[b.name], s=14, color=FAINT, label="trial (mean)")
     ax.plot(front[a.name], front[b.name], "o-", color=BEST, ms=5, label="Pareto front")
     for t, row in front.iterrows():
-        ax.annotate(str(t), (row[a.name], row[b.name]), fontsize=7, xytext=(3, 3),
-                    textcoords="offset points")
+        ax.annotate(str(t), (row[a.name], row[b.name]), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set_xlabel(f"{a.name} ({a.direction})")
     ax.set_ylabel(f"{b.name} ({b.direction})")
     ax.legend(fontsize=8)
@@ -351,6 +381,5 @@ def importance_bars(imp: Importance, metric: str, path: Path) -> Path | None:
         ax.set_title(f"{label} ({trials} trials)", fontsize=9)
     fig.supxlabel(f"importance for {metric} ({imp.method} on trial means)", fontsize=9)
     left = [c for c in imp.left_out if not any(c in values for _, _, values in imp.branches)]
-    fig.suptitle("Variable importance" + (f"; not evaluated: {', '.join(left)}" if left else ""),
-                 fontsize=10)
+    fig.suptitle("Variable importance" + (f"; not evaluated: {', '.join(left)}" if left else ""), fontsize=10)
     return _save(fig, path)

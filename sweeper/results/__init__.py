@@ -1,1 +1,1 @@
-"""results"""
+"""Every file of the results folder: the trial table, history, components, lock, status, trial values."""

@@ -19,22 +19,19 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import inspect
-import json
 import shutil
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sweeper.errors import SweeperError
-from sweeper.results.table import TableWriter, read_folder, read_json, write_json
+from sweeper.results.table import TableWriter, read_folder
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from sweeper.spec.model import Component, Experiment
 
 COMPONENTS = "components"
 KINDS = ("dataset", "checkpoint", "model", "job", "metadata")
@@ -86,8 +83,10 @@ def output_component(name: str, path: Path, kind: str, artifact_dir: Path) -> Re
         raise ValueError("log_component(name=...): give the component a name, e.g. 'model'")
     src = path if path.is_absolute() else artifact_dir / path
     if not src.exists():
-        raise FileNotFoundError(f"log_component({name!r}, {str(path)!r}): no such file or folder {src}"
-                                "\n  fix: write it first (relative paths are inside trial.artifact_dir)")
+        raise FileNotFoundError(
+            f"log_component({name!r}, {str(path)!r}): no such file or folder {src}"
+            "\n  fix: write it first (relative paths are inside trial.artifact_dir)"
+        )
     src = src.resolve()
     home = artifact_dir.resolve()
     if not src.is_relative_to(home):
@@ -104,17 +103,30 @@ def output_component(name: str, path: Path, kind: str, artifact_dir: Path) -> Re
 def item_schema() -> pa.Schema:
     import pyarrow as pa
 
-    return pa.schema([pa.field("id", pa.string()), pa.field("kind", pa.string()),
-                      pa.field("name", pa.string()), pa.field("uri", pa.string()),
-                      pa.field("sha256", pa.string()), pa.field("bytes", pa.int64()),
-                      pa.field("created_at", pa.timestamp("us", tz="UTC"))])
+    return pa.schema(
+        [
+            pa.field("id", pa.string()),
+            pa.field("kind", pa.string()),
+            pa.field("name", pa.string()),
+            pa.field("uri", pa.string()),
+            pa.field("sha256", pa.string()),
+            pa.field("bytes", pa.int64()),
+            pa.field("created_at", pa.timestamp("us", tz="UTC")),
+        ]
+    )
 
 
 def link_schema() -> pa.Schema:
     import pyarrow as pa
 
-    return pa.schema([pa.field("id", pa.string()), pa.field("trial", pa.int64()),
-                      pa.field("replicate", pa.int32()), pa.field("role", pa.string())])
+    return pa.schema(
+        [
+            pa.field("id", pa.string()),
+            pa.field("trial", pa.int64()),
+            pa.field("replicate", pa.int32()),
+            pa.field("role", pa.string()),
+        ]
+    )
 
 
 class ComponentWriter:
@@ -136,125 +148,19 @@ class ComponentWriter:
             self.items.append(rows)
 
     def inputs(self, trial: int) -> None:
-        self.links.append([{"id": i, "trial": trial, "replicate": None, "role": "input"}
-                           for i in self._inputs])
+        self.links.append(
+            [{"id": i, "trial": trial, "replicate": None, "role": "input"} for i in self._inputs]
+        )
 
     def outputs(self, trial: int, replicate: int, records: Sequence[Record]) -> None:
         self._add(records)
-        self.links.append([{"id": r.id, "trial": trial, "replicate": replicate, "role": "output"}
-                           for r in records])
+        self.links.append(
+            [{"id": r.id, "trial": trial, "replicate": replicate, "role": "output"} for r in records]
+        )
 
     def close(self) -> None:
         self.items.close()
         self.links.close()
-
-
-@dataclass(slots=True)
-class Inputs:
-    """The declared components of a sweep, ready: their records and the paths runs are given."""
-
-    folder: Path
-    records: list[Record] = field(default_factory=list)
-    paths: dict[str, str] = field(default_factory=dict)
-
-    def writer(self) -> ComponentWriter:
-        return ComponentWriter(self.folder, self.records)
-
-
-def prepare(spec: Experiment, folder: Path) -> Inputs | None:
-    """Hash declared inputs, refuse changed ones on a resume, run shared jobs once; on the driver."""
-    if not spec.components:
-        return None
-    state_path = folder / COMPONENTS / "inputs.json"
-    before: dict[str, Any] = read_json(state_path).get("inputs", {}) if state_path.is_file() else {}
-    inputs = Inputs(folder)
-    state: dict[str, Any] = {}
-    for c in spec.components:
-        where = f"{spec.source}: components.{c.name}"
-        if c.path is not None:
-            rec = _declared_file(c, where)
-            _same(before.get(c.name), rec, where, c.path)
-            inputs.paths[c.name] = c.path
-        elif c.job is not None:
-            rec = _job(spec, c, folder, inputs, before.get(c.name), where, state)
-        else:
-            path = folder / "artifacts" / "components" / f"{c.name}.json"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(c.value, sort_keys=True, indent=2) + "\n", encoding="utf-8")
-            sha, size = hash_path(path)
-            rec = record(c.name, c.kind, path.as_uri(), sha, size)
-            inputs.paths[c.name] = str(path)
-        inputs.records.append(rec)
-        state.setdefault(c.name, {}).update(sha256=rec.sha256, uri=rec.uri, bytes=rec.bytes, kind=rec.kind)
-    write_json(state_path, {"inputs": state})
-    return inputs
-
-
-def _declared_file(c: Component, where: str) -> Record:
-    path = Path(c.path)  # type: ignore[arg-type]
-    if not path.exists():
-        raise SweeperError(f"{where}: no such file or folder {path}"
-                           "\n  fix: create it, or correct the path (relative to the sweep file's folder)")
-    sha, size = hash_path(path)
-    return record(c.name, c.kind, path.as_uri(), sha, size)
-
-
-def _same(old: dict[str, Any] | None, rec: Record, where: str, what: str) -> None:
-    if old is not None and old.get("sha256") != rec.sha256:
-        raise SweeperError(
-            f"{where}: {what} changed since this experiment's first launch (sha256 "
-            f"{old['sha256'][:12]}... then, {rec.sha256[:12]}... now); the trials already in the table "
-            "were made with the old content\n  fix: restore the original, or start over with --fresh "
-            "(fresh=True), or launch it as a new experiment")
-
-
-def _job(spec: Experiment, c: Component, folder: Path, inputs: Inputs, old: dict[str, Any] | None,
-         where: str, state: dict[str, Any]) -> Record:
-    """Run a shared job once (or reuse its output from an earlier launch); its output is ``c``."""
-    from sweeper.run.objective import ObjectiveRef, load_objective
-
-    func = load_objective(ObjectiveRef(c.job, spec.root, ()))  # type: ignore[arg-type]
-    params = inspect.signature(func).parameters
-    given = {n: p for n, p in inputs.paths.items() if n in params}
-    missing = [n for n, p in params.items() if n != "out" and n not in given and p.default is p.empty
-               and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
-    if missing:
-        raise SweeperError(f"{where}: job {c.job} needs {', '.join(missing)}, which no component "
-                           "declared above it provides\n  fix: declare them under components: before "
-                           f"{c.name!r}, or give those parameters defaults")
-    source = inspect.getsourcefile(func)
-    key = hashlib.sha256(Path(source).read_bytes() if source else c.job.encode())  # type: ignore[union-attr]
-    for name in sorted(given):
-        key.update(f"\0{name}\0{next(r.sha256 for r in inputs.records if r.name == name)}".encode())
-    job_key = key.hexdigest()
-    job_rec = record(c.job, "job", f"python:{c.job}", job_key, 0)  # type: ignore[arg-type]
-    if old is not None and old.get("job_sha256") not in (None, job_key):
-        raise SweeperError(f"{where}: the job {c.job} or its inputs changed since this experiment's "
-                           "first launch\n  fix: restore them, or start over with --fresh")
-    out = folder / "artifacts" / "jobs" / c.name
-    produced = Path(old["path"]) if old and old.get("path") else None
-    if produced is None or not produced.exists() or hash_path(produced)[0] != old["sha256"]:  # type: ignore[index]
-        if out.exists():
-            shutil.rmtree(out)
-        out.mkdir(parents=True)
-        kwargs: dict[str, Any] = dict(given)
-        if "out" in params:
-            kwargs["out"] = str(out)
-        try:
-            result = func(**kwargs)
-        except Exception as exc:
-            raise SweeperError(f"{where}: job {c.job} failed: {type(exc).__name__}: {exc}") from exc
-        produced = out if result is None else out / result  # an absolute result stays as it is
-        if not produced.exists():
-            raise SweeperError(f"{where}: job {c.job} returned {result!r}, which does not exist"
-                               "\n  fix: return the path of what it wrote (or None for its out folder)")
-    sha, size = hash_path(produced)
-    rec = record(c.name, c.kind, produced.as_uri(), sha, size)
-    _same(old, rec, where, f"the output of job {c.job}")
-    inputs.records.append(job_rec)
-    inputs.paths[c.name] = str(produced)
-    state[c.name] = {"job": c.job, "job_sha256": job_key, "path": str(produced)}
-    return rec
 
 
 def load_components(path: str | Path) -> pd.DataFrame:
@@ -268,8 +174,11 @@ def load_components(path: str | Path) -> pd.DataFrame:
             raise SweeperError(f"{path}: not a results folder (no experiment.json)")
         return pd.DataFrame(columns=[*item_schema().names, "trial", "replicate", "role"])
     items = read_folder(base / "items", keys=("id",)).to_pandas()
-    links = (read_folder(base / "links", keys=()).to_pandas() if (base / "links").is_dir()
-             else pd.DataFrame(columns=link_schema().names))
+    links = (
+        read_folder(base / "links", keys=()).to_pandas()
+        if (base / "links").is_dir()
+        else pd.DataFrame(columns=link_schema().names)
+    )
     return items.merge(links, on="id", how="left")
 
 
@@ -291,10 +200,15 @@ def describe(path: str | Path, trial: int | None = None) -> str:
             used.append(f"{inputs} trial{'s' if inputs != 1 else ''} (in)")
         if len(outputs):
             who = outputs.iloc[0]
-            used.append(f"trial {int(who.trial)} rep {int(who.replicate)} (out)" if len(outputs) == 1
-                        else f"{len(outputs)} runs (out)")
-        lines.append(f"{first.kind:<10} {str(first['name'])[:28]:<28} {first.sha256[:12]:<12} "
-                     f"{_size(int(first.bytes)):>10}  {', '.join(used) or '-':<22} {first.uri}")
+            used.append(
+                f"trial {int(who.trial)} rep {int(who.replicate)} (out)"
+                if len(outputs) == 1
+                else f"{len(outputs)} runs (out)"
+            )
+        lines.append(
+            f"{first.kind:<10} {str(first['name'])[:28]:<28} {first.sha256[:12]:<12} "
+            f"{_size(int(first.bytes)):>10}  {', '.join(used) or '-':<22} {first.uri}"
+        )
     return "\n".join(lines) + "\n"
 
 

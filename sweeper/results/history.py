@@ -15,24 +15,30 @@ from typing import TYPE_CHECKING
 
 from sweeper.errors import SweeperError
 from sweeper.results.table import TableWriter, read_folder
-from sweeper.run.runtime import Report
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
 HISTORY = "history"
+HISTORY_COLUMNS = frozenset({"trial", "replicate", "attempt", "step", "time"})
+# (trial, replicate, attempt, step, unix time, {metric: value}) -- what a report becomes on the wire
+Report = tuple[int, int, int, int, float, dict[str, float]]
 
 
 def history_schema(metrics: Sequence[str]) -> pa.Schema:
     import pyarrow as pa
 
-    return pa.schema([
-        pa.field("trial", pa.int64()), pa.field("replicate", pa.int32()),
-        pa.field("attempt", pa.int32()), pa.field("step", pa.int64()),
-        pa.field("time", pa.timestamp("us", tz="UTC")),
-        *(pa.field(m, pa.float64()) for m in metrics),
-    ])
+    return pa.schema(
+        [
+            pa.field("trial", pa.int64()),
+            pa.field("replicate", pa.int32()),
+            pa.field("attempt", pa.int32()),
+            pa.field("step", pa.int64()),
+            pa.field("time", pa.timestamp("us", tz="UTC")),
+            *(pa.field(m, pa.float64()) for m in metrics),
+        ]
+    )
 
 
 class HistoryWriter:
@@ -57,8 +63,16 @@ class HistoryWriter:
                 if name not in self._known:
                     self._known.add(name)
                     new.append(name)
-            rows.append({"trial": trial, "replicate": replicate, "attempt": attempt, "step": step,
-                         "time": int(t * 1e6), **metrics})
+            rows.append(
+                {
+                    "trial": trial,
+                    "replicate": replicate,
+                    "attempt": attempt,
+                    "step": step,
+                    "time": int(t * 1e6),
+                    **metrics,
+                }
+            )
         writer = self._table()
         if new:
             writer.flush()

@@ -77,7 +77,8 @@ def write_json(path: Path, data: Mapping[str, Any]) -> None:
 
 def read_json(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return data
     except (OSError, ValueError) as exc:
         raise SweeperError(f"{path}: cannot read ({exc})") from None
 
@@ -105,12 +106,18 @@ def trial_schema(spec: Experiment) -> pa.Schema:
 
     ts = pa.timestamp("us", tz="UTC")
     fields = [
-        pa.field("trial", pa.int64()), pa.field("replicate", pa.int32()), pa.field("seed", pa.int64()),
+        pa.field("trial", pa.int64()),
+        pa.field("replicate", pa.int32()),
+        pa.field("seed", pa.int64()),
         pa.field("status", pa.string()),
         *(pa.field(v.name, variable_type(v)) for v in spec.variables),
         *(pa.field(m.name, pa.float64()) for m in spec.metrics),
-        pa.field("started_at", ts), pa.field("ended_at", ts), pa.field("duration_s", pa.float64()),
-        pa.field("node", pa.string()), pa.field("attempt", pa.int32()), pa.field("error", pa.string()),
+        pa.field("started_at", ts),
+        pa.field("ended_at", ts),
+        pa.field("duration_s", pa.float64()),
+        pa.field("node", pa.string()),
+        pa.field("attempt", pa.int32()),
+        pa.field("error", pa.string()),
     ]
     return pa.schema(fields)
 
@@ -141,8 +148,15 @@ class TableWriter:
     passed, so the table is readable mid-sweep and the driver holds at most one buffer of rows.
     """
 
-    def __init__(self, folder: Path, schema: pa.Schema, *, flush_rows: int = 2000,
-                 flush_s: float = 1.0, keys: tuple[str, ...] = ("trial", "replicate")):
+    def __init__(
+        self,
+        folder: Path,
+        schema: pa.Schema,
+        *,
+        flush_rows: int = 2000,
+        flush_s: float = 1.0,
+        keys: tuple[str, ...] = ("trial", "replicate"),
+    ):
         import pyarrow as pa
         import pyarrow.parquet
 
@@ -219,8 +233,9 @@ def _keep_last(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:
     import pyarrow as pa
 
     idx = pa.array(np.arange(table.num_rows))
-    grouped = table.select(list(keys)).append_column("_i", idx).group_by(list(keys)).aggregate(
-        [("_i", "max")])
+    grouped = (
+        table.select(list(keys)).append_column("_i", idx).group_by(list(keys)).aggregate([("_i", "max")])
+    )
     keep = np.sort(grouped.column("_i_max").to_numpy())
     return table.take(pa.array(keep))
 

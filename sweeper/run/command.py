@@ -26,11 +26,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sweeper.results.history import HISTORY_COLUMNS
 from sweeper.run import runtime
-from sweeper.run.objective import Outcome, pruned_metrics, to_metrics
+from sweeper.run.types import Outcome, pruned_metrics, to_metrics
 
 if TYPE_CHECKING:
-    from sweeper.run.objective import ObjectiveRef, Run
+    from sweeper.run.types import Run, RunContext
 
 TAIL = 2000  # characters of stderr (and stdout) kept in a failed run's error
 GRACE_S = 5.0  # a pruned program gets this long to exit after SIGTERM before SIGKILL
@@ -41,7 +42,7 @@ class _Quoted(string.Formatter):
         return shlex.quote(format(value, format_spec))
 
 
-def command_line(ref: ObjectiveRef, values: dict[str, Any]) -> list[str] | str:
+def command_line(ref: RunContext, values: dict[str, Any]) -> list[str] | str:
     """The argument list (or, with ``shell: true``, the quoted shell line) for one run."""
     cmd = ref.command
     if cmd.shell:
@@ -80,29 +81,47 @@ def _stop(proc: subprocess.Popen[str]) -> None:
         proc.wait()
 
 
-def run_command(ref: ObjectiveRef, run: Run, node: str) -> Outcome:
+def run_command(ref: RunContext, run: Run, node: str) -> Outcome:
     rt = runtime.Trial(run, ref)
     folder = rt.artifact_dir
     metrics_file = folder / "metrics.json"
     metrics_file.unlink(missing_ok=True)  # a retried run must not read its earlier attempt's file
-    values: dict[str, Any] = {**run.params, "seed": run.seed, "trial": run.trial,
-                              "replicate": run.replicate, "trial_dir": str(folder), **dict(ref.inputs)}
+    values: dict[str, Any] = {
+        **run.params,
+        "seed": run.seed,
+        "trial": run.trial,
+        "replicate": run.replicate,
+        "trial_dir": str(folder),
+        **dict(ref.inputs),
+    }
     started = time.time()
     status, metrics, error, fatal = "failed", {}, None, False
     last: dict[str, Any] | None = None
     try:
         line = command_line(ref, values)
-        with open(folder / "stdout.log", "w", encoding="utf-8") as out, \
-                open(folder / "stderr.log", "w", encoding="utf-8") as err:
+        with (
+            open(folder / "stdout.log", "w", encoding="utf-8") as out,
+            open(folder / "stderr.log", "w", encoding="utf-8") as err,
+        ):
             try:
                 proc = subprocess.Popen(  # no shell unless shell: true, and then values are quoted
-                    line, shell=ref.command.shell, cwd=ref.command.workdir, env=_environment(values),
-                    stdout=subprocess.PIPE, stderr=err, text=True, bufsize=1, start_new_session=True,
-                    preexec_fn=_die_with_parent)
+                    line,
+                    shell=ref.command.shell,
+                    cwd=ref.command.workdir,
+                    env=_environment(values),
+                    stdout=subprocess.PIPE,
+                    stderr=err,
+                    text=True,
+                    bufsize=1,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent,
+                )
             except OSError as exc:
-                raise _Unusable(f"command: cannot start {line if isinstance(line, str) else line[0]!r}:"
-                                f" {exc}\n  fix: check the program's name and the workdir "
-                                f"{ref.command.workdir}") from None
+                raise _Unusable(
+                    f"command: cannot start {line if isinstance(line, str) else line[0]!r}:"
+                    f" {exc}\n  fix: check the program's name and the workdir "
+                    f"{ref.command.workdir}"
+                ) from None
             try:
                 last = _follow(proc, out, rt, ref)
                 rc = proc.wait()
@@ -125,8 +144,20 @@ def run_command(ref: ObjectiveRef, run: Run, node: str) -> Outcome:
         history, components = rt.close(status, metrics.get(ref.metrics[0]))
     except Exception:  # the channel is gone (driver stopping): the run's result still counts
         history, components = None, None
-    return Outcome(run.trial, run.replicate, status, metrics, started, ended, node, run.attempt, error,
-                   fatal, history, components)
+    return Outcome(
+        run.trial,
+        run.replicate,
+        status,
+        metrics,
+        started,
+        ended,
+        node,
+        run.attempt,
+        error,
+        fatal,
+        history,
+        components,
+    )
 
 
 class _Unusable(Exception):
@@ -137,8 +168,9 @@ class _NoMetrics(Exception):
     pass
 
 
-def _follow(proc: subprocess.Popen[str], out: Any, rt: runtime.Trial, ref: ObjectiveRef
-            ) -> dict[str, Any] | None:
+def _follow(
+    proc: subprocess.Popen[str], out: Any, rt: runtime.Trial, ref: RunContext
+) -> dict[str, Any] | None:
     """Copy stdout to its log, turning step lines into reports; returns the last JSON object."""
     last = None
     assert proc.stdout is not None  # we asked for a pipe
@@ -156,8 +188,14 @@ def _follow(proc: subprocess.Popen[str], out: Any, rt: runtime.Trial, ref: Objec
         last = data
         step = data.get("step")
         if isinstance(step, int) and not isinstance(step, bool) and step >= 0:
-            numbers = {k: v for k, v in data.items() if k != "step" and k not in runtime.HISTORY_COLUMNS
-                       and isinstance(v, int | float) and not isinstance(v, bool)}
+            numbers = {
+                k: v
+                for k, v in data.items()
+                if k != "step"
+                and k not in HISTORY_COLUMNS
+                and isinstance(v, int | float)
+                and not isinstance(v, bool)
+            }
             rt.report(step, **numbers)
             if ref.prune and rt.should_prune():
                 out.flush()
@@ -166,8 +204,9 @@ def _follow(proc: subprocess.Popen[str], out: Any, rt: runtime.Trial, ref: Objec
     return last
 
 
-def _metrics(ref: ObjectiveRef, metrics_file: Path, last: dict[str, Any] | None, folder: Path
-             ) -> dict[str, float]:
+def _metrics(
+    ref: RunContext, metrics_file: Path, last: dict[str, Any] | None, folder: Path
+) -> dict[str, float]:
     found: Any = last
     where = "the last JSON line on stdout"
     if metrics_file.is_file():
@@ -181,7 +220,8 @@ def _metrics(ref: ObjectiveRef, metrics_file: Path, last: dict[str, Any] | None,
         raise _NoMetrics(
             f"command: no {primary!r} in {where} (found {found!r:.200})\n  fix: print a last line "
             f'like {{"{primary}": 0.93}} to stdout, or write it to $SWEEPER_TRIAL_DIR/metrics.json'
-            + _tails(folder))
+            + _tails(folder)
+        )
     try:
         return to_metrics({k: v for k, v in found.items() if k != "step"}, ref.metrics, "command")
     except Exception as exc:

@@ -10,73 +10,23 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
-import math
-import numbers
 import signal
 import socket
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sweeper.run import runtime
 from sweeper.errors import ObjectiveError
-
-ERROR_CHARS = 4000  # the tail of a traceback kept in the table's error column
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectiveRef:
-    """Everything a worker needs to find and judge the objective; small and picklable."""
-
-    target: str  # module:function ("" for a command objective)
-    root: str  # looked up first, so models.py next to the sweep file is found
-    metrics: tuple[str, ...]  # declared metrics; the first is primary
-    # The trial runtime's needs (sweeper.run.runtime); all optional, so plain sweeps carry nothing.
-    folder: str | None = None  # the experiment's results folder: artifacts/ go under it
-    channel: Any = None  # where reports go (sweeper.engine.channel); None: they travel with the outcome
-    prune: bool = False  # whether should_prune() asks the channel at all
-    inputs: tuple[tuple[str, str], ...] = ()  # declared components: (name, path) handed to runs
-    command: Any = None  # a sweeper.spec.model.Command: run a program instead of a function
-    timeout: float | None = None  # seconds a run may take, counted from its own start
-
-
-@dataclass(frozen=True, slots=True)
-class Run:
-    """One seeded replicate of a trial, as the scheduler places it."""
-
-    trial: int
-    replicate: int
-    seed: int
-    params: dict[str, Any]
-    attempt: int = 1
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What a worker reports back for one run. ``fatal`` means the objective itself is unusable."""
-
-    trial: int
-    replicate: int
-    status: str
-    metrics: dict[str, float]
-    started: float
-    ended: float
-    node: str
-    attempt: int
-    error: str | None = None
-    fatal: bool = False
-    history: list[Any] | None = None  # reports that had no channel to the driver (sweeper.run.runtime)
-    components: list[Any] | None = None  # output components the run logged
-
+from sweeper.run import runtime
+from sweeper.run.types import Outcome, Run, RunContext, pruned_metrics, tail, to_metrics
 
 _cache: dict[tuple[str, str], Callable[..., Any]] = {}
 
 
-def load_objective(ref: ObjectiveRef) -> Callable[..., Any]:
+def load_objective(ref: RunContext) -> Callable[..., Any]:
     key = (ref.target, ref.root)
     if key in _cache:
         return _cache[key]
@@ -90,22 +40,34 @@ def load_objective(ref: ObjectiveRef) -> Callable[..., Any]:
             raise ObjectiveError(
                 f"objective: cannot import module {module_name!r} (looked in {ref.root} and on PYTHONPATH)"
                 f"\n  fix: put {module_name.replace('.', '/')}.py next to the sweep file, or add its folder"
-                " to PYTHONPATH") from None
-        raise ObjectiveError(f"objective: importing {module_name!r} failed: {exc}"
-                             f"\n  fix: install the missing package {exc.name!r}") from None
+                " to PYTHONPATH"
+            ) from None
+        raise ObjectiveError(
+            f"objective: importing {module_name!r} failed: {exc}"
+            f"\n  fix: install the missing package {exc.name!r}"
+        ) from None
     except Exception as exc:
-        raise ObjectiveError(f"objective: importing {module_name!r} raised "
-                             f"{type(exc).__name__}: {exc}\n{_tail(traceback.format_exc())}") from None
+        raise ObjectiveError(
+            f"objective: importing {module_name!r} raised "
+            f"{type(exc).__name__}: {exc}\n{tail(traceback.format_exc())}"
+        ) from None
     func = getattr(module, func_name, None)
     if not callable(func):
-        raise ObjectiveError(f"objective: module {module_name!r} has no function {func_name!r}"
-                             f"\n  fix: define def {func_name}(...) in {module.__file__}")
+        raise ObjectiveError(
+            f"objective: module {module_name!r} has no function {func_name!r}"
+            f"\n  fix: define def {func_name}(...) in {module.__file__}"
+        )
     _cache[key] = func
-    return func
+    return func  # type: ignore[no-any-return]
 
 
-def check_signature(func: Callable[..., Any], target: str, always: Sequence[str],
-                    sometimes: Sequence[str], offered: Sequence[str] = ()) -> None:
+def check_signature(
+    func: Callable[..., Any],
+    target: str,
+    always: Sequence[str],
+    sometimes: Sequence[str],
+    offered: Sequence[str] = (),
+) -> None:
     """Refuse, before any run, an objective that cannot accept the variables it will be given.
 
     ``always`` are passed to every run; ``sometimes`` (conditional variables) only when active, so
@@ -120,19 +82,25 @@ def check_signature(func: Callable[..., Any], target: str, always: Sequence[str]
         accepts = lambda name: name in params  # noqa: E731
     for name in (*always, *sometimes):
         if not accepts(name):
-            raise ObjectiveError(f"objective {target}: has no parameter {name!r}, a variable of the sweep"
-                                 f"\n  fix: add {name}=... to its signature, or **kwargs")
+            raise ObjectiveError(
+                f"objective {target}: has no parameter {name!r}, a variable of the sweep"
+                f"\n  fix: add {name}=... to its signature, or **kwargs"
+            )
     given = {*always, *offered, "seed", "trial"}
     for p in params.values():
         if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) or p.default is not p.empty:
             continue
         if p.name in sometimes:
-            raise ObjectiveError(f"objective {target}: parameter {p.name!r} is a conditional variable and"
-                                 " is not passed when inactive"
-                                 f"\n  fix: give it a default, e.g. {p.name}=None")
+            raise ObjectiveError(
+                f"objective {target}: parameter {p.name!r} is a conditional variable and"
+                " is not passed when inactive"
+                f"\n  fix: give it a default, e.g. {p.name}=None"
+            )
         if p.name not in given:
-            raise ObjectiveError(f"objective {target}: parameter {p.name!r} is not a variable of the sweep"
-                                 f"\n  fix: add it under variables:, or give it a default")
+            raise ObjectiveError(
+                f"objective {target}: parameter {p.name!r} is not a variable of the sweep"
+                f"\n  fix: add it under variables:, or give it a default"
+            )
 
 
 def wants(func: Callable[..., Any], name: str) -> bool:
@@ -140,39 +108,7 @@ def wants(func: Callable[..., Any], name: str) -> bool:
     return name in params
 
 
-def to_metrics(value: Any, metrics: Sequence[str], target: str) -> dict[str, float]:
-    """Normalise a return value to {metric: float}; a wrong kind of value is fatal for the sweep."""
-    primary = metrics[0]
-    if _is_number(value):
-        return {primary: float(value)}
-    if isinstance(value, Mapping):
-        out: dict[str, float] = {}
-        for name in metrics:
-            if name not in value:
-                continue
-            if not _is_number(value[name]):
-                raise ObjectiveError(f"objective {target}: returned {name}={value[name]!r}, not a number"
-                                     "\n  fix: return plain numbers (float(...)) for every metric")
-            out[name] = float(value[name])
-        if primary not in out:
-            raise ObjectiveError(f"objective {target}: returned {sorted(map(str, value))} without the"
-                                 f" primary metric {primary!r}"
-                                 f"\n  fix: include {primary!r} in the dict it returns")
-        return out
-    raise ObjectiveError(f"objective {target}: returned {type(value).__name__} {value!r:.60}, not a number"
-                         f" or a dict of numbers\n  fix: return {primary} as a number, or a dict "
-                         f"{{{', '.join(repr(m) + ': ...' for m in metrics)}}}")
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _tail(text: str) -> str:
-    return text if len(text) <= ERROR_CHARS else "..." + text[-ERROR_CHARS:]
-
-
-def execute(ref: ObjectiveRef, runs: Sequence[Run], node: str | None = None) -> list[Outcome]:
+def execute(ref: RunContext, runs: Sequence[Run], node: str | None = None) -> list[Outcome]:
     """Run a batch of runs in this process, one after the other; never raises for a run's error."""
     node = node or socket.gethostname()
     if ref.command is not None:
@@ -183,17 +119,27 @@ def execute(ref: ObjectiveRef, runs: Sequence[Run], node: str | None = None) -> 
         func = load_objective(ref)
     except ObjectiveError as exc:
         now = time.time()
-        return [Outcome(r.trial, r.replicate, "failed", {}, now, now, node, r.attempt, str(exc), True)
-                for r in runs]
+        return [
+            Outcome(r.trial, r.replicate, "failed", {}, now, now, node, r.attempt, str(exc), True)
+            for r in runs
+        ]
     params = inspect.signature(func).parameters
     pass_seed, pass_trial = "seed" in params, "trial" in params
     inputs = [(name, path) for name, path in ref.inputs if name in params]
-    return [_timed(ref, run, node, _call, func, ref, run, node, pass_seed, pass_trial, inputs)
-            for run in runs]
+    return [
+        _timed(ref, run, node, _call, func, ref, run, node, pass_seed, pass_trial, inputs) for run in runs
+    ]
 
 
-def _call(func: Callable[..., Any], ref: ObjectiveRef, run: Run, node: str, pass_seed: bool,
-          pass_trial: bool, inputs: list[tuple[str, str]]) -> Outcome:
+def _call(
+    func: Callable[..., Any],
+    ref: RunContext,
+    run: Run,
+    node: str,
+    pass_seed: bool,
+    pass_trial: bool,
+    inputs: list[tuple[str, str]],
+) -> Outcome:
     kwargs = dict(run.params)
     if pass_seed:
         kwargs["seed"] = run.seed
@@ -218,7 +164,7 @@ def _call(func: Callable[..., Any], ref: ObjectiveRef, run: Run, node: str, pass
             metrics = pruned_metrics(None, rt.last_metrics, ref.metrics)
             status, error, fatal = "pruned", None, False
         else:
-            metrics, status, error, fatal = {}, "failed", _tail(traceback.format_exc()), False
+            metrics, status, error, fatal = {}, "failed", tail(traceback.format_exc()), False
     finally:
         runtime.leave(token)
     ended = time.time()
@@ -227,8 +173,20 @@ def _call(func: Callable[..., Any], ref: ObjectiveRef, run: Run, node: str, pass
         # a gone channel (driver stopping) must not lose the run's result
         with contextlib.suppress(Exception):
             history, components = rt.close(status, metrics.get(ref.metrics[0]))
-    return Outcome(run.trial, run.replicate, status, metrics, started, ended, node,
-                   run.attempt, error, fatal, history, components)
+    return Outcome(
+        run.trial,
+        run.replicate,
+        status,
+        metrics,
+        started,
+        ended,
+        node,
+        run.attempt,
+        error,
+        fatal,
+        history,
+        components,
+    )
 
 
 class RunTimeout(BaseException):
@@ -240,7 +198,7 @@ def _alarm(_signum: int, _frame: Any) -> None:
     raise RunTimeout
 
 
-def _timed(ref: ObjectiveRef, run: Run, node: str, call: Callable[..., Outcome], *args: Any) -> Outcome:
+def _timed(ref: RunContext, run: Run, node: str, call: Callable[..., Outcome], *args: Any) -> Outcome:
     """Run ``call`` under the run's timeout, counted from the run's own start (not its submission).
 
     SIGALRM interrupts Python code (and sleeps) in the worker's main thread; code stuck in C past it
@@ -254,22 +212,17 @@ def _timed(ref: ObjectiveRef, run: Run, node: str, call: Callable[..., Outcome],
     try:
         return call(*args)
     except RunTimeout:
-        return Outcome(run.trial, run.replicate, "timeout", {}, started, time.time(), node, run.attempt,
-                       f"the run took longer than timeout: {ref.timeout:g}s and was stopped")
+        return Outcome(
+            run.trial,
+            run.replicate,
+            "timeout",
+            {},
+            started,
+            time.time(),
+            node,
+            run.attempt,
+            f"the run took longer than timeout: {ref.timeout:g}s and was stopped",
+        )
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-
-
-def pruned_metrics(value: Any, last: Mapping[str, float], metrics: Sequence[str]) -> dict[str, float]:
-    """A pruned run's metrics: its last reported values, overridden by whatever numbers it returned."""
-    out = {m: last[m] for m in metrics if m in last and math.isfinite(last[m])}
-    if _is_number(value):
-        out[metrics[0]] = float(value)
-    elif isinstance(value, Mapping):
-        out.update((m, float(value[m])) for m in metrics if m in value and _is_number(value[m]))
-    return out
-
-
-def finite(metrics: Mapping[str, float]) -> bool:
-    return all(math.isfinite(v) for v in metrics.values())

@@ -16,15 +16,13 @@ from contextvars import ContextVar, Token
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from sweeper.run.objective import ObjectiveRef, Run
+from sweeper.results.history import HISTORY_COLUMNS, Report
 
-HISTORY_COLUMNS = frozenset({"trial", "replicate", "attempt", "step", "time"})
+if TYPE_CHECKING:
+    from sweeper.run.types import Run, RunContext
+
 FLUSH_S = 1.0  # reports wait at most this long in the worker when nobody asks should_prune()
 FLUSH_ROWS = 512
-
-# (trial, replicate, attempt, step, unix time, {metric: value}) -- what a report becomes on the wire
-Report = tuple[int, int, int, int, float, dict[str, float]]
 
 _current: ContextVar[Trial | None] = ContextVar("sweeper_current_trial", default=None)
 
@@ -40,8 +38,10 @@ def current_trial() -> Trial:
     """The runtime of the run executing in this thread (for code that has no ``trial`` parameter)."""
     trial = _current.get()
     if trial is None:
-        raise RuntimeError("sweeper.current_trial() is only available inside a run of a sweep"
-                           "\n  fix: call it from the objective (or code it calls) while sweeper runs it")
+        raise RuntimeError(
+            "sweeper.current_trial() is only available inside a run of a sweep"
+            "\n  fix: call it from the objective (or code it calls) while sweeper runs it"
+        )
     return trial
 
 
@@ -58,7 +58,7 @@ class Trial:
 
     __slots__ = ("_artifacts", "_last", "_logged", "_rows", "_sent_at", "_told_prune", "ref", "run")
 
-    def __init__(self, run: Run, ref: ObjectiveRef):
+    def __init__(self, run: Run, ref: RunContext):
         self.run, self.ref = run, ref
         self._rows: list[Report] | None = None
         self._last: dict[str, float] | None = None
@@ -109,16 +109,22 @@ class Trial:
         Report the primary metric for pruning to judge the run; other names are kept for curves.
         """
         if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
-            raise ValueError(f"trial.report(step={step!r}): step must be a whole number >= 0"
-                             "\n  fix: pass the epoch or iteration count, e.g. trial.report(epoch, loss=...)")
+            raise ValueError(
+                f"trial.report(step={step!r}): step must be a whole number >= 0"
+                "\n  fix: pass the epoch or iteration count, e.g. trial.report(epoch, loss=...)"
+            )
         values: dict[str, float] = {}
         for name, value in metrics.items():
             if name in HISTORY_COLUMNS:
-                raise ValueError(f"trial.report(..., {name}=...): {name!r} names a history column"
-                                 "\n  fix: rename the metric")
+                raise ValueError(
+                    f"trial.report(..., {name}=...): {name!r} names a history column"
+                    "\n  fix: rename the metric"
+                )
             if isinstance(value, bool) or not isinstance(value, numbers.Real):
-                raise TypeError(f"trial.report(..., {name}={value!r}): not a number"
-                                "\n  fix: report plain numbers, e.g. float(loss)")
+                raise TypeError(
+                    f"trial.report(..., {name}={value!r}): not a number"
+                    "\n  fix: report plain numbers, e.g. float(loss)"
+                )
             values[name] = float(value)
         if self._rows is None:  # the first report goes out at once, later ones about every FLUSH_S
             self._rows = []
@@ -128,8 +134,9 @@ class Trial:
         run = self.run
         self._rows.append((run.trial, run.replicate, run.attempt, int(step), time.time(), values))
         channel = self.ref.channel
-        if channel is not None and (len(self._rows) >= FLUSH_ROWS
-                                    or time.monotonic() - self._sent_at >= FLUSH_S):
+        if channel is not None and (
+            len(self._rows) >= FLUSH_ROWS or time.monotonic() - self._sent_at >= FLUSH_S
+        ):
             self._send(wait=False)
 
     def should_prune(self) -> bool:
@@ -195,8 +202,7 @@ class Trial:
         return [], self._logged  # [] says: it reported, through the channel
 
 
-def artifact_dir(ref: ObjectiveRef, run: Run) -> Path:
+def artifact_dir(ref: RunContext, run: Run) -> Path:
     if not ref.folder:
         raise RuntimeError("this run has no results folder to keep artifacts in")
     return Path(ref.folder) / "artifacts" / f"trial-{run.trial}" / f"rep-{run.replicate}"
-

@@ -77,7 +77,7 @@ class PointStream:
                 warnings.simplefilter("ignore", UserWarning)
                 if k:
                     sobol.fast_forward(k)
-                return sobol.random(n)
+                return np.asarray(sobol.random(n))
         bits = np.random.PCG64(np.random.SeedSequence(self.seed, spawn_key=(1 << 21,)))
         bits.advance(k * self.dim)  # one 64-bit draw per double: row k starts at draw k * dim
         return np.random.Generator(bits).random((n, self.dim))
@@ -96,15 +96,15 @@ def _map(v: Variable, u: np.ndarray) -> list[Any]:
     if v.kind == "int" and v.log:
         lo, hi = math.log(low - 0.5), math.log(high + 0.5)
         x = np.clip(np.rint(np.exp(lo + u * (hi - lo))), low, high)
-        return x.astype(np.int64).tolist()
+        return x.astype(np.int64).tolist()  # type: ignore[no-any-return]
     if v.kind == "int" or v.step is not None:
         step = float(v.step or 1)
         n = round((high - low) / step + 1e-9) + 1
         idx = np.minimum((u * n).astype(np.int64), n - 1)
         if v.kind == "int":
-            return (int(low) + idx * int(step)).tolist()
-        return np.round(low + idx * step, 12).tolist()
+            return (int(low) + idx * int(step)).tolist()  # type: ignore[no-any-return]
+        return np.round(low + idx * step, 12).tolist()  # type: ignore[no-any-return]
     if v.log:
         lo, hi = math.log(low), math.log(high)
-        return np.clip(np.exp(lo + u * (hi - lo)), low, high).tolist()
-    return (low + u * (high - low)).tolist()
+        return np.clip(np.exp(lo + u * (hi - lo)), low, high).tolist()  # type: ignore[no-any-return]
+    return (low + u * (high - low)).tolist()  # type: ignore[no-any-return]

@@ -16,29 +16,26 @@ import math
 import warnings
 from typing import TYPE_CHECKING, Any
 
+from sweeper.errors import SpecError
+from sweeper.spec.model import PRUNERS
+
 if TYPE_CHECKING:
     import optuna
 
-# method -> the options each accepts (the keyword arguments of its Optuna pruner)
-PRUNERS: dict[str, tuple[str, ...]] = {
-    "median": ("n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials"),
-    "percentile": ("percentile", "n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials"),
-    "successive_halving": ("min_resource", "reduction_factor", "min_early_stopping_rate",
-                           "bootstrap_count"),
-    "hyperband": ("min_resource", "max_resource", "reduction_factor", "bootstrap_count"),
-    "wilcoxon": ("p_threshold", "n_startup_steps"),
-}
-REQUIRED = {"percentile": ("percentile",)}
+    from sweeper.spec.model import Experiment
 
 
 def make_pruner(method: str, options: dict[str, Any]) -> optuna.pruners.BasePruner:
     """The Optuna pruner for ``method``; raises ValueError with Optuna's words on bad options."""
     import optuna
 
-    classes = {"median": optuna.pruners.MedianPruner, "percentile": optuna.pruners.PercentilePruner,
-               "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
-               "hyperband": optuna.pruners.HyperbandPruner,
-               "wilcoxon": optuna.pruners.WilcoxonPruner}
+    classes = {
+        "median": optuna.pruners.MedianPruner,
+        "percentile": optuna.pruners.PercentilePruner,
+        "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
+        "hyperband": optuna.pruners.HyperbandPruner,
+        "wilcoxon": optuna.pruners.WilcoxonPruner,
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         try:
@@ -47,26 +44,59 @@ def make_pruner(method: str, options: dict[str, Any]) -> optuna.pruners.BasePrun
             raise ValueError(str(exc)) from None
 
 
+def check_pruner(spec: Experiment) -> None:
+    """Build the sweep's pruner once before anything runs, so options Optuna refuses (a percentile of
+    150) stop the launch with the file and the field rather than a traceback from the first run."""
+    if spec.pruner is None:
+        return
+    method, options = spec.pruner.method, dict(spec.pruner.options)
+    try:
+        make_pruner(method, options)
+    except ValueError as exc:
+        raise SpecError(
+            str(exc),
+            source=spec.source,
+            field="pruner",
+            fix=f"fix the option; {method} takes {', '.join(PRUNERS[method])}",
+        ) from None
+
+
 def judge_args(spec: Any) -> dict[str, Any] | None:
     """What a :class:`Judge` is built from (plain data, so it can travel to a Ray actor)."""
     if spec.pruner is None:
         return None
-    return {"study_name": f"sweeper-{spec.name}", "metric": spec.primary.name,
-            "direction": spec.primary.direction, "method": spec.pruner.method,
-            "options": dict(spec.pruner.options), "replicates": spec.replicates}
+    return {
+        "study_name": f"sweeper-{spec.name}",
+        "metric": spec.primary.name,
+        "direction": spec.primary.direction,
+        "method": spec.pruner.method,
+        "options": dict(spec.pruner.options),
+        "replicates": spec.replicates,
+    }
 
 
 class Judge:
-    def __init__(self, study_name: str, metric: str, direction: str, method: str,
-                 options: dict[str, Any], replicates: int = 1):
+    def __init__(
+        self,
+        study_name: str,
+        metric: str,
+        direction: str,
+        method: str,
+        options: dict[str, Any],
+        replicates: int = 1,
+    ):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.metric, self.replicates = metric, replicates
         self.storage = optuna.storages.InMemoryStorage()
         self.study = optuna.create_study(
-            storage=self.storage, study_name=study_name, direction=direction,  # type: ignore[arg-type]
-            sampler=optuna.samplers.RandomSampler(seed=0), pruner=make_pruner(method, options))
+            storage=self.storage,
+            study_name=study_name,
+            direction=direction,  # type: ignore[arg-type]
+            sampler=optuna.samplers.RandomSampler(seed=0),
+            pruner=make_pruner(method, options),
+        )
         self._ids: list[int] = []  # sweeper trial id -> mirror storage trial id
         self._values: dict[int, dict[int, dict[int, float]]] = {}  # trial -> step -> replicate -> v
         self._at: dict[tuple[int, int], int] = {}  # (trial, replicate) -> its latest step
@@ -149,8 +179,9 @@ class Judge:
         if trial in self._closed:
             return self._curves.pop(trial, {})
         self._ended.pop(trial, None)
-        curve = {step: math.fsum(v.values()) / len(v)
-                 for step, v in sorted(self._values.pop(trial, {}).items())}
+        curve = {
+            step: math.fsum(v.values()) / len(v) for step, v in sorted(self._values.pop(trial, {}).items())
+        }
         self._id(trial)  # mirror trial number == sweeper trial id
         self._closed.add(trial)
         self._pruned.discard(trial)

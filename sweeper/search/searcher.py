@@ -62,10 +62,12 @@ def new_study(spec: Experiment) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     dirs: list[Any] = directions(spec)
     if len(dirs) > 1:
-        return optuna.create_study(study_name=f"sweeper-{spec.name}", sampler=make_sampler(spec),
-                                   directions=dirs)
-    return optuna.create_study(study_name=f"sweeper-{spec.name}", sampler=make_sampler(spec),
-                               direction=dirs[0])
+        return optuna.create_study(
+            study_name=f"sweeper-{spec.name}", sampler=make_sampler(spec), directions=dirs
+        )
+    return optuna.create_study(
+        study_name=f"sweeper-{spec.name}", sampler=make_sampler(spec), direction=dirs[0]
+    )
 
 
 class Searcher:
@@ -136,8 +138,12 @@ class Searcher:
         k = self._next
         if self.exhausted or not self._ready(k):
             return None
-        if (self.adaptive and not self._gated and self.max_pending is not None
-                and len(self._pending) >= self.max_pending):
+        if (
+            self.adaptive
+            and not self._gated
+            and self.max_pending is not None
+            and len(self._pending) >= self.max_pending
+        ):
             return None
         if self._stream is not None:
             self._next += 1
@@ -166,8 +172,11 @@ class Searcher:
         self._point += 1
         return next(self._points)
 
-    def restore(self, finished: Sequence[tuple[int, dict[str, Any], list[float] | None, str]],
-                partial: Sequence[tuple[int, dict[str, Any]]]) -> None:
+    def restore(
+        self,
+        finished: Sequence[tuple[int, dict[str, Any], list[float] | None, str]],
+        partial: Sequence[tuple[int, dict[str, Any]]],
+    ) -> None:
         """Rebuild the study from a trial table: the table is the single source of truth.
 
         ``finished`` trials (id, params, aggregate values or None, status) are added to the study as
@@ -191,10 +200,15 @@ class Searcher:
             # non-finite aggregates are told as failed, as _tell does for a live trial
             st = state["complete"] if ok else state["pruned"] if status == "pruned" else state["fail"]
             vals = values if ok else None
-            self.study.add_trial(optuna.trial.create_trial(
-                params=sampled, distributions=dists, state=st,
-                value=vals[0] if vals is not None and len(vals) == 1 else None,
-                values=vals if vals is not None and len(vals) > 1 else None))
+            self.study.add_trial(
+                optuna.trial.create_trial(
+                    params=sampled,
+                    distributions=dists,
+                    state=st,
+                    value=vals[0] if vals is not None and len(vals) == 1 else None,
+                    values=vals if vals is not None and len(vals) > 1 else None,
+                )
+            )
             self._told_before.add(k)
         for k, params in sorted(partial, key=lambda t: t[0]):
             self.study.enqueue_trial(params, skip_if_exists=False)

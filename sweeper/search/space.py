@@ -26,13 +26,23 @@ def suggest(trial: optuna.Trial, variables: Sequence[Variable]) -> dict[str, Any
         if v.kind == "const":
             params[v.name] = v.value
         elif v.kind == "choice":
-            params[v.name] = trial.suggest_categorical(v.name, v.choices)  # type: ignore[arg-type]
+            params[v.name] = trial.suggest_categorical(v.name, v.choices)
         elif v.kind == "int":
-            params[v.name] = trial.suggest_int(v.name, int(v.low), int(v.high),  # type: ignore[arg-type]
-                                               step=int(v.step or 1), log=v.log)
+            params[v.name] = trial.suggest_int(
+                v.name,
+                int(v.low),  # type: ignore[arg-type]
+                int(v.high),  # type: ignore[arg-type]
+                step=int(v.step or 1),
+                log=v.log,
+            )
         else:
-            params[v.name] = trial.suggest_float(v.name, float(v.low), float(v.high),  # type: ignore[arg-type]
-                                                 step=v.step, log=v.log)
+            params[v.name] = trial.suggest_float(
+                v.name,
+                float(v.low),  # type: ignore[arg-type]
+                float(v.high),  # type: ignore[arg-type]
+                step=v.step,
+                log=v.log,
+            )
     return params
 
 

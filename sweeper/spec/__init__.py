@@ -1,1 +1,1 @@
-"""spec"""
+"""The sweep file: its typed model, loading and validation. The lowest stage: it imports only errors."""

@@ -21,8 +21,20 @@ DIRECTIONS = ("maximize", "minimize")
 METHODS = ("grid", "random", "tpe", "cmaes", "qmc", "nsga2", "bruteforce")
 # Columns of the trial table that variables and metrics must not shadow (DESIGN.md contract).
 RESERVED = frozenset(
-    {"trial", "replicate", "seed", "status", "started_at", "ended_at", "duration_s", "node",
-     "attempt", "error", "step", "time"}
+    {
+        "trial",
+        "replicate",
+        "seed",
+        "status",
+        "started_at",
+        "ended_at",
+        "duration_s",
+        "node",
+        "attempt",
+        "error",
+        "step",
+        "time",
+    }
 )
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 EXPERIMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -95,7 +107,8 @@ class Resources:
         chosen: dict[str, float] = {}
         for case in self.cases:
             if case.key not in chosen and all(
-                    name in params and params[name] in allowed for name, allowed in case.when):
+                name in params and params[name] in allowed for name, allowed in case.when
+            ):
                 chosen[case.key] = case.value
         return self._with(chosen)
 
@@ -105,15 +118,20 @@ class Resources:
 
         keys = sorted({c.key for c in self.cases})
         options = [[None, *(c.value for c in self.cases if c.key == k)] for k in keys]
-        out = [self._with({k: v for k, v in zip(keys, combo, strict=True) if v is not None})
-               for combo in itertools.product(*options)]
+        out = [
+            self._with({k: v for k, v in zip(keys, combo, strict=True) if v is not None})
+            for combo in itertools.product(*options)
+        ]
         return list(dict.fromkeys(out))
 
     def _with(self, chosen: Mapping[str, float]) -> Resources:
         memory = chosen.get("memory", self.memory)
-        return Resources(chosen.get("cpus", self.cpus), chosen.get("gpus", self.gpus),
-                         int(memory) if memory else None,
-                         tuple((k, chosen.get(f"custom.{k}", v)) for k, v in self.custom))
+        return Resources(
+            chosen.get("cpus", self.cpus),
+            chosen.get("gpus", self.gpus),
+            int(memory) if memory else None,
+            tuple((k, chosen.get(f"custom.{k}", v)) for k, v in self.custom),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +150,18 @@ class Compare:
     metric: str
     alpha: float = 0.05
     arms: str = "best"
+    within: tuple[str, ...] = ()  # blocking variables (datasets, tasks): one verdict per setting
+    confirm: Confirm | None = None  # rerun the chosen configurations on fresh seeds
+    rope: float | None = None  # region of practical equivalence, in metric units
+    correlation: float | None = None  # correlation of replicates (cross-validation folds)
+
+
+@dataclass(frozen=True, slots=True)
+class Confirm:
+    """The confirmation stage: each arm's ``top`` best configurations rerun on ``replicates`` fresh seeds."""
+
+    replicates: int
+    top: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +180,7 @@ class Command:
 
 @dataclass(frozen=True, slots=True)
 class Pruner:
-    method: str  # one of sweeper.search.pruners.PRUNERS
+    method: str  # one of PRUNERS
     options: tuple[tuple[str, Any], ...] = ()  # keyword arguments of the Optuna pruner
 
 
@@ -167,13 +197,39 @@ class Component:
 
 
 @dataclass(frozen=True, slots=True)
+class Racing:
+    """Adaptive replicates: every trial starts with ``min`` and contenders grow up to ``max``."""
+
+    min: int
+    max: int
+
+
+@dataclass(frozen=True, slots=True)
+class SeedFactor:
+    """One seed stream of a factorial replicate design (``replicates: {data: 5, init: 2}``)."""
+
+    name: str
+    n: int
+
+
+@dataclass(frozen=True, slots=True)
+class Tracking:
+    """Where the driver mirrors what it records: an MLflow tracking server."""
+
+    mlflow_uri: str
+    mlflow_experiment: str | None = None  # defaults to the experiment's name
+
+
+@dataclass(frozen=True, slots=True)
 class Experiment:
     name: str
     objective: str | None  # module:function, or None when ``command`` runs a program
     metrics: tuple[Metric, ...]
     variables: tuple[Variable, ...]
     search: Search = field(default_factory=Search)
-    replicates: int = 1
+    replicates: int = 1  # the most replicates a trial can have (racing: max; factors: their product)
+    racing: Racing | None = None
+    factors: tuple[SeedFactor, ...] = ()
     resources: Resources = field(default_factory=Resources)
     hypothesis: str = ""
     compare: Compare | None = None
@@ -186,6 +242,7 @@ class Experiment:
     command: Command | None = None
     pruner: Pruner | None = None
     components: tuple[Component, ...] = ()
+    tracking: Tracking | None = None
 
     @property
     def primary(self) -> Metric:
@@ -198,9 +255,36 @@ class Experiment:
         raise KeyError(name)
 
 
-TOP_KEYS = ("experiment", "hypothesis", "objective", "metrics", "variables", "search",
-            "replicates", "resources", "compare", "slurm", "timeout", "max_failures", "command",
-            "workdir", "shell", "pruner", "components")
+# method -> the options each accepts (the keyword arguments of its Optuna pruner)
+PRUNERS: dict[str, tuple[str, ...]] = {
+    "median": ("n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials"),
+    "percentile": ("percentile", "n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials"),
+    "successive_halving": ("min_resource", "reduction_factor", "min_early_stopping_rate", "bootstrap_count"),
+    "hyperband": ("min_resource", "max_resource", "reduction_factor", "bootstrap_count"),
+    "wilcoxon": ("p_threshold", "n_startup_steps"),
+}
+REQUIRED = {"percentile": ("percentile",)}
+
+
+TOP_KEYS = (
+    "experiment",
+    "hypothesis",
+    "objective",
+    "metrics",
+    "variables",
+    "search",
+    "replicates",
+    "resources",
+    "compare",
+    "slurm",
+    "timeout",
+    "max_failures",
+    "command",
+    "workdir",
+    "shell",
+    "pruner",
+    "components",
+)
 COMPONENT_KINDS = ("dataset", "checkpoint", "model", "job", "metadata")
 # What a command template may name besides variables and components.
 COMMAND_FIELDS = ("seed", "trial", "replicate", "trial_dir")
@@ -212,8 +296,11 @@ def load_spec(source: str | Path | Mapping[str, Any], *, root: str | Path | None
         return parse_spec(source, source_name="<dict>", root=str(root or Path.cwd()))
     path = Path(source)
     if not path.is_file():
-        raise SpecError("no such sweep file", source=str(path),
-                        fix="check the path; sweep files are YAML, e.g. sweeps/quickstart.yaml")
+        raise SpecError(
+            "no such sweep file",
+            source=str(path),
+            fix="check the path; sweep files are YAML, e.g. sweeps/quickstart.yaml",
+        )
     try:
         import yaml
 
@@ -221,17 +308,23 @@ def load_spec(source: str | Path | Mapping[str, Any], *, root: str | Path | None
     except (UnicodeDecodeError, ValueError) as exc:  # yaml.YAMLError subclasses neither; see below
         raise SpecError(f"cannot read: {exc}", source=str(path), fix="save it as UTF-8 YAML") from None
     except RecursionError:
-        raise SpecError("nested too deeply to read", source=str(path),
-                        fix="a sweep file needs a few levels of nesting; check for runaway brackets"
-                        ) from None
+        raise SpecError(
+            "nested too deeply to read",
+            source=str(path),
+            fix="a sweep file needs a few levels of nesting; check for runaway brackets",
+        ) from None
     except Exception as exc:
         if type(exc).__module__.startswith("yaml"):
-            raise SpecError(f"not valid YAML: {exc}", source=str(path),
-                            fix="fix the YAML syntax at the line shown") from None
+            raise SpecError(
+                f"not valid YAML: {exc}", source=str(path), fix="fix the YAML syntax at the line shown"
+            ) from None
         raise
     if not isinstance(data, Mapping):
-        raise SpecError("the file must hold a mapping of keys (experiment:, objective:, ...)",
-                        source=str(path), fix="start from sweeps/quickstart.yaml")
+        raise SpecError(
+            "the file must hold a mapping of keys (experiment:, objective:, ...)",
+            source=str(path),
+            fix="start from sweeps/quickstart.yaml",
+        )
     return parse_spec(data, source_name=str(path), root=str(root or path.resolve().parent))
 
 
@@ -240,11 +333,17 @@ def parse_spec(data: Mapping[str, Any], *, source_name: str, root: str) -> Exper
     p.keys(data, TOP_KEYS, "", required=("experiment", "metrics", "variables"))
     name = p.string(data["experiment"], "experiment")
     if not EXPERIMENT_RE.fullmatch(name) or ".." in name:
-        p.fail("experiment", f"{name!r} is not a safe folder name",
-               "use letters, digits, '.', '_' and '-' only (it names the results folder)")
+        p.fail(
+            "experiment",
+            f"{name!r} is not a safe folder name",
+            "use letters, digits, '.', '_' and '-' only (it names the results folder)",
+        )
     if ("objective" in data) == ("command" in data):
-        p.fail("objective", "give exactly one of objective: (a Python function) or command: (a program)",
-               "write objective: module:function, or command: python train.py --lr {lr} --seed {seed}")
+        p.fail(
+            "objective",
+            "give exactly one of objective: (a Python function) or command: (a program)",
+            "write objective: module:function, or command: python train.py --lr {lr} --seed {seed}",
+        )
     objective = None
     if "objective" in data:
         objective = p.target(data["objective"], "objective")
@@ -263,8 +362,11 @@ def parse_spec(data: Mapping[str, Any], *, source_name: str, root: str) -> Exper
     resources = p.resources(data.get("resources", {}), variables)
     compare = p.compare(data.get("compare"), variables, metrics)
     if pruner is not None and search.method == "nsga2":
-        p.fail("pruner", "Optuna's pruners do not work with multi-objective search (nsga2)",
-               "drop pruner:, or search one metric with tpe")
+        p.fail(
+            "pruner",
+            "Optuna's pruners do not work with multi-objective search (nsga2)",
+            "drop pruner:, or search one metric with tpe",
+        )
     hypothesis = data.get("hypothesis", "") or ""
     if not isinstance(hypothesis, str):
         p.fail("hypothesis", "must be text", "write the hypothesis as one sentence")
@@ -274,10 +376,23 @@ def parse_spec(data: Mapping[str, Any], *, source_name: str, root: str) -> Exper
     if max_failures is not None:
         max_failures = p.integer(max_failures, "max_failures", low=1)
     return Experiment(
-        name=name, objective=objective, metrics=metrics, variables=variables, search=search,
-        replicates=replicates, resources=resources, hypothesis=hypothesis, compare=compare,
-        timeout=timeout, max_failures=max_failures,
-        source=source_name, root=root, raw=dict(data), slurm=slurm, command=command, pruner=pruner,
+        name=name,
+        objective=objective,
+        metrics=metrics,
+        variables=variables,
+        search=search,
+        replicates=replicates,
+        resources=resources,
+        hypothesis=hypothesis,
+        compare=compare,
+        timeout=timeout,
+        max_failures=max_failures,
+        source=source_name,
+        root=root,
+        raw=dict(data),
+        slurm=slurm,
+        command=command,
+        pruner=pruner,
         components=components,
     )
 
@@ -291,17 +406,20 @@ class _Parser:
     def fail(self, field_: str, message: str, fix: str) -> None:
         raise SpecError(message, source=self.source, field=field_, fix=fix)
 
-    def keys(self, data: Any, allowed: tuple[str, ...], where: str,
-             required: tuple[str, ...] = ()) -> None:
+    def keys(self, data: Any, allowed: tuple[str, ...], where: str, required: tuple[str, ...] = ()) -> None:
         if not isinstance(data, Mapping):
-            self.fail(where or "(top level)", f"expected a mapping, got {_kind(data)}",
-                      f"write it as key: value pairs; keys: {', '.join(allowed)}")
+            self.fail(
+                where or "(top level)",
+                f"expected a mapping, got {_kind(data)}",
+                f"write it as key: value pairs; keys: {', '.join(allowed)}",
+            )
         for key in data:
             if key not in allowed:
                 close = difflib.get_close_matches(str(key), allowed, n=1)
                 hint = f"did you mean {close[0]!r}? " if close else ""
-                self.fail(_join(where, str(key)), "unknown key",
-                          f"{hint}valid keys here: {', '.join(allowed)}")
+                self.fail(
+                    _join(where, str(key)), "unknown key", f"{hint}valid keys here: {', '.join(allowed)}"
+                )
         for key in required:
             if key not in data:
                 self.fail(_join(where, key), "missing", f"add {key}: (see README, 'Sweep file')")
@@ -340,12 +458,20 @@ class _Parser:
     def target(self, value: Any, where: str) -> str:
         target = self.string(value, where)
         if not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", target):
-            self.fail(where, f"{target!r} is not module:function",
-                      "write it as module:function, e.g. models:train for train() in models.py")
+            self.fail(
+                where,
+                f"{target!r} is not module:function",
+                "write it as module:function, e.g. models:train for train() in models.py",
+            )
         return target
 
-    def command(self, data: Mapping[str, Any], variables: tuple[Variable, ...],
-                components: tuple[Component, ...], root: str) -> Command:
+    def command(
+        self,
+        data: Mapping[str, Any],
+        variables: tuple[Variable, ...],
+        components: tuple[Component, ...],
+        root: str,
+    ) -> Command:
         import shlex
         import string
 
@@ -359,50 +485,66 @@ class _Parser:
             except ValueError as exc:
                 self.fail("command", f"cannot split into arguments: {exc}", "close the quote")
         else:
-            self.fail("command", f"expected a command line or a list of arguments, got {_kind(raw)}",
-                      "write e.g. command: python train.py --lr {lr} --seed {seed}")
+            self.fail(
+                "command",
+                f"expected a command line or a list of arguments, got {_kind(raw)}",
+                "write e.g. command: python train.py --lr {lr} --seed {seed}",
+            )
         conditional = {v.name for v in variables if v.when}
         known = {v.name for v in variables} | {c.name for c in components} | set(COMMAND_FIELDS)
         for token in argv:
             try:
                 fields = [f for _, f, _, _ in string.Formatter().parse(token) if f is not None]
             except ValueError as exc:
-                self.fail("command", f"bad placeholder in {token!r}: {exc}",
-                          "write placeholders as {name}; double braces {{ }} for literal ones")
+                self.fail(
+                    "command",
+                    f"bad placeholder in {token!r}: {exc}",
+                    "write placeholders as {name}; double braces {{ }} for literal ones",
+                )
             for f in fields:
                 if f in conditional:
-                    self.fail("command", f"{{{f}}} is a conditional variable, absent when inactive",
-                              f"read it from the environment (SWEEPER_{f.upper()}, unset when inactive)")
+                    self.fail(
+                        "command",
+                        f"{{{f}}} is a conditional variable, absent when inactive",
+                        f"read it from the environment (SWEEPER_{f.upper()}, unset when inactive)",
+                    )
                 if f not in known:
                     close = difflib.get_close_matches(f, sorted(known), n=1)
                     hint = f"did you mean {{{close[0]}}}? " if close else ""
-                    self.fail("command", f"placeholder {{{f}}} names nothing",
-                              f"{hint}use a variable, a component, or one of "
-                              f"{', '.join('{' + k + '}' for k in COMMAND_FIELDS)}")
+                    self.fail(
+                        "command",
+                        f"placeholder {{{f}}} names nothing",
+                        f"{hint}use a variable, a component, or one of "
+                        f"{', '.join('{' + k + '}' for k in COMMAND_FIELDS)}",
+                    )
         for name in ("trial_dir",):
             if name in {v.name for v in variables} | {c.name for c in components}:
-                self.fail(f"variables.{name}", f"{name!r} is taken by command objectives",
-                          "rename the variable")
+                self.fail(
+                    f"variables.{name}", f"{name!r} is taken by command objectives", "rename the variable"
+                )
         workdir = Path(root)
         if "workdir" in data:
             workdir = (Path(root) / self.string(data["workdir"], "workdir")).resolve()
             if not workdir.is_dir():
-                self.fail("workdir", f"no such folder {workdir}",
-                          "create it, or give a folder relative to the sweep file's folder")
+                self.fail(
+                    "workdir",
+                    f"no such folder {workdir}",
+                    "create it, or give a folder relative to the sweep file's folder",
+                )
         shell = self.boolean(data.get("shell", False), "shell")
         return Command(argv, str(workdir), shell, raw.strip())
 
     def pruner(self, data: Any) -> Pruner | None:
-        from sweeper.search.pruners import PRUNERS, REQUIRED
-
         if data is None:
             return None
         if isinstance(data, str):
             data = {"method": data}
         if not isinstance(data, Mapping) or "method" not in data:
-            self.fail("pruner", "expected {method: ..., option: value, ...}",
-                      f"write e.g. pruner: {{method: median, n_startup_trials: 5}}; methods: "
-                      f"{', '.join(PRUNERS)}")
+            self.fail(
+                "pruner",
+                "expected {method: ..., option: value, ...}",
+                f"write e.g. pruner: {{method: median, n_startup_trials: 5}}; methods: {', '.join(PRUNERS)}",
+            )
         method = data["method"]
         if not isinstance(method, str) or method not in PRUNERS:
             close = difflib.get_close_matches(str(method), PRUNERS, n=1)
@@ -419,20 +561,17 @@ class _Parser:
             if not (key in ("min_resource", "max_resource") and value == "auto"):
                 self.number(value, f"pruner.{key}")
             options.append((str(key), value))
-        from sweeper.search.pruners import make_pruner
-
-        try:
-            make_pruner(method, dict(options))
-        except ValueError as exc:
-            self.fail("pruner", str(exc), f"fix the option; {method} takes {', '.join(PRUNERS[method])}")
         return Pruner(str(method), tuple(options))
 
     def components(self, data: Any, variables: tuple[Variable, ...], root: str) -> tuple[Component, ...]:
         if data is None:
             return ()
         if not isinstance(data, Mapping):
-            self.fail("components", "expected a mapping of names to components",
-                      "write e.g. components: {train_data: {path: data/train.npz, kind: dataset}}")
+            self.fail(
+                "components",
+                "expected a mapping of names to components",
+                "write e.g. components: {train_data: {path: data/train.npz, kind: dataset}}",
+            )
         taken = {v.name for v in variables} | {"seed", "trial", "replicate"}
         out = []
         for name, body in data.items():
@@ -444,15 +583,19 @@ class _Parser:
                 body = {"path": body}
             sources = [k for k in ("path", "job", "value") if isinstance(body, Mapping) and k in body]
             if len(sources) != 1:
-                self.fail(where, "needs exactly one of path, job, value",
-                          "e.g. {path: data/train.npz, kind: dataset}, {job: prep:make_features, "
-                          "kind: dataset} or {value: {source: UCI}, kind: metadata}")
+                self.fail(
+                    where,
+                    "needs exactly one of path, job, value",
+                    "e.g. {path: data/train.npz, kind: dataset}, {job: prep:make_features, "
+                    "kind: dataset} or {value: {source: UCI}, kind: metadata}",
+                )
             self.keys(body, ("path", "job", "value", "kind"), where)
             default = {"path": "dataset", "job": "dataset", "value": "metadata"}[sources[0]]
             kind = body.get("kind", default)
             if kind not in COMPONENT_KINDS:
-                self.fail(f"{where}.kind", f"unknown kind {kind!r}",
-                          f"use one of {', '.join(COMPONENT_KINDS)}")
+                self.fail(
+                    f"{where}.kind", f"unknown kind {kind!r}", f"use one of {', '.join(COMPONENT_KINDS)}"
+                )
             if "path" in body:
                 path = (Path(root) / self.string(body["path"], f"{where}.path")).resolve()
                 out.append(Component(str(name), kind, path=str(path)))
@@ -464,8 +607,11 @@ class _Parser:
                 try:
                     json.dumps(body["value"], sort_keys=True)
                 except (TypeError, ValueError):
-                    self.fail(f"{where}.value", "must be plain data (text, numbers, lists, mappings)",
-                              "write it as YAML data")
+                    self.fail(
+                        f"{where}.value",
+                        "must be plain data (text, numbers, lists, mappings)",
+                        "write it as YAML data",
+                    )
                 out.append(Component(str(name), kind, value=body["value"]))
         return tuple(out)
 
@@ -476,8 +622,11 @@ class _Parser:
         elif isinstance(data, list) and all(isinstance(m, Mapping) and len(m) == 1 for m in data):
             items = [next(iter(m.items())) for m in data]
         else:
-            self.fail("metrics", "expected a list of name: direction pairs",
-                      "write e.g.\n    metrics:\n      - accuracy: maximize\n      - seconds: minimize")
+            self.fail(
+                "metrics",
+                "expected a list of name: direction pairs",
+                "write e.g.\n    metrics:\n      - accuracy: maximize\n      - seconds: minimize",
+            )
         if not items:
             self.fail("metrics", "no metric given", "name at least one, e.g. - accuracy: maximize")
         seen: set[str] = set()
@@ -489,23 +638,35 @@ class _Parser:
                 self.fail(where, "named twice", "give each metric once")
             seen.add(name)
             if direction not in DIRECTIONS:
-                self.fail(where, f"direction {direction!r} is not maximize or minimize",
-                          "write maximize or minimize")
+                self.fail(
+                    where,
+                    f"direction {direction!r} is not maximize or minimize",
+                    "write maximize or minimize",
+                )
             out.append(Metric(name, direction))
         return tuple(out)
 
     def name(self, name: Any, where: str, what: str) -> None:
         if not isinstance(name, str) or not NAME_RE.match(name):
-            self.fail(where, f"{what} name {name!r} is not an identifier",
-                      "use letters, digits and '_' (it becomes a column and a keyword argument)")
+            self.fail(
+                where,
+                f"{what} name {name!r} is not an identifier",
+                "use letters, digits and '_' (it becomes a column and a keyword argument)",
+            )
         if name in RESERVED:
-            self.fail(where, f"{what} name {name!r} clashes with a trial-table column",
-                      f"rename it; reserved: {', '.join(sorted(RESERVED))}")
+            self.fail(
+                where,
+                f"{what} name {name!r} clashes with a trial-table column",
+                f"rename it; reserved: {', '.join(sorted(RESERVED))}",
+            )
 
     def variables(self, data: Any) -> tuple[Variable, ...]:
         if not isinstance(data, Mapping) or not data:
-            self.fail("variables", "expected a mapping of variable names to definitions",
-                      "write e.g.\n    variables:\n      lr: {float: [1.0e-4, 1.0e-1], log: true}")
+            self.fail(
+                "variables",
+                "expected a mapping of variable names to definitions",
+                "write e.g.\n    variables:\n      lr: {float: [1.0e-4, 1.0e-1], log: true}",
+            )
         out: list[Variable] = []
         for name, body in data.items():
             where = f"variables.{name}"
@@ -516,20 +677,30 @@ class _Parser:
     def variable(self, name: str, body: Any, where: str, earlier: list[Variable]) -> Variable:
         if not isinstance(body, Mapping):
             if isinstance(body, list):
-                self.fail(where, "a bare list is ambiguous",
-                          f"write {{choice: {body}}} to sweep over these values")
+                self.fail(
+                    where, "a bare list is ambiguous", f"write {{choice: {body}}} to sweep over these values"
+                )
             if not _is_scalar(body):
-                self.fail(where, f"constant must be text, a number or a boolean, got {_kind(body)}",
-                          "write a single value, or {choice: [...]} for several")
+                self.fail(
+                    where,
+                    f"constant must be text, a number or a boolean, got {_kind(body)}",
+                    "write a single value, or {choice: [...]} for several",
+                )
             return Variable(name, "const", value=body)
         kinds = [k for k in ("choice", "int", "float", "const") if k in body]
         if len(kinds) != 1:
-            self.fail(where, "needs exactly one of choice, int, float, const",
-                      "e.g. {choice: [a, b]}, {int: [1, 10]}, {float: [0.0, 1.0], log: false}")
+            self.fail(
+                where,
+                "needs exactly one of choice, int, float, const",
+                "e.g. {choice: [a, b]}, {int: [1, 10]}, {float: [0.0, 1.0], log: false}",
+            )
         kind = kinds[0]
-        allowed = {"choice": ("choice", "when"), "const": ("const", "when"),
-                   "int": ("int", "step", "log", "when"),
-                   "float": ("float", "step", "log", "when")}[kind]
+        allowed = {
+            "choice": ("choice", "when"),
+            "const": ("const", "when"),
+            "int": ("int", "step", "log", "when"),
+            "float": ("float", "step", "log", "when"),
+        }[kind]
         self.keys(body, allowed, where)
         when = self.when(body.get("when"), where, earlier)
         if kind == "const":
@@ -542,8 +713,11 @@ class _Parser:
                 self.fail(f"{where}.choice", "expected a non-empty list", "write e.g. {choice: [adam, sgd]}")
             for c in choices:
                 if not _is_scalar(c):
-                    self.fail(f"{where}.choice", f"choice {c!r} is not text, a number or a boolean",
-                              "use simple values; map them to objects inside your objective")
+                    self.fail(
+                        f"{where}.choice",
+                        f"choice {c!r} is not text, a number or a boolean",
+                        "use simple values; map them to objects inside your objective",
+                    )
             if len(set(map(repr, choices))) != len(choices):
                 self.fail(f"{where}.choice", "a value is listed twice", "list each value once")
             return Variable(name, "choice", choices=tuple(choices), when=when)
@@ -556,38 +730,52 @@ class _Parser:
             self.fail(f"{where}.{kind}", f"low > high ({low} > {high})", "swap the bounds: [low, high]")
         log = self.boolean(body.get("log", False), f"{where}.log")
         if log and low <= 0:
-            self.fail(f"{where}.log", f"a log range needs low > 0, got {low}",
-                      "raise low above zero or drop log: true")
+            self.fail(
+                f"{where}.log",
+                f"a log range needs low > 0, got {low}",
+                "raise low above zero or drop log: true",
+            )
         step = body.get("step")
         if step is not None:
             step = conv(step, f"{where}.step")
             if step <= 0:
                 self.fail(f"{where}.step", "must be > 0", "use a positive step")
             if log:
-                self.fail(f"{where}.step", "step and log cannot be combined (Optuna refuses it)",
-                          "drop one of them")
+                self.fail(
+                    f"{where}.step", "step and log cannot be combined (Optuna refuses it)", "drop one of them"
+                )
         return Variable(name, kind, low=low, high=high, step=step, log=log, when=when)
 
-    def when(self, data: Any, where: str, earlier: list[Variable]
-             ) -> tuple[tuple[str, tuple[Scalar, ...]], ...]:
+    def when(
+        self, data: Any, where: str, earlier: list[Variable]
+    ) -> tuple[tuple[str, tuple[Scalar, ...]], ...]:
         if data is None:
             return ()
         if not isinstance(data, Mapping) or not data:
-            self.fail(f"{where}.when", "expected a mapping of variable: value(s)",
-                      "write e.g. when: {model: custom}")
+            self.fail(
+                f"{where}.when",
+                "expected a mapping of variable: value(s)",
+                "write e.g. when: {model: custom}",
+            )
         known = {v.name: v for v in earlier}
         out = []
         for ref, values in data.items():
             if ref not in known:
                 this = where.split(".")[-1]
-                self.fail(f"{where}.when.{ref}", f"names no variable declared before {this!r}",
-                          f"declare {ref!r} above this variable (known: {', '.join(known) or 'none'})")
+                self.fail(
+                    f"{where}.when.{ref}",
+                    f"names no variable declared before {this!r}",
+                    f"declare {ref!r} above this variable (known: {', '.join(known) or 'none'})",
+                )
             allowed = tuple(values) if isinstance(values, list) else (values,)
             target = known[ref]
             for value in allowed:
                 if target.kind == "choice" and value not in target.choices:
-                    self.fail(f"{where}.when.{ref}", f"{value!r} is not one of {list(target.choices)}",
-                              "use one of the listed choices")
+                    self.fail(
+                        f"{where}.when.{ref}",
+                        f"{value!r} is not one of {list(target.choices)}",
+                        "use one of the listed choices",
+                    )
             out.append((str(ref), allowed))
         return tuple(out)
 
@@ -606,11 +794,17 @@ class _Parser:
         if method in ("grid", "bruteforce"):
             for v in variables:
                 if v.kind == "float" and v.step is None:
-                    self.fail(f"variables.{v.name}", f"{method} cannot enumerate a continuous float range",
-                              "add step: to the range, make it a choice, or use method: random / tpe")
+                    self.fail(
+                        f"variables.{v.name}",
+                        f"{method} cannot enumerate a continuous float range",
+                        "add step: to the range, make it a choice, or use method: random / tpe",
+                    )
         if method == "nsga2" and len(metrics) < 2:
-            self.fail("search.method", "nsga2 is multi-objective and needs two or more metrics",
-                      "add a metric, or use tpe for one metric")
+            self.fail(
+                "search.method",
+                "nsga2 is multi-objective and needs two or more metrics",
+                "add a metric, or use tpe for one metric",
+            )
         seed = self.integer(data.get("seed", 0), "search.seed", low=0)
         deterministic = self.boolean(data.get("deterministic", False), "search.deterministic")
         concurrency = self.integer(data.get("concurrency", 4), "search.concurrency", low=1)
@@ -626,14 +820,18 @@ class _Parser:
             memory = int(self.amount(memory, "resources.memory", "memory", variables, cases)) or None
         custom = data.get("custom", {}) or {}
         if not isinstance(custom, Mapping):
-            self.fail("resources.custom", "expected name: amount pairs",
-                      "write e.g. {accelerator_type_a100: 1}")
-        pairs = tuple((str(k), self.amount(v, f"resources.custom.{k}", f"custom.{k}", variables, cases))
-                      for k, v in custom.items())
+            self.fail(
+                "resources.custom", "expected name: amount pairs", "write e.g. {accelerator_type_a100: 1}"
+            )
+        pairs = tuple(
+            (str(k), self.amount(v, f"resources.custom.{k}", f"custom.{k}", variables, cases))
+            for k, v in custom.items()
+        )
         return Resources(cpus, gpus, memory, pairs, tuple(cases))
 
-    def amount(self, data: Any, where: str, key: str, variables: tuple[Variable, ...],
-               cases: list[ResourceCase]) -> float:
+    def amount(
+        self, data: Any, where: str, key: str, variables: tuple[Variable, ...], cases: list[ResourceCase]
+    ) -> float:
         """A plain amount, or cases ``{when: {...}, value: N}`` (one, or a list in which an entry
         without ``when`` is the default). Appends the cases to ``cases``; returns the default."""
         default = {"cpus": 1.0, "gpus": 0.0, "memory": 0.0}.get(key, 0.0)
@@ -641,13 +839,19 @@ class _Parser:
         if entries is None:
             return self.one_amount(data, where, key)
         if not entries:
-            self.fail(where, "an empty list of cases",
-                      "write e.g. [{when: {model: resnet50}, value: 1}, {value: 0}]")
+            self.fail(
+                where,
+                "an empty list of cases",
+                "write e.g. [{when: {model: resnet50}, value: 1}, {value: 0}]",
+            )
         for i, entry in enumerate(entries):
             at = f"{where}[{i}]" if isinstance(data, list) else where
             if not isinstance(entry, Mapping):
-                self.fail(at, f"expected {{when: {{variable: value}}, value: N}}, got {_kind(entry)}",
-                          "write e.g. {when: {model: resnet50}, value: 1}")
+                self.fail(
+                    at,
+                    f"expected {{when: {{variable: value}}, value: N}}, got {_kind(entry)}",
+                    "write e.g. {when: {model: resnet50}, value: 1}",
+                )
             self.keys(entry, ("when", "value"), at, required=("value",))
             value = self.one_amount(entry["value"], f"{at}.value", key)
             if "when" not in entry:
@@ -662,21 +866,28 @@ class _Parser:
             return float(int(self.number(value, where, low=1)))
         amount = self.number(value, where, low=0)
         if key == "gpus" and amount > 1 and amount != int(amount):
-            self.fail(where, f"fractional GPUs above 1 ({amount}) cannot be placed",
-                      "use a fraction below 1 (e.g. 0.25) or a whole number")
+            self.fail(
+                where,
+                f"fractional GPUs above 1 ({amount}) cannot be placed",
+                "use a fraction below 1 (e.g. 0.25) or a whole number",
+            )
         return amount
 
-    def compare(self, data: Any, variables: tuple[Variable, ...], metrics: tuple[Metric, ...]
-                ) -> Compare | None:
+    def compare(
+        self, data: Any, variables: tuple[Variable, ...], metrics: tuple[Metric, ...]
+    ) -> Compare | None:
         if data is None:
             return None
-        self.keys(data, ("variable", "treatment", "baseline", "metric", "alpha", "arms"), "compare",
-                  required=("variable", "baseline"))
+        self.keys(
+            data,
+            ("variable", "treatment", "baseline", "metric", "alpha", "arms"),
+            "compare",
+            required=("variable", "baseline"),
+        )
         by_name = {v.name: v for v in variables}
         var = data["variable"]
         if not isinstance(var, str) or var not in by_name:
-            self.fail("compare.variable", f"{var!r} is not a variable",
-                      f"use one of {', '.join(by_name)}")
+            self.fail("compare.variable", f"{var!r} is not a variable", f"use one of {', '.join(by_name)}")
         target = by_name[var]
         baseline = data["baseline"]
         raw = data.get("treatment", "all")
@@ -688,26 +899,38 @@ class _Parser:
             treatment = tuple(raw)
         else:
             treatment = raw
-        levels = (treatment if isinstance(treatment, tuple)
-                  else () if treatment is None else (treatment,))
+        levels = treatment if isinstance(treatment, tuple) else () if treatment is None else (treatment,)
         for key, value in [("baseline", baseline)] + [("treatment", t) for t in levels]:
             if not _is_scalar(value):
-                self.fail(f"compare.{key}", f"{value!r} is not a single value",
-                          "write one level of the variable")
+                self.fail(
+                    f"compare.{key}", f"{value!r} is not a single value", "write one level of the variable"
+                )
             if target.kind == "choice" and value not in target.choices:
-                self.fail(f"compare.{key}", f"{value!r} is not one of {list(target.choices)}",
-                          "use one of the variable's choices")
+                self.fail(
+                    f"compare.{key}",
+                    f"{value!r} is not one of {list(target.choices)}",
+                    "use one of the variable's choices",
+                )
         if baseline in levels:
-            self.fail("compare.treatment", f"the baseline {baseline!r} is also a treatment",
-                      "compare the baseline against other levels only")
+            self.fail(
+                "compare.treatment",
+                f"the baseline {baseline!r} is also a treatment",
+                "compare the baseline against other levels only",
+            )
         arms = data.get("arms", "best")
         if arms not in ("best", "pooled"):
-            self.fail("compare.arms", f"unknown value {arms!r}",
-                      "use best (each level's best trial) or pooled (all its trials, averaged per seed)")
+            self.fail(
+                "compare.arms",
+                f"unknown value {arms!r}",
+                "use best (each level's best trial) or pooled (all its trials, averaged per seed)",
+            )
         metric = data.get("metric", metrics[0].name)
         if not isinstance(metric, str) or metric not in {m.name for m in metrics}:
-            self.fail("compare.metric", f"{metric!r} is not a metric",
-                      f"use one of {', '.join(m.name for m in metrics)}")
+            self.fail(
+                "compare.metric",
+                f"{metric!r} is not a metric",
+                f"use one of {', '.join(m.name for m in metrics)}",
+            )
         alpha = self.number(data.get("alpha", 0.05), "compare.alpha", low=0)
         if not 0 < alpha < 1:
             self.fail("compare.alpha", f"must lie between 0 and 1, got {alpha}", "use e.g. 0.05")
@@ -727,8 +950,12 @@ def _is_scalar(value: Any) -> bool:
 
 
 def _seconds(text: str) -> float | None:
-    m = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*"
-                     r"(?:(\d+(?:\.\d+)?)\s*s?)?\s*", text, re.IGNORECASE)
+    m = re.fullmatch(
+        r"\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*"
+        r"(?:(\d+(?:\.\d+)?)\s*s?)?\s*",
+        text,
+        re.IGNORECASE,
+    )
     if not m or not any(m.groups()):
         return None
     h, mins, s = (float(g) if g else 0.0 for g in m.groups())

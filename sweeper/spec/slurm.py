@@ -49,14 +49,18 @@ class SlurmOptions:
 
     def merged(self, over: SlurmOptions) -> SlurmOptions:
         """This layer overridden by every field that ``over`` sets."""
-        changes = {f.name: getattr(over, f.name) for f in dataclasses.fields(over)
-                   if getattr(over, f.name) is not None}
+        changes = {
+            f.name: getattr(over, f.name)
+            for f in dataclasses.fields(over)
+            if getattr(over, f.name) is not None
+        }
         return dataclasses.replace(self, **changes)
 
     def resolved(self) -> SlurmOptions:
         """Defaults filled in for fields no layer set."""
-        return SlurmOptions(nodes=1, requeue=True, grace_s=120, ray_wait_s=300,
-                            setup=(), sbatch=()).merged(self)
+        return SlurmOptions(nodes=1, requeue=True, grace_s=120, ray_wait_s=300, setup=(), sbatch=()).merged(
+            self
+        )
 
     def time_s(self) -> int | None:
         """The time limit in seconds, or None when unset or unlimited."""
@@ -77,8 +81,11 @@ def parse_options(data: Any, *, source: str, where: str = "slurm") -> SlurmOptio
     if data is None:
         return SlurmOptions()
     if not isinstance(data, Mapping):
-        raise fail("", f"expected a mapping, got {type(data).__name__}",
-                   f"write key: value pairs; keys: {', '.join(FIELDS)}")
+        raise fail(
+            "",
+            f"expected a mapping, got {type(data).__name__}",
+            f"write key: value pairs; keys: {', '.join(FIELDS)}",
+        )
     values: dict[str, Any] = {}
     for key, value in data.items():
         key = str(key).replace("-", "_")
@@ -96,8 +103,7 @@ def _check(key: str, value: Any, fail: Any) -> Any:
     if key in ("nodes", "cpus_per_node", "grace_s", "ray_wait_s"):
         low = 0 if key == "grace_s" else 1
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise fail(key, f"expected a whole number >= {low}, got {value!r}",
-                       f"write e.g. {key}: 2")
+            raise fail(key, f"expected a whole number >= {low}, got {value!r}", f"write e.g. {key}: 2")
         return value
     if key == "requeue":
         if not isinstance(value, bool):
@@ -106,14 +112,20 @@ def _check(key: str, value: Any, fail: Any) -> Any:
     if key in ("setup", "sbatch"):
         items = [value] if isinstance(value, str) else value
         if not isinstance(items, list | tuple) or not all(isinstance(s, str) for s in items):
-            raise fail(key, f"expected a list of text lines, got {value!r}",
-                       "write e.g. setup: [module load cuda/12.1, source ~/venv/bin/activate]")
+            raise fail(
+                key,
+                f"expected a list of text lines, got {value!r}",
+                "write e.g. setup: [module load cuda/12.1, source ~/venv/bin/activate]",
+            )
         if key == "sbatch":
             for arg in items:
                 if not _SBATCH_ARG.match(arg):
-                    raise fail(key, f"{arg!r} is not a plain --option or --option=value",
-                               "write long options without spaces or quotes, e.g. --exclusive "
-                               "or --reservation=gpu-week")
+                    raise fail(
+                        key,
+                        f"{arg!r} is not a plain --option or --option=value",
+                        "write long options without spaces or quotes, e.g. --exclusive "
+                        "or --reservation=gpu-week",
+                    )
         return tuple(items)
     if key == "gpus_per_node" and isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
@@ -122,21 +134,39 @@ def _check(key: str, value: Any, fail: Any) -> Any:
     if not isinstance(value, str) or not value.strip():
         raise fail(key, f"expected text, got {value!r}", f"write e.g. {key}: {_EXAMPLES[key]}")
     value = value.strip()
-    pattern = {"partition": _NAME, "account": _NAME, "qos": _NAME, "time": _TIME,
-               "mem_per_node": _MEM, "gpus_per_node": _GPUS, "constraint": _CONSTRAINT}.get(key)
+    pattern = {
+        "partition": _NAME,
+        "account": _NAME,
+        "qos": _NAME,
+        "time": _TIME,
+        "mem_per_node": _MEM,
+        "gpus_per_node": _GPUS,
+        "constraint": _CONSTRAINT,
+    }.get(key)
     if key == "time" and value.upper() in ("UNLIMITED", "INFINITE"):
         return value
     if pattern is not None and not pattern.match(value):
-        raise fail(key, f"{value!r} is not a valid {key.replace('_', ' ')}",
-                   f"write e.g. {key}: {_EXAMPLES[key]} (no spaces, quotes or shell characters)")
+        raise fail(
+            key,
+            f"{value!r} is not a valid {key.replace('_', ' ')}",
+            f"write e.g. {key}: {_EXAMPLES[key]} (no spaces, quotes or shell characters)",
+        )
     if key in ("python", "profile") and ("\n" in value or "\0" in value):
         raise fail(key, "contains a line break", "give a plain path or name")
     return value
 
 
-_EXAMPLES = {"partition": "gpu", "account": "proj-123", "qos": "normal", "time": "2:00:00",
-             "mem_per_node": "64G", "gpus_per_node": "4 or a100:4", "constraint": "a100",
-             "python": "/home/me/venv/bin/python", "profile": "dev"}
+_EXAMPLES = {
+    "partition": "gpu",
+    "account": "proj-123",
+    "qos": "normal",
+    "time": "2:00:00",
+    "mem_per_node": "64G",
+    "gpus_per_node": "4 or a100:4",
+    "constraint": "a100",
+    "python": "/home/me/venv/bin/python",
+    "profile": "dev",
+}
 
 
 def _time_seconds(text: str) -> int:
@@ -172,23 +202,34 @@ def load_profile(name: str, *, sweep_file: Path | None = None) -> SlurmOptions:
     """A profile by file path or by name (``dev`` -> ``cluster/slurm/dev.yaml``)."""
     import yaml
 
-    candidates = [Path(name)] if name.endswith((".yaml", ".yml")) or "/" in name else [
-        d / f"{name}.yaml" for d in profile_dirs(sweep_file)]
+    candidates = (
+        [Path(name)]
+        if name.endswith((".yaml", ".yml")) or "/" in name
+        else [d / f"{name}.yaml" for d in profile_dirs(sweep_file)]
+    )
     for path in candidates:
         if path.is_file():
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
             options = parse_options(data, source=str(path), where="(profile)")
             if options.profile is not None:
-                raise SpecError("a profile cannot name another profile", source=str(path),
-                                field="profile", fix="copy the settings you need into this file")
+                raise SpecError(
+                    "a profile cannot name another profile",
+                    source=str(path),
+                    field="profile",
+                    fix="copy the settings you need into this file",
+                )
             return options
     looked = ", ".join(str(p) for p in candidates)
-    raise SpecError(f"no Slurm profile {name!r}", source="slurm.profile",
-                    fix=f"create one of: {looked} (see cluster/slurm/README.md)")
+    raise SpecError(
+        f"no Slurm profile {name!r}",
+        source="slurm.profile",
+        fix=f"create one of: {looked} (see cluster/slurm/README.md)",
+    )
 
 
-def combine(*, block: SlurmOptions | None, flags: SlurmOptions | None,
-            sweep_file: Path | None = None) -> SlurmOptions:
+def combine(
+    *, block: SlurmOptions | None, flags: SlurmOptions | None, sweep_file: Path | None = None
+) -> SlurmOptions:
     """Profile < sweep file's ``slurm:`` block < flags, with defaults for what none of them set."""
     block = block or SlurmOptions()
     flags = flags or SlurmOptions()
@@ -199,7 +240,10 @@ def combine(*, block: SlurmOptions | None, flags: SlurmOptions | None,
     if out.requeue and limit is not None and out.grace_s and out.grace_s * 2 > limit:
         # Slurm warns the job grace_s before the end; a job warned before Ray and the driver are up
         # would requeue forever without finishing a run.
-        raise SpecError(f"grace_s ({out.grace_s} s) must be at most half the time limit ({out.time})",
-                        source="slurm", field="grace_s",
-                        fix="lower grace_s or raise time (the job is told to stop grace_s early)")
+        raise SpecError(
+            f"grace_s ({out.grace_s} s) must be at most half the time limit ({out.time})",
+            source="slurm",
+            field="grace_s",
+            fix="lower grace_s or raise time (the job is told to stop grace_s early)",
+        )
     return out

@@ -56,8 +56,14 @@ def _in_flight(folder: Path) -> int:
         return 0
 
 
-def follow(folder: Path, spec: Experiment, poll: Callable[[], tuple[str, bool]], *,
-           interval_s: float = 2.0, stream: TextIO | None = None) -> tuple[str, Stats]:
+def follow(
+    folder: Path,
+    spec: Experiment,
+    poll: Callable[[], tuple[str, bool]],
+    *,
+    interval_s: float = 2.0,
+    stream: TextIO | None = None,
+) -> tuple[str, Stats]:
     """Print progress until ``poll()`` says the job is no longer active; return (state, stats).
 
     ``poll`` returns the job's state in words and whether it is still active (pending or running).

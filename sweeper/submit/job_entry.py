@@ -39,8 +39,7 @@ def download(uri: str, folder: Path) -> bool:
     remote, path = _filesystem(uri)
     if remote.get_file_info(path).type != fs.FileType.Directory:
         return False
-    fs.copy_files(path, str(folder), source_filesystem=remote,
-                  destination_filesystem=fs.LocalFileSystem())
+    fs.copy_files(path, str(folder), source_filesystem=remote, destination_filesystem=fs.LocalFileSystem())
     return True
 
 
@@ -51,8 +50,7 @@ def upload(folder: Path, uri: str) -> None:
         return
     remote, path = _filesystem(uri)
     remote.create_dir(path, recursive=True)
-    fs.copy_files(str(folder), path, source_filesystem=fs.LocalFileSystem(),
-                  destination_filesystem=remote)
+    fs.copy_files(str(folder), path, source_filesystem=fs.LocalFileSystem(), destination_filesystem=remote)
 
 
 def main(argv: list[str] | None = None) -> int:

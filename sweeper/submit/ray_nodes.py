@@ -43,8 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     seen = wait_for_nodes(address, count, timeout_s)
     took = time.monotonic() - t0
     if seen < count:
-        print(f"sweeper: only {seen} of {count} Ray nodes alive at {address} after {took:.0f} s",
-              file=sys.stderr)
+        print(
+            f"sweeper: only {seen} of {count} Ray nodes alive at {address} after {took:.0f} s",
+            file=sys.stderr,
+        )
         return 1
     print(f"sweeper: {seen} Ray node(s) alive at {address} after {took:.1f} s", file=sys.stderr)
     return 0

@@ -25,17 +25,24 @@ EXCLUDES = [".git", "__pycache__", "*.pyc", ".venv", "venv", "results", "*.parqu
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
 
 
-def runtime_env(sweep_file: Path, *, env_vars: Mapping[str, str] | None = None,
-                ship_sweeper: bool = True) -> dict[str, Any]:
+def runtime_env(
+    sweep_file: Path, *, env_vars: Mapping[str, str] | None = None, ship_sweeper: bool = True
+) -> dict[str, Any]:
     """What the job carries: the sweep folder, this sweeper, and a clean stop on ``ray job stop``."""
-    import sweeper
-
-    env = {"RAY_JOB_STOP_SIGNAL": "SIGINT", "RAY_JOB_STOP_WAIT_TIME_S": "60",
-           "RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1", **(env_vars or {})}
-    out: dict[str, Any] = {"working_dir": str(sweep_file.resolve().parent), "excludes": EXCLUDES,
-                           "env_vars": env}
+    env = {
+        "RAY_JOB_STOP_SIGNAL": "SIGINT",
+        "RAY_JOB_STOP_WAIT_TIME_S": "60",
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "PYTHONUNBUFFERED": "1",
+        **(env_vars or {}),
+    }
+    out: dict[str, Any] = {
+        "working_dir": str(sweep_file.resolve().parent),
+        "excludes": EXCLUDES,
+        "env_vars": env,
+    }
     if ship_sweeper:
-        out["py_modules"] = [str(Path(sweeper.__file__).resolve().parent)]
+        out["py_modules"] = [str(Path(__file__).resolve().parents[1])]  # the sweeper package
     return out
 
 
@@ -53,7 +60,8 @@ def check_results(results: str) -> str:
         raise SweeperError(
             f"--results {results!r} is relative; on a Ray cluster it would land in the job's "
             "temporary working folder and be lost\n  fix: give an absolute path that the cluster's "
-            "head can write (a shared volume), or a URI such as s3://bucket/results or gs://bucket/results")
+            "head can write (a shared volume), or a URI such as s3://bucket/results or gs://bucket/results"
+        )
     return results
 
 
@@ -61,30 +69,43 @@ def client(address: str) -> Any:
     try:
         from ray.job_submission import JobSubmissionClient
     except ImportError:
-        raise SweeperError("submitting to a Ray cluster needs Ray's Jobs API\n  fix: pip install "
-                           "'ray[default]' (or sweeper[cluster])") from None
+        raise SweeperError(
+            "submitting to a Ray cluster needs Ray's Jobs API\n  fix: pip install "
+            "'ray[default]' (or sweeper[cluster])"
+        ) from None
     try:
         return JobSubmissionClient(address)
     except Exception as exc:
-        raise SweeperError(f"cannot reach the Ray dashboard at {address}: {exc}\n  fix: check the "
-                           "address (http://HEAD:8265), that the dashboard runs (ray start --head "
-                           "--dashboard-host 0.0.0.0), and any port forward") from None
+        raise SweeperError(
+            f"cannot reach the Ray dashboard at {address}: {exc}\n  fix: check the "
+            "address (http://HEAD:8265), that the dashboard runs (ray start --head "
+            "--dashboard-host 0.0.0.0), and any port forward"
+        ) from None
 
 
-def submit(address: str, sweep_file: Path, results: str, *, experiment: str,
-           env_vars: Mapping[str, str] | None = None, python: str = "python",
-           ship_sweeper: bool = True) -> str:
+def submit(
+    address: str,
+    sweep_file: Path,
+    results: str,
+    *,
+    experiment: str,
+    env_vars: Mapping[str, str] | None = None,
+    python: str = "python",
+    ship_sweeper: bool = True,
+) -> str:
     """Submit the sweep; return the job's submission id."""
     jobs = client(address)
     import uuid
 
     stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:4]}"  # unique, and sorts by time
-    return str(jobs.submit_job(
-        entrypoint=entrypoint(sweep_file, check_results(results), python=python),
-        runtime_env=runtime_env(sweep_file, env_vars=env_vars, ship_sweeper=ship_sweeper),
-        submission_id=f"sweeper-{experiment}-{stamp}",
-        metadata={"sweeper_experiment": experiment, "sweeper_results": results},
-    ))
+    return str(
+        jobs.submit_job(
+            entrypoint=entrypoint(sweep_file, check_results(results), python=python),
+            runtime_env=runtime_env(sweep_file, env_vars=env_vars, ship_sweeper=ship_sweeper),
+            submission_id=f"sweeper-{experiment}-{stamp}",
+            metadata={"sweeper_experiment": experiment, "sweeper_results": results},
+        )
+    )
 
 
 def status(address: str, job_id: str) -> str:
@@ -104,8 +125,7 @@ def stop(address: str, job_id: str, *, wait_s: float = 90.0) -> str:
     return state
 
 
-def follow(address: str, job_id: str, *, stream: TextIO | None = None,
-           interval_s: float = 1.0) -> str:
+def follow(address: str, job_id: str, *, stream: TextIO | None = None, interval_s: float = 1.0) -> str:
     """Print the job's output as it comes (the driver's progress line included); return the end state."""
     stream = stream or sys.stdout
     jobs = client(address)

@@ -24,8 +24,22 @@ from sweeper.spec.slurm import SlurmOptions
 TEMPLATE = Path(__file__).with_name("sweep.sbatch")  # a link to cluster/slurm/sweep.sbatch
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
 SUBDIR = "slurm"  # inside the experiment's folder: the script and the job's logs
-ACTIVE = frozenset({"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD",
-                    "REQUEUE_FED", "RESIZING", "SUSPENDED", "STAGE_OUT", "SIGNALING", "PREEMPTED"})
+ACTIVE = frozenset(
+    {
+        "PENDING",
+        "CONFIGURING",
+        "RUNNING",
+        "COMPLETING",
+        "REQUEUED",
+        "REQUEUE_HOLD",
+        "REQUEUE_FED",
+        "RESIZING",
+        "SUSPENDED",
+        "STAGE_OUT",
+        "SIGNALING",
+        "PREEMPTED",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,23 +59,32 @@ class JobState:
         return self.state in ACTIVE
 
 
-def driver_command(python: str, sweep_file: Path, results: Path, *,
-                   retry_failed: bool = False) -> list[str]:
+def driver_command(python: str, sweep_file: Path, results: Path, *, retry_failed: bool = False) -> list[str]:
     """The sweep driver the job runs on its first node; the script appends ``--address HEAD``.
 
     The same command serves every start of the job: a requeued job finds the folder and resumes.
     """
-    argv = [python, "-m", "sweeper", "launch", str(sweep_file), "--backend", "ray",
-            "--results", str(results)]
+    argv = [python, "-m", "sweeper", "launch", str(sweep_file), "--backend", "ray", "--results", str(results)]
     return [*argv, "--retry-failed"] if retry_failed else argv
 
 
-def render_script(*, experiment: str, options: SlurmOptions, driver: list[str], workdir: Path,
-                  logs: Path, python: str, template: Path | None = None) -> str:
+def render_script(
+    *,
+    experiment: str,
+    options: SlurmOptions,
+    driver: list[str],
+    workdir: Path,
+    logs: Path,
+    python: str,
+    template: Path | None = None,
+) -> str:
     """The sbatch script, as text. ``options`` must be resolved (see options.combine)."""
     text = (template or TEMPLATE).read_text(encoding="utf-8")
-    ray_cpus = (f"--num-cpus={options.cpus_per_node}" if options.cpus_per_node
-                else '"--num-cpus=${SLURM_CPUS_ON_NODE:-1}"')
+    ray_cpus = (
+        f"--num-cpus={options.cpus_per_node}"
+        if options.cpus_per_node
+        else '"--num-cpus=${SLURM_CPUS_ON_NODE:-1}"'
+    )
     gpus = options.gpus_per_node
     ray_gpus = f"--num-gpus={int(gpus.rsplit(':', 1)[-1])}" if gpus else ""
     values = {
@@ -80,8 +103,10 @@ def render_script(*, experiment: str, options: SlurmOptions, driver: list[str], 
     def fill(match: re.Match[str]) -> str:
         key = match.group(1)
         if key not in values:
-            raise SweeperError(f"{template or TEMPLATE}: unknown placeholder {{{{{key}}}}}; "
-                               f"known: {', '.join(sorted(values))}")
+            raise SweeperError(
+                f"{template or TEMPLATE}: unknown placeholder {{{{{key}}}}}; "
+                f"known: {', '.join(sorted(values))}"
+            )
         return values[key]
 
     return _PLACEHOLDER.sub(fill, text)
@@ -91,14 +116,18 @@ def directives(experiment: str, options: SlurmOptions) -> list[str]:
     """``#SBATCH`` options; options.parse_options checked each value (no spaces, no quotes)."""
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", experiment):
         raise SweeperError(f"experiment name {experiment!r} cannot name a Slurm job")
-    out = [f"--job-name=sweeper-{experiment}", f"--nodes={int(options.nodes or 1)}",
-           "--ntasks-per-node=1"]
+    out = [f"--job-name=sweeper-{experiment}", f"--nodes={int(options.nodes or 1)}", "--ntasks-per-node=1"]
     if options.cpus_per_node:
         out.append(f"--cpus-per-task={int(options.cpus_per_node)}")
-    for flag, value in (("--gpus-per-node", options.gpus_per_node), ("--mem", options.mem_per_node),
-                        ("--partition", options.partition), ("--account", options.account),
-                        ("--qos", options.qos), ("--constraint", options.constraint),
-                        ("--time", options.time)):
+    for flag, value in (
+        ("--gpus-per-node", options.gpus_per_node),
+        ("--mem", options.mem_per_node),
+        ("--partition", options.partition),
+        ("--account", options.account),
+        ("--qos", options.qos),
+        ("--constraint", options.constraint),
+        ("--time", options.time),
+    ):
         if value:
             out.append(f"{flag}={value}")
     out += ["--output=slurm-%j.out", "--open-mode=append"]
@@ -112,18 +141,29 @@ def directives(experiment: str, options: SlurmOptions) -> list[str]:
     return out
 
 
-def prepare(*, experiment: str, sweep_file: Path, results: Path, options: SlurmOptions,
-            python: str | None = None, workdir: Path | None = None,
-            retry_failed: bool = False) -> tuple[Path, str]:
+def prepare(
+    *,
+    experiment: str,
+    sweep_file: Path,
+    results: Path,
+    options: SlurmOptions,
+    python: str | None = None,
+    workdir: Path | None = None,
+    retry_failed: bool = False,
+) -> tuple[Path, str]:
     """Write the job script into ``<results>/<experiment>/slurm/``; return (folder, script)."""
     python = options.python or python or sys.executable
     folder = results / experiment
     logs = folder / SUBDIR
     logs.mkdir(parents=True, exist_ok=True)
-    script = render_script(experiment=experiment, options=options, logs=logs, python=python,
-                           workdir=workdir or Path.cwd(),
-                           driver=driver_command(python, sweep_file, results,
-                                                 retry_failed=retry_failed))
+    script = render_script(
+        experiment=experiment,
+        options=options,
+        logs=logs,
+        python=python,
+        workdir=workdir or Path.cwd(),
+        driver=driver_command(python, sweep_file, results, retry_failed=retry_failed),
+    )
     (logs / "job.sbatch").write_text(script, encoding="utf-8")
     return folder, script
 
@@ -149,12 +189,17 @@ def state(job_id: str) -> JobState:
         out = ""
     fields = dict(re.findall(r"(\w+)=(\S*)", out))
     if "JobState" in fields:
-        return JobState(job_id, fields["JobState"], fields.get("Reason", ""),
-                        fields.get("ExitCode", ""), int(fields.get("Restarts", "0") or 0),
-                        fields.get("NodeList", ""), fields.get("RunTime", ""))
+        return JobState(
+            job_id,
+            fields["JobState"],
+            fields.get("Reason", ""),
+            fields.get("ExitCode", ""),
+            int(fields.get("Restarts", "0") or 0),
+            fields.get("NodeList", ""),
+            fields.get("RunTime", ""),
+        )
     try:  # purged from the controller's memory: ask accounting, where there is one
-        out = _run(["sacct", "-n", "-X", "-P", "-j", job_id,
-                    "-o", "State,ExitCode,NodeList,Elapsed"])
+        out = _run(["sacct", "-n", "-X", "-P", "-j", job_id, "-o", "State,ExitCode,NodeList,Elapsed"])
         line = out.strip().splitlines()[-1]
         st, code, nodes, elapsed = [*line.split("|"), "", "", "", ""][:4]
         return JobState(job_id, st.split()[0], "", code, 0, nodes, elapsed)
@@ -189,16 +234,17 @@ def cancel(job_id: str, *, grace_s: float = 60.0) -> JobState:
 
 def _run(argv: list[str], *, cwd: Path | None = None) -> str:
     try:
-        done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=60,
-                              check=False)
+        done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
     except FileNotFoundError:
-        raise SweeperError(f"{argv[0]} not found: Slurm's client commands are not on PATH",
-                           ) from None
+        raise SweeperError(
+            f"{argv[0]} not found: Slurm's client commands are not on PATH",
+        ) from None
     except subprocess.TimeoutExpired:
         raise SweeperError(f"{argv[0]} did not answer in 60 s; is slurmctld up?") from None
     if done.returncode != 0:
-        raise SweeperError(f"{shlex.join(argv)} failed ({done.returncode}): "
-                           f"{(done.stderr or done.stdout).strip()}")
+        raise SweeperError(
+            f"{shlex.join(argv)} failed ({done.returncode}): {(done.stderr or done.stdout).strip()}"
+        )
     return done.stdout
 
 

@@ -16,7 +16,7 @@ from sweeper.errors import ObjectiveError, SpecError
 
 REPO = Path(__file__).resolve().parents[2]
 
-SCRIPT = textwrap.dedent('''
+SCRIPT = textwrap.dedent("""
     import json, os, sys, time
     args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
     trial_dir = os.environ["SWEEPER_TRIAL_DIR"]
@@ -39,14 +39,19 @@ SCRIPT = textwrap.dedent('''
         with open(os.path.join(trial_dir, "metrics.json"), "w") as fh:
             json.dump({"loss": 42.0}, fh)
     print(json.dumps({"loss": lr, "acc": 1 - lr}))
-''')
+""")
 
 
 def _spec(tmp_path: Path, name: str, command, **extra) -> sweeper.Experiment:
     (tmp_path / "script.py").write_text(SCRIPT)
-    data = {"experiment": name, "command": command, "metrics": [{"loss": "minimize"}, {"acc": "maximize"}],
-            "variables": {"lr": {"choice": [0.1, 0.5]}, "mode": "ok"},
-            "search": {"method": "grid"}, **extra}
+    data = {
+        "experiment": name,
+        "command": command,
+        "metrics": [{"loss": "minimize"}, {"acc": "maximize"}],
+        "variables": {"lr": {"choice": [0.1, 0.5]}, "mode": "ok"},
+        "search": {"method": "grid"},
+        **extra,
+    }
     return sweeper.load_spec(data, root=tmp_path)
 
 
@@ -55,9 +60,13 @@ PY = sys.executable
 
 def test_command_runs_without_shell_and_reads_metrics(tmp_path):
     evil = "x; touch PWNED $(touch PWNED2)"
-    spec = _spec(tmp_path, "plain", [PY, "script.py", "--lr", "{lr}", "--mode", "{mode}",
-                                     "--tag", "{tag}", "--seed", "{seed}"],
-                 variables={"lr": {"choice": [0.1, 0.5]}, "mode": "ok", "tag": evil}, replicates=2)
+    spec = _spec(
+        tmp_path,
+        "plain",
+        [PY, "script.py", "--lr", "{lr}", "--mode", "{mode}", "--tag", "{tag}", "--seed", "{seed}"],
+        variables={"lr": {"choice": [0.1, 0.5]}, "mode": "ok", "tag": evil},
+        replicates=2,
+    )
     run = sweeper.launch(spec, results=tmp_path / "r", backend="local")
     table = run.table
     assert set(table.status) == {"complete"}
@@ -79,8 +88,13 @@ def test_command_runs_without_shell_and_reads_metrics(tmp_path):
 
 def test_shell_true_quotes_values(tmp_path):
     evil = "'; touch PWNED; echo '"
-    spec = _spec(tmp_path, "shell", f"{PY} script.py --lr {{lr}} --tag {{tag}} | cat",
-                 variables={"lr": {"choice": [0.1]}, "tag": evil}, shell=True)
+    spec = _spec(
+        tmp_path,
+        "shell",
+        f"{PY} script.py --lr {{lr}} --tag {{tag}} | cat",
+        variables={"lr": {"choice": [0.1]}, "tag": evil},
+        shell=True,
+    )
     run = sweeper.launch(spec, results=tmp_path / "r", backend="local")
     assert set(run.table.status) == {"complete"}, run.table.error.tolist()
     assert not list(tmp_path.rglob("PWNED*"))
@@ -98,8 +112,12 @@ def test_metrics_file_wins_and_workdir(tmp_path):
 
 
 def test_failures_keep_the_output_tail(tmp_path):
-    spec = _spec(tmp_path, "crash", [PY, "script.py", "--lr", "{lr}", "--mode", "{mode}"],
-                 variables={"lr": {"choice": [0.1]}, "mode": {"choice": ["crash", "silent"]}})
+    spec = _spec(
+        tmp_path,
+        "crash",
+        [PY, "script.py", "--lr", "{lr}", "--mode", "{mode}"],
+        variables={"lr": {"choice": [0.1]}, "mode": {"choice": ["crash", "silent"]}},
+    )
     run = sweeper.launch(spec, results=tmp_path / "r", backend="local")
     crash, silent = run.table.error.tolist()
     assert "exited with code 3" in crash and "it all went wrong" in crash
@@ -116,10 +134,16 @@ def test_a_missing_program_stops_the_sweep(tmp_path):
 def test_pruning_stops_scripts(tmp_path):
     variables = {"lr": {"choice": [0.0, 0.1, 3.0, 4.0, 5.0, 6.0]}, "mode": "ok"}
     cmd = [PY, "script.py", "--lr", "{lr}", "--steps", "30", "--sleep", "0.02"]
-    full = sweeper.launch(_spec(tmp_path, "full", cmd, variables=variables), results=tmp_path / "r",
-                          backend="local")
-    spec = _spec(tmp_path, "pruned", cmd, variables=variables,
-                 pruner={"method": "median", "n_startup_trials": 2, "n_warmup_steps": 1})
+    full = sweeper.launch(
+        _spec(tmp_path, "full", cmd, variables=variables), results=tmp_path / "r", backend="local"
+    )
+    spec = _spec(
+        tmp_path,
+        "pruned",
+        cmd,
+        variables=variables,
+        pruner={"method": "median", "n_startup_trials": 2, "n_warmup_steps": 1},
+    )
     run = sweeper.launch(spec, results=tmp_path / "r", backend="local")
     table = run.table
     assert table.status.tolist() == ["complete", "complete", "pruned", "pruned", "pruned", "pruned"]
@@ -130,8 +154,13 @@ def test_pruning_stops_scripts(tmp_path):
 
 @pytest.mark.timeout(120)
 def test_command_sweep_on_ray(tmp_path, ray_session):
-    spec = _spec(tmp_path, "ray", [PY, "script.py", "--lr", "{lr}"], replicates=2,
-                 pruner={"method": "median", "n_startup_trials": 1})
+    spec = _spec(
+        tmp_path,
+        "ray",
+        [PY, "script.py", "--lr", "{lr}"],
+        replicates=2,
+        pruner={"method": "median", "n_startup_trials": 1},
+    )
     run = sweeper.launch(spec, results=tmp_path / "r", backend="ray")
     assert set(run.table.status) <= {"complete", "pruned"}
     assert len(sweeper.load_history(run.path)) >= 8
@@ -146,19 +175,34 @@ def test_example_script_sweep(tmp_path):
     assert set(run.table.status) <= {"complete", "pruned"} and (run.table.status == "complete").any()
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"objective": "m:f"}, "exactly one of objective"),
-    ({"command": "python x.py --lr {lrr}"}, r"did you mean \{lr\}"),
-    ({"command": "python x.py --m {momentum}", "variables": {
-        "opt": {"choice": ["sgd", "m"]}, "momentum": {"float": [0, 1], "when": {"opt": "m"}}}},
-     "SWEEPER_MOMENTUM"),
-    ({"workdir": "nowhere"}, "no such folder"),
-    ({"command": "python 'x.py"}, "close the quote"),
-    ({"shell": "yes"}, "true or false"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"objective": "m:f"}, "exactly one of objective"),
+        ({"command": "python x.py --lr {lrr}"}, r"did you mean \{lr\}"),
+        (
+            {
+                "command": "python x.py --m {momentum}",
+                "variables": {
+                    "opt": {"choice": ["sgd", "m"]},
+                    "momentum": {"float": [0, 1], "when": {"opt": "m"}},
+                },
+            },
+            "SWEEPER_MOMENTUM",
+        ),
+        ({"workdir": "nowhere"}, "no such folder"),
+        ({"command": "python 'x.py"}, "close the quote"),
+        ({"shell": "yes"}, "true or false"),
+    ],
+)
 def test_command_validation(tmp_path, change, message):
-    data = {"experiment": "v", "command": "python x.py --lr {lr}", "metrics": [{"loss": "minimize"}],
-            "variables": {"lr": {"float": [0.1, 1.0]}}, "search": {"method": "random", "trials": 2}}
+    data = {
+        "experiment": "v",
+        "command": "python x.py --lr {lr}",
+        "metrics": [{"loss": "minimize"}],
+        "variables": {"lr": {"float": [0.1, 1.0]}},
+        "search": {"method": "random", "trials": 2},
+    }
     data.update(change)
     with pytest.raises(SpecError, match=message):
         sweeper.load_spec(data, root=tmp_path)
@@ -166,25 +210,41 @@ def test_command_validation(tmp_path, change, message):
 
 def test_objective_or_command_is_required(tmp_path):
     with pytest.raises(SpecError, match="exactly one of objective"):
-        sweeper.load_spec({"experiment": "v", "metrics": [{"loss": "minimize"}],
-                           "variables": {"lr": 0.1}, "search": {"method": "grid"}}, root=tmp_path)
+        sweeper.load_spec(
+            {
+                "experiment": "v",
+                "metrics": [{"loss": "minimize"}],
+                "variables": {"lr": 0.1},
+                "search": {"method": "grid"},
+            },
+            root=tmp_path,
+        )
 
 
 @pytest.mark.timeout(120)
 def test_a_timed_out_command_leaves_no_process_behind(tmp_path, ray_session):
     import psutil
 
-    (tmp_path / "slow.py").write_text(textwrap.dedent('''
+    (tmp_path / "slow.py").write_text(
+        textwrap.dedent("""
         import os, time
         with open(os.path.join(os.environ["SWEEPER_TRIAL_DIR"], "pid"), "w") as fh:
             fh.write(str(os.getpid()))
         time.sleep(float(os.environ["SWEEPER_NAP"]))
         print('{"loss": 1.0}')
-    '''))
-    spec = sweeper.load_spec({
-        "experiment": "slow", "command": [PY, "slow.py"], "metrics": [{"loss": "minimize"}],
-        "variables": {"nap": {"choice": [0.1, 120]}}, "search": {"method": "grid"}, "timeout": "12s"},
-        root=tmp_path)
+    """)
+    )
+    spec = sweeper.load_spec(
+        {
+            "experiment": "slow",
+            "command": [PY, "slow.py"],
+            "metrics": [{"loss": "minimize"}],
+            "variables": {"nap": {"choice": [0.1, 120]}},
+            "search": {"method": "grid"},
+            "timeout": "12s",
+        },
+        root=tmp_path,
+    )
     run = sweeper.launch(spec, results=tmp_path / "r", backend="ray")
     assert run.table.status.tolist() == ["complete", "timeout"]
     pid = int((run.path / "artifacts" / "trial-1" / "rep-0" / "pid").read_text())

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import sweeper
-from sweeper.results.components import load_components
 from sweeper.errors import SpecError, SweeperError
+from sweeper.results.components import load_components
 
 CODE = textwrap.dedent('''
     import json
@@ -60,12 +60,20 @@ def _write_data(folder: Path, slope: float = 2.5) -> Path:
 
 def _spec(tmp_path: Path, **extra) -> sweeper.Experiment:
     (tmp_path / "comp_objectives.py").write_text(CODE)
-    data = {"experiment": "comps", "objective": "comp_objectives:fit", "metrics": [{"mse": "minimize"}],
-            "variables": {"lr": {"choice": [0.01, 0.1, 0.3]}}, "search": {"method": "grid"},
-            "replicates": 2,
-            "components": {"train_data": {"path": "data/train.npz", "kind": "dataset"},
-                           "features": {"job": "comp_objectives:make_features", "kind": "dataset"},
-                           "source": {"value": {"origin": "synthetic", "n": 200}}}, **extra}
+    data = {
+        "experiment": "comps",
+        "objective": "comp_objectives:fit",
+        "metrics": [{"mse": "minimize"}],
+        "variables": {"lr": {"choice": [0.01, 0.1, 0.3]}},
+        "search": {"method": "grid"},
+        "replicates": 2,
+        "components": {
+            "train_data": {"path": "data/train.npz", "kind": "dataset"},
+            "features": {"job": "comp_objectives:make_features", "kind": "dataset"},
+            "source": {"value": {"origin": "synthetic", "n": 200}},
+        },
+        **extra,
+    }
     return sweeper.load_spec(data, root=tmp_path)
 
 
@@ -84,7 +92,11 @@ def test_components_are_hashed_linked_and_shared(tmp_path):
     # a declared component is one component linked to every trial (never to the experiment itself)
     inputs = df[df.role == "input"]
     assert inputs.groupby("name").trial.nunique().to_dict() == {
-        "train_data": 3, "features": 3, "comp_objectives:make_features": 3, "source": 3}
+        "train_data": 3,
+        "features": 3,
+        "comp_objectives:make_features": 3,
+        "source": 3,
+    }
     assert inputs.replicate.isna().all()
     outputs = df[df.role == "output"]
     assert len(outputs[outputs.name == "weights"]) == 6  # one model per run
@@ -122,25 +134,36 @@ def test_a_missing_input_is_refused_before_any_run(tmp_path):
 def test_components_cli(tmp_path):
     _write_data(tmp_path)
     run = sweeper.launch(_spec(tmp_path, replicates=1), results=tmp_path / "r", backend="local")
-    out = subprocess.run([sys.executable, "-m", "sweeper", "components", str(run.path)],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "sweeper", "components", str(run.path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     lines = out.splitlines()
     assert lines[0].split()[:4] == ["kind", "name", "sha256", "size"]
     train = next(line for line in lines if " train_data " in line)
     assert "3 trials (in)" in train and train.startswith("dataset")
     assert sum(" weights " in line for line in lines) == 3
-    one = subprocess.run([sys.executable, "-m", "sweeper", "components", str(run.path), "--trial", "1"],
-                         capture_output=True, text=True, check=True).stdout
+    one = subprocess.run(
+        [sys.executable, "-m", "sweeper", "components", str(run.path), "--trial", "1"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert sum(" weights " in line for line in one.splitlines()) == 1
 
 
-@pytest.mark.parametrize(("components", "message"), [
-    ({"lr": {"path": "x"}}, "already a variable"),
-    ({"d": {"path": "x", "kind": "tabel"}}, "unknown kind"),
-    ({"d": {"path": "x", "job": "m:f"}}, "exactly one of path, job, value"),
-    ({"d": {"job": "not a target"}}, "module:function"),
-    ({"d": {"path": "x", "role": "input"}}, "unknown key"),
-])
+@pytest.mark.parametrize(
+    ("components", "message"),
+    [
+        ({"lr": {"path": "x"}}, "already a variable"),
+        ({"d": {"path": "x", "kind": "tabel"}}, "unknown kind"),
+        ({"d": {"path": "x", "job": "m:f"}}, "exactly one of path, job, value"),
+        ({"d": {"job": "not a target"}}, "module:function"),
+        ({"d": {"path": "x", "role": "input"}}, "unknown key"),
+    ],
+)
 def test_component_validation(tmp_path, components, message):
     with pytest.raises(SpecError, match=message):
         _spec(tmp_path, components=components)

@@ -17,9 +17,17 @@ HERE = Path(__file__).parent
 
 
 def spec(modes: list[str], **extra: Any) -> sweeper.Experiment:
-    return load_spec({"experiment": "bad", "objective": "resume_objectives:misbehave",
-                      "metrics": [{"value": "maximize"}], "variables": {"mode": {"choice": modes}},
-                      "search": {"method": "grid"}, **extra}, root=HERE)
+    return load_spec(
+        {
+            "experiment": "bad",
+            "objective": "resume_objectives:misbehave",
+            "metrics": [{"value": "maximize"}],
+            "variables": {"mode": {"choice": modes}},
+            "search": {"method": "grid"},
+            **extra,
+        },
+        root=HERE,
+    )
 
 
 def by_mode(table: Any) -> dict[str, dict[str, Any]]:
@@ -38,24 +46,35 @@ def test_exceptions_and_non_finite_metrics_are_recorded(tmp_path: Path) -> None:
 @pytest.mark.parametrize("method", ["tpe", "cmaes", "nsga2"])
 def test_non_finite_metrics_never_crash_the_sampler(tmp_path: Path, method: str) -> None:
     """Adaptive samplers see NaN/inf trials as failed (else TPE and CMA-ES raise on them)."""
-    data = {"experiment": "nonfinite", "objective": "resume_objectives:nonfinite",
-            "metrics": [{"loss": "minimize"}, {"other": "minimize"}],
-            "variables": {"x": {"float": [0.0, 1.0]}, "y": {"float": [0.0, 1.0]}},
-            "search": {"method": method, "trials": 14, "seed": 1}}
+    data = {
+        "experiment": "nonfinite",
+        "objective": "resume_objectives:nonfinite",
+        "metrics": [{"loss": "minimize"}, {"other": "minimize"}],
+        "variables": {"x": {"float": [0.0, 1.0]}, "y": {"float": [0.0, 1.0]}},
+        "search": {"method": method, "trials": 14, "seed": 1},
+    }
     sweep = sweeper.launch(load_spec(data, root=HERE), results=tmp_path, backend="local")
     table = sweep.table
     assert len(table) == 14 and (table["status"] == "complete").all()
     assert table["loss"].isna().any() or (~table["loss"].apply(math.isfinite)).any()
     # and resuming rebuilds a study holding those trials as failed, without error
-    more = sweeper.launch(load_spec({**data, "search": {**data["search"], "trials": 16}}, root=HERE),
-                          results=tmp_path, backend="local")
+    more = sweeper.launch(
+        load_spec({**data, "search": {**data["search"], "trials": 16}}, root=HERE),
+        results=tmp_path,
+        backend="local",
+    )
     assert len(more.table) == 16
 
 
 def test_max_failures_stops_the_sweep_cleanly(tmp_path: Path) -> None:
-    data = {"experiment": "many", "objective": "resume_objectives:misbehave",
-            "metrics": [{"value": "maximize"}], "variables": {"mode": {"choice": ["raise", "ok"]}},
-            "search": {"method": "random", "trials": 40, "seed": 0}, "max_failures": 3}
+    data = {
+        "experiment": "many",
+        "objective": "resume_objectives:misbehave",
+        "metrics": [{"value": "maximize"}],
+        "variables": {"mode": {"choice": ["raise", "ok"]}},
+        "search": {"method": "random", "trials": 40, "seed": 0},
+        "max_failures": 3,
+    }
     with pytest.raises(SweeperError) as info:
         sweeper.launch(load_spec(data, root=HERE), results=tmp_path, backend="local")
     text = str(info.value)
@@ -68,8 +87,9 @@ def test_max_failures_stops_the_sweep_cleanly(tmp_path: Path) -> None:
     with pytest.raises(SweeperError, match="max_failures"):
         sweeper.launch(load_spec(data, root=HERE), results=tmp_path, backend="local")
     assert len(sweeper.load(tmp_path / "many")) == len(table)
-    done = sweeper.launch(load_spec({**data, "max_failures": 100}, root=HERE), results=tmp_path,
-                          backend="local")
+    done = sweeper.launch(
+        load_spec({**data, "max_failures": 100}, root=HERE), results=tmp_path, backend="local"
+    )
     assert len(done.table) == 40
 
 
@@ -91,8 +111,14 @@ def test_crashes_and_timeouts_on_ray(tmp_path: Path, ray_session: Any) -> None:
     table = sweep.table
     assert len(table) == 12 and not table.duplicated(["trial", "replicate"]).any()
     status = table.groupby("mode")["status"].agg(set).to_dict()
-    assert status == {"ok": {"complete"}, "nan": {"complete"}, "raise": {"failed"},
-                      "exit": {"failed"}, "segv": {"failed"}, "sleep": {"timeout"}}
+    assert status == {
+        "ok": {"complete"},
+        "nan": {"complete"},
+        "raise": {"failed"},
+        "exit": {"failed"},
+        "segv": {"failed"},
+        "sleep": {"timeout"},
+    }
     for mode in ("exit", "segv"):
         errors = table.loc[table["mode"] == mode, "error"]
         assert errors.str.contains("the process running this run died").all(), errors.tolist()

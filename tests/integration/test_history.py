@@ -52,10 +52,15 @@ OBJECTIVES = textwrap.dedent('''
 
 def _sweep(tmp_path: Path, objective: str, **extra) -> dict:
     (tmp_path / "hist_objectives.py").write_text(OBJECTIVES)
-    spec = {"experiment": "hist", "objective": f"hist_objectives:{objective}",
-            "metrics": [{"loss": "minimize"}],
-            "variables": {"lr": {"choice": [0.1, 0.2, 0.4]}},
-            "search": {"method": "grid"}, "replicates": 2, **extra}
+    spec = {
+        "experiment": "hist",
+        "objective": f"hist_objectives:{objective}",
+        "metrics": [{"loss": "minimize"}],
+        "variables": {"lr": {"choice": [0.1, 0.2, 0.4]}},
+        "search": {"method": "grid"},
+        "replicates": 2,
+        **extra,
+    }
     return spec
 
 
@@ -96,20 +101,30 @@ def test_current_trial_outside_a_run_says_so():
 
 
 def test_report_refuses_bad_values(tmp_path):
-    (tmp_path / "bad_reports.py").write_text(textwrap.dedent('''
+    (tmp_path / "bad_reports.py").write_text(
+        textwrap.dedent("""
         def bad(lr, trial):
             trial.report(0, loss="high")
-    '''))
-    spec = {"experiment": "bad", "objective": "bad_reports:bad", "metrics": [{"loss": "minimize"}],
-            "variables": {"lr": {"choice": [0.1]}}, "search": {"method": "grid"}}
+    """)
+    )
+    spec = {
+        "experiment": "bad",
+        "objective": "bad_reports:bad",
+        "metrics": [{"loss": "minimize"}],
+        "variables": {"lr": {"choice": [0.1]}},
+        "search": {"method": "grid"},
+    }
     run = sweeper.launch(sweeper.load_spec(spec, root=tmp_path), results=tmp_path / "r", backend="local")
     assert "not a number" in run.table.error.iloc[0]
 
 
 @pytest.mark.timeout(120)
 def test_history_streams_on_ray_while_runs_go_on(tmp_path, ray_session):
-    spec = _sweep(tmp_path, "waits_for_own_row",
-                  components={"results": {"value": {"note": "unused"}, "kind": "metadata"}})
+    spec = _sweep(
+        tmp_path,
+        "waits_for_own_row",
+        components={"results": {"value": {"note": "unused"}, "kind": "metadata"}},
+    )
     # the objective polls the results folder it is handed; a metadata component carries no path
     spec.pop("components")
     spec["variables"]["results"] = str(tmp_path / "r" / "hist")
@@ -129,8 +144,13 @@ def test_current_trial_reports_reach_history_on_ray(tmp_path, ray_session):
 
 def test_a_plain_sweep_leaves_no_runtime_traces(tmp_path):
     (tmp_path / "plain_obj.py").write_text("def f(lr):\n    return lr\n")
-    spec = {"experiment": "plain", "objective": "plain_obj:f", "metrics": [{"loss": "minimize"}],
-            "variables": {"lr": {"choice": [0.1, 0.2]}}, "search": {"method": "grid"}}
+    spec = {
+        "experiment": "plain",
+        "objective": "plain_obj:f",
+        "metrics": [{"loss": "minimize"}],
+        "variables": {"lr": {"choice": [0.1, 0.2]}},
+        "search": {"method": "grid"},
+    }
     run = sweeper.launch(sweeper.load_spec(spec, root=tmp_path), results=tmp_path / "r", backend="local")
     assert len(run.table) == 2
     for name in ("history", "artifacts", "components"):

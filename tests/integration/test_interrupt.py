@@ -35,14 +35,34 @@ search: {{method: tpe, trials: {trials}, seed: 5}}
     return path
 
 
-def start(sweep: Path, results: Path, log: Path, sleep: float, backend: str,
-          slow: Path | None = None) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)]),
-           "SWEEPER_TEST_LOG": str(log), "SWEEPER_TEST_SLEEP": str(sleep),
-           "SWEEPER_TEST_SLOW": str(slow or ""), "RAY_USAGE_STATS_ENABLED": "0"}
-    return subprocess.Popen([sys.executable, "-m", "sweeper", "launch", str(sweep), "--backend", backend,
-                             "--results", str(results)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+def start(
+    sweep: Path, results: Path, log: Path, sleep: float, backend: str, slow: Path | None = None
+) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)]),
+        "SWEEPER_TEST_LOG": str(log),
+        "SWEEPER_TEST_SLEEP": str(sleep),
+        "SWEEPER_TEST_SLOW": str(slow or ""),
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sweeper",
+            "launch",
+            str(sweep),
+            "--backend",
+            backend,
+            "--results",
+            str(results),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def calls(log: Path) -> int:
@@ -66,7 +86,8 @@ def setup(tmp_path: Path) -> tuple[Path, Path, Path]:
 
 @pytest.mark.parametrize("backend", ["local", "ray"])
 def test_first_ctrl_c_lets_running_runs_finish_then_resume_completes(
-        setup: tuple[Path, Path, Path], backend: str) -> None:
+    setup: tuple[Path, Path, Path], backend: str
+) -> None:
     results, log, tmp = setup
     trials = 12
     sweep = write_sweep(tmp, trials)
@@ -96,7 +117,8 @@ def test_first_ctrl_c_lets_running_runs_finish_then_resume_completes(
 
 @pytest.mark.parametrize("backend", ["local", "ray"])
 def test_second_ctrl_c_cancels_running_runs_and_keeps_finished_ones(
-        setup: tuple[Path, Path, Path], backend: str) -> None:
+    setup: tuple[Path, Path, Path], backend: str
+) -> None:
     results, log, tmp = setup
     sweep = write_sweep(tmp, 20)
     proc = start(sweep, results, log, 0.2, backend, slow=tmp / "slow")

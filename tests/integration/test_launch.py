@@ -16,8 +16,23 @@ from sweeper.search.seeds import replicate_seeds
 from tests.conftest import REPO, sweep_spec
 from tests.objectives import quadratic
 
-COLUMNS = ["trial", "replicate", "seed", "status", "x", "y", "kind", "loss", "x_abs", "started_at",
-           "ended_at", "duration_s", "node", "attempt", "error"]
+COLUMNS = [
+    "trial",
+    "replicate",
+    "seed",
+    "status",
+    "x",
+    "y",
+    "kind",
+    "loss",
+    "x_abs",
+    "started_at",
+    "ended_at",
+    "duration_s",
+    "node",
+    "attempt",
+    "error",
+]
 
 
 def _check_table(df: pd.DataFrame, trials: int, replicates: int) -> None:
@@ -65,8 +80,10 @@ def test_same_spec_same_variable_sets_and_seeds(tmp_path):
 
 
 def test_deterministic_tpe_gives_the_same_trials_on_any_number_of_workers(tmp_path, ray_session):
-    spec = sweep_spec(search={"method": "tpe", "trials": 16, "seed": 2, "deterministic": True,
-                              "concurrency": 3}, replicates=1)
+    spec = sweep_spec(
+        search={"method": "tpe", "trials": 16, "seed": 2, "deterministic": True, "concurrency": 3},
+        replicates=1,
+    )
     local = sweeper.launch(spec, results=tmp_path / "local", backend="local").table
     on_ray = sweeper.launch(spec, results=tmp_path / "ray", backend="ray").table
     cols = ["trial", "x", "y", "kind", "loss"]
@@ -74,11 +91,17 @@ def test_deterministic_tpe_gives_the_same_trials_on_any_number_of_workers(tmp_pa
 
 
 def test_conditional_variables_are_null_when_inactive(tmp_path):
-    spec = sweep_spec(objective="objectives:conditional", metrics=[{"score": "maximize"}],
-                      variables={"model": {"choice": ["custom", "resnet50"]},
-                                 "width": {"int": [16, 64], "when": {"model": "custom"}},
-                                 "depth": {"int": [18, 50], "when": {"model": "resnet50"}}},
-                      search={"method": "random", "trials": 12, "seed": 0}, replicates=1)
+    spec = sweep_spec(
+        objective="objectives:conditional",
+        metrics=[{"score": "maximize"}],
+        variables={
+            "model": {"choice": ["custom", "resnet50"]},
+            "width": {"int": [16, 64], "when": {"model": "custom"}},
+            "depth": {"int": [18, 50], "when": {"model": "resnet50"}},
+        },
+        search={"method": "random", "trials": 12, "seed": 0},
+        replicates=1,
+    )
     df = sweeper.launch(spec, results=tmp_path, backend="local").table
     assert set(df["model"]) == {"custom", "resnet50"}
     custom = df[df["model"] == "custom"]
@@ -90,8 +113,11 @@ def test_conditional_variables_are_null_when_inactive(tmp_path):
 
 
 def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path):
-    spec = sweep_spec(objective="objectives:flaky", metrics=[{"loss": "minimize"}],
-                      search={"method": "random", "trials": 20, "seed": 0})
+    spec = sweep_spec(
+        objective="objectives:flaky",
+        metrics=[{"loss": "minimize"}],
+        search={"method": "random", "trials": 20, "seed": 0},
+    )
     result = sweeper.launch(spec, results=tmp_path, backend="local")
     df = result.table
     assert len(df) == 40
@@ -104,16 +130,21 @@ def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path):
 
 
 def test_nan_metric_is_recorded_not_fatal(tmp_path):
-    spec = sweep_spec(objective="objectives:nan_for_b", metrics=[{"loss": "minimize"}],
-                      search={"method": "tpe", "trials": 12, "seed": 0}, replicates=1)
+    spec = sweep_spec(
+        objective="objectives:nan_for_b",
+        metrics=[{"loss": "minimize"}],
+        search={"method": "tpe", "trials": 12, "seed": 0},
+        replicates=1,
+    )
     df = sweeper.launch(spec, results=tmp_path, backend="local").table
     assert df[df["kind"] == "b"]["loss"].isna().all()
     assert len(df) == 12
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sweeper", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=240)
+    return subprocess.run(
+        [sys.executable, "-m", "sweeper", *args], cwd=cwd, capture_output=True, text=True, timeout=240
+    )
 
 
 def test_cli_runs_the_quickstart_on_embedded_ray(tmp_path):
@@ -131,8 +162,10 @@ def test_cli_runs_the_quickstart_on_embedded_ray(tmp_path):
 
 def test_cli_bad_input_exits_2_without_traceback(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("experiment: x\nobjective: objectives:quadratic\nmetrics: [{loss: minimize}]\n"
-                   "variables: {x: {float: [1.0, 0.0]}}\nsearch: {method: random, trials: 2}\n")
+    bad.write_text(
+        "experiment: x\nobjective: objectives:quadratic\nmetrics: [{loss: minimize}]\n"
+        "variables: {x: {float: [1.0, 0.0]}}\nsearch: {method: random, trials: 2}\n"
+    )
     out = _cli("launch", str(bad), "--backend", "local", cwd=tmp_path)
     assert out.returncode == 2
     assert f"{bad}: variables.x.float: low > high" in out.stderr and "fix:" in out.stderr
@@ -147,32 +180,50 @@ def test_unreachable_cluster_address_exits_2_in_seconds(tmp_path, scheme):
         port = s.getsockname()[1]
     address = f"{scheme}127.0.0.1:{port}"
     started = time.monotonic()
-    out = _cli("launch", str(REPO / "sweeps" / "quickstart.yaml"), "--address", address,
-               "--results", str(tmp_path), cwd=tmp_path)
+    out = _cli(
+        "launch",
+        str(REPO / "sweeps" / "quickstart.yaml"),
+        "--address",
+        address,
+        "--results",
+        str(tmp_path),
+        cwd=tmp_path,
+    )
     assert out.returncode == 2, out.stderr
     assert f"Ray address {address}: cannot join" in out.stderr and "ray start --head" in out.stderr
     assert "Traceback" not in out.stderr
     assert time.monotonic() - started < 60  # no hang: Ray alone gives up after ~4 min
 
 
-@pytest.mark.parametrize(("objective", "message"), [
-    ("objectives:returns_text", "not a number or a dict of numbers"),
-    ("nowhere:train", "cannot import module 'nowhere'"),
-    ("objectives:missing", "has no function 'missing'"),
-])
+@pytest.mark.parametrize(
+    ("objective", "message"),
+    [
+        ("objectives:returns_text", "not a number or a dict of numbers"),
+        ("nowhere:train", "cannot import module 'nowhere'"),
+        ("objectives:missing", "has no function 'missing'"),
+    ],
+)
 def test_unusable_objective_exits_2(tmp_path, objective, message):
     spec = tmp_path / "s.yaml"
-    spec.write_text(f"experiment: x\nobjective: {objective}\nmetrics: [{{loss: minimize}}]\n"
-                    "variables: {x: {float: [0.0, 1.0]}, y: {int: [0, 1]}, kind: {choice: [a]}}\n"
-                    "search: {method: random, trials: 3}\n")
+    spec.write_text(
+        f"experiment: x\nobjective: {objective}\nmetrics: [{{loss: minimize}}]\n"
+        "variables: {x: {float: [0.0, 1.0]}, y: {int: [0, 1]}, kind: {choice: [a]}}\n"
+        "search: {method: random, trials: 3}\n"
+    )
     out = _cli("launch", str(spec), "--backend", "local", cwd=tmp_path)
     assert out.returncode == 2, out.stderr
     assert message in out.stderr and "Traceback" not in out.stderr
 
 
 def test_signature_mismatch_is_refused_before_any_run(tmp_path):
-    spec = sweep_spec(variables={"x": {"float": [0, 1]}, "y": {"int": [0, 1]}, "kind": {"choice": ["a"]},
-                                 "extra": {"int": [0, 1]}})
+    spec = sweep_spec(
+        variables={
+            "x": {"float": [0, 1]},
+            "y": {"int": [0, 1]},
+            "kind": {"choice": ["a"]},
+            "extra": {"int": [0, 1]},
+        }
+    )
     with pytest.raises(sweeper.ObjectiveError, match="no parameter 'extra'"):
         sweeper.launch(spec, results=tmp_path, backend="local")
     assert not (tmp_path / "t" / "trials").exists()
@@ -180,12 +231,27 @@ def test_signature_mismatch_is_refused_before_any_run(tmp_path):
 
 def test_table_is_readable_while_the_sweep_runs(tmp_path):
     spec = tmp_path / "s.yaml"
-    spec.write_text("experiment: slow\nobjective: objectives:slow\nmetrics: [{loss: minimize}]\n"
-                    "variables: {x: {float: [0.0, 1.0]}, y: {int: [0, 1]}, kind: {choice: [a]}}\n"
-                    "search: {method: random, trials: 80}\n")
-    proc = subprocess.Popen([sys.executable, "-m", "sweeper", "launch", str(spec), "--backend", "local",
-                             "-q", "--results", str(tmp_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    spec.write_text(
+        "experiment: slow\nobjective: objectives:slow\nmetrics: [{loss: minimize}]\n"
+        "variables: {x: {float: [0.0, 1.0]}, y: {int: [0, 1]}, kind: {choice: [a]}}\n"
+        "search: {method: random, trials: 80}\n"
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sweeper",
+            "launch",
+            str(spec),
+            "--backend",
+            "local",
+            "-q",
+            "--results",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         seen = 0
         deadline = time.time() + 60

@@ -24,8 +24,7 @@ HERE = Path(__file__).resolve().parent
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     # Workers inherit every GPU of the host; a run must see only those Ray gave it.
-    c = RayCluster(tmp_path_factory.mktemp("cluster"), nodes=2, cpus=1,
-                   env={"CUDA_VISIBLE_DEVICES": "0,1"})
+    c = RayCluster(tmp_path_factory.mktemp("cluster"), nodes=2, cpus=1, env={"CUDA_VISIBLE_DEVICES": "0,1"})
     try:
         c.start(workers=[{"cpus": 1, "gpus": 1, "resources": {"special": 1}}])
         yield c
@@ -34,10 +33,14 @@ def cluster(tmp_path_factory):
 
 
 def _sweep(folder: Path, name: str, trials: int, **extra) -> Path:
-    spec = {"experiment": name, "objective": "scale_objectives:nap",
-            "metrics": [{"value": "minimize"}, {"gpu": "maximize"}, {"gpus_seen": "maximize"}],
-            "variables": {"x": {"float": [0.0, 1.0]}, "kind": {"choice": ["a", "b"]}},
-            "search": {"method": "random", "trials": trials, "seed": 1}, **extra}
+    spec = {
+        "experiment": name,
+        "objective": "scale_objectives:nap",
+        "metrics": [{"value": "minimize"}, {"gpu": "maximize"}, {"gpus_seen": "maximize"}],
+        "variables": {"x": {"float": [0.0, 1.0]}, "kind": {"choice": ["a", "b"]}},
+        "search": {"method": "random", "trials": trials, "seed": 1},
+        **extra,
+    }
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec))
     # The objective lives next to the tests, not next to the sweep file.
@@ -46,9 +49,25 @@ def _sweep(folder: Path, name: str, trials: int, **extra) -> Path:
 
 
 def _launch(cluster: RayCluster, sweep: Path, results: Path, timeout: float = 150):
-    return subprocess.run([sys.executable, "-m", "sweeper", "launch", str(sweep), "--address",
-                           cluster.address, "--results", str(results), "-q"],
-                          env=cluster.env, capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sweeper",
+            "launch",
+            str(sweep),
+            "--address",
+            cluster.address,
+            "--results",
+            str(results),
+            "-q",
+        ],
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def _table(results: Path, name: str) -> pd.DataFrame:
@@ -78,17 +97,39 @@ s = sweeper.launch({str(sweep)!r}, results={str(tmp_path / "r")!r}, backend="ray
 assert ray.is_initialized(), "sweeper shut down a connection it did not open"
 print(len(s.table), sum(n["Alive"] for n in ray.nodes()))
 """
-    out = subprocess.run([sys.executable, "-c", code], env=cluster.env, capture_output=True, text=True,
-                         timeout=150, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=150,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["6", "2"]
     cluster.wait_for_nodes(2, timeout=30)  # still up for the next driver
 
 
 def test_ray_client_address(cluster, tmp_path):
-    out = subprocess.run([sys.executable, "-m", "sweeper", "launch", str(_sweep(tmp_path, "client", 6)),
-                          "--address", cluster.client_address, "--results", str(tmp_path / "r"), "-q"],
-                         env=cluster.env, capture_output=True, text=True, timeout=150, check=False)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sweeper",
+            "launch",
+            str(_sweep(tmp_path, "client", 6)),
+            "--address",
+            cluster.client_address,
+            "--results",
+            str(tmp_path / "r"),
+            "-q",
+        ],
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=150,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr + cluster.logs("ray_client_server*")
     assert len(_table(tmp_path / "r", "client")) == 6
 
@@ -97,10 +138,25 @@ def test_address_auto_finds_the_cluster_from_ray_address(cluster, tmp_path):
     """`--address auto` resolves as Ray does: $RAY_ADDRESS first (never /tmp/ray, which is shared)."""
     special = {"cpus": 1, "custom": {"special": 1}}  # only this cluster's worker node has it
     sweep = _sweep(tmp_path, "auto", 4, resources=special)
-    out = subprocess.run([sys.executable, "-m", "sweeper", "launch", str(sweep),
-                          "--address", "auto", "--results", str(tmp_path / "r"), "-q"],
-                         env={**cluster.env, "RAY_ADDRESS": cluster.address}, capture_output=True,
-                         text=True, timeout=150, check=False)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sweeper",
+            "launch",
+            str(sweep),
+            "--address",
+            "auto",
+            "--results",
+            str(tmp_path / "r"),
+            "-q",
+        ],
+        env={**cluster.env, "RAY_ADDRESS": cluster.address},
+        capture_output=True,
+        text=True,
+        timeout=150,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     assert len(_table(tmp_path / "r", "auto")) == 4
 
@@ -120,10 +176,10 @@ def test_resources_depend_on_variables(cluster, tmp_path):
 def test_fractional_gpus_share_one_gpu(cluster, tmp_path):
     """gpus: 0.25 puts four runs on the worker's one GPU at once, each seeing only that GPU."""
     resources = {"cpus": 0.25, "gpus": 0.25}
-    variables = {"x": {"float": [0.0, 1.0]}, "kind": {"choice": ["a", "b"]},
-                 "seconds": {"const": 1.5}}
-    out = _launch(cluster, _sweep(tmp_path, "gpu", 8, resources=resources, variables=variables),
-                  tmp_path / "r")
+    variables = {"x": {"float": [0.0, 1.0]}, "kind": {"choice": ["a", "b"]}, "seconds": {"const": 1.5}}
+    out = _launch(
+        cluster, _sweep(tmp_path, "gpu", 8, resources=resources, variables=variables), tmp_path / "r"
+    )
     assert out.returncode == 0, out.stderr
     df = _table(tmp_path / "r", "gpu")
     assert len(df) == 8 and df["node"].nunique() == 1  # only the worker node has a GPU
@@ -135,8 +191,7 @@ def test_fractional_gpus_share_one_gpu(cluster, tmp_path):
 
 def test_more_than_any_node_has_fails_early(cluster, tmp_path):
     """Two CPUs per run: the cluster has two in all but no node has two, so refuse at once."""
-    out = _launch(cluster, _sweep(tmp_path, "big", 4, resources={"cpus": 2}), tmp_path / "r",
-                  timeout=90)
+    out = _launch(cluster, _sweep(tmp_path, "big", 4, resources={"cpus": 2}), tmp_path / "r", timeout=90)
     assert out.returncode == 2
     assert "asks for 2 CPU" in out.stderr and "largest has 1 CPU" in out.stderr, out.stderr
     assert "fix:" in out.stderr

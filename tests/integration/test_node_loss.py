@@ -30,18 +30,35 @@ def _rows(folder: Path):
 
 def test_runs_on_a_killed_node_are_retried_elsewhere(tmp_path):
     (tmp_path / "scale_objectives.py").write_text((HERE / "scale_objectives.py").read_text())
-    spec = {"experiment": "loss", "objective": "scale_objectives:nap",
-            "metrics": [{"value": "minimize"}],
-            "variables": {"x": {"float": [0.0, 1.0]}, "kind": {"choice": ["a", "b"]},
-                          "seconds": {"const": 1.0}},
-            "search": {"method": "random", "trials": TRIALS, "seed": 3}, "replicates": REPLICATES}
+    spec = {
+        "experiment": "loss",
+        "objective": "scale_objectives:nap",
+        "metrics": [{"value": "minimize"}],
+        "variables": {"x": {"float": [0.0, 1.0]}, "kind": {"choice": ["a", "b"]}, "seconds": {"const": 1.0}},
+        "search": {"method": "random", "trials": TRIALS, "seed": 3},
+        "replicates": REPLICATES,
+    }
     (tmp_path / "loss.yaml").write_text(yaml.safe_dump(spec))
     results = tmp_path / "r" / "loss"
     with RayCluster(tmp_path, nodes=3, cpus=1) as cluster:
         driver = subprocess.Popen(
-            [sys.executable, "-m", "sweeper", "launch", str(tmp_path / "loss.yaml"), "--address",
-             cluster.address, "--results", str(tmp_path / "r"), "-q"],
-            env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "sweeper",
+                "launch",
+                str(tmp_path / "loss.yaml"),
+                "--address",
+                cluster.address,
+                "--results",
+                str(tmp_path / "r"),
+                "-q",
+            ],
+            env=cluster.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             # Wait until every node has finished a run, so runs are in flight on the victim.
             deadline = time.monotonic() + 90

@@ -22,7 +22,7 @@ def _curves(tmp_path: Path, name: str, **changes) -> sweeper.Experiment:
     return sweeper.load_spec({k: v for k, v in data.items() if v is not None}, root=CURVES.parent)
 
 
-def _steps(run: sweeper.Sweep) -> int:
+def _steps(run: sweeper.SweepResult) -> int:
     return len(sweeper.load_history(run.path))
 
 
@@ -59,16 +59,20 @@ def test_pruning_decides_per_trial_over_replicates(tmp_path):
     assert len(pruned_trials) >= 5
 
 
-@pytest.mark.parametrize("pruner", [
-    {"method": "percentile", "percentile": 25.0, "n_startup_trials": 5, "n_warmup_steps": 2},
-    {"method": "successive_halving", "min_resource": 2, "reduction_factor": 3},
-    {"method": "hyperband", "min_resource": 2, "max_resource": 30, "reduction_factor": 3},
-    {"method": "wilcoxon", "p_threshold": 0.1, "n_startup_steps": 3},
-])
+@pytest.mark.parametrize(
+    "pruner",
+    [
+        {"method": "percentile", "percentile": 25.0, "n_startup_trials": 5, "n_warmup_steps": 2},
+        {"method": "successive_halving", "min_resource": 2, "reduction_factor": 3},
+        {"method": "hyperband", "min_resource": 2, "max_resource": 30, "reduction_factor": 3},
+        {"method": "wilcoxon", "p_threshold": 0.1, "n_startup_steps": 3},
+    ],
+)
 def test_every_pruner_prunes_obvious_losers(tmp_path, pruner):
     spec = _curves(tmp_path, f"p_{pruner['method']}", pruner=pruner, replicates=1)
-    full = sweeper.launch(_curves(tmp_path, "f", pruner=None, replicates=1), results=tmp_path / "f",
-                          backend="local")
+    full = sweeper.launch(
+        _curves(tmp_path, "f", pruner=None, replicates=1), results=tmp_path / "f", backend="local"
+    )
     run = sweeper.launch(spec, results=tmp_path, backend="local")
     assert (run.table.status == "pruned").any()
     assert _steps(run) < _steps(full)
@@ -82,32 +86,48 @@ def test_hyperband_brackets_are_reproducible(tmp_path):
 
 
 def test_should_prune_is_false_without_a_pruner(tmp_path):
-    run = sweeper.launch(_curves(tmp_path, "none", pruner=None, replicates=1), results=tmp_path,
-                         backend="local")
+    run = sweeper.launch(
+        _curves(tmp_path, "none", pruner=None, replicates=1), results=tmp_path, backend="local"
+    )
     assert set(run.table.status) == {"complete"}
 
 
-@pytest.mark.parametrize(("pruner", "message"), [
-    ({"method": "meadian"}, "did you mean 'median'"),
-    ({"method": "median", "n_warmup": 2}, "did you mean 'n_warmup_steps'"),
-    ({"method": "percentile"}, "needs it"),
-    ({"method": "percentile", "percentile": 150}, "Percentile must be between"),
-    ({"method": "median", "n_startup_trials": "five"}, "expected a finite number"),
-])
+@pytest.mark.parametrize(
+    ("pruner", "message"),
+    [
+        ({"method": "meadian"}, "did you mean 'median'"),
+        ({"method": "median", "n_warmup": 2}, "did you mean 'n_warmup_steps'"),
+        ({"method": "percentile"}, "needs it"),
+        ({"method": "median", "n_startup_trials": "five"}, "expected a finite number"),
+    ],
+)
 def test_pruner_validation(tmp_path, pruner, message):
     with pytest.raises(SpecError, match=message):
         _curves(tmp_path, "bad", pruner=pruner)
 
 
+def test_pruner_options_optuna_refuses_stop_the_launch(tmp_path):
+    """Optuna's own checks (a percentile of 150) run at launch, before any run, with file and field."""
+    spec = _curves(tmp_path, "bad", pruner={"method": "percentile", "percentile": 150})
+    with pytest.raises(SpecError, match=r"pruner: Percentile must be between"):
+        sweeper.launch(spec, results=tmp_path, backend="local")
+    assert not (tmp_path / "bad").exists()
+
+
 def test_pruner_refused_with_multi_objective_search(tmp_path):
     with pytest.raises(SpecError, match="multi-objective"):
-        _curves(tmp_path, "bad", metrics=[{"test_mse": "minimize"}, {"slope": "minimize"}],
-                search={"method": "nsga2", "trials": 4})
+        _curves(
+            tmp_path,
+            "bad",
+            metrics=[{"test_mse": "minimize"}, {"slope": "minimize"}],
+            search={"method": "nsga2", "trials": 4},
+        )
 
 
 @pytest.mark.timeout(180)
 def test_pruning_on_ray_asks_the_monitor_actor(tmp_path, ray_session):
-    (tmp_path / "ray_prune_obj.py").write_text(textwrap.dedent('''
+    (tmp_path / "ray_prune_obj.py").write_text(
+        textwrap.dedent('''
         import time
 
         import sweeper
@@ -126,13 +146,20 @@ def test_pruning_on_ray_asks_the_monitor_actor(tmp_path, ray_session):
                     break
                 time.sleep(0.01)
             return {"loss": lr + 1.0 / (step + 1), "ask_ms": 1000 * spent / asked}
-    '''))
-    spec = sweeper.load_spec({
-        "experiment": "rayprune", "objective": "ray_prune_obj:timed",
-        "metrics": [{"loss": "minimize"}, {"ask_ms": "minimize"}],
-        "variables": {"lr": {"choice": [0.0, 0.1, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]}},
-        "search": {"method": "grid"}, "replicates": 2,
-        "pruner": {"method": "median", "n_startup_trials": 1, "n_warmup_steps": 2}}, root=tmp_path)
+    ''')
+    )
+    spec = sweeper.load_spec(
+        {
+            "experiment": "rayprune",
+            "objective": "ray_prune_obj:timed",
+            "metrics": [{"loss": "minimize"}, {"ask_ms": "minimize"}],
+            "variables": {"lr": {"choice": [0.0, 0.1, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]}},
+            "search": {"method": "grid"},
+            "replicates": 2,
+            "pruner": {"method": "median", "n_startup_trials": 1, "n_warmup_steps": 2},
+        },
+        root=tmp_path,
+    )
     started = time.time()
     run = sweeper.launch(spec, results=tmp_path, backend="ray")
     table = run.table
@@ -140,18 +167,26 @@ def test_pruning_on_ray_asks_the_monitor_actor(tmp_path, ray_session):
     assert (table.status == "pruned").sum() >= 6, table[["trial", "replicate", "status"]]
     h = sweeper.load_history(run.path)
     assert len(h) < 8 * 2 * 20
-    print(f"\nshould_prune round trip on Ray: median {table.ask_ms.median():.2f} ms, "
-          f"max {table.ask_ms.max():.2f} ms; sweep {time.time() - started:.1f} s")
+    print(
+        f"\nshould_prune round trip on Ray: median {table.ask_ms.median():.2f} ms, "
+        f"max {table.ask_ms.max():.2f} ms; sweep {time.time() - started:.1f} s"
+    )
     assert table.ask_ms.median() < 20
 
 
 def test_resume_shows_the_pruner_the_trials_already_finished(tmp_path):
-    first = sweeper.launch(_curves(tmp_path, "resumed", search={"method": "random", "trials": 8, "seed": 0}),
-                           results=tmp_path, backend="local")
+    first = sweeper.launch(
+        _curves(tmp_path, "resumed", search={"method": "random", "trials": 8, "seed": 0}),
+        results=tmp_path,
+        backend="local",
+    )
     assert len(first.table) == 16
     # 4 new trials: fewer than n_startup_trials (5), so only the 8 replayed trials let it prune
-    more = sweeper.launch(_curves(tmp_path, "resumed", search={"method": "random", "trials": 12, "seed": 0}),
-                          results=tmp_path, backend="local")
+    more = sweeper.launch(
+        _curves(tmp_path, "resumed", search={"method": "random", "trials": 12, "seed": 0}),
+        results=tmp_path,
+        backend="local",
+    )
     new = more.table[more.table.trial >= 8]
     assert len(new) == 8
     assert (new.status == "pruned").any(), new[["trial", "lr", "status"]]
@@ -168,8 +203,11 @@ def test_the_drivers_study_gets_each_pruned_trials_curve(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Searcher, "report", keep)  # the real method still runs
     # tpe learns from the study (random search skips Optuna's study altogether)
-    run = sweeper.launch(_curves(tmp_path, "study", replicates=1, search={"method": "tpe", "trials": 20}),
-                         results=tmp_path, backend="local")
+    run = sweeper.launch(
+        _curves(tmp_path, "study", replicates=1, search={"method": "tpe", "trials": 20}),
+        results=tmp_path,
+        backend="local",
+    )
     import optuna
 
     study = studies[0]

@@ -10,7 +10,7 @@ import pytest
 
 import sweeper
 from sweeper.backends.ray import RayBackend
-from sweeper.run.objective import ObjectiveRef, Run
+from sweeper.run.types import Run, RunContext
 from sweeper.spec.model import load_spec
 
 HERE = Path(__file__).parent
@@ -18,14 +18,22 @@ pytestmark = pytest.mark.timeout(240)
 
 
 def _spec(modes: list[str], **extra: Any) -> sweeper.Experiment:
-    return load_spec({"experiment": "pool", "objective": "resume_objectives:misbehave",
-                      "metrics": [{"value": "maximize"}], "variables": {"mode": {"choice": modes}},
-                      "search": {"method": "grid"}, **extra}, root=HERE)
+    return load_spec(
+        {
+            "experiment": "pool",
+            "objective": "resume_objectives:misbehave",
+            "metrics": [{"value": "maximize"}],
+            "variables": {"mode": {"choice": modes}},
+            "search": {"method": "grid"},
+            **extra,
+        },
+        root=HERE,
+    )
 
 
 def test_actors_only_where_a_run_can_be_stopped_alone(ray_session: Any) -> None:
     def pool(spec: sweeper.Experiment) -> bool:
-        backend = RayBackend(spec, ObjectiveRef(spec.objective, spec.root, ("value",)))
+        backend = RayBackend(spec, RunContext(spec.objective, spec.root, ("value",)))
         try:
             return backend._pool is not None
         finally:
@@ -37,8 +45,7 @@ def test_actors_only_where_a_run_can_be_stopped_alone(ray_session: Any) -> None:
 
 
 def test_a_crash_takes_only_its_actor(tmp_path: Path, ray_session: Any) -> None:
-    sweep = sweeper.launch(_spec(["ok", "exit", "segv"], replicates=3), results=tmp_path,
-                           backend="ray")
+    sweep = sweeper.launch(_spec(["ok", "exit", "segv"], replicates=3), results=tmp_path, backend="ray")
     table = sweep.table
     assert len(table) == 9 and not table.duplicated(["trial", "replicate"]).any()
     status = table.groupby("mode")["status"].agg(set).to_dict()
@@ -55,16 +62,16 @@ def test_after_a_lost_actor_batches_run_as_plain_tasks(ray_session: Any) -> None
     """Which batch killed an actor is a guess (a finished batch's reply can die with it), so after
     the first loss the pool stops using actors: a crash in a plain task is the crashing run's own."""
     spec = _spec(["ok", "exit"])
-    backend = RayBackend(spec, ObjectiveRef(spec.objective, spec.root, ("value",)))
+    backend = RayBackend(spec, RunContext(spec.objective, spec.root, ("value",)))
     try:
         pool = backend._pool
         assert pool is not None
         crash = backend.submit([Run(1, 0, 7, {"mode": "exit"})])
-        (_, lost), = _wait(backend, crash)
+        ((_, lost),) = _wait(backend, crash)
         assert isinstance(lost, BaseException)
         after = backend.submit([Run(0, 0, 7, {"mode": "ok"})])
         assert pool.draining and not pool.owns(after)  # a plain task, not an actor's batch
-        (_, outcomes), = _wait(backend, after)
+        ((_, outcomes),) = _wait(backend, after)
         assert [o.status for o in outcomes] == ["complete"]
         assert not pool.usable  # every idle actor was let go, freeing its CPU for the tasks
     finally:

@@ -25,7 +25,6 @@ from tests.integration import cluster_objectives
 pytestmark = pytest.mark.timeout(240)
 
 
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -39,12 +38,28 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     dashboard = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "RAY_ADDRESS")}
     bindir = str(Path(sys.executable).parent)
-    env.update(PATH=bindir + os.pathsep + env.get("PATH", ""), RAY_AUTH_MODE="disabled",
-               RAY_USAGE_STATS_ENABLED="0", RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0")
-    cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
-           f"--port={free_port()}", "--num-cpus=2", f"--temp-dir={temp}",
-           "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
-           f"--dashboard-agent-listen-port={free_port()}", f"--ray-client-server-port={free_port()}"]
+    env.update(
+        PATH=bindir + os.pathsep + env.get("PATH", ""),
+        RAY_AUTH_MODE="disabled",
+        RAY_USAGE_STATS_ENABLED="0",
+        RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0",
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "ray.scripts.scripts",
+        "start",
+        "--head",
+        "--block",
+        f"--port={free_port()}",
+        "--num-cpus=2",
+        f"--temp-dir={temp}",
+        "--include-dashboard=true",
+        "--dashboard-host=127.0.0.1",
+        f"--dashboard-port={dashboard}",
+        f"--dashboard-agent-listen-port={free_port()}",
+        f"--ray-client-server-port={free_port()}",
+    ]
     log = open(temp / "head.log", "wb")  # noqa: SIM115 - closed at teardown
     head = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=temp)
     url = f"http://127.0.0.1:{dashboard}"
@@ -58,8 +73,10 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except OSError:
                 pass
             if head.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"Ray head did not come up; see {temp / 'head.log'}:\n"
-                                   + (temp / "head.log").read_text()[-3000:])
+                raise RuntimeError(
+                    f"Ray head did not come up; see {temp / 'head.log'}:\n"
+                    + (temp / "head.log").read_text()[-3000:]
+                )
             time.sleep(0.5)
         # The job server answers a little after /api/version does.
         while time.monotonic() < deadline:
@@ -87,15 +104,20 @@ def write_sweep(folder: Path, name: str, trials: int, pause: float) -> Path:
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env["RAY_AUTH_MODE"] = "disabled"
-    return subprocess.run([sys.executable, "-m", "sweeper", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=200)
+    return subprocess.run(
+        [sys.executable, "-m", "sweeper", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=200,
+    )
 
 
 def test_submit_runs_the_sweep_on_the_cluster(tmp_path: Path, ray_head: str) -> None:
     sweep = write_sweep(tmp_path / "project", "rayjob", trials=5, pause=0.0)
     results = tmp_path / "shared results"
-    done = cli("launch", str(sweep), "--submit", ray_head, "--results", str(results), "--wait",
-               cwd=tmp_path)
+    done = cli("launch", str(sweep), "--submit", ray_head, "--results", str(results), "--wait", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "submitted Ray job sweeper-rayjob-" in done.stdout and "SUCCEEDED" in done.stdout
     folder = results / "rayjob"
@@ -113,8 +135,9 @@ def test_submit_runs_the_sweep_on_the_cluster(tmp_path: Path, ray_head: str) -> 
 def test_results_to_a_uri_are_uploaded(tmp_path: Path, ray_head: str) -> None:
     sweep = write_sweep(tmp_path / "project", "to-uri", trials=3, pause=0.0)
     bucket = tmp_path / "bucket"
-    done = cli("launch", str(sweep), "--submit", ray_head, "--results", f"file://{bucket}",
-               "--wait", cwd=tmp_path)
+    done = cli(
+        "launch", str(sweep), "--submit", ray_head, "--results", f"file://{bucket}", "--wait", cwd=tmp_path
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ray job stop --address" in done.stdout  # no local folder to keep a record in
     df = sweeper.load(bucket / "to-uri")

@@ -21,9 +21,16 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def history_for(rows, rng, steps=8):
-    return [{"trial": r["trial"], "replicate": r["replicate"], "step": s,
-             "accuracy": r["accuracy"] * (1 - np.exp(-s / 2)) + rng.normal(0, 0.003)}
-            for r in rows for s in range(1, steps + 1)]
+    return [
+        {
+            "trial": r["trial"],
+            "replicate": r["replicate"],
+            "step": s,
+            "accuracy": r["accuracy"] * (1 - np.exp(-s / 2)) + rng.normal(0, 0.003),
+        }
+        for r in rows
+        for s in range(1, steps + 1)
+    ]
 
 
 @pytest.fixture
@@ -31,15 +38,23 @@ def rich(tmp_path):
     """Two metrics, a conditional variable, a history table and a real effect."""
     rng = np.random.default_rng(0)
     rows = model_rows(rng, effect=0.04, lrs=tuple(10 ** rng.uniform(-4, -1, 6)), extra_metric=True)
-    return write_results(tmp_path / "rich", model_spec(extra_metric=True), rows,
-                         history=history_for(rows, rng))
+    return write_results(
+        tmp_path / "rich", model_spec(extra_metric=True), rows, history=history_for(rows, rng)
+    )
 
 
 def test_report_writes_every_figure_and_self_contained_pages(rich):
     rep = write_report(rich)
     out = rich / "report"
-    assert set(rep.figures) == {"arms.png", "variables.png", "history.png", "parallel.png",
-                                "learning_curves.png", "pareto.png", "importance.png"}
+    assert set(rep.figures) == {
+        "arms.png",
+        "variables.png",
+        "history.png",
+        "parallel.png",
+        "learning_curves.png",
+        "pareto.png",
+        "importance.png",
+    }
     for name in rep.figures:
         assert (out / name).read_bytes().startswith(PNG)
     page = (out / "index.html").read_text()
@@ -49,8 +64,15 @@ def test_report_writes_every_figure_and_self_contained_pages(rich):
     sentence = rep.verdict.sentence
     assert sentence.startswith("supported") and sentence in md
     assert "paired t-test" in md and "Why this test" in md
-    for section in ("## Verdict", "## Summary", "### By model", "## Stability across seeds", "## Figures",
-                    "## Experiment", "## Environment"):
+    for section in (
+        "## Verdict",
+        "## Summary",
+        "### By model",
+        "## Stability across seeds",
+        "## Figures",
+        "## Experiment",
+        "## Environment",
+    ):
         assert section in md
     assert "experiment: models" in md  # the spec
     assert "testhost" in md  # the environment
@@ -80,13 +102,22 @@ def test_report_of_a_sweep_still_running(tmp_path):
     rows = [r for r in rows if not (r["trial"] == 3 and r["replicate"] >= 2)]
     filled = []
     for i, r in enumerate(rows):
-        filled.append({**r, "seed": seed_of(r["replicate"]), "attempt": 0, "duration_s": 1.0,
-                       "started_at": T0, "ended_at": T0, "node": "n0",
-                       "status": "failed" if i == 0 else "complete",
-                       "error": "boom" if i == 0 else None,
-                       "accuracy": None if i == 0 else r["accuracy"]})
+        filled.append(
+            {
+                **r,
+                "seed": seed_of(r["replicate"]),
+                "attempt": 0,
+                "duration_s": 1.0,
+                "started_at": T0,
+                "ended_at": T0,
+                "node": "n0",
+                "status": "failed" if i == 0 else "complete",
+                "error": "boom" if i == 0 else None,
+                "accuracy": None if i == 0 else r["accuracy"],
+            }
+        )
     for i in range(0, len(filled), 3):  # several parts, no close(): the sweep is "running"
-        writer.append(filled[i:i + 3])
+        writer.append(filled[i : i + 3])
     assert len(list((folder / "trials").glob("part-*.parquet"))) > 1
     rep = write_report(folder)
     md = rep.markdown.read_text()
@@ -97,8 +128,9 @@ def test_report_of_a_sweep_still_running(tmp_path):
 def test_report_without_compare_history_or_second_metric(tmp_path):
     spec_dict = model_spec()
     del spec_dict["compare"]
-    folder = write_results(tmp_path / "plain", spec_dict,
-                           model_rows(np.random.default_rng(2), effect=0.0, lrs=(1e-3, 1e-2)))
+    folder = write_results(
+        tmp_path / "plain", spec_dict, model_rows(np.random.default_rng(2), effect=0.0, lrs=(1e-3, 1e-2))
+    )
     rep = write_report(folder)
     assert rep.verdict is None
     assert {"arms.png", "pareto.png", "learning_curves.png"}.isdisjoint(rep.figures)
@@ -107,9 +139,11 @@ def test_report_without_compare_history_or_second_metric(tmp_path):
 
 
 def test_report_with_one_replicate_warns_instead_of_testing(tmp_path):
-    folder = write_results(tmp_path / "single", model_spec(replicates=1),
-                           model_rows(np.random.default_rng(3), effect=0.05, replicates=1,
-                                      lrs=(1e-3, 1e-2)))
+    folder = write_results(
+        tmp_path / "single",
+        model_spec(replicates=1),
+        model_rows(np.random.default_rng(3), effect=0.05, replicates=1, lrs=(1e-3, 1e-2)),
+    )
     rep = write_report(folder)
     main_ = rep.verdict.main
     assert not rep.verdict.supported and main_.test == "none"
@@ -161,10 +195,8 @@ def test_learning_curves_use_the_last_attempt_of_a_retried_run(tmp_path):
 
     spec_dict = model_spec(replicates=2)
     rows = model_rows(np.random.default_rng(5), effect=0.0, replicates=2)
-    good = [{"trial": 0, "replicate": 0, "attempt": 1, "step": s, "accuracy": 0.1 * s}
-            for s in range(1, 4)]
-    lost = [{"trial": 0, "replicate": 0, "attempt": 0, "step": s, "accuracy": 99.0}
-            for s in range(1, 3)]
+    good = [{"trial": 0, "replicate": 0, "attempt": 1, "step": s, "accuracy": 0.1 * s} for s in range(1, 4)]
+    lost = [{"trial": 0, "replicate": 0, "attempt": 0, "step": s, "accuracy": 99.0} for s in range(1, 3)]
     other = [{"trial": 1, "replicate": 1, "step": s, "accuracy": 0.2 * s} for s in range(1, 4)]
     folder = write_results(tmp_path / "retry", spec_dict, rows, history=lost + good + other)
     hist = load_history(folder)
@@ -183,8 +215,14 @@ def test_report_on_a_real_sweep(tmp_path, capsys):
     sweep = Path(__file__).resolve().parents[2] / "sweeps" / "quickstart.yaml"
     result = sweeper.launch(sweep, results=tmp_path, backend="local")
     rep = write_report(result.path)
-    assert {"arms.png", "variables.png", "history.png", "parallel.png", "importance.png",
-            "pareto.png"} <= set(rep.figures)
+    assert {
+        "arms.png",
+        "variables.png",
+        "history.png",
+        "parallel.png",
+        "importance.png",
+        "pareto.png",
+    } <= set(rep.figures)
     v = rep.verdict
     assert v is not None and v.variable == "optimizer" and v.main.treatment == "momentum"
     assert v.main.test == "paired t-test" and v.main.n == 3

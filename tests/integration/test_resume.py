@@ -54,9 +54,13 @@ def clear(log: Path) -> None:
 def keep_rows(folder: Path, keep) -> None:  # type: ignore[no-untyped-def]
     """Leave the table as a crash would have: only the rows ``keep(trial, replicate)`` accepts."""
     table = read_folder(folder / TRIALS)
-    rows = [i for i, (t, r) in enumerate(zip(table.column("trial").to_pylist(),
-                                              table.column("replicate").to_pylist(), strict=True))
-            if keep(t, r)]
+    rows = [
+        i
+        for i, (t, r) in enumerate(
+            zip(table.column("trial").to_pylist(), table.column("replicate").to_pylist(), strict=True)
+        )
+        if keep(t, r)
+    ]
     for f in (folder / TRIALS).iterdir():
         f.rename(folder / f.name)  # out of the table, not deleted
     atomic_write_table(folder / TRIALS / "part-000000.parquet", table.take(rows))
@@ -127,15 +131,19 @@ def test_adding_a_recorded_metric_resumes(tmp_path: Path, calls: Path) -> None:
     assert table["x2"].isna().sum() == 16 and table["x2"].notna().sum() == 2
 
 
-@pytest.mark.parametrize(("change", "named"), [
-    ({"variables": {"x": {"float": [0.0, 2.0]}, "y": {"choice": ["a", "b"]}}}, "variables"),
-    ({"objective": "resume_objectives:quad_shifted"}, "objective"),
-    ({"method": "random"}, "search method"),
-    ({"seed": 4}, "search seed"),
-    ({"metrics": [{"loss": "maximize"}]}, "searched metrics"),
-])
-def test_incompatible_edit_is_refused_naming_what_changed(tmp_path: Path, change: dict[str, Any],
-                                                          named: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"variables": {"x": {"float": [0.0, 2.0]}, "y": {"choice": ["a", "b"]}}}, "variables"),
+        ({"objective": "resume_objectives:quad_shifted"}, "objective"),
+        ({"method": "random"}, "search method"),
+        ({"seed": 4}, "search seed"),
+        ({"metrics": [{"loss": "maximize"}]}, "searched metrics"),
+    ],
+)
+def test_incompatible_edit_is_refused_naming_what_changed(
+    tmp_path: Path, change: dict[str, Any], named: str
+) -> None:
     sweeper.launch(make_spec(), results=tmp_path, backend="local")
     before = sorted(p.name for p in (tmp_path / "resume" / TRIALS).iterdir())
     with pytest.raises(SweeperError) as info:
@@ -156,15 +164,23 @@ def test_fresh_moves_the_old_folder_aside(tmp_path: Path, calls: Path) -> None:
     assert json.loads((tmp_path / "resume" / "experiment.json").read_text())["spec"]["search"]["seed"] == 9
 
 
-def test_failed_replicates_are_retried_only_when_asked(tmp_path: Path, calls: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_replicates_are_retried_only_when_asked(
+    tmp_path: Path, calls: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     flag = tmp_path / "fail"
     flag.touch()
     monkeypatch.setenv("SWEEPER_TEST_FAIL", str(flag))
-    spec = load_spec({"experiment": "flaky", "objective": "resume_objectives:flaky",
-                      "metrics": [{"value": "maximize"}],
-                      "variables": {"x": {"float": [0.0, 1.0], "step": 0.25}},
-                      "search": {"method": "grid"}, "replicates": 2}, root=HERE)
+    spec = load_spec(
+        {
+            "experiment": "flaky",
+            "objective": "resume_objectives:flaky",
+            "metrics": [{"value": "maximize"}],
+            "variables": {"x": {"float": [0.0, 1.0], "step": 0.25}},
+            "search": {"method": "grid"},
+            "replicates": 2,
+        },
+        root=HERE,
+    )
     first = sweeper.launch(spec, results=tmp_path, backend="local").table
     assert (first["status"] == "failed").sum() == 4  # x = 0.75 and 1.0
     flag.unlink()
@@ -180,10 +196,16 @@ def test_failed_replicates_are_retried_only_when_asked(tmp_path: Path, calls: Pa
 
 
 def test_grid_resume_skips_done_points(tmp_path: Path, calls: Path) -> None:
-    spec = load_spec({"experiment": "grid", "objective": "resume_objectives:quad",
-                      "metrics": [{"loss": "minimize"}],
-                      "variables": {"x": {"float": [0.0, 1.0], "step": 0.25}, "y": {"choice": ["a", "b"]}},
-                      "search": {"method": "grid"}}, root=HERE)
+    spec = load_spec(
+        {
+            "experiment": "grid",
+            "objective": "resume_objectives:quad",
+            "metrics": [{"loss": "minimize"}],
+            "variables": {"x": {"float": [0.0, 1.0], "step": 0.25}, "y": {"choice": ["a", "b"]}},
+            "search": {"method": "grid"},
+        },
+        root=HERE,
+    )
     full = sweeper.launch(spec, results=tmp_path, backend="local").table
     keep_rows(tmp_path / "grid", lambda t, r: t % 3 != 1)
     clear(calls)
@@ -217,8 +239,13 @@ def test_truncated_or_foreign_part_is_named_and_nothing_is_touched(tmp_path: Pat
 def test_fingerprint_covers_command_objectives() -> None:
     from sweeper.engine.resume import fingerprint
 
-    base = {"experiment": "c", "command": "python t.py --lr {lr}", "metrics": {"acc": "maximize"},
-            "variables": {"lr": {"float": [0.0, 1.0]}}, "search": {"method": "random", "trials": 2}}
+    base = {
+        "experiment": "c",
+        "command": "python t.py --lr {lr}",
+        "metrics": {"acc": "maximize"},
+        "variables": {"lr": {"float": [0.0, 1.0]}},
+        "search": {"method": "random", "trials": 2},
+    }
     a = fingerprint(load_spec(base))
     b = fingerprint(load_spec({**base, "command": "python t2.py --lr {lr}"}))
     c = fingerprint(load_spec({**base, "search": {"method": "random", "trials": 9}}))
@@ -278,18 +305,28 @@ def test_deterministic_search_resumes_without_waiting_forever(tmp_path: Path, ca
 
 def test_a_rerun_is_a_new_attempt_so_curves_never_mix(tmp_path: Path) -> None:
     """A run killed mid-way may have left history rows; its rerun reports under the next attempt."""
-    spec = load_spec({"experiment": "curves", "objective": "resume_objectives:curve",
-                      "metrics": [{"loss": "minimize"}], "variables": {"x": {"float": [0.0, 1.0]}},
-                      "search": {"method": "random", "trials": 4, "seed": 0}, "replicates": 2},
-                     root=HERE)
+    spec = load_spec(
+        {
+            "experiment": "curves",
+            "objective": "resume_objectives:curve",
+            "metrics": [{"loss": "minimize"}],
+            "variables": {"x": {"float": [0.0, 1.0]}},
+            "search": {"method": "random", "trials": 4, "seed": 0},
+            "replicates": 2,
+        },
+        root=HERE,
+    )
     sweeper.launch(spec, results=tmp_path, backend="local")
     keep_rows(tmp_path / "curves", lambda t, r: (t, r) != (2, 1))  # history of (2, 1) stays
     table = sweeper.launch(spec, results=tmp_path, backend="local").table
     assert table.set_index(["trial", "replicate"])["attempt"].to_dict() == {
-        (t, r): 2 if (t, r) == (2, 1) else 1 for t in range(4) for r in range(2)}
+        (t, r): 2 if (t, r) == (2, 1) else 1 for t in range(4) for r in range(2)
+    }
     from sweeper.results.history import load_history
 
     history = load_history(tmp_path / "curves")
     runs = history[(history["trial"] == 2) & (history["replicate"] == 1)]
     assert sorted(runs.groupby("attempt")["step"].apply(list).to_dict().items()) == [
-        (1, [0, 1, 2]), (2, [0, 1, 2])]
+        (1, [0, 1, 2]),
+        (2, [0, 1, 2]),
+    ]

@@ -36,9 +36,23 @@ replicates: {REPLICATES}
 
 
 def launch(sweep_file: Path, results: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "sweeper", "launch", str(sweep_file), "--backend",
-                             "local", "--results", str(results), "-q"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sweeper",
+            "launch",
+            str(sweep_file),
+            "--backend",
+            "local",
+            "--results",
+            str(results),
+            "-q",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def parts(folder: Path) -> int:
@@ -64,8 +78,12 @@ def test_sigkill_at_random_moments_loses_and_repeats_nothing(tmp_path: Path) -> 
     sweep_file.write_text(SWEEP)
     results, log = tmp_path / "results", tmp_path / "calls"
     log.mkdir()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)]),
-           "SWEEPER_TEST_LOG": str(log), "SWEEPER_TEST_SLEEP": "0.025"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)]),
+        "SWEEPER_TEST_LOG": str(log),
+        "SWEEPER_TEST_SLEEP": "0.025",
+    }
     folder = results / "crashy"
     rng = random.Random(2024)
     kills, rows_seen = 0, []
@@ -96,8 +114,10 @@ def test_sigkill_at_random_moments_loses_and_repeats_nothing(tmp_path: Path) -> 
     calls = sum(1 for _ in log.iterdir())
     # Only runs in flight or not yet flushed at a kill run again (at most ~1 s of work a kill).
     assert calls - TRIALS * REPLICATES <= kills * 60
-    print(f"\n{kills} kills; rows after each: {rows_seen}; {calls} runs executed for "
-          f"{TRIALS * REPLICATES} rows ({calls - TRIALS * REPLICATES} reruns of lost in-flight runs)")
+    print(
+        f"\n{kills} kills; rows after each: {rows_seen}; {calls} runs executed for "
+        f"{TRIALS * REPLICATES} rows ({calls - TRIALS * REPLICATES} reruns of lost in-flight runs)"
+    )
 
 
 RAY_SWEEP = """
@@ -120,8 +140,18 @@ def test_sigkill_of_a_ray_driver(tmp_path: Path, ray_session: Any) -> None:
     (tmp_path / "resume_objectives.py").write_text((HERE / "resume_objectives.py").read_text())
     address = ray_session.get_runtime_context().gcs_address
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "sweeper", "launch", str(sweep_file), "--address", address,
-           "--results", str(tmp_path / "results"), "-q"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sweeper",
+        "launch",
+        str(sweep_file),
+        "--address",
+        address,
+        "--results",
+        str(tmp_path / "results"),
+        "-q",
+    ]
     folder = tmp_path / "results" / "crashy-ray"
     seen = []
     for _ in range(2):

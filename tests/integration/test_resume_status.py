@@ -14,8 +14,8 @@ import pytest
 
 import sweeper
 from sweeper.errors import SweeperError
-from sweeper.spec.model import load_spec
 from sweeper.results.status import experiment_status
+from sweeper.spec.model import load_spec
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
@@ -33,16 +33,28 @@ replicates: 2
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)])}
-    return subprocess.run([sys.executable, "-m", "sweeper", *args], capture_output=True, text=True,
-                          env=env, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "sweeper", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_status_of_a_finished_experiment(tmp_path: Path) -> None:
-    spec = load_spec({"experiment": "done", "objective": "resume_objectives:quad",
-                      "metrics": [{"loss": "minimize"}],
-                      "variables": {"x": {"float": [0.0, 1.0]}, "y": {"choice": ["a", "b"]}},
-                      "search": {"method": "random", "trials": 5, "seed": 0}, "replicates": 2},
-                     root=HERE)
+    spec = load_spec(
+        {
+            "experiment": "done",
+            "objective": "resume_objectives:quad",
+            "metrics": [{"loss": "minimize"}],
+            "variables": {"x": {"float": [0.0, 1.0]}, "y": {"choice": ["a", "b"]}},
+            "search": {"method": "random", "trials": 5, "seed": 0},
+            "replicates": 2,
+        },
+        root=HERE,
+    )
     sweep = sweeper.launch(spec, results=tmp_path, backend="local")
     out = cli("status", str(tmp_path / "done"))
     assert out.returncode == 0, out.stderr
@@ -59,9 +71,24 @@ def test_status_while_running_then_after_a_crash(tmp_path: Path, ray_session: An
     (tmp_path / "resume_objectives.py").write_text((HERE / "resume_objectives.py").read_text())
     address = ray_session.get_runtime_context().gcs_address
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT)])}
-    proc = subprocess.Popen([sys.executable, "-m", "sweeper", "launch", str(sweep), "--results",
-                             str(tmp_path), "--address", address, "-q"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sweeper",
+            "launch",
+            str(sweep),
+            "--results",
+            str(tmp_path),
+            "--address",
+            address,
+            "-q",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     folder = tmp_path / "watched"
     deadline = time.monotonic() + 120
     try:
@@ -96,10 +123,16 @@ def test_status_of_a_folder_that_is_not_an_experiment(tmp_path: Path) -> None:
 
 
 def test_status_names_a_damaged_table(tmp_path: Path) -> None:
-    spec = load_spec({"experiment": "dmg", "objective": "resume_objectives:quad",
-                      "metrics": [{"loss": "minimize"}],
-                      "variables": {"x": {"float": [0.0, 1.0]}, "y": {"choice": ["a", "b"]}},
-                      "search": {"method": "random", "trials": 3}}, root=HERE)
+    spec = load_spec(
+        {
+            "experiment": "dmg",
+            "objective": "resume_objectives:quad",
+            "metrics": [{"loss": "minimize"}],
+            "variables": {"x": {"float": [0.0, 1.0]}, "y": {"choice": ["a", "b"]}},
+            "search": {"method": "random", "trials": 3},
+        },
+        root=HERE,
+    )
     sweeper.launch(spec, results=tmp_path, backend="local")
     (tmp_path / "dmg" / "trials" / "part-000077.parquet").write_bytes(b"PAR1 not really")
     out = cli("status", str(tmp_path / "dmg"))
@@ -113,13 +146,18 @@ def test_a_fresh_heartbeat_from_another_host_counts_as_a_live_driver(tmp_path: P
     import datetime as dt
     import json
 
-    from sweeper.results.status import DriverLock, is_locked
+    from sweeper.results.lock import DriverLock, is_locked
 
     folder = tmp_path / "exp"
     folder.mkdir()
     now = dt.datetime.now(dt.UTC)
-    record = {"state": "running", "pid": 1, "host": "node-elsewhere", "running": 3,
-              "heartbeat_at": now.isoformat(timespec="seconds")}
+    record = {
+        "state": "running",
+        "pid": 1,
+        "host": "node-elsewhere",
+        "running": 3,
+        "heartbeat_at": now.isoformat(timespec="seconds"),
+    }
     (folder / "driver.json").write_text(json.dumps(record))
     assert is_locked(folder)
     with pytest.raises(SweeperError, match="pid 1 on node-elsewhere"):

@@ -57,15 +57,22 @@ def dev_slurm() -> Iterator[dict[str, str]]:
 
 
 def write_sweep(folder: Path, *, name: str, trials: int, nodes: int, pause: float) -> Path:
-    return cluster_objectives.write_sweep(folder, name=name, trials=trials, pause=pause,
-                                          extra=f"slurm: {{profile: dev, nodes: {nodes}}}\n")
+    return cluster_objectives.write_sweep(
+        folder, name=name, trials=trials, pause=pause, extra=f"slurm: {{profile: dev, nodes: {nodes}}}\n"
+    )
 
 
-def launch(sweep: Path, results: Path, env: dict[str, str], *args: str,
-           cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sweeper", "launch", str(sweep), "--slurm",
-                           "--results", str(results), *args], env=env, cwd=cwd or sweep.parent,
-                          capture_output=True, text=True, timeout=200)
+def launch(
+    sweep: Path, results: Path, env: dict[str, str], *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sweeper", "launch", str(sweep), "--slurm", "--results", str(results), *args],
+        env=env,
+        cwd=cwd or sweep.parent,
+        capture_output=True,
+        text=True,
+        timeout=200,
+    )
 
 
 def job_id(folder: Path) -> str:
@@ -145,8 +152,9 @@ EVENTS = {
 
 
 @pytest.mark.parametrize("event", sorted(EVENTS))
-def test_requeued_job_resumes_and_loses_nothing(tmp_path: Path, dev_slurm: dict[str, str],
-                                                event: str) -> None:
+def test_requeued_job_resumes_and_loses_nothing(
+    tmp_path: Path, dev_slurm: dict[str, str], event: str
+) -> None:
     trials = 16
     sweep = write_sweep(tmp_path / "s", name="requeued", trials=trials, nodes=1, pause=0.5)
     done = launch(sweep, tmp_path / "results", dev_slurm)
@@ -170,8 +178,7 @@ def test_requeued_job_resumes_and_loses_nothing(tmp_path: Path, dev_slurm: dict[
         assert "requeueing job" in log  # the job requeued itself; preemption is Slurm's doing
 
 
-def test_cancel_stops_the_job_and_keeps_finished_runs(tmp_path: Path,
-                                                      dev_slurm: dict[str, str]) -> None:
+def test_cancel_stops_the_job_and_keeps_finished_runs(tmp_path: Path, dev_slurm: dict[str, str]) -> None:
     sweep = write_sweep(tmp_path / "s", name="cancelled", trials=40, nodes=1, pause=0.5)
     done = launch(sweep, tmp_path / "results", dev_slurm)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -180,8 +187,13 @@ def test_cancel_stops_the_job_and_keeps_finished_runs(tmp_path: Path,
     before = wait_rows(folder, 2)
     second = launch(sweep, tmp_path / "results", dev_slurm)  # one job per results folder
     assert second.returncode == 2 and f"being written by Slurm job {job}" in second.stderr
-    out = subprocess.run([sys.executable, "-m", "sweeper", "cancel", str(folder)], env=dev_slurm,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "sweeper", "cancel", str(folder)],
+        env=dev_slurm,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     st = slurm.state(job)
     assert st.state == "CANCELLED" and st.restarts == 0, st  # stopped for good, not requeued

@@ -28,8 +28,7 @@ def frame(spec: dict, rows: list[dict]) -> pd.DataFrame:
 @pytest.fixture
 def folder(tmp_path):
     rng = np.random.default_rng(3)
-    return write_results(tmp_path / "models", model_spec(),
-                         model_rows(rng, effect=0.05, lrs=(1e-3, 1e-2)))
+    return write_results(tmp_path / "models", model_spec(), model_rows(rng, effect=0.05, lrs=(1e-3, 1e-2)))
 
 
 def test_summary_matches_numpy_per_trial_and_is_ranked(folder):
@@ -69,8 +68,9 @@ def test_minimized_metric_ranks_lowest_first():
     spec_dict["metrics"] = [{"seconds": "minimize"}, {"accuracy": "maximize"}]
     spec_dict["compare"]["metric"] = "accuracy"
     spec = load_spec(spec_dict)
-    df = frame(spec_dict, model_rows(np.random.default_rng(0), effect=0.05, extra_metric=True,
-                                     lrs=(1e-3, 1e-2)))
+    df = frame(
+        spec_dict, model_rows(np.random.default_rng(0), effect=0.05, extra_metric=True, lrs=(1e-3, 1e-2))
+    )
     table = analysis.aggregate(df, spec)
     assert table["seconds_mean"].is_monotonic_increasing
 
@@ -124,8 +124,13 @@ def test_heavy_tailed_pairs_switch_to_wilcoxon_matching_scipy():
     # unpaired heavy tails: permutation test, close to scipy's own permutation test
     res = inference.compare_samples(a, b, paired=False)
     assert res.test == "permutation test"
-    ref = stats.permutation_test((a, b), lambda x, y, axis: x.mean(axis) - y.mean(axis),
-                                 n_resamples=20000, vectorized=True, rng=np.random.default_rng(5))
+    ref = stats.permutation_test(
+        (a, b),
+        lambda x, y, axis: x.mean(axis) - y.mean(axis),
+        n_resamples=20000,
+        vectorized=True,
+        rng=np.random.default_rng(5),
+    )
     assert res.p_value == pytest.approx(ref.pvalue, abs=0.02)
 
 
@@ -209,8 +214,10 @@ def test_many_arms_are_holm_corrected():
     spec_dict = model_spec(treatment=None, models=models)
     spec = load_spec(spec_dict)
     effects = {"resnet50": 0.0, "custom": 0.06, "vit": 0.0, "mlp": -0.01}
-    df = frame(spec_dict, model_rows(np.random.default_rng(7), effect=0.0, models=models,
-                                     effects=effects, replicates=6))
+    df = frame(
+        spec_dict,
+        model_rows(np.random.default_rng(7), effect=0.0, models=models, effects=effects, replicates=6),
+    )
     v = analysis.hypothesis_verdict(df, spec)
     assert v.holm and [c.treatment for c in v.comparisons] == ["custom", "vit", "mlp"]
     raw = [c.p_value for c in v.comparisons]
@@ -224,8 +231,7 @@ def test_many_arms_are_holm_corrected():
 def test_small_n_warns_and_estimates_replicates_needed():
     spec_dict = model_spec(replicates=3)
     spec = load_spec(spec_dict)
-    df = frame(spec_dict, model_rows(np.random.default_rng(8), effect=0.01, replicates=3,
-                                     noise_sd=0.02))
+    df = frame(spec_dict, model_rows(np.random.default_rng(8), effect=0.01, replicates=3, noise_sd=0.02))
     c = analysis.hypothesis_verdict(df, spec).main
     assert any("too small" in w for w in c.warnings)
     assert c.n_needed is not None and c.n_needed > 3
@@ -250,9 +256,17 @@ def test_indistinguishable_from_best():
     spec_dict = model_spec(replicates=8)
     spec = load_spec(spec_dict)
     # lr 1e-3 and 2e-3 are nearly equal, lr 1e-1 is far worse
-    df = frame(spec_dict, model_rows(np.random.default_rng(10), effect=0.0, replicates=8,
-                                     lrs=(1e-3, 1.1e-3, 1e-1), models=("resnet50",),
-                                     noise_sd=0.005))
+    df = frame(
+        spec_dict,
+        model_rows(
+            np.random.default_rng(10),
+            effect=0.0,
+            replicates=8,
+            lrs=(1e-3, 1.1e-3, 1e-1),
+            models=("resnet50",),
+            noise_sd=0.005,
+        ),
+    )
     best, same = analysis.best_vs_rest(df, spec)
     assert best in (0, 1) and same == [1 - best]
 
@@ -260,8 +274,16 @@ def test_indistinguishable_from_best():
 def test_stability_flags_flips_and_measures_spread():
     spec_dict = model_spec(replicates=6)
     spec = load_spec(spec_dict)
-    df = frame(spec_dict, model_rows(np.random.default_rng(11), effect=0.0, replicates=6,
-                                     lrs=(1e-3, 1.01e-3, 1e-1), models=("resnet50",)))
+    df = frame(
+        spec_dict,
+        model_rows(
+            np.random.default_rng(11),
+            effect=0.0,
+            replicates=6,
+            lrs=(1e-3, 1.01e-3, 1e-1),
+            models=("resnet50",),
+        ),
+    )
     st = analysis.stability(df, spec)
     t = st.table.set_index("trial")
     g = df.groupby("trial")["accuracy"]
@@ -281,8 +303,9 @@ def test_kendall_w_extremes():
 def test_no_compare_means_no_verdict(tmp_path):
     spec_dict = model_spec()
     del spec_dict["compare"]
-    folder = write_results(tmp_path / "nocompare", spec_dict,
-                           model_rows(np.random.default_rng(0), effect=0.0))
+    folder = write_results(
+        tmp_path / "nocompare", spec_dict, model_rows(np.random.default_rng(0), effect=0.0)
+    )
     assert analysis.verdict(folder) is None
     assert read_spec(folder).compare is None
 
@@ -332,8 +355,9 @@ def test_importance_inside_each_branch_of_a_conditional_variable():
         lr = float(10 ** rng.uniform(-4, -1))
         for r in range(2):  # custom: depth decides; resnet50: lr decides
             acc = 0.8 + (0.02 * depth if depth else 0.05 * np.log10(lr)) + rng.normal(0, 0.001)
-            rows.append({"trial": trial, "replicate": r, "model": model, "lr": lr,
-                         "depth": depth, "accuracy": acc})
+            rows.append(
+                {"trial": trial, "replicate": r, "model": model, "lr": lr, "depth": depth, "accuracy": acc}
+            )
     imp = importance.importance(frame(spec_dict, rows), spec)
     branches = {label: values for label, _, values in imp.branches}
     assert set(branches) == {"model=custom"}  # resnet50 has no conditional variable
@@ -346,8 +370,11 @@ def test_compare_on_a_conditional_integer_variable():
     spec_dict["compare"] = {"variable": "depth", "treatment": 8, "baseline": 2}
     spec = load_spec(spec_dict)
     rows = model_rows(np.random.default_rng(14), effect=0.0, models=("resnet50", "custom"))
-    extra = [{**r, "trial": r["trial"] + 2, "depth": 8, "accuracy": r["accuracy"] + 0.03}
-             for r in rows if r["model"] == "custom"]
+    extra = [
+        {**r, "trial": r["trial"] + 2, "depth": 8, "accuracy": r["accuracy"] + 0.03}
+        for r in rows
+        if r["model"] == "custom"
+    ]
     for r in rows:
         if r["model"] == "custom":
             r["depth"] = 2

@@ -89,7 +89,15 @@ def test_dockerfile_matches_ray_version_and_installs_this_checkout() -> None:
 
 def test_cluster_readme_names_every_config() -> None:
     text = (CLUSTER / "README.md").read_text()
-    for path in ["slurm/dev-cluster.sh", "slurm/sweep.sbatch", "slurm/dev.yaml", "slurm/gpu.yaml",
-                 "ray/aws.yaml", "ray/gcp.yaml", "k8s/rayjob.yaml", "k8s/Dockerfile"]:
+    for path in [
+        "slurm/dev-cluster.sh",
+        "slurm/sweep.sbatch",
+        "slurm/dev.yaml",
+        "slurm/gpu.yaml",
+        "ray/aws.yaml",
+        "ray/gcp.yaml",
+        "k8s/rayjob.yaml",
+        "k8s/Dockerfile",
+    ]:
         assert (CLUSTER / path).is_file(), path
         assert path in text, f"cluster/README.md does not mention {path}"

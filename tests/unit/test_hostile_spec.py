@@ -38,8 +38,13 @@ VALID: dict[str, Any] = {
     "search": {"method": "tpe", "trials": 30, "seed": 0, "deterministic": False, "concurrency": 4},
     "replicates": 3,
     "resources": {"cpus": 1, "gpus": 0.5, "memory": "2GB", "custom": {"a100": 1}},
-    "compare": {"variable": "optimizer", "treatment": "momentum", "baseline": "sgd",
-                "metric": "test_mse", "alpha": 0.05},
+    "compare": {
+        "variable": "optimizer",
+        "treatment": "momentum",
+        "baseline": "sgd",
+        "metric": "test_mse",
+        "alpha": 0.05,
+    },
     "timeout": "30m",
     "max_failures": 10,
 }
@@ -50,32 +55,106 @@ VALID_COMMAND: dict[str, Any] = {
     "shell": False,
     "metrics": {"acc": "maximize"},
     "variables": {"lr": {"float": [1.0e-4, 1.0e-1], "log": True}, "layers": {"int": [1, 4]}},
-    "components": {"train_data": {"path": "data/train.npz", "kind": "dataset"},
-                   "notes": {"value": {"source": "UCI"}, "kind": "metadata"}},
+    "components": {
+        "train_data": {"path": "data/train.npz", "kind": "dataset"},
+        "notes": {"value": {"source": "UCI"}, "kind": "metadata"},
+    },
     "pruner": {"method": "percentile", "percentile": 25.0, "n_startup_trials": 5},
     "search": {"method": "random", "trials": 10},
-    "slurm": {"nodes": 2, "partition": "gpu", "time": "01:00:00", "setup": ["module load cuda"],
-              "requeue": True},
+    "slurm": {
+        "nodes": 2,
+        "partition": "gpu",
+        "time": "01:00:00",
+        "setup": ["module load cuda"],
+        "requeue": True,
+    },
 }
-WORDS = ["experiment", "objective", "metrics", "variables", "search", "method", "trials", "choice",
-         "int", "float", "const", "step", "log", "when", "replicates", "resources", "compare",
-         "timeout", "max_failures", "maximize", "minimize", "grid", "random", "tpe", "nsga2",
-         "bruteforce", "cmaes", "qmc", "seed", "memory", "gpus", "cpus", "custom", "slurm", "trial",
-         "status", "lr", "optimizer", "momentum", "sgd", "toy:fit", "1GB", "30m", "../x", "",
-         "command", "shell", "workdir", "pruner", "components", "path", "value", "kind", "job",
-         "median", "hyperband", "percentile", "{lr}", "{nope}", "nodes", "setup", "auto"]
+WORDS = [
+    "experiment",
+    "objective",
+    "metrics",
+    "variables",
+    "search",
+    "method",
+    "trials",
+    "choice",
+    "int",
+    "float",
+    "const",
+    "step",
+    "log",
+    "when",
+    "replicates",
+    "resources",
+    "compare",
+    "timeout",
+    "max_failures",
+    "maximize",
+    "minimize",
+    "grid",
+    "random",
+    "tpe",
+    "nsga2",
+    "bruteforce",
+    "cmaes",
+    "qmc",
+    "seed",
+    "memory",
+    "gpus",
+    "cpus",
+    "custom",
+    "slurm",
+    "trial",
+    "status",
+    "lr",
+    "optimizer",
+    "momentum",
+    "sgd",
+    "toy:fit",
+    "1GB",
+    "30m",
+    "../x",
+    "",
+    "command",
+    "shell",
+    "workdir",
+    "pruner",
+    "components",
+    "path",
+    "value",
+    "kind",
+    "job",
+    "median",
+    "hyperband",
+    "percentile",
+    "{lr}",
+    "{nope}",
+    "nodes",
+    "setup",
+    "auto",
+]
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12), st.sampled_from(WORDS),
-    st.dates(min_value=dt.date(1, 1, 1)), st.binary(max_size=4),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.sampled_from(WORDS),
+    st.dates(min_value=dt.date(1, 1, 1)),
+    st.binary(max_size=4),
 )
 values = st.recursive(
     scalars,
     lambda inner: st.one_of(
-        st.lists(inner, max_size=4), st.tuples(inner, inner),
-        st.dictionaries(st.one_of(st.sampled_from(WORDS), st.text(max_size=6), st.integers(),
-                                  st.booleans(), st.none()), inner, max_size=4)),
+        st.lists(inner, max_size=4),
+        st.tuples(inner, inner),
+        st.dictionaries(
+            st.one_of(st.sampled_from(WORDS), st.text(max_size=6), st.integers(), st.booleans(), st.none()),
+            inner,
+            max_size=4,
+        ),
+    ),
     max_leaves=12,
 )
 
@@ -156,26 +235,38 @@ VALID_YAML = yaml.safe_dump(VALID, sort_keys=False)
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.tuples(st.integers(0, len(VALID_YAML)), st.integers(0, 12),
-                          st.text(alphabet=string.printable + "ü€\t", max_size=8)), min_size=1, max_size=4))
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, len(VALID_YAML)),
+            st.integers(0, 12),
+            st.text(alphabet=string.printable + "ü€\t", max_size=8),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
 def test_mutated_yaml_text(tmp_path: Path, edits: list[tuple[int, int, str]]) -> None:
     text = VALID_YAML
     for at, cut, insert in edits:
-        text = text[:at] + insert + text[at + cut:]
+        text = text[:at] + insert + text[at + cut :]
     path = tmp_path / "sweep.yaml"
     path.write_text(text, encoding="utf-8")
     loads_or_refuses(path)
 
 
-@pytest.mark.parametrize("text", [
-    "[" * 5000 + "]" * 5000,  # deep nesting: RecursionError inside the YAML parser
-    "a: &a [*a]",  # a self-referencing alias
-    "experiment: !!python/object/apply:os.system [echo hi]",  # unsafe tag
-    "\x00\x01binary",
-    "experiment: x\nexperiment: y\n",
-    "- just\n- a list\n",
-    "",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 5000 + "]" * 5000,  # deep nesting: RecursionError inside the YAML parser
+        "a: &a [*a]",  # a self-referencing alias
+        "experiment: !!python/object/apply:os.system [echo hi]",  # unsafe tag
+        "\x00\x01binary",
+        "experiment: x\nexperiment: y\n",
+        "- just\n- a list\n",
+        "",
+    ],
+)
 def test_nasty_yaml(tmp_path: Path, text: str) -> None:
     path = tmp_path / "sweep.yaml"
     path.write_text(text, encoding="utf-8")
@@ -192,9 +283,31 @@ def test_undecodable_file_and_folders(tmp_path: Path) -> None:
         load_spec(tmp_path / "missing.yaml")
 
 
-NASTY_NAMES = ["../escape", "a/b", "/abs", "..", ".", "a/../../b", "with space", "quote'd", 'dq"',
-               "semi;rm -rf ~", "$(touch pwned)", "`id`", "back\\slash", "new\nline", "nul\x00byte",
-               "-rf", "~", "*", "a..b", "x" * 200, "tab\there", "ünïcode/..", ""]
+NASTY_NAMES = [
+    "../escape",
+    "a/b",
+    "/abs",
+    "..",
+    ".",
+    "a/../../b",
+    "with space",
+    "quote'd",
+    'dq"',
+    "semi;rm -rf ~",
+    "$(touch pwned)",
+    "`id`",
+    "back\\slash",
+    "new\nline",
+    "nul\x00byte",
+    "-rf",
+    "~",
+    "*",
+    "a..b",
+    "x" * 200,
+    "tab\there",
+    "ünïcode/..",
+    "",
+]
 
 
 @pytest.mark.parametrize("name", NASTY_NAMES)
@@ -202,8 +315,12 @@ def test_experiment_names_cannot_escape_the_results_root(tmp_path: Path, name: s
     with pytest.raises(SpecError, match="experiment"):
         load_spec({**VALID, "experiment": name})
     # and an Experiment built in Python, past the sweep-file validation, is refused too
-    spec = Experiment(name=name, objective="toy:fit", metrics=(Metric("m", "minimize"),),
-                      variables=(Variable("x", "const", value=1),))
+    spec = Experiment(
+        name=name,
+        objective="toy:fit",
+        metrics=(Metric("m", "minimize"),),
+        variables=(Variable("x", "const", value=1),),
+    )
     with pytest.raises(SweeperError, match="not a safe folder name"):
         experiment_folder(spec, tmp_path / "results")
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())

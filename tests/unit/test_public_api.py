@@ -18,7 +18,9 @@ def test_all_is_the_public_api():
 
 def test_cli_help_does_not_import_heavy_modules():
     heavy = ("ray", "optuna", "pyarrow", "pandas", "matplotlib")
-    code = ("import sys; from sweeper.cli import build_parser; build_parser(); "
-            f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
+    code = (
+        "import sys; from sweeper.cli import build_parser; build_parser(); "
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

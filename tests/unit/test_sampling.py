@@ -23,8 +23,15 @@ VARIABLES = {
 
 
 def _spec(method: str, seed: int = 0, trials: int = 600):
-    return load_spec({"experiment": "s", "objective": "m:f", "metrics": [{"loss": "minimize"}],
-                      "variables": VARIABLES, "search": {"method": method, "trials": trials, "seed": seed}})
+    return load_spec(
+        {
+            "experiment": "s",
+            "objective": "m:f",
+            "metrics": [{"loss": "minimize"}],
+            "variables": VARIABLES,
+            "search": {"method": method, "trials": trials, "seed": seed},
+        }
+    )
 
 
 @pytest.mark.parametrize("method", ["random", "qmc"])

@@ -10,10 +10,12 @@ from sweeper import load_spec
 from sweeper.search.searcher import Searcher
 from tests.conftest import sweep_spec
 
-CONDITIONAL = {"model": {"choice": ["custom", "resnet50"]},
-               "width": {"int": [16, 128], "step": 16, "when": {"model": "custom"}},
-               "lr": {"float": [1e-3, 1.0], "log": True},
-               "data": "digits"}
+CONDITIONAL = {
+    "model": {"choice": ["custom", "resnet50"]},
+    "width": {"int": [16, 128], "step": 16, "when": {"model": "custom"}},
+    "lr": {"float": [1e-3, 1.0], "log": True},
+    "data": "digits",
+}
 
 
 def _drive(searcher: Searcher, value=lambda p: p["lr"]) -> list[dict]:
@@ -31,8 +33,9 @@ def test_every_method_honours_conditionals_and_budget(method):
     if method in ("grid", "bruteforce"):
         variables["lr"] = {"float": [0.1, 0.3], "step": 0.1}
     metrics = [{"acc": "maximize"}, {"secs": "minimize"}]
-    spec = load_spec(sweep_spec(variables=variables, metrics=metrics,
-                                search={"method": method, "trials": 14, "seed": 3}))
+    spec = load_spec(
+        sweep_spec(variables=variables, metrics=metrics, search={"method": method, "trials": 14, "seed": 3})
+    )
     params = _drive(Searcher(spec))
     expected = 14 if method not in ("grid", "bruteforce") else min(14, 8 * 3 + 3)
     assert len(params) == expected
@@ -51,15 +54,21 @@ def test_grid_without_budget_covers_everything_once():
     assert len({tuple(sorted(p.items())) for p in params}) == 27
     bf = _drive(Searcher(load_spec(sweep_spec(variables=variables, search={"method": "bruteforce"}))))
     assert sorted(map(repr, map(sorted, map(dict.items, bf)))) == sorted(
-        map(repr, map(sorted, map(dict.items, params))))
+        map(repr, map(sorted, map(dict.items, params)))
+    )
     assert bf != params  # brute force visits the same points in a seeded shuffled order
 
 
 @pytest.mark.parametrize("method", ["random", "tpe", "cmaes", "qmc", "nsga2"])
 def test_same_seed_same_trials(method):
     metrics = [{"acc": "maximize"}, {"secs": "minimize"}]
-    make = lambda: Searcher(load_spec(sweep_spec(variables=CONDITIONAL, metrics=metrics,  # noqa: E731
-                                                 search={"method": method, "trials": 25, "seed": 1})))
+
+    def make() -> Searcher:
+        spec = sweep_spec(
+            variables=CONDITIONAL, metrics=metrics, search={"method": method, "trials": 25, "seed": 1}
+        )
+        return Searcher(load_spec(spec))
+
     assert _drive(make()) == _drive(make())
 
 
@@ -75,8 +84,9 @@ def test_failed_and_nonfinite_trials_are_told_as_failed():
 
 
 def test_deterministic_mode_gates_asks_and_tells_in_order():
-    spec = load_spec(sweep_spec(search={"method": "tpe", "trials": 10, "seed": 0,
-                                        "deterministic": True, "concurrency": 2}))
+    spec = load_spec(
+        sweep_spec(search={"method": "tpe", "trials": 10, "seed": 0, "deterministic": True, "concurrency": 2})
+    )
     s = Searcher(spec)
     t0, t1 = s.ask(), s.ask()
     assert s.ask() is None  # trial 2 waits for trial 0

@@ -21,25 +21,32 @@ from tests.conftest import REPO, sweep_spec
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sweeper", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "sweeper", *args], cwd=cwd, capture_output=True, text=True, timeout=60
+    )
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--nodes", "2"], "--nodes only apply to Slurm jobs"),
-    (["--partition", "gpu", "--time", "1:00"], "--partition, --time only apply to Slurm jobs"),
-    (["--wait"], "--wait follows a submitted job"),
-    (["--slurm", "--submit", "http://h:8265"], "--slurm and --submit exclude each other"),
-    (["--slurm", "--backend", "local"], "--backend local runs in this process"),
-    (["--submit", "http://h:8265", "--address", "h:6379"], "--address names a Ray cluster"),
-    (["--submit", "http://h:8265"], "is relative"),  # default --results: only this machine has it
-    (["--slurm", "--partition", "gpu; rm -rf ~"], "flag.partition"),
-])
-def test_cluster_flags_are_checked_before_anything_runs(tmp_path: Path, args: list[str],
-                                                        message: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--nodes", "2"], "--nodes only apply to Slurm jobs"),
+        (["--partition", "gpu", "--time", "1:00"], "--partition, --time only apply to Slurm jobs"),
+        (["--wait"], "--wait follows a submitted job"),
+        (["--slurm", "--submit", "http://h:8265"], "--slurm and --submit exclude each other"),
+        (["--slurm", "--backend", "local"], "--backend local runs in this process"),
+        (["--submit", "http://h:8265", "--address", "h:6379"], "--address names a Ray cluster"),
+        (["--submit", "http://h:8265"], "is relative"),  # default --results: only this machine has it
+        (["--slurm", "--partition", "gpu; rm -rf ~"], "flag.partition"),
+    ],
+)
+def test_cluster_flags_are_checked_before_anything_runs(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
     sweep = tmp_path / "s.yaml"
-    sweep.write_text("experiment: e\nobjective: m:f\nmetrics: [a: maximize]\n"
-                     "variables: {x: {choice: [1, 2]}}\nsearch: {method: grid}\n")
+    sweep.write_text(
+        "experiment: e\nobjective: m:f\nmetrics: [a: maximize]\n"
+        "variables: {x: {choice: [1, 2]}}\nsearch: {method: grid}\n"
+    )
     done = cli("launch", str(sweep), *args, cwd=tmp_path)
     assert done.returncode == 2, done.stdout + done.stderr
     assert message in done.stderr
@@ -53,8 +60,9 @@ def test_cancel_without_a_submission_says_how_to_stop(tmp_path: Path) -> None:
 
 def test_submission_record_round_trips(tmp_path: Path) -> None:
     assert record.load(tmp_path) is None and commands.status_line(tmp_path) is None
-    sub = record.Submission("ray-job", "sweeper-e-1", str(tmp_path), address="http://127.0.0.1:1",
-                            log="ray job logs ...")
+    sub = record.Submission(
+        "ray-job", "sweeper-e-1", str(tmp_path), address="http://127.0.0.1:1", log="ray job logs ..."
+    )
     record.save(sub, tmp_path)
     assert record.load(tmp_path) == sub
     line = commands.status_line(tmp_path)  # nothing listens there: says so instead of failing
@@ -71,8 +79,14 @@ def test_ray_job_carries_the_sweep_folder_and_this_sweeper(tmp_path: Path) -> No
     assert {"results", ".git", "*.parquet"} <= set(env["excludes"])
     assert env["env_vars"]["RAY_JOB_STOP_SIGNAL"] == "SIGINT" and env["env_vars"]["A"] == "1"
     entry = rayjobs.entrypoint(sweep, "s3://b/it's here")
-    assert shlex.split(entry) == ["python", "-m", "sweeper.submit.job_entry", "s.yaml",
-                                  "--results", "s3://b/it's here"]
+    assert shlex.split(entry) == [
+        "python",
+        "-m",
+        "sweeper.submit.job_entry",
+        "s.yaml",
+        "--results",
+        "s3://b/it's here",
+    ]
     assert rayjobs.check_results("gs://b/r") == "gs://b/r"
     assert rayjobs.check_results("/shared/r") == "/shared/r"
     with pytest.raises(SweeperError, match="relative"):

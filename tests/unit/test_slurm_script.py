@@ -15,24 +15,38 @@ import pytest
 
 from sweeper.errors import SpecError, SweeperError
 from sweeper.spec import slurm as slurm_options
-from sweeper.submit import slurm
 from sweeper.spec.slurm import SlurmOptions, combine, parse_options
+from sweeper.submit import slurm
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "slurm" / "reference.sbatch"
 REPO = Path(__file__).resolve().parents[2]
 
 
 def reference_script() -> str:
-    options = combine(block=SlurmOptions(nodes=2, partition="gpu", time="2:00:00", cpus_per_node=8,
-                                         gpus_per_node="a100:2", mem_per_node="64G",
-                                         account="proj-1", setup=("module load cuda/12.1",)),
-                      flags=None)
+    options = combine(
+        block=SlurmOptions(
+            nodes=2,
+            partition="gpu",
+            time="2:00:00",
+            cpus_per_node=8,
+            gpus_per_node="a100:2",
+            mem_per_node="64G",
+            account="proj-1",
+            setup=("module load cuda/12.1",),
+        ),
+        flags=None,
+    )
     python = "/opt/venv/bin/python"
     return slurm.render_script(
-        experiment="mnist-lr", options=options, python=python,
-        workdir=Path("/home/alice/project"), logs=Path("/scratch/alice/results/mnist-lr/slurm"),
-        driver=slurm.driver_command(python, Path("/home/alice/project/sweeps/mnist.yaml"),
-                                    Path("/scratch/alice/results")))
+        experiment="mnist-lr",
+        options=options,
+        python=python,
+        workdir=Path("/home/alice/project"),
+        logs=Path("/scratch/alice/results/mnist-lr/slurm"),
+        driver=slurm.driver_command(
+            python, Path("/home/alice/project/sweeps/mnist.yaml"), Path("/scratch/alice/results")
+        ),
+    )
 
 
 def test_reference_script_matches_golden_file() -> None:
@@ -42,8 +56,8 @@ def test_reference_script_matches_golden_file() -> None:
         GOLDEN.write_text(text, encoding="utf-8")
     assert GOLDEN.is_file(), "run with SWEEPER_UPDATE_GOLDEN=1 once to write the golden file"
     assert text == GOLDEN.read_text(encoding="utf-8"), (
-        "the sbatch script changed; if on purpose, rerun with SWEEPER_UPDATE_GOLDEN=1 "
-        "and review the diff")
+        "the sbatch script changed; if on purpose, rerun with SWEEPER_UPDATE_GOLDEN=1 and review the diff"
+    )
 
 
 def test_reference_script_is_valid_bash_with_expected_directives() -> None:
@@ -51,10 +65,18 @@ def test_reference_script_is_valid_bash_with_expected_directives() -> None:
     subprocess.run(["bash", "-n"], input=text, text=True, check=True)
     lines = [line for line in text.splitlines() if line.startswith("#SBATCH ")]
     assert lines == [
-        "#SBATCH --job-name=sweeper-mnist-lr", "#SBATCH --nodes=2", "#SBATCH --ntasks-per-node=1",
-        "#SBATCH --cpus-per-task=8", "#SBATCH --gpus-per-node=a100:2", "#SBATCH --mem=64G",
-        "#SBATCH --partition=gpu", "#SBATCH --account=proj-1", "#SBATCH --time=2:00:00",
-        "#SBATCH --output=slurm-%j.out", "#SBATCH --open-mode=append", "#SBATCH --requeue",
+        "#SBATCH --job-name=sweeper-mnist-lr",
+        "#SBATCH --nodes=2",
+        "#SBATCH --ntasks-per-node=1",
+        "#SBATCH --cpus-per-task=8",
+        "#SBATCH --gpus-per-node=a100:2",
+        "#SBATCH --mem=64G",
+        "#SBATCH --partition=gpu",
+        "#SBATCH --account=proj-1",
+        "#SBATCH --time=2:00:00",
+        "#SBATCH --output=slurm-%j.out",
+        "#SBATCH --open-mode=append",
+        "#SBATCH --requeue",
         "#SBATCH --signal=B:USR1@120",
     ]
     assert "ray_cpus=(--num-cpus=8)" in text and "ray_gpus=(--num-gpus=2)" in text
@@ -89,15 +111,20 @@ def test_nasty_values_reach_bash_as_plain_strings(tmp_path: Path, nasty: str) ->
     python = str(base / "bin" / "python")
     options = combine(block=SlurmOptions(nodes=1, python=python), flags=None)
     driver = slurm.driver_command(python, base / "sweep file.yaml", base / "results")
-    text = slurm.render_script(experiment="exp", options=options, python=python, workdir=base,
-                               logs=base / "results" / "exp" / "slurm", driver=driver)
+    text = slurm.render_script(
+        experiment="exp",
+        options=options,
+        python=python,
+        workdir=base,
+        logs=base / "results" / "exp" / "slurm",
+        driver=driver,
+    )
     subprocess.run(["bash", "-n"], input=text, text=True, check=True)
     # Run the script's assignment block for real and print what bash holds, NUL-separated.
     body = text.splitlines()
     start = body.index(next(line for line in body if line.startswith("python=")))
     end = body.index(next(line for line in body if line.startswith("ray_gpus=")))
-    probe = "\n".join([*body[start:end + 1],
-                       'printf "%s\\0" "$python" "$workdir" "$logs" "${driver[@]}"'])
+    probe = "\n".join([*body[start : end + 1], 'printf "%s\\0" "$python" "$workdir" "$logs" "${driver[@]}"'])
     done = subprocess.run(["bash", "-c", probe], cwd=tmp_path, capture_output=True, check=True)
     got = done.stdout.decode().split("\0")[:-1]
     assert got == [python, str(base), str(base / "results" / "exp" / "slurm"), *driver]
@@ -105,9 +132,15 @@ def test_nasty_values_reach_bash_as_plain_strings(tmp_path: Path, nasty: str) ->
 
 
 def test_nasty_value_in_sbatch_directive_is_refused() -> None:
-    for key, value in [("partition", "gpu; touch MARK"), ("account", "a b"), ("time", "1:00 $(x)"),
-                       ("qos", "q\n#SBATCH --wrap=x"), ("mem_per_node", "64G'"),
-                       ("gpus_per_node", "a100:2 x"), ("constraint", "a100 `x`")]:
+    for key, value in [
+        ("partition", "gpu; touch MARK"),
+        ("account", "a b"),
+        ("time", "1:00 $(x)"),
+        ("qos", "q\n#SBATCH --wrap=x"),
+        ("mem_per_node", "64G'"),
+        ("gpus_per_node", "a100:2 x"),
+        ("constraint", "a100 `x`"),
+    ]:
         with pytest.raises(SpecError, match=key):
             parse_options({key: value}, source="sweep.yaml")
     with pytest.raises(SpecError, match="sbatch"):
@@ -146,15 +179,19 @@ def test_flags_beat_block_beat_profile(tmp_path: Path, monkeypatch: pytest.Monke
 def test_shipped_profiles_are_valid() -> None:
     for path in sorted((REPO / "cluster" / "slurm").glob("*.yaml")):
         opts = slurm_options.load_profile(str(path))
-        text = slurm.render_script(experiment="e", options=combine(block=opts, flags=None),
-                                   python="python3", workdir=Path("/w"), logs=Path("/w/l"),
-                                   driver=["python3", "-m", "sweeper"])
+        text = slurm.render_script(
+            experiment="e",
+            options=combine(block=opts, flags=None),
+            python="python3",
+            workdir=Path("/w"),
+            logs=Path("/w/l"),
+            driver=["python3", "-m", "sweeper"],
+        )
         subprocess.run(["bash", "-n"], input=text, text=True, check=True)
 
 
 def test_time_formats() -> None:
-    cases = {"90": 5400, "1:30": 90, "2:00:00": 7200, "1-0": 86400, "1-2:30": 95400,
-             "1-00:00:01": 86401}
+    cases = {"90": 5400, "1:30": 90, "2:00:00": 7200, "1-0": 86400, "1-2:30": 95400, "1-00:00:01": 86401}
     for text, seconds in cases.items():
         assert SlurmOptions(time=text).time_s() == seconds, text
     assert SlurmOptions(time="UNLIMITED").time_s() is None
@@ -163,8 +200,14 @@ def test_time_formats() -> None:
 def test_setup_lines_are_kept_verbatim_as_code() -> None:
     setup = ("module load cuda/12.1", 'source "$HOME/venv/bin/activate"')
     opts = combine(block=SlurmOptions(setup=setup), flags=None)
-    text = slurm.render_script(experiment="e", options=opts, python="python3", workdir=Path("/w"),
-                               logs=Path("/w/l"), driver=["python3"])
+    text = slurm.render_script(
+        experiment="e",
+        options=opts,
+        python="python3",
+        workdir=Path("/w"),
+        logs=Path("/w/l"),
+        driver=["python3"],
+    )
     assert 'module load cuda/12.1\nsource "$HOME/venv/bin/activate"\n' in text
     assert shlex.quote("/w") == "/w"
 
@@ -172,12 +215,15 @@ def test_setup_lines_are_kept_verbatim_as_code() -> None:
 def test_sweep_file_slurm_block_is_validated_with_file_and_field(tmp_path: Path) -> None:
     from sweeper.spec.model import load_spec
 
-    base = ("experiment: e\nobjective: m:f\nmetrics: [a: maximize]\n"
-            "variables: {x: {choice: [1, 2]}}\nsearch: {method: grid}\n")
+    base = (
+        "experiment: e\nobjective: m:f\nmetrics: [a: maximize]\n"
+        "variables: {x: {choice: [1, 2]}}\nsearch: {method: grid}\n"
+    )
     good = tmp_path / "good.yaml"
     good.write_text(base + "slurm: {nodes: 2, time: '1:00:00', gpus-per-node: 4, setup: [module load x]}\n")
-    assert load_spec(good).slurm == SlurmOptions(nodes=2, time="1:00:00", gpus_per_node="4",
-                                                 setup=("module load x",))
+    assert load_spec(good).slurm == SlurmOptions(
+        nodes=2, time="1:00:00", gpus_per_node="4", setup=("module load x",)
+    )
     bad = tmp_path / "bad.yaml"
     bad.write_text(base + "slurm: {nodes: 2, partition: 'gpu $(id)'}\n")
     with pytest.raises(SpecError) as err:

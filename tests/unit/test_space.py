@@ -15,8 +15,14 @@ def _vars(variables):
 
 
 def test_grid_enumerates_the_full_product_in_stable_order():
-    vs = _vars({"opt": {"choice": ["adam", "sgd"]}, "epochs": {"int": [10, 30], "step": 10},
-                "lr": {"float": [0.1, 0.3], "step": 0.1}, "data": "cifar"})
+    vs = _vars(
+        {
+            "opt": {"choice": ["adam", "sgd"]},
+            "epochs": {"int": [10, 30], "step": 10},
+            "lr": {"float": [0.1, 0.3], "step": 0.1},
+            "data": "cifar",
+        }
+    )
     points = list(space.grid(vs))
     assert len(points) == space.grid_size(vs) == 2 * 3 * 3
     assert points[0] == {"opt": "adam", "epochs": 10, "lr": 0.1, "data": "cifar"}
@@ -26,9 +32,13 @@ def test_grid_enumerates_the_full_product_in_stable_order():
 
 
 def test_grid_branches_conditional_variables_only_when_active():
-    vs = _vars({"model": {"choice": ["custom", "resnet50"]},
-                "width": {"int": [16, 48], "step": 16, "when": {"model": "custom"}},
-                "opt": {"choice": ["adam", "sgd"]}})
+    vs = _vars(
+        {
+            "model": {"choice": ["custom", "resnet50"]},
+            "width": {"int": [16, 48], "step": 16, "when": {"model": "custom"}},
+            "opt": {"choice": ["adam", "sgd"]},
+        }
+    )
     points = list(space.grid(vs))
     custom = [p for p in points if p["model"] == "custom"]
     resnet = [p for p in points if p["model"] == "resnet50"]

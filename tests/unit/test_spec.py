@@ -18,41 +18,51 @@ def _error(**overrides) -> SpecError:
 
 
 def test_valid_spec_parses_every_variable_kind():
-    spec = load_spec(sweep_spec(variables={
-        "model": {"choice": ["custom", "resnet50"]},
-        "lr": {"float": [1e-4, 1e-1], "log": True},
-        "epochs": {"int": [10, 120], "step": 10},
-        "width": {"int": [16, 128], "when": {"model": "custom"}},
-        "dataset": "cifar10",
-    }))
+    spec = load_spec(
+        sweep_spec(
+            variables={
+                "model": {"choice": ["custom", "resnet50"]},
+                "lr": {"float": [1e-4, 1e-1], "log": True},
+                "epochs": {"int": [10, 120], "step": 10},
+                "width": {"int": [16, 128], "when": {"model": "custom"}},
+                "dataset": "cifar10",
+            }
+        )
+    )
     kinds = {v.name: v.kind for v in spec.variables}
     assert kinds == {"model": "choice", "lr": "float", "epochs": "int", "width": "int", "dataset": "const"}
     assert spec.variable("width").when == (("model", ("custom",)),)
     assert spec.primary.name == "loss" and spec.primary.direction == "minimize"
 
 
-@pytest.mark.parametrize(("overrides", "field", "fix_words"), [
-    ({"bogus": 1}, "bogus", "valid keys"),
-    ({"replicates": "five"}, "replicates", "integer"),
-    ({"replicates": 0}, "replicates", "at least 1"),
-    ({"variables": {"x": {"float": [2.0, 1.0]}}}, "variables.x.float", "swap"),
-    ({"variables": {"x": {"float": [0.0, 1.0], "log": True}}}, "variables.x.log", "above zero"),
-    ({"variables": {"w": {"int": [1, 4], "when": {"model": "a"}}}}, "variables.w.when.model", "declare"),
-    ({"variables": {"seed": {"int": [1, 4]}}}, "variables.seed", "rename"),
-    ({"variables": {"x": [1, 2]}}, "variables.x", "choice"),
-    ({"variables": {"x": {"choice": [1, 2], "step": 1}}}, "variables.x.step", "valid keys"),
-    ({"metrics": [{"status": "maximize"}]}, "metrics.status", "rename"),
-    ({"metrics": [{"acc": "up"}]}, "metrics.acc", "maximize or minimize"),
-    ({"objective": "no_colon"}, "objective", "module:function"),
-    ({"search": {"method": "tpee", "trials": 3}}, "search.method", "did you mean 'tpe'"),
-    ({"search": {"method": "tpe"}}, "search.trials", "trials"),
-    ({"search": {"method": "grid"}}, "variables.x", "step"),
-    ({"search": {"method": "nsga2", "trials": 4}, "metrics": [{"a": "maximize"}]}, "search.method",
-     "add a metric"),
-    ({"experiment": "../escape"}, "experiment", "letters"),
-    ({"resources": {"gpus": 1.5}}, "resources.gpus", "fraction"),
-    ({"resources": {"cpus": -1}}, "resources.cpus", "at least"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "field", "fix_words"),
+    [
+        ({"bogus": 1}, "bogus", "valid keys"),
+        ({"replicates": "five"}, "replicates", "integer"),
+        ({"replicates": 0}, "replicates", "at least 1"),
+        ({"variables": {"x": {"float": [2.0, 1.0]}}}, "variables.x.float", "swap"),
+        ({"variables": {"x": {"float": [0.0, 1.0], "log": True}}}, "variables.x.log", "above zero"),
+        ({"variables": {"w": {"int": [1, 4], "when": {"model": "a"}}}}, "variables.w.when.model", "declare"),
+        ({"variables": {"seed": {"int": [1, 4]}}}, "variables.seed", "rename"),
+        ({"variables": {"x": [1, 2]}}, "variables.x", "choice"),
+        ({"variables": {"x": {"choice": [1, 2], "step": 1}}}, "variables.x.step", "valid keys"),
+        ({"metrics": [{"status": "maximize"}]}, "metrics.status", "rename"),
+        ({"metrics": [{"acc": "up"}]}, "metrics.acc", "maximize or minimize"),
+        ({"objective": "no_colon"}, "objective", "module:function"),
+        ({"search": {"method": "tpee", "trials": 3}}, "search.method", "did you mean 'tpe'"),
+        ({"search": {"method": "tpe"}}, "search.trials", "trials"),
+        ({"search": {"method": "grid"}}, "variables.x", "step"),
+        (
+            {"search": {"method": "nsga2", "trials": 4}, "metrics": [{"a": "maximize"}]},
+            "search.method",
+            "add a metric",
+        ),
+        ({"experiment": "../escape"}, "experiment", "letters"),
+        ({"resources": {"gpus": 1.5}}, "resources.gpus", "fraction"),
+        ({"resources": {"cpus": -1}}, "resources.cpus", "at least"),
+    ],
+)
 def test_bad_input_names_field_and_fix(overrides, field, fix_words):
     err = _error(**overrides)
     assert err.field == field
@@ -68,8 +78,9 @@ def test_missing_required_key():
 
 
 def test_when_value_must_be_a_choice():
-    spec = sweep_spec(variables={"model": {"choice": ["a", "b"]},
-                                 "w": {"int": [1, 4], "when": {"model": "c"}}})
+    spec = sweep_spec(
+        variables={"model": {"choice": ["a", "b"]}, "w": {"int": [1, 4], "when": {"model": "c"}}}
+    )
     with pytest.raises(SpecError, match="not one of"):
         load_spec(spec)
 
@@ -87,14 +98,16 @@ def test_yaml_file_errors_name_the_file(tmp_path):
     with pytest.raises(SpecError, match=r"bad\.yaml: not valid YAML"):
         load_spec(bad)
     good = tmp_path / "good.yaml"
-    good.write_text(textwrap.dedent("""
+    good.write_text(
+        textwrap.dedent("""
         experiment: demo
         objective: objectives:quadratic
         metrics: [{loss: minimize}]
         variables: {x: {float: [0, 1]}, y: {int: [0, 1]}, kind: {choice: [a]}}
         search: {method: random, trials: 2}
         replicates: [1]
-    """))
+    """)
+    )
     with pytest.raises(SpecError) as info:
         load_spec(good)
     assert str(info.value).startswith(f"{good}: replicates")

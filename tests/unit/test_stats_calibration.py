@@ -96,8 +96,12 @@ def test_holm_keeps_the_family_wise_error_under_alpha():
     p = stats.ttest_rel(treat, base[:, None, :], axis=-1).pvalue
     better = treat.mean(-1) > base.mean(-1)[:, None]
     raw = ((p < 0.05) & better).any(axis=1).mean()
-    fwer = np.mean([any(adj < 0.05 and b for adj, b in zip(inference.holm(row), up, strict=True))
-                    for row, up in zip(p, better, strict=True)])
+    fwer = np.mean(
+        [
+            any(adj < 0.05 and b for adj, b in zip(inference.holm(row), up, strict=True))
+            for row, up in zip(p, better, strict=True)
+        ]
+    )
     # one-sided wins without correction: ~ 1 - 0.975^4 = 0.096; Holm keeps it near 0.025
     assert raw > 0.07
     assert fwer <= 0.025 + 3.5 * np.sqrt(0.025 * 0.975 / runs), fwer

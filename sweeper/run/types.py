@@ -1,0 +1,112 @@
+"""The wire types between the driver and a worker: what to run (``Run`` in a ``RunContext``) and what
+came back (``Outcome``), plus the rules that turn an objective's return value into metrics.
+
+They sit apart from the code that executes runs so that the Python and command objectives, the trial
+runtime and the backends share them without importing each other.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sweeper.errors import ObjectiveError
+
+ERROR_CHARS = 4000  # the tail of a traceback kept in the table's error column
+
+
+@dataclass(frozen=True, slots=True)
+class RunContext:
+    """Everything a worker needs to run a batch: the objective, where results go, the report channel,
+    the declared inputs, the command and the timeout. Small and picklable: it travels with every task."""
+
+    target: str  # module:function ("" for a command objective)
+    root: str  # looked up first, so models.py next to the sweep file is found
+    metrics: tuple[str, ...]  # declared metrics; the first is primary
+    # The trial runtime's needs (sweeper.run.runtime); all optional, so plain sweeps carry nothing.
+    folder: str | None = None  # the experiment's results folder: artifacts/ go under it
+    channel: Any = None  # where reports go (sweeper.engine.channel); None: they travel with the outcome
+    prune: bool = False  # whether should_prune() asks the channel at all
+    inputs: tuple[tuple[str, str], ...] = ()  # declared components: (name, path) handed to runs
+    command: Any = None  # a sweeper.spec.model.Command: run a program instead of a function
+    timeout: float | None = None  # seconds a run may take, counted from its own start
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One seeded replicate of a trial, as the scheduler places it."""
+
+    trial: int
+    replicate: int
+    seed: int
+    params: dict[str, Any]
+    attempt: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a worker reports back for one run. ``fatal`` means the objective itself is unusable."""
+
+    trial: int
+    replicate: int
+    status: str
+    metrics: dict[str, float]
+    started: float
+    ended: float
+    node: str
+    attempt: int
+    error: str | None = None
+    fatal: bool = False
+    history: list[Any] | None = None  # reports that had no channel to the driver (sweeper.run.runtime)
+    components: list[Any] | None = None  # output components the run logged
+
+
+def to_metrics(value: Any, metrics: Sequence[str], target: str) -> dict[str, float]:
+    """Normalise a return value to {metric: float}; a wrong kind of value is fatal for the sweep."""
+    primary = metrics[0]
+    if _is_number(value):
+        return {primary: float(value)}
+    if isinstance(value, Mapping):
+        out: dict[str, float] = {}
+        for name in metrics:
+            if name not in value:
+                continue
+            if not _is_number(value[name]):
+                raise ObjectiveError(
+                    f"objective {target}: returned {name}={value[name]!r}, not a number"
+                    "\n  fix: return plain numbers (float(...)) for every metric"
+                )
+            out[name] = float(value[name])
+        if primary not in out:
+            raise ObjectiveError(
+                f"objective {target}: returned {sorted(map(str, value))} without the"
+                f" primary metric {primary!r}"
+                f"\n  fix: include {primary!r} in the dict it returns"
+            )
+        return out
+    raise ObjectiveError(
+        f"objective {target}: returned {type(value).__name__} {value!r:.60}, not a number"
+        f" or a dict of numbers\n  fix: return {primary} as a number, or a dict "
+        f"{{{', '.join(repr(m) + ': ...' for m in metrics)}}}"
+    )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def tail(text: str) -> str:
+    return text if len(text) <= ERROR_CHARS else "..." + text[-ERROR_CHARS:]
+
+
+def pruned_metrics(value: Any, last: Mapping[str, float], metrics: Sequence[str]) -> dict[str, float]:
+    """A pruned run's metrics: its last reported values, overridden by whatever numbers it returned."""
+    out = {m: last[m] for m in metrics if m in last and math.isfinite(last[m])}
+    if _is_number(value):
+        out[metrics[0]] = float(value)
+    elif isinstance(value, Mapping):
+        out.update((m, float(value[m])) for m in metrics if m in value and _is_number(value[m]))
+    return out
