@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sweeper.errors import ObjectiveError
 from sweeper.run.types import Outcome, Run
+from sweeper.search.searcher import told_metrics
 from sweeper.search.seeds import replicate_seeds
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ class Engine:
         self.tracker = tracker  # history, pruning and components (sweeper.engine.channel); None: unused
         self.on_progress = on_progress or (lambda _s: None)
         self.seeds = replicate_seeds(spec.search.seed, spec.replicates)
-        self.told = [m.name for m in spec.metrics[: len(_directions(spec))]]
+        self.told = [m.name for m in told_metrics(spec)]
         self.stats = Stats(searcher.total, spec.replicates)
         self._as_text = _text_variables(spec)
         self._trials: dict[int, _Trial] = {}
@@ -326,12 +327,6 @@ class Engine:
             error=o.error,
         )
         return row
-
-
-def _directions(spec: Experiment) -> list[str]:
-    from sweeper.search.searcher import directions
-
-    return directions(spec)
 
 
 def _text_variables(spec: Experiment) -> list[str]:

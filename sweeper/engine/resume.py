@@ -35,9 +35,9 @@ def fingerprint(spec: Experiment) -> dict[str, Any]:
     Changing any of these makes old rows mean something else; raising ``trials`` or
     ``replicates``, adding a recorded metric, resources, timeouts and the hypothesis do not.
     """
-    from sweeper.search.searcher import directions
+    from sweeper.search.searcher import told_metrics
 
-    told = spec.metrics[: len(directions(spec))]
+    told = told_metrics(spec)
     parts = {
         "variables": [_variable(v) for v in spec.variables],
         "objective": spec.objective if spec.objective else _command(spec),
@@ -245,9 +245,9 @@ def _rows_by_trial(
     spec: Experiment, table: pa.Table
 ) -> dict[int, tuple[dict[str, Any], dict[int, dict[str, Any]]]]:
     """{trial: (params, {replicate: row})}, params typed as the space gives them."""
-    from sweeper.search.searcher import directions
+    from sweeper.search.searcher import told_metrics
 
-    told = [m.name for m in spec.metrics[: len(directions(spec))]]
+    told = [m.name for m in told_metrics(spec)]
     names = set(table.column_names)
     cols = {
         c: table.column(c).to_pylist()

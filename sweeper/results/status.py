@@ -55,9 +55,9 @@ def experiment_status(folder: str | Path) -> ExperimentStatus:
     alive = is_locked(folder)  # before the record: a driver that ends meanwhile wrote its end state
     record = read_json(folder / EXPERIMENT_JSON)
     spec = read_spec(folder)
-    from sweeper.search.searcher import Searcher
+    from sweeper.search.searcher import budget
 
-    total = Searcher(spec).total
+    total = budget(spec)
     driver = driver_record(folder)
     state = str(record.get("status", "unknown"))
     if state == "running" and not alive:

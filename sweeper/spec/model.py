@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from sweeper.errors import SpecError
+from sweeper.search.methods import METHODS as SEARCH_METHODS
+from sweeper.search.methods import is_enumerated
 from sweeper.spec.slurm import SlurmOptions, parse_options
 
 DIRECTIONS = ("maximize", "minimize")
-METHODS = ("grid", "random", "tpe", "cmaes", "qmc", "nsga2", "bruteforce")
+METHODS = tuple(SEARCH_METHODS)  # the search stage's registry is the one list of methods
 # Columns of the trial table that variables and metrics must not shadow (DESIGN.md contract).
 RESERVED = frozenset(
     {
@@ -361,7 +363,7 @@ def parse_spec(data: Mapping[str, Any], *, source_name: str, root: str) -> Exper
     replicates = p.integer(data.get("replicates", 1), "replicates", low=1)
     resources = p.resources(data.get("resources", {}), variables)
     compare = p.compare(data.get("compare"), variables, metrics)
-    if pruner is not None and search.method == "nsga2":
+    if pruner is not None and SEARCH_METHODS[search.method].multi_objective:
         p.fail(
             "pruner",
             "Optuna's pruners do not work with multi-objective search (nsga2)",
@@ -789,9 +791,9 @@ class _Parser:
         trials = data.get("trials")
         if trials is not None:
             trials = self.integer(trials, "search.trials", low=1)
-        elif method not in ("grid", "bruteforce"):
+        elif not is_enumerated(method):
             self.fail("search.trials", f"method {method} needs a budget", "add trials: N to search:")
-        if method in ("grid", "bruteforce"):
+        if is_enumerated(method):
             for v in variables:
                 if v.kind == "float" and v.step is None:
                     self.fail(
@@ -799,7 +801,7 @@ class _Parser:
                         f"{method} cannot enumerate a continuous float range",
                         "add step: to the range, make it a choice, or use method: random / tpe",
                     )
-        if method == "nsga2" and len(metrics) < 2:
+        if SEARCH_METHODS[method].multi_objective and len(metrics) < 2:
             self.fail(
                 "search.method",
                 "nsga2 is multi-objective and needs two or more metrics",

@@ -71,11 +71,11 @@ def follow(
     whenever the state changes.
     """
     from sweeper.engine.progress import line
-    from sweeper.search.searcher import Searcher
+    from sweeper.search.searcher import budget
 
     stream = stream or sys.stderr
     tty = stream.isatty()
-    total = Searcher(spec).total
+    total = budget(spec)
     last_text, last_print, width = "", 0.0, 0
     while True:
         state, active = poll()

@@ -7,7 +7,8 @@ import math
 import pytest
 
 from sweeper import load_spec
-from sweeper.search.searcher import Searcher
+from sweeper.search.methods import METHODS
+from sweeper.search.searcher import Searcher, budget, directions
 from tests.conftest import sweep_spec
 
 CONDITIONAL = {
@@ -23,7 +24,7 @@ def _drive(searcher: Searcher, value=lambda p: p["lr"]) -> list[dict]:
     while (p := searcher.ask()) is not None:
         out.append(p.params)
         v = value(p.params)
-        searcher.tell(p.trial, [v] * len(searcher.study.directions), "complete")
+        searcher.tell(p.trial, [v] * len(directions(searcher.spec)), "complete")
     return out
 
 
@@ -96,3 +97,36 @@ def test_deterministic_mode_gates_asks_and_tells_in_order():
     t2 = s.ask()
     assert t2 is not None and t2.trial == 2
     assert [t.state.name for t in s.study.trials][:2] == ["COMPLETE", "RUNNING"]  # 1 not told yet
+
+
+def test_counting_a_budget_builds_no_study(monkeypatch):
+    import optuna
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("an Optuna study was created")
+
+    monkeypatch.setattr(optuna, "create_study", refuse)
+    grid = load_spec(sweep_spec(variables={"x": {"int": [0, 9]}, "y": "a"}, search={"method": "grid"}))
+    assert budget(grid) == 10
+    tpe = load_spec(sweep_spec(search={"method": "tpe", "trials": 7}))
+    assert budget(tpe) == 7
+    for method in ("grid", "bruteforce", "random", "qmc"):  # they learn nothing: no study at all
+        spec = load_spec(sweep_spec(variables={"x": {"int": [0, 9]}}, search={"method": method, "trials": 4}))
+        searcher = Searcher(spec)
+        assert searcher.study is None and len(_drive(searcher, lambda p: p["x"])) == 4
+
+
+def test_the_spec_allows_exactly_the_registrys_methods():
+    from sweeper.errors import SpecError
+
+    with pytest.raises(SpecError) as err:
+        load_spec(sweep_spec(search={"method": "annealing", "trials": 3}))
+    assert f"use one of {', '.join(METHODS)}" in str(err.value)
+    for method, info in METHODS.items():
+        metrics = [{"a": "minimize"}, {"b": "minimize"}] if info.multi_objective else [{"a": "minimize"}]
+        spec = load_spec(
+            sweep_spec(
+                metrics=metrics, search={"method": method, "trials": 2}, variables={"x": {"choice": [1, 2]}}
+            )
+        )
+        assert Searcher(spec).adaptive == (info.proposer == "asked")
