@@ -33,3 +33,10 @@ def slow(x: float, y: int, kind: str) -> float:
 
     time.sleep(0.05)
     return x
+
+
+def crash(x: float, y: int, kind: str) -> float:
+    """Kills its own process, as a segfault or the OOM killer would (never call it in the driver)."""
+    import os
+
+    os._exit(3)

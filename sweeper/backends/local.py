@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Any
 
+from sweeper.backends.base import Done, Handle
 from sweeper.run.objective import execute
 from sweeper.run.types import Outcome, Run, RunContext
 
 
 class LocalBackend:
+    """Runs each batch inside ``submit``; ``wait`` hands back what is done."""
+
     slots = 1
+    depth = 2
 
     def __init__(self, ref: RunContext):
         self.ref = ref
-        self._done: dict[int, list[Outcome]] = {}
+        self._done: dict[Handle, list[Outcome]] = {}
         self._next = 0
 
     def submit(self, runs: Sequence[Run]) -> int:
@@ -23,12 +26,10 @@ class LocalBackend:
         self._done[handle] = execute(self.ref, runs)
         return handle
 
-    def wait(
-        self, handles: Collection[Any], timeout: float | None
-    ) -> list[tuple[Any, list[Outcome] | BaseException]]:
+    def wait(self, handles: Collection[Handle], timeout: float | None) -> Done:
         return [(h, self._done.pop(h)) for h in handles if h in self._done]
 
-    def cancel(self, handle: Any) -> None:
+    def cancel(self, handle: Handle) -> None:
         self._done.pop(handle, None)
 
     def close(self) -> None:

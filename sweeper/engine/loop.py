@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sweeper.backends.base import Handle, NotStarted
 from sweeper.errors import ObjectiveError
 from sweeper.run.types import Outcome, Run
 from sweeper.search.searcher import told_metrics
@@ -86,12 +87,12 @@ class Engine:
         self._as_text = _text_variables(spec)
         self._trials: dict[int, _Trial] = {}
         self._queue: deque[Run] = deque()
-        self._inflight: dict[Any, list[Run]] = {}
+        self._inflight: dict[Handle, list[Run]] = {}
         self._run_s: float | None = None  # moving average of one run's duration
         self._stop = False
         self._why = "stopping"  # shown with the count of runs still running while stopping
         self._cancel = False
-        self._deadlines: dict[Any, float] = {}  # handle -> monotonic time its run is killed at
+        self._deadlines: dict[Handle, float] = {}  # handle -> monotonic time its run is killed at
         self.halted: str | None = None  # why the sweep ended before its budget, when it did
         if restored is not None:
             self._restore(restored)
@@ -153,7 +154,7 @@ class Engine:
     # -- launching -------------------------------------------------------------------------------
     def _fill(self) -> None:
         fast = self._run_s is not None and self._run_s < 1.0 and self.spec.timeout is None
-        depth = getattr(self.backend, "depth", 2) if fast else 1  # batches queued per slot
+        depth = self.backend.depth if fast else 1  # batches queued per slot
         while not self._stop and len(self._inflight) < depth * self.backend.slots:
             size = self._batch_size()
             self.searcher.max_pending = min(depth, 2) * self.backend.slots
@@ -230,8 +231,6 @@ class Engine:
     # -- results ---------------------------------------------------------------------------------
     def _lost(self, runs: list[Run], exc: BaseException) -> None:
         """A batch died with its worker or node: retry each run alone, up to MAX_ATTEMPTS."""
-        from sweeper.backends import NotStarted
-
         if isinstance(exc, NotStarted):  # never began: not an attempt
             self._submit(runs)
             return
