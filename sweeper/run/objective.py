@@ -21,7 +21,7 @@ from typing import Any
 
 from sweeper.errors import ObjectiveError
 from sweeper.run import runtime
-from sweeper.run.types import Outcome, Run, RunContext, pruned_metrics, tail, to_metrics
+from sweeper.run.types import MetricError, Outcome, Run, RunContext, pruned_metrics, tail, to_metrics
 
 _cache: dict[tuple[str, str], Callable[..., Any]] = {}
 
@@ -46,7 +46,7 @@ def load_objective(ref: RunContext) -> Callable[..., Any]:
             f"objective: importing {module_name!r} failed: {exc}"
             f"\n  fix: install the missing package {exc.name!r}"
         ) from None
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # an import that exits must not end the sweep
         raise ObjectiveError(
             f"objective: importing {module_name!r} raised "
             f"{type(exc).__name__}: {exc}\n{tail(traceback.format_exc())}"
@@ -159,6 +159,15 @@ def _call(
         error, fatal = None, False
     except ObjectiveError as exc:
         metrics, status, error, fatal = {}, "failed", str(exc), True
+    except MetricError as exc:
+        metrics, status, error, fatal = {}, "failed", str(exc), False
+    except SystemExit as exc:  # a run that exits ends only itself, on every backend
+        metrics, status, fatal = {}, "failed", False
+        error = (
+            f"the objective called sys.exit({exc.code!r}) (SystemExit), which would end the worker;"
+            " the run is recorded as failed\n  fix: return the metrics, or raise an exception"
+            f" for a failed run\n{tail(traceback.format_exc())}"
+        )
     except Exception as exc:
         if type(exc).__name__ == "TrialPruned":  # ours or Optuna's: ends with its last reports
             metrics = pruned_metrics(None, rt.last_metrics, ref.metrics)

@@ -64,11 +64,28 @@ class Outcome:
     components: list[Any] | None = None  # output components the run logged
 
 
+class MetricError(ValueError):
+    """One run's metric cannot be stored (an int beyond a float's range): that run fails, the sweep
+    goes on, since other trials may return ordinary numbers."""
+
+
+def _float(name: str, value: Any, target: str) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        digits = int(abs(int(value)).bit_length() * math.log10(2)) + 1  # str() refuses huge ints
+        raise MetricError(
+            f"objective {target}: returned {name}= a number of about {digits} digits, beyond the range of"
+            " a float (about 1.8e308), so this run is recorded as failed"
+            f"\n  fix: return {name} as a float (float('inf') for an unbounded value) or rescale it"
+        ) from None
+
+
 def to_metrics(value: Any, metrics: Sequence[str], target: str) -> dict[str, float]:
     """Normalise a return value to {metric: float}; a wrong kind of value is fatal for the sweep."""
     primary = metrics[0]
     if _is_number(value):
-        return {primary: float(value)}
+        return {primary: _float(primary, value, target)}
     if isinstance(value, Mapping):
         out: dict[str, float] = {}
         for name in metrics:
@@ -79,7 +96,7 @@ def to_metrics(value: Any, metrics: Sequence[str], target: str) -> dict[str, flo
                     f"objective {target}: returned {name}={value[name]!r}, not a number"
                     "\n  fix: return plain numbers (float(...)) for every metric"
                 )
-            out[name] = float(value[name])
+            out[name] = _float(name, value[name], target)
         if primary not in out:
             raise ObjectiveError(
                 f"objective {target}: returned {sorted(map(str, value))} without the"
