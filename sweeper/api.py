@@ -95,6 +95,10 @@ def launch(
 
     spec = sweep if isinstance(sweep, Experiment) else load_spec(sweep)
     check_pruner(spec)
+    if spec.command is not None and spec.command.shell:
+        from sweeper.run.command import check_shell_template
+
+        check_shell_template(spec.command.template, spec.source or "the sweep")
     if backend not in BACKENDS:
         raise SweeperError(f"backend {backend!r} is unknown\n  fix: use one of {', '.join(BACKENDS)}")
     metric_names = tuple(m.name for m in spec.metrics)
