@@ -12,7 +12,7 @@ import contextlib
 import json
 import os
 import re
-import tempfile
+import secrets
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -38,8 +38,7 @@ def replacing(path: Path) -> Iterator[str]:
     Readers never see half a file, and a crash leaves at worst a hidden ``.tmp`` file behind.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = _new_temp(path)
     try:
         yield tmp
         with open(tmp, "rb") as fh:
@@ -49,6 +48,21 @@ def replacing(path: Path) -> Iterator[str]:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def _new_temp(path: Path) -> str:
+    """Create an empty, unique temp file beside ``path`` with mode 0666 less the umask.
+
+    Not ``tempfile.mkstemp``: it makes 0600 files, and the results folder is meant to be read by
+    colleagues like any other program's output.
+    """
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return str(tmp)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
