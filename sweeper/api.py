@@ -47,6 +47,11 @@ class SweepResult:
 
         return best_trial(self.table, self.spec)
 
+    def _repr_html_(self) -> str:
+        from sweeper.analysis.display import sweep_html
+
+        return sweep_html(self.spec, str(self.path), self.table, self.stats.counts)
+
 
 def experiment_folder(spec: Experiment, results: str | Path) -> Path:
     """RESULTS/<name>, for safe names only: the sweep-file rule is applied again here because an
@@ -78,7 +83,7 @@ def launch(
     address: str | None = None,
     fresh: bool = False,
     retry_failed: bool = False,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> SweepResult:
     """Run a sweep from a sweep file, a spec dict or an :class:`Experiment`; block until it ends.
 
@@ -86,6 +91,9 @@ def launch(
     connection inside a Ray job) or ``local`` (in-process, sequential). An existing results folder
     of the same experiment is resumed (``retry_failed`` reruns its failed and timed-out replicates);
     ``fresh`` moves it aside (renamed with a timestamp) and starts over. Nothing is ever deleted.
+
+    ``progress``: ``None`` (default) shows a live bar in Jupyter and the progress line on a terminal,
+    and nothing when stderr is a log file; ``True`` always shows it, ``False`` never.
     """
     from sweeper.backends import BACKENDS
     from sweeper.engine.resume import holds_experiment
@@ -154,7 +162,7 @@ def _run(
     backend: str,
     address: str | None,
     retry_failed: bool,
-    progress: bool,
+    progress: bool | None,
     results: str | Path,
     wants_trial: bool = True,
 ) -> SweepResult:
@@ -173,7 +181,7 @@ def _run(
     if holds_experiment(folder):
         check_compatible(folder, spec, None if isinstance(sweep, Mapping | Experiment) else str(sweep))
         restored = restore(spec, folder, searcher, retry_failed=retry_failed)
-        if progress:
+        if progress or (progress is None and sys.stderr.isatty()):
             print(
                 f"resuming {folder}: {restored.runs_done} runs done, {restored.trials_done} trials"
                 f" finished, {sum(len(p.missing) for p in restored.partial.values())} replicates of"
@@ -187,11 +195,9 @@ def _run(
     _write_experiment(folder, spec, status="running")
     writer = TableWriter(folder / TRIALS, trial_schema(spec))
     tracker = None
-    on_progress = None
-    if progress:
-        from sweeper.engine.progress import ProgressLine
+    from sweeper.engine.progress import progress_display
 
-        on_progress = ProgressLine(spec.primary.name)
+    on_progress = progress_display(spec.primary.name, progress)
     heartbeat = Heartbeat(folder, on_progress)
     engine = Engine(spec, searcher, runner, writer, heartbeat, restored)
     status, signals = "failed", [0]

@@ -210,6 +210,11 @@ class Verdict:
         )
         return f"{head}; best arm: {self.main.sentence}"
 
+    def _repr_html_(self) -> str:
+        from sweeper.analysis.display import verdict_html
+
+        return verdict_html(self)
+
     def to_dict(self) -> dict[str, Any]:
         main = self.main
         out: dict[str, Any] = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from typing import Any, TextIO
 
 from sweeper.engine.loop import Stats
 
@@ -75,3 +75,60 @@ class ProgressLine:
         if self.tty:
             self.stream.write("\n")
             self.stream.flush()
+
+
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel (IPython's ZMQ shell), where ``\\r`` does not redraw."""
+    shell = sys.modules.get("IPython")
+    get = getattr(shell, "get_ipython", None)
+    ip = get() if get is not None else None
+    return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
+
+
+class NotebookProgress:
+    """The same progress as a bar in one notebook output cell, updated in place (at most 2 a second).
+
+    It uses IPython's display handles, so it needs no widget extension and survives a saved notebook.
+    """
+
+    def __init__(self, metric: str):
+        import IPython.display
+
+        ipd: Any = IPython.display  # untyped
+        self.metric = metric
+        self._html = ipd.HTML
+        self._handle = ipd.display(ipd.HTML(self._render(None)), display_id=True)
+        self._last = 0.0
+
+    def _render(self, stats: Stats | None) -> str:
+        import html
+
+        if stats is None:
+            return "<div>sweeper: starting</div>"
+        total = max(1, stats.trials_total * stats.replicates)
+        return (
+            f'<div><progress value="{stats.runs_done}" max="{total}" style="width:40%"></progress>'
+            f" <code>{html.escape(line(stats, self.metric))}</code></div>"
+        )
+
+    def __call__(self, stats: Stats) -> None:
+        now = time.monotonic()
+        if now - self._last >= 0.5:
+            self._last = now
+            self.show(stats)
+
+    def show(self, stats: Stats) -> None:
+        if self._handle is not None:
+            self._handle.update(self._html(self._render(stats)))
+
+    def close(self, stats: Stats) -> None:
+        self.show(stats)
+
+
+def progress_display(metric: str, progress: bool | None) -> ProgressLine | NotebookProgress | None:
+    """What ``launch(progress=...)`` shows: ``True`` a bar in Jupyter, else the terminal line;
+    ``None`` (the default) the same in a notebook or on a terminal, nothing in logs; ``False`` nothing."""
+    notebook = in_notebook()
+    if progress is False or (progress is None and not notebook and not sys.stderr.isatty()):
+        return None
+    return NotebookProgress(metric) if notebook else ProgressLine(metric)

@@ -1,0 +1,134 @@
+"""Rich display in notebooks: small HTML cards with their key figure drawn inline as SVG.
+
+Jupyter calls ``_repr_html_`` on the last value of a cell; a launch result and a verdict answer with
+these cards. The figures are hand-made SVG (a few shapes) so that showing a result never imports
+matplotlib or writes a file.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from sweeper.analysis.verdict import Verdict
+    from sweeper.spec.model import Experiment
+
+W, H = 320, 90
+CARD = (
+    'style="font-family:sans-serif;border:1px solid #ccc;border-radius:6px;padding:8px 12px;max-width:760px"'
+)
+
+
+def _num(x: Any) -> str:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return html.escape(str(x))
+    return f"{v:.4g}" if math.isfinite(v) else ""
+
+
+def svg_interval(effect: float, low: float, high: float, good: bool) -> str:
+    """The effect and its interval on an axis that shows zero: the verdict at a glance."""
+    xs = [x for x in (effect, low, high, 0.0) if math.isfinite(x)]
+    lo, hi = min(xs), max(xs)
+    pad = (hi - lo) * 0.1 or 1.0
+    lo, hi = lo - pad, hi + pad
+
+    def px(x: float) -> float:
+        return 10 + (W - 20) * (x - lo) / (hi - lo)
+
+    colour = "#1a7f37" if good else "#b35900"
+    parts = [
+        f'<line x1="{px(0):.1f}" y1="8" x2="{px(0):.1f}" y2="52" stroke="#888" stroke-dasharray="3,3"/>',
+        f'<text x="{px(0):.1f}" y="66" font-size="10" text-anchor="middle">0</text>',
+    ]
+    if math.isfinite(low) and math.isfinite(high):
+        parts.append(
+            f'<line x1="{px(low):.1f}" y1="30" x2="{px(high):.1f}" y2="30"'
+            f' stroke="{colour}" stroke-width="3"/>'
+        )
+    if math.isfinite(effect):
+        parts.append(f'<circle cx="{px(effect):.1f}" cy="30" r="5" fill="{colour}"/>')
+    return f'<svg width="{W}" height="72" role="img" aria-label="effect and interval">{"".join(parts)}</svg>'
+
+
+def svg_history(values: Sequence[float], maximize: bool) -> str:
+    """Trial values in trial order (dots) and the best so far (a line)."""
+    pts = [(i, v) for i, v in enumerate(values) if math.isfinite(v)]
+    if not pts:
+        return ""
+    ys = [v for _, v in pts]
+    lo, hi = min(ys), max(ys)
+    span = (hi - lo) or 1.0
+    n = max(1, len(values) - 1)
+
+    def xy(i: int, v: float) -> tuple[float, float]:
+        return 8 + (W - 16) * i / n, H - 8 - (H - 16) * (v - lo) / span
+
+    dots = "".join(
+        f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2" fill="#7aa6d6"/>' for x, y in (xy(i, v) for i, v in pts)
+    )
+    best, line = None, []
+    for i, v in pts:
+        best = v if best is None or (v > best if maximize else v < best) else best
+        line.append("{:.1f},{:.1f}".format(*xy(i, best)))
+    path = f'<polyline points="{" ".join(line)}" fill="none" stroke="#d62728" stroke-width="1.5"/>'
+    return f'<svg width="{W}" height="{H}" role="img" aria-label="optimisation history">{dots}{path}</svg>'
+
+
+def frame_html(df: pd.DataFrame, rows: int = 5) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td>{_num(x) if not isinstance(x, str) else html.escape(x)}</td>" for x in r)
+        + "</tr>"
+        for r in df.head(rows).itertuples(index=False)
+    )
+    return f'<table style="font-size:12px"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def verdict_html(v: Verdict) -> str:
+    m = v.main
+    good = bool(m.supported)
+    mark = "supported" if good else "not supported"
+    return (
+        f"<div {CARD}><b>Verdict: {mark}</b> &mdash; {html.escape(v.sentence)}<br>"
+        f"{svg_interval(m.effect, m.ci_low, m.ci_high, good)}<br>"
+        f"<small>effect {_num(m.effect)} ({m.treatment} &minus; {m.baseline}), "
+        f"{100 * (1 - v.alpha):g}% CI [{_num(m.ci_low)}, {_num(m.ci_high)}], p={_num(m.p_value)}, "
+        f"{html.escape(m.test)}, n={m.n}</small></div>"
+    )
+
+
+def sweep_html(spec: Experiment, path: str, table: pd.DataFrame, counts: dict[str, int]) -> str:
+    """A launch result: counts, best trial, the optimisation history and the top of the summary."""
+    from sweeper.analysis.verdict import aggregate
+    from sweeper.results.values import best_trial
+
+    runs = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no runs"
+    out = [f"<div {CARD}><b>{html.escape(spec.name)}</b>: {table['trial'].nunique() if len(table) else 0}"]
+    out.append(f" trials, {len(table)} runs ({html.escape(runs)})<br>")
+    best = best_trial(table, spec) if len(table) else None
+    if best:
+        params = ", ".join(
+            f"{k}={_num(v) if isinstance(v, float) else html.escape(str(v))}"
+            for k, v in best["params"].items()
+        )
+        out.append(
+            f"best: trial {best['trial']} {html.escape(best['metric'])}={_num(best['mean'])}"
+            f" (mean of {best['n']}) with {params}<br>"
+        )
+        agg = aggregate(table, spec)
+        by_trial = agg.set_index("trial")[f"{spec.primary.name}_mean"].sort_index()
+        values = [float(x) for x in by_trial.to_numpy(dtype=float, na_value=math.nan)]
+        out.append(svg_history(values, spec.primary.direction == "maximize"))
+        out.append(
+            frame_html(agg.drop(columns=[c for c in agg.columns if c.endswith(("_ci_low", "_ci_high"))]))
+        )
+    out.append(f"<small>results: <code>{html.escape(path)}</code></small></div>")
+    return "".join(out)
