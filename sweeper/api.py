@@ -49,8 +49,10 @@ class SweepResult:
 
     def _repr_html_(self) -> str:
         from sweeper.analysis.display import sweep_html
+        from sweeper.analysis.verdict import aggregate
 
-        return sweep_html(self.spec, str(self.path), self.table, self.stats.counts)
+        table = self.table
+        return sweep_html(self.spec, str(self.path), table, aggregate(table, self.spec), self.stats.counts)
 
 
 def experiment_folder(spec: Experiment, results: str | Path) -> Path:

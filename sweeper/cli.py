@@ -92,6 +92,21 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from sweeper.report.live import make_server
+
+    server = make_server(args.dir, host=args.host, port=args.port, every=args.every)
+    host, port = str(server.server_address[0]), int(server.server_address[1])
+    print(f"serving the live report of {args.dir} at http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
 def _components(args: argparse.Namespace) -> int:
     from sweeper.results.components import describe
 
@@ -155,6 +170,15 @@ def build_parser() -> argparse.ArgumentParser:
         "p_value, test, n, ...) and write nothing",
     )
     p.set_defaults(handler=_report)
+
+    p = sub.add_parser("serve", help="serve the report on 127.0.0.1, re-rendered as rows land")
+    p.add_argument("dir", help="a results folder (RESULTS/<experiment>)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument(
+        "--every", type=float, default=3.0, help="render at most this often, in seconds (default: 3)"
+    )
+    p.set_defaults(handler=_serve)
 
     p = sub.add_parser("components", help="datasets, jobs, models ... the trials used and made")
     p.add_argument("dir", help="a results folder (RESULTS/<experiment>)")

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-    from sweeper.analysis.verdict import Verdict
     from sweeper.spec.model import Experiment
 
 W, H = 320, 90
@@ -92,7 +91,8 @@ def frame_html(df: pd.DataFrame, rows: int = 5) -> str:
     return f'<table style="font-size:12px"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def verdict_html(v: Verdict) -> str:
+def verdict_html(v: Any) -> str:
+    """A ``Verdict`` (typed loosely: verdict.py imports this module, never the reverse)."""
     m = v.main
     good = bool(m.supported)
     mark = "supported" if good else "not supported"
@@ -105,9 +105,11 @@ def verdict_html(v: Verdict) -> str:
     )
 
 
-def sweep_html(spec: Experiment, path: str, table: pd.DataFrame, counts: dict[str, int]) -> str:
-    """A launch result: counts, best trial, the optimisation history and the top of the summary."""
-    from sweeper.analysis.verdict import aggregate
+def sweep_html(
+    spec: Experiment, path: str, table: pd.DataFrame, agg: pd.DataFrame, counts: dict[str, int]
+) -> str:
+    """A launch result: counts, best trial, the optimisation history and the top of the summary
+    (``agg``: ``aggregate(table, spec)``)."""
     from sweeper.results.values import best_trial
 
     runs = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no runs"
@@ -123,7 +125,6 @@ def sweep_html(spec: Experiment, path: str, table: pd.DataFrame, counts: dict[st
             f"best: trial {best['trial']} {html.escape(best['metric'])}={_num(best['mean'])}"
             f" (mean of {best['n']}) with {params}<br>"
         )
-        agg = aggregate(table, spec)
         by_trial = agg.set_index("trial")[f"{spec.primary.name}_mean"].sort_index()
         values = [float(x) for x in by_trial.to_numpy(dtype=float, na_value=math.nan)]
         out.append(svg_history(values, spec.primary.direction == "maximize"))

@@ -1,0 +1,23 @@
+"""An objective the live-view tests can hold mid-sweep: after SWEEPER_TEST_PAUSE_AT calls it waits
+while the file SWEEPER_TEST_GATE exists, so a test sees a sweep that is running, then lets it end."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+import uuid
+from pathlib import Path
+
+
+def gated(x: float, y: str, seed: int) -> dict[str, float]:
+    log = Path(os.environ["SWEEPER_TEST_LOG"])
+    done = len(list(log.iterdir()))
+    (log / uuid.uuid4().hex).touch()
+    gate = Path(os.environ["SWEEPER_TEST_GATE"])
+    if done >= int(os.environ.get("SWEEPER_TEST_PAUSE_AT", "0")):
+        while gate.exists():
+            time.sleep(0.05)
+    time.sleep(float(os.environ.get("SWEEPER_TEST_SLEEP", "0")))
+    noise = random.Random(f"{seed}-{y}").gauss(0, 0.01)
+    return {"loss": (x - 0.3) ** 2 + (0.1 if y == "b" else 0.0) + noise}
