@@ -10,9 +10,8 @@ enumerated and streamed points ignore results, so they need none.
 from __future__ import annotations
 
 import math
-import random
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sweeper.search import space
@@ -38,25 +37,17 @@ class Proposer(Protocol):
 
 
 class Enumerated:
-    """Grid point k is trial k: the grid in its stable order, or seeded shuffled for brute force."""
+    """Grid point k is trial k: the grid in its stable order, or a seeded shuffle of it for brute
+    force. Points are computed from k (:class:`sweeper.search.space.Grid`), so a capped subset of a
+    huge space costs only the points it takes."""
 
     def __init__(self, spec: Experiment):
-        points = space.grid(spec.variables)
-        if spec.search.method == "bruteforce":
-            shuffled = list(points)
-            random.Random(spec.search.seed).shuffle(shuffled)
-            points = iter(shuffled)
-        self._points: Iterator[dict[str, Any]] = points
-        self._at = 0  # index of the point self._points yields next
+        self._grid = space.Grid(spec.variables)
+        shuffled = spec.search.method == "bruteforce"
+        self._order = space.Shuffle(self._grid.size, spec.search.seed) if shuffled else None
 
     def propose(self, k: int) -> dict[str, Any]:
-        if k < self._at:
-            raise ValueError(f"grid point {k} was already handed out (next is {self._at})")
-        while self._at < k:
-            next(self._points)
-            self._at += 1
-        self._at += 1
-        return next(self._points)
+        return self._grid.point(self._order(k) if self._order is not None else k)
 
     def tell(self, k: int, values: list[float] | None, status: str) -> None:
         """Nothing learns from results; the trial table keeps them."""

@@ -17,3 +17,8 @@ def exits(mode: str) -> float:
 def huge(x: int) -> dict[str, int]:
     """An integer metric far beyond a float's range for one trial only."""
     return {"value": 10**400 if x == 1 else x}
+
+
+def total(**values: int) -> float:
+    """Any number of int variables: their sum."""
+    return float(sum(values.values()))

@@ -51,3 +51,14 @@ def test_a_metric_beyond_float_range_fails_that_run_only(tmp_path: Path) -> None
     assert table.status.tolist() == ["complete", "failed", "complete", "complete"]
     error = table.error.iloc[1]
     assert "beyond the range of a float" in error and "Traceback" not in error, error
+
+
+def test_brute_force_takes_5_of_10_to_the_12_points_without_building_them(tmp_path: Path) -> None:
+    variables = {f"v{i}": {"int": [0, 9]} for i in range(12)}
+    spec = _spec(
+        "subset", "hostile_objectives:total", variables, search={"method": "bruteforce", "trials": 5}
+    )
+    run = sweeper.launch(spec, results=tmp_path, backend="local")
+    table = run.table
+    assert len(table) == 5 and (table.status == "complete").all()
+    assert len({tuple(row) for row in table[list(variables)].itertuples(index=False)}) == 5
