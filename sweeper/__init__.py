@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sweeper.analysis.verdict import summary, verdict
+from sweeper.analysis import summary, verdict
 from sweeper.api import SweepResult, launch
 from sweeper.errors import ObjectiveError, SpecError, SweeperError
 from sweeper.report.build import write_report

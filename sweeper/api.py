@@ -48,8 +48,8 @@ class SweepResult:
         return best_trial(self.table, self.spec)
 
     def _repr_html_(self) -> str:
+        from sweeper.analysis import aggregate
         from sweeper.analysis.display import sweep_html
-        from sweeper.analysis.verdict import aggregate
 
         table = self.table
         return sweep_html(self.spec, str(self.path), table, aggregate(table, self.spec), self.stats.counts)

@@ -68,10 +68,13 @@ def _print_summary(sweep) -> None:  # type: ignore[no-untyped-def]
 
 
 def _table(args: argparse.Namespace) -> int:
-    from sweeper.analysis.verdict import summary
+    from sweeper.analysis import summary
     from sweeper.report.build import format_table
 
-    sys.stdout.write(format_table(summary(args.dir, by=args.by), args.format))
+    table = summary(args.dir, by=args.by)
+    sys.stdout.write(format_table(table, args.format))
+    if table.attrs.get("partial"):  # mid-sweep: say what the ranking leaves out
+        print(f"({table.attrs['partial']} trials still missing replicates are not shown)", file=sys.stderr)
     return 0
 
 

@@ -92,10 +92,10 @@ def frame_html(df: pd.DataFrame, rows: int = 5) -> str:
 
 
 def verdict_html(v: Any) -> str:
-    """A ``Verdict`` (typed loosely: verdict.py imports this module, never the reverse)."""
+    """A ``Verdict`` (typed loosely: hypothesis.py imports this module, never the reverse)."""
     m = v.main
-    good = bool(m.supported)
-    mark = "supported" if good else "not supported"
+    good = bool(v.supported)  # across settings when there are several, else the main comparison
+    mark = v.outcome
     return (
         f"<div {CARD}><b>Verdict: {mark}</b> &mdash; {html.escape(v.sentence)}<br>"
         f"{svg_interval(m.effect, m.ci_low, m.ci_high, good)}<br>"

@@ -243,6 +243,12 @@ def _n_needed(effect: float, spread: float, alpha: float, *, paired: bool, cap: 
 
 def holm(p_values: Sequence[float]) -> list[float]:
     """Holm's step-down adjusted p-values (NaN stays NaN and does not count as a test)."""
+    out: list[float] = holm_array(p_values).tolist()
+    return out
+
+
+def holm_array(p_values: Any) -> np.ndarray:
+    """:func:`holm` on an array, as an array: one sort, whatever the number of tests."""
     import numpy as np
 
     p = np.asarray(p_values, dtype=float)
@@ -253,7 +259,7 @@ def holm(p_values: Sequence[float]) -> list[float]:
         order = idx[np.argsort(p[idx], kind="stable")]
         adj = np.maximum.accumulate((m - np.arange(m)) * p[order])
         out[order] = np.minimum(adj, 1.0)
-    return out.tolist()
+    return out
 
 
 def kendall_w(ranks: np.ndarray) -> float:

@@ -21,8 +21,8 @@ from sweeper.errors import SweeperError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from sweeper.analysis import Stability, Verdict
     from sweeper.analysis.importance import Importance
-    from sweeper.analysis.verdict import Stability, Verdict
     from sweeper.spec.model import Experiment
 
 REPORT = "report"
@@ -123,7 +123,7 @@ def display_summary(table: pd.DataFrame, spec: Experiment, rows: int = SUMMARY_R
 
 def write_report(path: str | Path) -> Report:
     """Compute, save, draw and render the report of a results folder into ``DIR/report/``."""
-    from sweeper.analysis import verdict as analysis
+    import sweeper.analysis as analysis
     from sweeper.analysis.importance import importance
     from sweeper.report import figures as plots
     from sweeper.results.history import load_history
@@ -190,12 +190,14 @@ def write_report(path: str | Path) -> Report:
         else:
             (out / name).unlink(missing_ok=True)
 
-    if verdict is not None:
+    if verdict is not None and (verdict.within or verdict.stage == analysis.CONFIRM):
+        _compare_figures(verdict, out, draw)
+    elif verdict is not None:
         draw(
             "arms.png",
             f"{verdict.metric} per seed in each arm of the comparison (lines join "
             "replicates that share a seed).",
-            plots.arm_spread(df, spec, verdict, out / "arms.png"),
+            plots.arm_spread(analysis.stage_rows(df), spec, verdict, out / "arms.png"),
         )
     draw(
         "variables.png",
@@ -242,6 +244,31 @@ def write_report(path: str | Path) -> Report:
     return Report(out, verdict, tuple(name for name, _ in figures))
 
 
+def _compare_figures(verdict: Verdict, out: Path, draw: Any) -> None:
+    """The figures of a comparison over settings or with a confirmation stage."""
+    from sweeper.report import figures_compare as fc
+
+    draw(
+        "effects.png",
+        f"Effect on {verdict.metric} (treatment - baseline) in each setting with its CI"
+        + ("; the shaded band is the ROPE." if verdict.rope is not None else "."),
+        fc.setting_effects(verdict, out / "effects.png"),
+    )
+    if verdict.across is not None:
+        draw(
+            "cd.png",
+            "Critical-difference diagram (Demšar 2006): average rank of each arm over the settings; "
+            "arms joined by a thick bar differ by less than the Nemenyi critical difference.",
+            fc.cd_diagram(verdict.across, out / "cd.png"),
+        )
+    draw(
+        "confirm.png",
+        "Each arm's search-stage estimate (its best trial on the search's seeds) and its mean on the "
+        "confirmation stage's fresh seeds: the gap is the winner's curse.",
+        fc.search_vs_confirm(verdict, out / "confirm.png"),
+    )
+
+
 def _interval(low: float, high: float) -> str:
     return f"[{fmt_number(low)}, {fmt_number(high)}]" if fmt_number(low) else ""
 
@@ -263,7 +290,7 @@ def _blocks(
     import pandas as pd
     import yaml
 
-    from sweeper.analysis.verdict import ALPHA
+    from sweeper.analysis import ALPHA
 
     counts = df["status"].value_counts().to_dict() if "status" in df.columns else {}
     status = meta.get("status", "unknown")
@@ -320,12 +347,23 @@ def _blocks(
                 )
             )
         b.append(("table", pd.DataFrame(rows, columns=["", "value"])))
+        if main.rope is not None:
+            r = main.rope
+            rows.append(
+                (
+                    f"Bayesian correlated t-test (ROPE ±{r.rope:g}, correlation {r.correlation:g})",
+                    f"P(effect < -{r.rope:g}) = {fmt_number(r.below)}, P(inside) = {fmt_number(r.inside)}, "
+                    f"P(> {r.rope:g}) = {fmt_number(r.above)}",
+                )
+            )
+            b[-1] = ("table", pd.DataFrame(rows, columns=["", "value"]))
         b.append(("p", f"**Why this test:** {main.reason}."))
         b.append(("p", f"**Arms:** {verdict.arms_note}"))
         warns = list(main.warnings) + list(verdict.notes)
         if warns:
             b.append(("ul", [f"⚠ {w}" for w in warns]))
-        if len(verdict.comparisons) > 1:
+        b.extend(_comparison_blocks(verdict))
+        if len(verdict.comparisons) > 1 and not verdict.within:
             b.append(("h3", "Every arm against the baseline"))
             b.append(
                 (
@@ -373,7 +411,7 @@ def _blocks(
     )
     b.append(("table", display_summary(table, spec)))
     if verdict is not None:
-        from sweeper.analysis.verdict import aggregate
+        from sweeper.analysis import aggregate
 
         b.append(("h3", f"By {verdict.variable}"))
         b.append(
@@ -432,6 +470,160 @@ def _blocks(
     env += [(k, v) for k, v in sorted((meta.get("versions") or {}).items())]
     b.append(("table", pd.DataFrame(env, columns=["", "value"])))
     return b
+
+
+def _comparison_blocks(verdict: Verdict) -> list[Block]:
+    """Across settings, the cost side, and search vs confirmation: the sections issue 13 adds."""
+    import pandas as pd
+
+    from sweeper.analysis.across import NORMALISATION
+
+    b: list[Block] = []
+    if verdict.within:
+        b.append(("h3", f"Each setting of {', '.join(verdict.within)}"))
+        b.append(("table", _comparison_table(verdict.comparisons, verdict.rope is not None)))
+    a = verdict.across
+    if a is not None:
+        b.append(("h3", "Across settings"))
+        b.append(("verdict", (a.supported, a.sentence)))
+        test = (
+            f"Wilcoxon signed-rank test over the {a.n_settings} settings' normalised effects "
+            f"(W = {fmt_number(a.statistic)}, p = {fmt_number(a.p_value)}); sign test: better on "
+            f"{a.better} of {a.n_settings} (p = {fmt_number(a.sign_p)})"
+            if a.test != "Friedman"
+            else f"Friedman test over the arms' ranks in {a.n_settings} settings "
+            f"(chi² = {fmt_number(a.statistic)}, p = {fmt_number(a.p_value)}), Nemenyi critical difference "
+            f"{fmt_number(a.cd)} of average ranks, and Holm-corrected comparisons with {a.baseline}"
+        )
+        b.append(("p", f"**Test:** {test}. Aggregates as rliable computes them: {NORMALISATION}."))
+        b.append(
+            (
+                "table",
+                pd.DataFrame(
+                    [
+                        {
+                            "arm": g.arm,
+                            "IQM (normalised)": g.iqm,
+                            "95% CI (stratified bootstrap)": _interval(g.ci_low, g.ci_high),
+                        }
+                        for g in a.iqm
+                    ]
+                    + [
+                        {
+                            "arm": f"P({a.treatment} > {a.baseline})",
+                            "IQM (normalised)": a.poi,
+                            "95% CI (stratified bootstrap)": _interval(a.poi_low, a.poi_high),
+                        }
+                    ]
+                ),
+            )
+        )
+        if a.posthoc:
+            b.append(
+                (
+                    "table",
+                    pd.DataFrame(
+                        [
+                            {
+                                "arm": a.baseline,
+                                "average rank": dict(a.ranks)[a.baseline],
+                                "z": None,
+                                "p": None,
+                                "p (Holm)": None,
+                            }
+                        ]
+                        + [
+                            {
+                                "arm": p.arm,
+                                "average rank": p.rank,
+                                "z": p.z,
+                                "p": p.p_value,
+                                "p (Holm)": p.p_holm,
+                            }
+                            for p in a.posthoc
+                        ]
+                    ),
+                )
+            )
+        if a.notes:
+            b.append(("ul", [f"⚠ {n}" for n in a.notes]))
+    if verdict.costs:
+        b.append(("h3", "Cost: the other metrics, same arms, same pairing"))
+        b.append(
+            (
+                "p",
+                "Positive metrics are compared as the geometric-mean ratio treatment / baseline (a "
+                "t-interval on the paired log ratios), others as mean differences; `duration_s` stands in "
+                "when the sweep records no other metric.",
+            )
+        )
+        b.append(
+            (
+                "table",
+                pd.DataFrame(
+                    [
+                        {
+                            "metric": c.metric,
+                            "treatment": c.treatment_mean,
+                            "baseline": c.baseline_mean,
+                            "ratio" if c.ratio else "difference": c.estimate,
+                            "CI": _interval(c.ci_low, c.ci_high),
+                            "p": c.p_value,
+                            "significant": c.significant,
+                            "n": c.n,
+                        }
+                        for c in verdict.costs
+                    ]
+                ),
+            )
+        )
+    if verdict.search:
+        b.append(("h3", "Search stage vs confirmation (the winner's curse, measured)"))
+        confirmed = {(c.setting, c.treatment): c for c in verdict.comparisons}
+        rows = []
+        for s in verdict.search:
+            c = confirmed.get((s.setting, s.treatment))
+            if c is None:
+                continue
+            rows.append(
+                {
+                    "setting": s.setting,
+                    "treatment": s.treatment,
+                    "search: treatment": s.treatment_mean,
+                    "confirm: treatment": c.treatment_mean,
+                    "search: baseline": s.baseline_mean,
+                    "confirm: baseline": c.baseline_mean,
+                    "search effect": s.effect,
+                    "confirmed effect": c.effect,
+                    "confirmed CI": _interval(c.ci_low, c.ci_high),
+                    "search verdict": s.outcome,
+                    "confirmed verdict": c.outcome,
+                }
+            )
+        b.append(("table", pd.DataFrame(rows)))
+    return b
+
+
+def _comparison_table(comparisons: Any, rope: bool) -> pd.DataFrame:
+    import pandas as pd
+
+    rows = []
+    for c in comparisons:
+        row = {
+            "setting": c.setting,
+            "treatment": c.treatment,
+            "verdict": c.outcome,
+            "effect": c.effect,
+            "CI": _interval(c.ci_low, c.ci_high),
+            "p": c.p_value,
+            "p (Holm)": c.p_adjusted,
+            "test": c.test,
+            "n": c.n,
+        }
+        if rope and c.rope is not None:
+            row["P(inside ROPE)"] = c.rope.inside
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------- renderers
@@ -527,7 +719,7 @@ def render_html(blocks: list[Block], *, title: str, images: Path) -> str:
 
 def verdict_json(path: str | Path) -> dict[str, Any]:
     """``sweeper report DIR --json``: the verdict as a dict (``supported`` None without one)."""
-    from sweeper.analysis.verdict import verdict
+    from sweeper.analysis import verdict
 
     v = verdict(path)
     if v is None:

@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
+    from sweeper.analysis import Verdict
     from sweeper.analysis.importance import Importance
-    from sweeper.analysis.verdict import Verdict
     from sweeper.spec.model import Experiment, Variable
 
 DPI = 100
@@ -43,7 +43,7 @@ def _save(fig: Figure, path: Path) -> Path:
 
 
 def _trial_stats(df: pd.DataFrame, metric: str) -> pd.DataFrame:
-    from sweeper.analysis.verdict import completed
+    from sweeper.analysis import completed
 
     done = completed(df)
     done = done[done[metric].notna()]
@@ -54,7 +54,7 @@ def metric_vs_variables(df: pd.DataFrame, spec: Experiment, path: Path) -> Path 
     """The primary metric against each swept variable: replicates as dots, trial means with sd."""
     import numpy as np
 
-    from sweeper.analysis.verdict import completed, swept
+    from sweeper.analysis import completed, swept
 
     metric = spec.primary.name
     names = swept(spec, df)
@@ -166,7 +166,7 @@ def parallel_coordinates(df: pd.DataFrame, spec: Experiment, path: Path, top: in
     from matplotlib import colormaps
     from matplotlib.colors import Normalize
 
-    from sweeper.analysis.verdict import completed, swept
+    from sweeper.analysis import completed, swept
 
     metric = spec.primary.name
     names = swept(spec, df)
@@ -219,7 +219,7 @@ def arm_spread(df: pd.DataFrame, spec: Experiment, verdict: Verdict, path: Path)
     """Per-seed values of each arm of the comparison, lines joining replicates of one seed."""
     import numpy as np
 
-    from sweeper.analysis.verdict import arm_values
+    from sweeper.analysis import arm_values
 
     c0 = verdict.comparisons[0]
     levels = [c0.baseline, *(c.treatment for c in verdict.comparisons)]
@@ -342,7 +342,7 @@ def pareto_front(df: pd.DataFrame, spec: Experiment, path: Path) -> Path | None:
     if len(spec.metrics) < 2:
         return None
     a, b = spec.metrics[0], spec.metrics[1]
-    from sweeper.analysis.verdict import completed
+    from sweeper.analysis import completed
 
     done = completed(df)
     means = done.groupby("trial")[[a.name, b.name]].mean().dropna()

@@ -39,12 +39,15 @@ class ExperimentStatus:
     driver: dict[str, Any] = field(default_factory=dict)
     resumable: bool = False
     note: str = ""  # why it can or cannot be resumed, and how
+    partial: int = 0  # trials with replicates still to finish (left out of "best so far")
+    confirm_rows: int = 0  # runs of the confirmation stage (compare: {confirm: N}) recorded
+    confirm_trials: int = 0
 
 
 def experiment_status(folder: str | Path) -> ExperimentStatus:
     """Read (never write) what a results folder says about its experiment."""
     from sweeper.results.table import load, read_spec
-    from sweeper.results.values import best_trial
+    from sweeper.results.values import CONFIRM, best_trial, complete_trials, stages
 
     folder = Path(folder)
     if not (folder / EXPERIMENT_JSON).is_file():
@@ -77,12 +80,15 @@ def experiment_status(folder: str | Path) -> ExperimentStatus:
             state=state, resumable=False, note=f"the trial table is damaged: {exc}", **base
         )
     counts: dict[str, int] = {}
-    rows = trials = 0
+    rows = trials = partial = confirm_rows = confirm_trials = 0
     best = None
     if table is not None and len(table):
         counts = {str(k): int(v) for k, v in table["status"].value_counts().items()}
-        rows, trials = len(table), int(table["trial"].nunique())
+        confirming = stages(table) == CONFIRM
+        confirm_rows, confirm_trials = int(confirming.sum()), int(table.loc[confirming, "trial"].nunique())
+        rows, trials = len(table) - confirm_rows, int(table["trial"].nunique()) - confirm_trials
         best = best_trial(table, spec)
+        partial = complete_trials(table, spec)[1]
     want = total * spec.replicates
     failed = counts.get("failed", 0) + counts.get("timeout", 0)
     if alive:
@@ -107,6 +113,9 @@ def experiment_status(folder: str | Path) -> ExperimentStatus:
         running=int(driver.get("running", 0)) if alive else 0,
         resumable=resumable,
         note=note,
+        partial=partial,
+        confirm_rows=confirm_rows,
+        confirm_trials=confirm_trials,
         **base,
     )
 
@@ -127,11 +136,14 @@ def format_status(st: ExperimentStatus) -> str:
         )
     counts = ", ".join(f"{n} {s}" for s, n in sorted(st.counts.items())) or "none yet"
     lines.append(f"  runs: {st.rows}/{want} recorded ({counts}); trials: {st.trials}/{st.trials_total}")
+    if st.confirm_rows:
+        lines.append(f"  confirmation stage: {st.confirm_rows} runs of {st.confirm_trials} trials recorded")
     lines.append(f"  in flight: {st.running}")
     if st.best:
         lines.append(
             f"  best so far: trial {st.best['trial']} {st.best['metric']}={st.best['mean']:.6g}"
             f" (mean of {st.best['n']}) with {params_text(st.best['params'])}"
+            + (f"; {st.partial} trials still missing replicates are not ranked" if st.partial else "")
         )
     lines.append(f"  resumable: {'yes' if st.resumable else 'no'} - {st.note}")
     return "\n".join(lines)

@@ -9,8 +9,8 @@ import time
 import numpy as np
 import pytest
 
+import sweeper.analysis as analysis
 from sweeper import load
-from sweeper.analysis import verdict as analysis
 from sweeper.cli import main
 from sweeper.report.build import write_report
 from sweeper.results.table import TableWriter, trial_schema

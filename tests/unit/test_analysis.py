@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+import sweeper.analysis as analysis
 from sweeper import load, summary
 from sweeper.analysis import importance, inference
-from sweeper.analysis import verdict as analysis
 from sweeper.errors import SweeperError
 from sweeper.results.table import read_spec
 from sweeper.spec.model import load_spec

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+import sweeper.analysis as analysis
 from sweeper.analysis import inference
-from sweeper.analysis import verdict as analysis
 from sweeper.spec.model import load_spec
 from tests.results_fixture import model_rows, model_spec, seed_of
 
