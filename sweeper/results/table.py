@@ -2,8 +2,13 @@
 
 Layout (a public contract, see README): ``trials/part-NNNNNN.parquet`` files are appended while a sweep
 runs; ``close()`` compacts them into ``trials/compact-NNNNNN.parquet``, which holds every row of the
-parts numbered up to NNNNNN. Readers take the newest compact file plus the parts after it, so a crash
-at any point leaves a readable, duplicate-free table.
+parts numbered up to NNNNNN. The compact file is written into a hidden sibling folder
+(``.trials.compacting/``) which is then swapped with ``trials/`` in one atomic rename
+(``renameat2(RENAME_EXCHANGE)``), so any reader of ``trials/`` (pandas, pyarrow, polars, DuckDB) sees
+either the parts or the compact file, never both; the old parts, now in the sibling, are deleted after.
+A kill at any point leaves a complete, duplicate-free ``trials/``; the next writer of the folder
+deletes a leftover sibling (an unfinished compaction, or the old parts of a finished one). Where the
+file system cannot swap folders, the parts are simply left as they are.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import json
 import os
 import re
 import secrets
+import shutil
+import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -181,6 +188,7 @@ class TableWriter:
         self.folder, self.schema, self.keys = folder, schema, keys  # keys: see read_folder
         self.flush_rows, self.flush_s = flush_rows, flush_s
         self.folder.mkdir(parents=True, exist_ok=True)
+        _tidy(folder)
         compact, parts = _parts(folder)
         last = parts[-1][0] if parts else (int(PART_RE.match(compact.name).group(2)) if compact else -1)  # type: ignore[union-attr]
         self._next = last + 1
@@ -204,22 +212,70 @@ class TableWriter:
         self._rows = []
 
     def close(self) -> None:
-        """Flush, then fold every part into one compact file (only then are the parts removed)."""
+        """Flush, then fold every part into one compact file, swapped in with one rename."""
         self.flush()
         compact, parts = _parts(self.folder)
         if not parts or (compact is None and len(parts) == 1):
             return
         table = read_folder(self.folder, self.keys)
-        upto = parts[-1][0]
-        atomic_write_table(self.folder / f"compact-{upto:06d}.parquet", table)
-        for _, p in parts:
-            p.unlink(missing_ok=True)
-        if compact is not None:
-            compact.unlink(missing_ok=True)
+        stage = _stage(self.folder)
+        shutil.rmtree(stage, ignore_errors=True)
+        stage.mkdir()
+        atomic_write_table(stage / f"compact-{parts[-1][0]:06d}.parquet", table)
+        if not _exchange(stage, self.folder):  # no atomic swap here: the parts stay, still correct
+            shutil.rmtree(stage, ignore_errors=True)
+            return
+        _fsync_dir(self.folder.parent)
+        shutil.rmtree(stage, ignore_errors=True)  # the old parts
+
+
+def _stage(folder: Path) -> Path:
+    """Where a compaction is prepared: hidden, beside the folder, so no reader of it looks there."""
+    return folder.with_name(f".{folder.name}.compacting")
+
+
+def _tidy(folder: Path) -> None:
+    """Before writing to a folder (its driver holds the lock): finish or undo an interrupted
+    compaction, and remove temp files a killed writer left."""
+    shutil.rmtree(_stage(folder), ignore_errors=True)  # either half is disposable: the folder is whole
+    for p in folder.glob(".*.tmp"):
+        p.unlink(missing_ok=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders in one atomic rename; False where the system or file system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is None:  # glibc < 2.28, musl
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    errno = ctypes.get_errno()
+    if errno in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: this file system cannot swap
+        return False
+    raise OSError(errno, os.strerror(errno), str(b))
 
 
 def read_folder(folder: Path, keys: tuple[str, ...] = ("trial", "replicate")) -> pa.Table:
-    """Read a parts folder as one table; a later row for the same ``keys`` replaces an earlier one."""
+    """Read a parts folder as one table; a later row for the same ``keys`` replaces an earlier one.
+
+    A file that vanishes between listing and reading was compacted meanwhile (the folder was
+    swapped): the folder is listed again, a few times, before anything is called damaged.
+    """
+    for _ in range(5):
+        try:
+            return _read_once(folder, keys)
+        except FileNotFoundError:
+            time.sleep(0.05)
+    return _read_once(folder, keys)
+
+
+def _read_once(folder: Path, keys: tuple[str, ...]) -> pa.Table:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -229,7 +285,11 @@ def read_folder(folder: Path, keys: tuple[str, ...] = ("trial", "replicate")) ->
     for f in files:
         try:
             tables.append(pq.read_table(f))
+        except FileNotFoundError:
+            raise
         except (OSError, pa.ArrowInvalid) as exc:
+            if not f.exists():
+                raise FileNotFoundError(f) from None
             raise SweeperError(
                 f"{f}: not a readable Parquet file ({exc}). Move it out of {folder} to read the rest; "
                 "sweeper never writes partial files, so it was damaged or put there by something else."

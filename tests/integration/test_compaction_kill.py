@@ -1,0 +1,146 @@
+"""Compaction is atomic for every reader of trials/ as is, even under SIGKILL at its worst moment.
+
+A writer subprocess is killed at the point where a compaction is dangerous; then pandas, pyarrow,
+polars, DuckDB and sweeper.load each read the folder, and a relaunch (a new writer) tidies it up.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from sweeper.results import table as results_table
+
+ROWS = 50
+
+WRITER = textwrap.dedent("""
+    import os, shutil, signal, sys
+    from pathlib import Path
+    import pyarrow as pa
+    from sweeper.results import table as t
+
+    folder, mode = Path(sys.argv[1]), sys.argv[2]
+    schema = pa.schema([("trial", pa.int64()), ("replicate", pa.int32()), ("v", pa.float64())])
+    w = t.TableWriter(folder, schema, flush_rows=10)
+
+    def die(*_a, **_k):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    real_replace = os.replace
+    if mode == "part-write":  # killed while a part is written: its temp file is left
+        def replace(src, dst, *a, **k):
+            if Path(dst).name == "part-000003.parquet":
+                die()
+            return real_replace(src, dst, *a, **k)
+        os.replace = replace
+    for i in range(int(sys.argv[3])):
+        w.append([{"trial": i, "replicate": 0, "v": float(i)}])
+    w.flush()
+    if mode == "first-removal":  # the first part removed by a compaction, whatever the mechanism
+        real_unlink, real_rmtree = os.unlink, shutil.rmtree
+        def unlink(path, *a, **k):
+            if "part-" in os.fspath(path):
+                die()
+            return real_unlink(path, *a, **k)
+        def rmtree(path, *a, **k):
+            p = Path(path)
+            if p.is_dir() and any(c.name.startswith("part-") for c in p.iterdir()):
+                die()
+            return real_rmtree(path, *a, **k)
+        os.unlink, shutil.rmtree = unlink, rmtree
+    elif mode == "compact-write":  # the compact file written, not yet in place
+        def replace(src, dst, *a, **k):
+            if Path(dst).name.startswith("compact-"):
+                die()
+            return real_replace(src, dst, *a, **k)
+        os.replace = replace
+    elif mode == "before-swap":
+        t._exchange = die
+    w.close()
+""")
+
+
+def _kill_writer(folder: Path, mode: str, rows: int = ROWS) -> None:
+    proc = subprocess.run([sys.executable, "-c", WRITER, str(folder), mode, str(rows)], capture_output=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+
+
+def _counts(folder: Path) -> dict[str, int]:
+    """Rows as each reader sees the folder, read as is."""
+    import duckdb
+    import pandas as pd
+    import polars as pl
+    import pyarrow.dataset as ds
+
+    return {
+        "pandas": len(pd.read_parquet(folder)),
+        "pyarrow": ds.dataset(folder, format="parquet").count_rows(),
+        "polars": pl.read_parquet(f"{folder}/*.parquet").height,
+        "duckdb": duckdb.sql(f"select count(*) from read_parquet('{folder}/*.parquet')").fetchall()[0][0],
+        "sweeper": len(results_table.load(folder)),
+    }
+
+
+@pytest.mark.parametrize("mode", ["first-removal", "compact-write", "before-swap"])
+def test_a_kill_during_compaction_never_duplicates_rows_and_a_relaunch_tidies(
+    tmp_path: Path, mode: str
+) -> None:
+    folder = tmp_path / "exp" / "trials"
+    _kill_writer(folder, mode)
+    assert set(_counts(folder).values()) == {ROWS}, _counts(folder)
+    # a relaunch opens a writer on the folder: it finishes or undoes the interrupted compaction
+    import pyarrow as pa
+
+    schema = pa.schema([("trial", pa.int64()), ("replicate", pa.int32()), ("v", pa.float64())])
+    writer = results_table.TableWriter(folder, schema)
+    writer.close()
+    assert set(_counts(folder).values()) == {ROWS}
+    assert sorted(p.name for p in folder.iterdir()) == [f"compact-{_last_part(folder):06d}.parquet"]
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["trials"]  # no compaction leftovers
+
+
+def _last_part(folder: Path) -> int:
+    (only,) = folder.iterdir()
+    return int(only.name.split("-")[1].split(".")[0])
+
+
+def test_temp_files_of_a_killed_writer_are_removed_on_relaunch(tmp_path: Path) -> None:
+    folder = tmp_path / "exp" / "trials"
+    _kill_writer(folder, "part-write")
+    assert [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+    import pyarrow as pa
+
+    schema = pa.schema([("trial", pa.int64()), ("replicate", pa.int32()), ("v", pa.float64())])
+    results_table.TableWriter(folder, schema).close()
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]
+
+
+def test_load_during_a_compaction_reads_the_new_folder_not_a_damaged_part(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "trials"
+    schema = pa.schema([("trial", pa.int64()), ("replicate", pa.int32()), ("v", pa.float64())])
+    writer = results_table.TableWriter(folder, schema, flush_rows=5)
+    for i in range(20):
+        writer.append([{"trial": i, "replicate": 0, "v": float(i)}])
+    writer.flush()
+    real_read = pq.read_table
+    raced: list[bool] = []
+
+    def read_while_compacting(path: object, *args: object, **kwargs: object) -> pa.Table:
+        if not raced:  # the reader has listed the parts; the compaction lands now
+            raced.append(True)
+            writer.close()
+        return real_read(path, *args, **kwargs)
+
+    monkeypatch.setattr(pq, "read_table", read_while_compacting)
+    table = results_table.load(folder)
+    assert raced and sorted(table["trial"]) == list(range(20))
