@@ -10,7 +10,9 @@ import platform
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from sweeper.engine.loop import Stats
+    from sweeper.engine.profile import Profile
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,7 @@ def launch(
     fresh: bool = False,
     retry_failed: bool = False,
     progress: bool | None = None,
+    profile: bool = False,
 ) -> SweepResult:
     """Run a sweep from a sweep file, a spec dict or an :class:`Experiment`; block until it ends.
 
@@ -96,13 +100,15 @@ def launch(
 
     ``progress``: ``None`` (default) shows a live bar in Jupyter and the progress line on a terminal,
     and nothing when stderr is a log file; ``True`` always shows it, ``False`` never.
+    ``profile`` prints where the time went (spec, resume, components, Ray start, runs, compaction,
+    shutdown) to stderr at the end.
     """
     from sweeper.backends import BACKENDS
+    from sweeper.engine.profile import Profile
     from sweeper.engine.resume import holds_experiment
-    from sweeper.run.objective import check_signature, load_objective, wants
-    from sweeper.run.types import RunContext
     from sweeper.search.pruners import check_pruner
 
+    prof = Profile()
     spec = sweep if isinstance(sweep, Experiment) else load_spec(sweep)
     check_pruner(spec)
     if spec.command is not None and spec.command.shell:
@@ -111,6 +117,59 @@ def launch(
         check_shell_template(spec.command.template, spec.source or "the sweep")
     if backend not in BACKENDS:
         raise SweeperError(f"backend {backend!r} is unknown\n  fix: use one of {', '.join(BACKENDS)}")
+    folder = experiment_folder(spec, results)
+    prof.note("spec", prof.started, time.time())
+    # A new sweep has work for sure: Ray starts now, beside the objective's import, the resume
+    # state and the components (a resumed one starts it once the table says there is work left).
+    connecting = None
+    if backend == "ray" and (fresh or not holds_experiment(folder)):
+        connecting = _connect_soon(address, prof)
+    try:
+        return _checked_launch(
+            spec,
+            sweep,
+            folder,
+            results=results,
+            backend=backend,
+            address=address,
+            fresh=fresh,
+            retry_failed=retry_failed,
+            progress=progress,
+            prof=prof if profile else None,
+            connecting=connecting,
+        )
+    finally:
+        if connecting is not None:  # the backend has ended it already, unless the launch failed first
+            from sweeper.backends.ray import end_connection
+
+            end_connection(connecting)
+
+
+def _connect_soon(address: str | None, prof: Profile) -> Future[bool]:
+    from sweeper.backends.ray import connect_soon
+
+    return connect_soon(address, lambda begin, end: prof.note("ray start", begin, end))
+
+
+def _checked_launch(
+    spec: Experiment,
+    sweep: Any,
+    folder: Path,
+    *,
+    results: str | Path,
+    backend: str,
+    address: str | None,
+    fresh: bool,
+    retry_failed: bool,
+    progress: bool | None,
+    prof: Profile | None,
+    connecting: Future[bool] | None,
+) -> SweepResult:
+    from sweeper.engine.resume import holds_experiment
+    from sweeper.run.objective import check_signature, load_objective, wants
+    from sweeper.run.types import RunContext
+
+    spec_start = time.time()
     metric_names = tuple(m.name for m in spec.metrics)
     wants_trial = True  # a command's output is always read for reports
     if spec.objective is not None:
@@ -123,7 +182,8 @@ def launch(
             [c.name for c in spec.components],
         )
         wants_trial = wants(func, "trial")
-    folder = experiment_folder(spec, results)
+    if prof is not None:
+        prof.note("objective", spec_start, time.time())
     ref = RunContext(
         spec.objective or "",
         spec.root,
@@ -150,6 +210,8 @@ def launch(
             progress=progress,
             results=results,
             wants_trial=wants_trial,
+            prof=prof,
+            connecting=connecting,
         )
     finally:
         lock.release()
@@ -167,22 +229,27 @@ def _run(
     progress: bool | None,
     results: str | Path,
     wants_trial: bool = True,
+    prof: Profile | None = None,
+    connecting: Future[bool] | None = None,
 ) -> SweepResult:
     from sweeper.backends import make_backend
     from sweeper.engine.channel import Tracker, open_channel
     from sweeper.engine.inputs import prepare
     from sweeper.engine.loop import Engine
+    from sweeper.engine.profile import Profile
     from sweeper.engine.resume import check_compatible, holds_experiment, restore
     from sweeper.engine.signals import Interrupted, stop_on_interrupt
     from sweeper.results.lock import Heartbeat
     from sweeper.results.table import TableWriter, trial_schema
     from sweeper.search.searcher import Searcher
 
+    profiling, prof = prof is not None, prof or Profile()
     searcher = Searcher(spec)
     restored = None
     if holds_experiment(folder):
-        check_compatible(folder, spec, None if isinstance(sweep, Mapping | Experiment) else str(sweep))
-        restored = restore(spec, folder, searcher, retry_failed=retry_failed)
+        with prof.phase("resume"):
+            check_compatible(folder, spec, None if isinstance(sweep, Mapping | Experiment) else str(sweep))
+            restored = restore(spec, folder, searcher, retry_failed=retry_failed)
         if progress or (progress is None and sys.stderr.isatty()):
             print(
                 f"resuming {folder}: {restored.runs_done} runs done, {restored.trials_done} trials"
@@ -190,12 +257,26 @@ def _run(
                 f" {len(restored.partial)} unfinished trials to run first",
                 file=sys.stderr,
             )
-    inputs = prepare(spec, folder)  # refuses changed inputs on a resume; runs shared jobs once
-    channel, start_monitor = open_channel(spec, backend, wants_trial)
-    ref = replace(ref, channel=channel, inputs=tuple(inputs.paths.items()) if inputs else ())
-    runner = make_backend(backend, spec, ref, address=address)
-    _write_experiment(folder, spec, status="running")
-    writer = TableWriter(folder / TRIALS, trial_schema(spec))
+    where = backend
+    if restored is not None and not restored.partial and searcher.exhausted:
+        where = "local"  # nothing left to run: never start Ray (seconds) for it
+    elif where == "ray" and connecting is None:  # a resume with work left: start Ray now, beside the rest
+        connecting = _connect_soon(address, prof)
+    try:
+        with prof.phase("components"):
+            inputs = prepare(spec, folder)  # refuses changed inputs on a resume; runs shared jobs once
+            channel, start_monitor = open_channel(spec, where, wants_trial)
+            ref = replace(ref, channel=channel, inputs=tuple(inputs.paths.items()) if inputs else ())
+            _write_experiment(folder, spec, status="running")
+            writer = TableWriter(folder / TRIALS, trial_schema(spec))
+        with prof.phase("backend"):
+            runner = make_backend(where, spec, ref, address=address, connecting=connecting)
+    except BaseException:
+        if connecting is not None:
+            from sweeper.backends.ray import end_connection
+
+            end_connection(connecting)
+        raise
     tracker = None
     from sweeper.engine.progress import progress_display
 
@@ -205,11 +286,11 @@ def _run(
     status, signals = "failed", [0]
     try:
         tracker = engine.tracker = Tracker(
-            folder, spec, searcher, start_monitor(), inputs=inputs, poll_s=0.0 if backend == "local" else 0.25
+            folder, spec, searcher, start_monitor(), inputs=inputs, poll_s=0.0 if where == "local" else 0.25
         )
         if restored is not None:
             tracker.replay(folder, restored.partial)
-        with stop_on_interrupt(engine, runs_here=backend == "local") as signals:
+        with stop_on_interrupt(engine, runs_here=where == "local") as signals:
             stats = engine.run()
         status = "interrupted" if signals[0] else ("stopped" if engine.halted else "finished")
     except KeyboardInterrupt:
@@ -217,12 +298,16 @@ def _run(
     finally:
         if tracker is not None:
             tracker.close()
-        writer.close()
-        runner.close()
+        with prof.phase("compaction"):
+            writer.close()
+        with prof.phase("shutdown"):
+            runner.close()
         _write_experiment(folder, spec, status=status)
         heartbeat.write(engine.stats, status)
         if on_progress is not None and status != "failed":
             on_progress.close(engine.stats)
+        if profiling:
+            print(prof.format(engine.stats.first_new, engine.stats.last_end), file=sys.stderr)
     if status == "interrupted":
         s = engine.stats
         flags = "".join(

@@ -26,6 +26,7 @@ def _launch(args: argparse.Namespace) -> int:
         fresh=args.fresh,
         retry_failed=args.retry_failed,
         progress=not args.quiet,
+        profile=args.profile,
     )
     _print_summary(sweep)
     return 0
@@ -148,6 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="on resume, run failed and timed-out replicates again (default: keep them)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="print where the time went: spec, resume, components, Ray start, runs, compaction, shutdown",
+    )
     from sweeper.submit.commands import add_cancel_parser, add_launch_arguments
 
     add_launch_arguments(p)

@@ -6,7 +6,7 @@ one :class:`~sweeper.run.types.Outcome` per run, in any order, as soon as each b
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sweeper.backends.base import Backend, NotStarted
 
@@ -19,11 +19,14 @@ __all__ = ["BACKENDS", "Backend", "NotStarted", "make_backend"]
 BACKENDS = ("ray", "local")
 
 
-def make_backend(name: str, spec: Experiment, ref: RunContext, *, address: str | None = None) -> Backend:
+def make_backend(
+    name: str, spec: Experiment, ref: RunContext, *, address: str | None = None, connecting: Any = None
+) -> Backend:
+    """``connecting``: for ray, a ``sweeper.backends.ray.connect_soon`` future begun earlier."""
     if name == "local":
         from sweeper.backends.local import LocalBackend
 
         return LocalBackend(ref)
     from sweeper.backends.ray import RayBackend
 
-    return RayBackend(spec, ref, address=address)
+    return RayBackend(spec, ref, address=address, connecting=connecting)

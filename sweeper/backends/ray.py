@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,15 +41,17 @@ class RayBackend:
     can time out (an actor's run cannot be killed alone); as plain tasks otherwise."""
 
     def __init__(
-        self, spec: Experiment, ref: RunContext, *, address: str | None = None, actors: bool | None = None
+        self,
+        spec: Experiment,
+        ref: RunContext,
+        *,
+        address: str | None = None,
+        actors: bool | None = None,
+        connecting: Future[bool] | None = None,
     ):
-        import ray
-
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        """``connecting``: a :func:`connect_soon` begun earlier, to wait for instead of connecting."""
         self.spec, self.ref = spec, ref
-        self._owns = not ray.is_initialized()
-        if self._owns:
-            connect(address)
+        self._owns = (connecting or connect_soon(address)).result()
         self._pool: WarmPool | None = None
         try:
             self._start(spec, ref, actors)
@@ -93,6 +97,8 @@ class RayBackend:
         refs = list(handles)
         if not refs:
             return []
+        if self._pool is not None:
+            self._pool.poll()  # actors still starting: note those up, let go of the overdue
         ready, _ = ray.wait(refs, num_returns=1, timeout=timeout, fetch_local=True)
         if ready:  # take every other one that is done too, without waiting again
             more, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
@@ -130,7 +136,7 @@ class RayBackend:
         if self._pool is not None and ray.is_initialized():
             self._pool.close()
         if self._owns and ray.is_initialized():
-            ray.shutdown()  # a joined cluster keeps running; only a local Ray we started stops
+            _shutdown()  # a joined cluster keeps running; only a local Ray we started stops
         self._owns = False
 
     # -- placement -------------------------------------------------------------------------------
@@ -147,6 +153,69 @@ class RayBackend:
                 if n == 0:
                     raise SweeperError(unplaceable(shape, nodes, self.spec))
         return max(1, max(fits.values(), default=1))
+
+
+def connect_soon(
+    address: str | None, on_started: Callable[[float, float], None] | None = None
+) -> Future[bool]:
+    """Join or start Ray in a thread, so that its start (2-3 s here) overlaps the driver's own
+    preparation. The future says whether this call made the connection (and so must end it);
+    ``on_started(begin, end)`` is told how long it took.
+
+    A local Ray's processes die with the thread that started them (Linux's parent-death signal
+    follows the thread), so the thread stays parked until :func:`end_connection` or the backend's
+    ``close`` has shut Ray down."""
+    future: Future[bool] = Future()
+    release = threading.Event()
+
+    def work() -> None:
+        import ray
+
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        if ray.is_initialized():  # inside a Ray job or a notebook that called ray.init: use it
+            future.set_result(False)
+            return
+        begin = time.time()
+        try:
+            connect(address)
+        except BaseException as exc:
+            future.set_exception(exc)
+            return
+        if on_started is not None:
+            on_started(begin, time.time())
+        _PARKED.append(release)
+        future.set_result(True)
+        release.wait()
+
+    if (address or os.environ.get("RAY_ADDRESS") or "").startswith("ray://"):
+        release.set()  # Ray Client's connection belongs to its thread: connect in this one, now
+        work()
+        return future
+    threading.Thread(target=work, name="sweeper-ray-start", daemon=True).start()
+    return future
+
+
+_PARKED: list[threading.Event] = []  # threads that started a Ray and wait for its shutdown
+
+
+def _shutdown() -> None:
+    import ray
+
+    ray.shutdown()
+    while _PARKED:
+        _PARKED.pop().set()
+
+
+def end_connection(connecting: Future[bool]) -> None:
+    """Undo a :func:`connect_soon` whose backend was never made (the launch failed before)."""
+    import ray
+
+    try:
+        owns = connecting.result()
+    except Exception:  # it failed itself; nothing to end
+        return
+    if owns and ray.is_initialized():
+        _shutdown()
 
 
 def connect(address: str | None) -> None:
