@@ -1,4 +1,4 @@
-"""Objectives the benchmark sweeps: a 20 ms sleep and a zero-cost quadratic of three floats."""
+"""Objectives the benchmarks sweep: sleeps (20 ms, or any length) and a zero-cost quadratic of 3 floats."""
 
 from __future__ import annotations
 
@@ -11,4 +11,10 @@ def quadratic(x: float, y: float, z: float) -> float:
 
 def sleep20(x: float, y: float, z: float) -> float:
     time.sleep(0.02)
+    return quadratic(x, y, z)
+
+
+def nap(x: float, y: float, z: float, seconds: float) -> float:
+    """The quadratic after ``seconds`` of sleep: a trial that needs a slot but no core."""
+    time.sleep(seconds)
     return quadratic(x, y, z)

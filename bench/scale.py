@@ -1,0 +1,719 @@
+"""Sweeper at cluster scale, beside Ray Tune, in one invocation (issue 16's workloads).
+
+    python bench/scale.py            # the full sizes (about 25 minutes on 2 cores)
+    python bench/scale.py --quick    # small sizes, to check it runs (about 3 minutes)
+    python bench/scale.py --only 1,4 # some workloads
+
+Sleeping trials need a slot but no core, so Ray declares more CPUs than the machine has. Every
+measurement runs in a fresh Python process (the driver); the parent samples the resident memory of
+the driver's child processes and of the ``ray start`` nodes it started (Ray's daemons and workers).
+
+Workloads:
+ 1. Many slots: N x 1 s trials at 64 slots, on a local Ray (``num_cpus=64``) and on a 3-node
+    ``ray start`` cluster on 127.0.0.1 declaring 64 CPUs; warm actors against plain tasks; Ray Tune
+    on the same shape (fewer trials). Overhead = run span / ideal - 1 (ideal = N x 1 s / 64).
+ 2. Adaptive search at 64 slots of 1 s trials: TPE and CMA-ES. Slot utilisation = busy
+    slot-seconds / (64 x run span); the time of each ask against the trials told so far.
+ 3. A million trials: random search of zero-cost trials (driver RSS at 10^4 and 10^6, the table
+    read while the sweep runs, ``sweeper.load`` of the result, resume after SIGKILL), and a 10^6-point
+    grid (time from launch to its first run).
+ 4. Start-up: a small sweep's ``--profile`` breakdown against ``ray.init``/``ray.shutdown`` alone,
+    and a resume with nothing left to run (must not start Ray).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+SLOTS = 64
+
+
+# -- the child: one measurement ------------------------------------------------------------------
+def _spec(name: str, n: int, method: str, seconds: float, objective: str = "nap") -> dict[str, Any]:
+    variables: dict[str, Any] = {k: {"float": [-1.0, 1.0]} for k in "xyz"}
+    if objective == "nap":
+        variables["seconds"] = seconds
+    return {
+        "experiment": name,
+        "objective": f"objectives:{objective}",
+        "metrics": [{"value": "minimize"}],
+        "variables": variables,
+        "search": {"method": method, "trials": n, "seed": 0},
+        "resources": {"cpus": 1},
+    }
+
+
+def _grid_spec(n_side: int) -> dict[str, Any]:
+    return {
+        "experiment": "bench-grid",
+        "objective": "objectives:quadratic",
+        "metrics": [{"value": "minimize"}],
+        "variables": {k: {"int": [0, n_side - 1]} for k in "xyz"},
+        "search": {"method": "grid"},
+        "resources": {"cpus": 1},
+    }
+
+
+def _ray_init(args: argparse.Namespace) -> float:
+    import ray
+
+    begin = time.time()
+    if args.address:
+        ray.init(address=args.address, log_to_driver=False, logging_level="error")
+    else:
+        ray.init(
+            address="local",
+            num_cpus=args.cpus,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level="error",
+        )
+    return time.time() - begin
+
+
+def _table_stats(folder: Path) -> dict[str, Any]:
+    import pyarrow.compute as pc
+
+    from sweeper.results.table import read_folder
+
+    t = read_folder(folder / "trials")
+    started = pc.min(t.column("started_at")).value / 1e6
+    ended = pc.max(t.column("ended_at")).value / 1e6
+    busy = float(pc.sum(t.column("duration_s")).as_py())
+    return {"rows": t.num_rows, "span": ended - started, "busy": busy, "first_start": started}
+
+
+def child_sweeper(args: argparse.Namespace) -> dict[str, Any]:
+    import sweeper
+    from sweeper.backends import ray as ray_backend
+    from sweeper.search.searcher import Searcher
+
+    out: dict[str, Any] = {}
+    if args.backend == "ray" and (args.cpus or args.address):
+        out["ray_init"] = _ray_init(args)  # the driver joins this connection
+    if args.tasks:  # plain tasks instead of warm actors, to compare
+        original = ray_backend.RayBackend.__init__
+
+        def tasks_only(self: Any, *a: Any, **kw: Any) -> None:
+            original(self, *a, **{**kw, "actors": False})
+
+        ray_backend.RayBackend.__init__ = tasks_only  # type: ignore[method-assign]
+    asks: list[tuple[int, float]] = []  # (trials told before it, seconds) for each ask
+    if args.method in ("tpe", "cmaes"):
+        ask, tell, told = Searcher.ask, Searcher.tell, [0]
+
+        def timed(self: Searcher) -> Any:
+            begin = time.perf_counter()
+            proposal = ask(self)
+            if proposal is not None:
+                asks.append((told[0], time.perf_counter() - begin))
+            return proposal
+
+        def counted(self: Searcher, *a: Any) -> None:
+            told[0] += 1
+            tell(self, *a)
+
+        Searcher.ask, Searcher.tell = timed, counted  # type: ignore[method-assign]
+    spec_data = (
+        _grid_spec(args.n)
+        if args.method == "grid"
+        else _spec(args.name, args.n, args.method, args.seconds, args.objective)
+    )
+    spec = sweeper.load_spec(spec_data, root=str(HERE))
+    launched = time.time()
+    sweep = sweeper.launch(spec, results=args.results, backend=args.backend, profile=args.profile)
+    out["launch_s"] = time.time() - launched
+    s = sweep.stats
+    out["first_new_after_launch"] = (s.first_new - launched) if s.first_new else None
+    out.update(_table_stats(sweep.path))
+    if asks:
+        out["asks"] = asks
+    return out
+
+
+def child_ray_alone(args: argparse.Namespace) -> dict[str, Any]:
+    import ray
+
+    init = _ray_init(args)
+    begin = time.time()
+    ray.get(ray.remote(lambda: 1).remote())
+    first_task = time.time() - begin
+    begin = time.time()
+    ray.shutdown()
+    return {"ray_init": init, "first_task": first_task, "shutdown": time.time() - begin}
+
+
+def child_tune(args: argparse.Namespace) -> dict[str, Any]:
+    import ray
+    from objectives import nap
+    from ray import tune
+
+    out = {"ray_init": _ray_init(args)}
+
+    def trainable(config: dict[str, Any]) -> dict[str, Any]:
+        t = time.time()
+        value = nap(config["x"], config["y"], config["z"], args.seconds)
+        return {"value": value, "t0": t, "t1": time.time()}
+
+    with tempfile.TemporaryDirectory() as storage:
+        tuner = tune.Tuner(
+            trainable,
+            param_space={k: tune.uniform(-1, 1) for k in "xyz"},
+            tune_config=tune.TuneConfig(
+                num_samples=args.n, max_concurrent_trials=SLOTS, reuse_actors=True, metric="value", mode="min"
+            ),
+            run_config=tune.RunConfig(storage_path=storage, verbose=0),
+        )
+        df = tuner.fit().get_dataframe()
+    ray.shutdown()
+    span = float(df["t1"].max() - df["t0"].min())
+    busy = float((df["t1"] - df["t0"]).sum())
+    return {**out, "rows": len(df), "span": span, "busy": busy}
+
+
+def child_load(args: argparse.Namespace) -> dict[str, Any]:
+    import sweeper
+
+    begin = time.time()
+    df = sweeper.load(args.results)
+    return {"load_s": time.time() - begin, "rows": len(df)}
+
+
+def child(args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(HERE))
+    start = time.time()
+    kinds = {"sweeper": child_sweeper, "ray": child_ray_alone, "tune": child_tune, "load": child_load}
+    out = kinds[args.child](args)
+    out["wall"] = time.time() - start
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out["cpu_s"] = usage.ru_utime + usage.ru_stime
+    out["rss_mib"] = usage.ru_maxrss / 1024
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+# -- the parent: processes, memory, tables -------------------------------------------------------
+def _env() -> dict[str, str]:
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), str(HERE), os.environ.get("PYTHONPATH")) if p)
+    env.pop("RAY_ADDRESS", None)
+    return env
+
+
+class Sampler(threading.Thread):
+    """Peak total RSS of the processes below some roots (the driver's children, the Ray nodes)."""
+
+    def __init__(self, roots: list[int], skip: int | None = None):
+        super().__init__(daemon=True)
+        self.roots, self.skip, self.peak, self._done = roots, skip, 0, threading.Event()
+
+    def run(self) -> None:
+        import psutil
+
+        while not self._done.wait(1.0):
+            total = 0
+            for root in self.roots:
+                try:
+                    procs = psutil.Process(root).children(recursive=True)
+                    if root != self.skip:
+                        procs.append(psutil.Process(root))
+                except psutil.Error:
+                    continue
+                for p in procs:
+                    with contextlib.suppress(psutil.Error):
+                        total += p.memory_info().rss
+            self.peak = max(self.peak, total)
+
+    def stop(self) -> int:
+        self._done.set()
+        self.join()
+        return self.peak
+
+
+def measure(
+    kind: str, *flags: str, nodes: list[int] = (), timeout: float = 1800, kill_at_rows: int = 0, **kw: Any
+) -> dict[str, Any]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind, *flags]
+    for key, value in kw.items():
+        cmd += [f"--{key.replace('_', '-')}", str(value)]
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sampler = Sampler([proc.pid, *nodes], skip=proc.pid)
+    sampler.start()
+    killed = None
+    if kill_at_rows:
+        killed = _kill_when(proc, Path(kw["results"]), kill_at_rows)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        stdout, stderr = proc.communicate()
+        return {"error": f"timed out after {timeout:.0f} s"}
+    finally:
+        ray_rss = sampler.stop()
+    if killed is not None:
+        return killed
+    for line in stdout.splitlines():
+        if line.startswith("RESULT "):
+            return {**json.loads(line[7:]), "ray_rss_mib": ray_rss / 2**20, "stderr": stderr}
+    return {"error": (stderr or stdout).strip().splitlines()[-3:]}
+
+
+def _kill_when(proc: subprocess.Popen[str], results: Path, rows: int) -> dict[str, Any]:
+    """SIGKILL the driver once its table has ``rows`` rows; report what a reader saw on the way."""
+    import sweeper
+
+    reads = []
+    while proc.poll() is None:
+        time.sleep(2.0)
+        folder = next(results.glob("*/trials"), None)
+        if folder is None:
+            continue
+        begin = time.time()
+        try:
+            n = len(sweeper.load(folder))
+        except Exception as exc:  # a mid-sweep read that fails is a finding, not a crash of the bench
+            reads.append({"error": str(exc)[:200]})
+            continue
+        reads.append({"rows": n, "read_s": time.time() - begin})
+        if n >= rows:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            return {"reads": reads, "killed_at": time.time()}
+    return {"reads": reads, "error": "the sweep ended before it was killed"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_nodes(cpus: list[int], tmp: str) -> tuple[str, list[subprocess.Popen[bytes]]]:
+    """A cluster of ``ray start --block`` nodes on 127.0.0.1, each in its own process group."""
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    ray_bin = str(Path(sys.executable).with_name("ray"))
+    procs = []
+    for i, n in enumerate(cpus):
+        where = (
+            ["--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={tmp}"]
+            if i == 0
+            else [f"--address={address}"]
+        )
+        cmd = [
+            ray_bin,
+            "start",
+            "--block",
+            f"--num-cpus={n}",
+            "--node-ip-address=127.0.0.1",
+            f"--dashboard-agent-listen-port={_free_port()}",
+            *where,
+        ]
+        procs.append(
+            subprocess.Popen(
+                cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+            )
+        )
+        if i == 0:
+            _wait_health(ray_bin, address)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # every node registered
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                f"import ray; ray.init(address='{address}', logging_level='error');"
+                " print(sum(1 for n in ray.nodes() if n['Alive']))",
+            ],
+            env=_env(),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if out.stdout.strip() == str(len(cpus)):
+            return address, procs
+        time.sleep(2)
+    stop_nodes(procs)
+    raise SystemExit("the Ray nodes did not come up in 120 s")
+
+
+def _wait_health(ray_bin: str, address: str) -> None:
+    for _ in range(60):
+        if (
+            subprocess.run(
+                [ray_bin, "health-check", "--address", address], env=_env(), capture_output=True, check=False
+            ).returncode
+            == 0
+        ):
+            return
+        time.sleep(1)
+    raise SystemExit(f"the Ray head at {address} did not come up")
+
+
+def stop_nodes(procs: list[subprocess.Popen[bytes]]) -> None:
+    """End the nodes this script started: their process groups, by the ids we hold."""
+    for p in reversed(procs):
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+    for p in procs:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+def _row(cells: list[Any]) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def _table(title: str, head: list[str], rows: list[list[Any]]) -> None:
+    print(f"\n### {title}", flush=True)
+    print(_row(head))
+    print("|" + "---|" * len(head))
+    for r in rows:
+        print(_row(r), flush=True)
+
+
+def _fail(name: str, r: dict[str, Any], width: int) -> list[Any]:
+    return [name, f"failed: {r['error']}", *([""] * (width - 2))]
+
+
+# -- workloads -----------------------------------------------------------------------------------
+def many_slots(n: int, n_tune: int, tmp: str) -> None:
+    ideal = lambda k: k * 1.0 / SLOTS  # noqa: E731
+    results = []
+
+    def sweeper_row(name: str, address: str = "", nodes: list[int] = (), tasks: bool = False) -> None:
+        flags = ["--tasks"] if tasks else []
+        kw: dict[str, Any] = {"address": address} if address else {"cpus": SLOTS}
+        r = measure(
+            "sweeper",
+            *flags,
+            nodes=list(nodes),
+            name="bench-slots",
+            n=n,
+            method="random",
+            seconds=1.0,
+            results=tempfile.mkdtemp(dir=tmp),
+            **kw,
+        )
+        results.append((name, n, r))
+
+    sweeper_row("sweeper, local Ray, warm actors")
+    sweeper_row("sweeper, local Ray, plain tasks", tasks=True)
+    cluster_tmp = tempfile.mkdtemp(prefix="r", dir="/tmp")  # Ray's socket paths must stay short
+    address, procs = start_nodes([22, 21, 21], cluster_tmp)
+    try:
+        sweeper_row("sweeper, 3-node cluster, warm actors", address, [p.pid for p in procs])
+    finally:
+        stop_nodes(procs)
+        shutil.rmtree(cluster_tmp, ignore_errors=True)
+    r = measure("tune", n=n_tune, seconds=1.0, cpus=SLOTS)
+    results.append(("Ray Tune, local Ray", n_tune, r))
+    head = [
+        "tool",
+        "trials",
+        "ideal s",
+        "run span s",
+        "overhead",
+        "per-trial overhead ms",
+        "utilisation",
+        "wall s (all)",
+        "driver CPU s",
+        "driver peak RSS MiB",
+        "Ray processes peak RSS MiB",
+    ]
+    rows = []
+    for name, k, r in results:
+        if "error" in r:
+            rows.append(_fail(name, r, len(head)))
+            continue
+        over = r["span"] / ideal(k) - 1
+        rows.append(
+            [
+                name,
+                f"{k:,}",
+                f"{ideal(k):.1f}",
+                f"{r['span']:.1f}",
+                f"{over:+.1%}",
+                f"{(r['span'] - ideal(k)) * SLOTS / k * 1000:.1f}",
+                f"{r['busy'] / (SLOTS * r['span']):.3f}",
+                f"{r['wall']:.1f}",
+                f"{r['cpu_s']:.1f}",
+                f"{r['rss_mib']:.0f}",
+                f"{r['ray_rss_mib']:,.0f}",
+            ]
+        )
+    _table(f"1. Many slots: trials x 1 s sleep at {SLOTS} slots (ideal = trials x 1 s / {SLOTS})", head, rows)
+
+
+def adaptive(n: int, n_cma: int, tmp: str) -> None:
+    rows, curves = [], {}
+    for method, k in (("tpe", n), ("cmaes", n_cma)):
+        r = measure(
+            "sweeper",
+            name=f"bench-{method}",
+            n=k,
+            method=method,
+            seconds=1.0,
+            cpus=SLOTS,
+            results=tempfile.mkdtemp(dir=tmp),
+        )
+        if "error" in r:
+            rows.append(_fail(method, r, 8))
+            continue
+        asks = r["asks"]
+        mean_ms = 1000 * sum(s for _, s in asks) / len(asks)
+        rows.append(
+            [
+                method,
+                f"{k:,}",
+                f"{k / SLOTS:.1f}",
+                f"{r['span']:.1f}",
+                f"{r['busy'] / (SLOTS * r['span']):.3f}",
+                f"{mean_ms:.1f}",
+                f"{1000 * sum(s for _, s in asks):.0f}",
+                f"{r['cpu_s']:.1f}",
+            ]
+        )
+        curves[method] = asks
+    _table(
+        f"2. Adaptive search, 1 s trials at {SLOTS} slots (utilisation = busy slot-s / ({SLOTS} x run span))",
+        [
+            "method",
+            "trials",
+            "ideal s",
+            "run span s",
+            "slot utilisation",
+            "mean ask ms",
+            "all asks s x1000",
+            "driver CPU s",
+        ],
+        rows,
+    )
+    marks = sorted({int(m) for m in (n * f for f in (0.02, 0.1, 0.2, 0.4, 0.6, 0.8, 0.98))})
+    head = ["trials told", *(f"{m} ask ms" for m in curves)]
+    table = []
+    for mark in marks:
+        cells: list[Any] = [f"{mark:,}"]
+        for asks in curves.values():
+            near = [s for told, s in asks if abs(told - mark) <= max(10, mark // 20)]
+            cells.append(f"{1000 * sum(near) / len(near):.1f}" if near else "-")
+        table.append(cells)
+    _table("2b. Time of one ask against trials told (mean over asks near that count)", head, table)
+
+
+def million(n: int, n_small: int, grid_side: int, tmp: str) -> None:
+    rows = []
+    small = measure(
+        "sweeper",
+        name="bench-rand-small",
+        n=n_small,
+        method="random",
+        objective="quadratic",
+        seconds=0,
+        cpus=2,
+        results=tempfile.mkdtemp(dir=tmp),
+    )
+    root = tempfile.mkdtemp(dir=tmp)
+    big = measure(
+        "sweeper",
+        name="bench-rand",
+        n=n,
+        method="random",
+        objective="quadratic",
+        seconds=0,
+        cpus=2,
+        results=root,
+    )
+    for name, k, r in (("random, zero-cost", n_small, small), ("random, zero-cost", n, big)):
+        if "error" in r:
+            rows.append(_fail(name, r, 7))
+            continue
+        rows.append(
+            [
+                name,
+                f"{k:,}",
+                f"{r['wall']:.1f}",
+                f"{r['span']:.1f}",
+                f"{k / r['span']:,.0f}",
+                f"{r['rss_mib']:.0f}",
+                f"{r['launch_s']:.1f}",
+            ]
+        )
+    _table(
+        "3. A million trials (Ray, 2 CPUs)",
+        ["sweep", "trials", "wall s (all)", "run span s", "trials/s", "driver peak RSS MiB", "launch() s"],
+        rows,
+    )
+    if "error" not in small and "error" not in big:
+        print(f"\ndriver peak RSS: {n // n_small}x the trials -> {big['rss_mib'] / small['rss_mib']:.2f}x")
+    load = measure("load", results=str(Path(root) / "bench-rand"))
+    if "error" not in load:
+        print(f"sweeper.load of the {load['rows']:,}-row table: {load['load_s']:.2f} s (fresh process)")
+    # Killed half-way: what a reader sees meanwhile, then the resume's first new run.
+    root = tempfile.mkdtemp(dir=tmp)
+    killed = measure(
+        "sweeper",
+        name="bench-kill",
+        n=n,
+        method="random",
+        objective="quadratic",
+        seconds=0,
+        results=root,
+        kill_at_rows=n // 2,
+    )
+    reads = [r for r in killed.get("reads", []) if "rows" in r]
+    if reads:
+        worst = max(r["read_s"] for r in reads)
+        print(
+            f"table read while the sweep ran: {len(reads)} reads, rows {reads[0]['rows']:,}"
+            f" .. {reads[-1]['rows']:,}, slowest {worst:.2f} s;"
+            f" failed reads: {sum('error' in r for r in killed.get('reads', []))}"
+        )
+    if "killed_at" in killed:
+        resumed = measure(
+            "sweeper",
+            "--profile",
+            name="bench-kill",
+            n=n,
+            method="random",
+            objective="quadratic",
+            seconds=0,
+            results=root,
+        )
+        if "error" in resumed:
+            print(f"resume after SIGKILL failed: {resumed['error']}")
+        else:
+            print(
+                f"resume after SIGKILL (embedded Ray started by the launch): first new run "
+                f"{resumed['first_new_after_launch']:.2f} s after launch(); table {resumed['rows']:,} rows"
+            )
+            print(_profile_lines(resumed["stderr"]))
+    else:
+        print(f"kill run: {killed.get('error')}")
+    grid = measure(
+        "sweeper",
+        "--profile",
+        name="bench-grid",
+        n=grid_side,
+        method="grid",
+        seconds=0,
+        backend="local",
+        results=tempfile.mkdtemp(dir=tmp),
+    )
+    if "error" in grid:
+        print(f"grid failed: {grid['error']}")
+    else:
+        print(
+            f"grid of {grid['rows']:,} points (local backend): first run"
+            f" {grid['first_new_after_launch']:.3f} s after launch(), {grid['rows'] / grid['span']:,.0f}"
+            f" trials/s, driver peak RSS {grid['rss_mib']:.0f} MiB"
+        )
+
+
+def _profile_lines(stderr: str) -> str:
+    lines = stderr.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("profile:")), None)
+    return "\n".join(lines[start:]) if start is not None else "(no profile printed)"
+
+
+def startup(tmp: str) -> None:
+    alone = measure("ray", cpus=2)
+    root = tempfile.mkdtemp(dir=tmp)
+    first = measure(
+        "sweeper",
+        "--profile",
+        name="bench-start",
+        n=20,
+        method="random",
+        objective="quadratic",
+        seconds=0,
+        results=root,
+    )
+    again = measure(
+        "sweeper",
+        "--profile",
+        name="bench-start",
+        n=20,
+        method="random",
+        objective="quadratic",
+        seconds=0,
+        results=root,
+    )
+    if "error" in alone or "error" in first or "error" in again:
+        print(f"\n### 4. start-up failed: {alone.get('error')} {first.get('error')} {again.get('error')}")
+        return
+    print("\n### 4. Start-up: 20 zero-cost trials on an embedded Ray (2 CPUs)")
+    print(
+        f"Ray alone: ray.init {alone['ray_init']:.2f} s, first task {alone['first_task']:.2f} s, "
+        f"ray.shutdown {alone['shutdown']:.2f} s"
+    )
+    print(
+        f"sweeper launch(): first run {first['first_new_after_launch']:.2f} s after launch() "
+        f"(target <= ray.init + 0.5 = {alone['ray_init'] + 0.5:.2f} s); launch() took"
+        f" {first['launch_s']:.2f} s\n"
+    )
+    print("```\n" + _profile_lines(first["stderr"]) + "\n```")
+    ray_started = "ray start" in _profile_lines(again["stderr"])
+    print(
+        f"\nno-op resume (everything done): launch() {again['launch_s']:.2f} s, whole process "
+        f"{again['wall']:.2f} s, Ray started: {'yes' if ray_started else 'no'}"
+    )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="small sizes, to check it runs")
+    p.add_argument("--only", default="1,2,3,4", help="workloads to run, e.g. 1,4")
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    for flag in ("--name", "--method", "--objective", "--results", "--address", "--backend"):
+        p.add_argument(
+            flag, help=argparse.SUPPRESS, default={"--objective": "nap", "--backend": "ray"}.get(flag, "")
+        )
+    p.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--cpus", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--seconds", type=float, default=1.0, help=argparse.SUPPRESS)
+    p.add_argument("--tasks", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--profile", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        child(args)
+        return
+    only = set(args.only.split(","))
+    q = args.quick
+    print(
+        f"sweeper scale benchmark{' (--quick)' if q else ''}: {os.cpu_count()} cores here; "
+        f"load average {os.getloadavg()[0]:.1f} at start"
+    )
+    with tempfile.TemporaryDirectory(prefix="sweeper-scale-") as tmp:
+        if "1" in only:
+            many_slots(640 if q else 10_000, 128 if q else 1000, tmp)
+        if "2" in only:
+            adaptive(320 if q else 5000, 320 if q else 2000, tmp)
+        if "3" in only:
+            million(20_000 if q else 1_000_000, 2_000 if q else 10_000, 20 if q else 100, tmp)
+        if "4" in only:
+            startup(tmp)
+
+
+if __name__ == "__main__":
+    main()
