@@ -7,6 +7,7 @@ stays instant. Errors sweeper raises on purpose print as one message with exit c
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 
@@ -111,6 +112,14 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dashboard(args: argparse.Namespace) -> int:
+    from sweeper.integrations.dashboard import run_dashboard
+
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it ends
+        run_dashboard(args.dir, host=args.host, port=args.port, every=args.every)
+    return 0
+
+
 def _components(args: argparse.Namespace) -> int:
     from sweeper.results.components import describe
 
@@ -188,6 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--every", type=float, default=3.0, help="render at most this often, in seconds (default: 3)"
     )
     p.set_defaults(handler=_serve)
+
+    p = sub.add_parser("dashboard", help="optuna-dashboard on the study rebuilt from the trial table")
+    p.add_argument("dir", help="a results folder (RESULTS/<experiment>)")
+    p.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--every", type=float, default=3.0, help="add finished trials this often (s, default 3)")
+    p.set_defaults(handler=_dashboard)
 
     p = sub.add_parser("components", help="datasets, jobs, models ... the trials used and made")
     p.add_argument("dir", help="a results folder (RESULTS/<experiment>)")

@@ -151,6 +151,9 @@ class Restored:
     best: tuple[float, int, dict[str, Any]] | None = None  # value, trial, params
     first_start: float | None = None
     last_end: float | None = None
+    # (trial, params, aggregate values or None, status) of every finished trial, in trial order:
+    # what the study is rebuilt from (sweeper dashboard rebuilds its study from the same list)
+    finished: list[tuple[int, dict[str, Any], list[float] | None, str]] = field(default_factory=list)
 
 
 def check_table(folder: Path) -> None:
@@ -195,8 +198,10 @@ def _is_kind(dtype: pa.DataType, kind: str) -> bool:
     return bool(t.is_integer(dtype)) if kind == "int" else (t.is_string(dtype) or t.is_large_string(dtype))
 
 
-def restore(spec: Experiment, folder: Path, searcher: Searcher, *, retry_failed: bool = False) -> Restored:
-    """Read the trial table, rebuild ``searcher``'s study from it, and say what is left to run."""
+def restore(
+    spec: Experiment, folder: Path, searcher: Searcher | None, *, retry_failed: bool = False
+) -> Restored:
+    """Read the trial table, rebuild ``searcher``'s study from it (when given), and say what is left."""
     from sweeper.results.table import read_folder
 
     tables = folder / TRIALS
@@ -209,7 +214,7 @@ def restore(spec: Experiment, folder: Path, searcher: Searcher, *, retry_failed:
         return out
     trials = _rows_by_trial(spec, table)
     tried = _attempts(folder)
-    finished: list[tuple[int, dict[str, Any], list[float] | None, str]] = []
+    finished = out.finished
     partial: list[tuple[int, dict[str, Any]]] = []
     for k, (params, reps) in sorted(trials.items()):
         done = {r: row for r, row in reps.items() if not (retry_failed and row["status"] in FAILED)}
@@ -237,7 +242,8 @@ def restore(spec: Experiment, folder: Path, searcher: Searcher, *, retry_failed:
         finished.append((k, params, means, "complete"))
         if math.isfinite(means[0]) and (out.best is None or _better(spec, means[0], out.best[0])):
             out.best = (means[0], k, params)
-    searcher.restore(finished, partial)
+    if searcher is not None:
+        searcher.restore(finished, partial)
     return out
 
 
