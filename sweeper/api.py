@@ -61,10 +61,10 @@ class SweepResult:
 def experiment_folder(spec: Experiment, results: str | Path) -> Path:
     """RESULTS/<name>, for safe names only: the sweep-file rule is applied again here because an
     Experiment built in Python skips it (no '/', '..', spaces, quotes or shell characters)."""
-    from sweeper.spec.model import EXPERIMENT_RE
+    from sweeper.results.schema import safe_experiment_name
 
     name = spec.name
-    if not isinstance(name, str) or not EXPERIMENT_RE.fullmatch(name) or ".." in name:
+    if not safe_experiment_name(name):
         raise SweeperError(
             f"experiment name {name!r} is not a safe folder name"
             "\n  fix: use letters, digits, '.', '_' and '-' only"
@@ -233,7 +233,7 @@ def _run(
     connecting: Future[bool] | None = None,
 ) -> SweepResult:
     from sweeper.backends import make_backend
-    from sweeper.engine.channel import Tracker, open_channel
+    from sweeper.engine.channel import POLL_S, Tracker, open_channel
     from sweeper.engine.inputs import prepare
     from sweeper.engine.loop import Engine
     from sweeper.engine.profile import Profile
@@ -286,7 +286,12 @@ def _run(
     status, signals = "failed", [0]
     try:
         tracker = engine.tracker = Tracker(
-            folder, spec, searcher, start_monitor(), inputs=inputs, poll_s=0.0 if where == "local" else 0.25
+            folder,
+            spec,
+            searcher,
+            start_monitor(),
+            inputs=inputs,
+            poll_s=0.0 if where == "local" else POLL_S,
         )
         if restored is not None:
             tracker.replay(folder, restored.partial)

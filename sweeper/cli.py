@@ -135,11 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("launch", help="run (or resume) the sweep a sweep file describes")
     p.add_argument("sweep_file", help="the sweep file (YAML)")
+    from sweeper.backends import BACKENDS
+    from sweeper.report.build import FORMATS
+
     p.add_argument(
         "--backend",
-        choices=("ray", "local"),
+        choices=tuple(BACKENDS),
         default="ray",
-        help="ray (default: an embedded local Ray, or --address) or local (in-process)",
+        help="; ".join(f"{name}: {what}" for name, what in BACKENDS.items()) + " (default: ray)",
     )
     p.add_argument("--address", help="a running Ray cluster: auto, HOST:PORT or ray://HOST:PORT")
     p.add_argument(
@@ -173,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by", help="group over the other variables: VAR[,VAR] (e.g. --by model)")
     p.add_argument(
         "--format",
-        choices=("table", "csv", "markdown", "json"),
+        choices=FORMATS,
         default="table",
         help="output format (default: table)",
     )

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from sweeper.analysis.aggregate import complete_trials, completed, direction, stage_rows
 from sweeper.analysis.inference import holm_array
+from sweeper.results.values import best_of, trial_means
 
 if TYPE_CHECKING:
     import numpy as np
@@ -44,17 +45,15 @@ def best_vs_rest(
     from scipy import stats
 
     metric = metric or spec.primary.name
-    sign = 1.0 if direction(spec, metric) == "maximize" else -1.0
     done = completed(complete_trials(stage_rows(df), spec)[0])
+    best = best_of(trial_means(done, metric), direction(spec, metric))  # as sweeper status names it
     done = done[np.isfinite(done[metric].to_numpy(dtype=float))]
-    if done.empty:
+    if done.empty or best is None:
         return None, []
     trials, wide = seed_matrix(done, metric)
     n = np.isfinite(wide).sum(axis=0)
     means = np.nansum(wide, axis=0) / n
-    # best: highest mean in the metric's direction, then more replicates, then the lower id
-    order = np.lexsort((trials, -n, -sign * means))
-    b = int(order[0])
+    b = int(np.searchsorted(trials, best))
     others = np.delete(np.arange(len(trials)), b)
     d = wide[:, others] - wide[:, [b]]
     pairs = np.isfinite(d).sum(axis=0)

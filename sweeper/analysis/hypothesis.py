@@ -30,6 +30,7 @@ from sweeper.analysis.aggregate import CONFIRM, SEARCH, complete_trials, complet
 from sweeper.analysis.inference import POWER, TestResult, compare_samples, holm
 from sweeper.analysis.rope import Rope, correlated_interval, correlated_t, outcome
 from sweeper.errors import SweeperError
+from sweeper.results.values import best_of, trial_means
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -213,21 +214,19 @@ def arm_rows(
     df: pd.DataFrame, variable: str, level: Any, metric: str, direction: str, arms: str = "best"
 ) -> tuple[pd.DataFrame, int | None, int]:
     """The finished rows standing for one arm: (rows, trial used or None when pooled, trials in arm)."""
-    import numpy as np
 
     done = completed(df)
-    rows = done[_level_mask(done, variable, level) & done[metric].notna()]
+    arm = done[_level_mask(done, variable, level)]
+    rows = arm[arm[metric].notna()]
     if rows.empty:
         return rows, None, 0
-    trials, inverse = np.unique(rows["trial"].to_numpy(dtype=np.int64), return_inverse=True)
+    n_trials = int(rows["trial"].nunique())
     if arms == "pooled":
-        return rows, None, len(trials)
-    count = np.bincount(inverse)
-    mean = np.bincount(inverse, weights=rows[metric].to_numpy(dtype=float)) / count
-    sign = -1.0 if direction == "maximize" else 1.0
-    # best mean in the metric's direction, then more replicates, then the lower id
-    b = int(np.lexsort((trials, -count, sign * mean))[0])
-    return rows[inverse == b], int(trials[b]), len(trials)
+        return rows, None, n_trials
+    best = best_of(trial_means(arm, metric), direction)  # the arm's best trial, as status names it
+    if best is None:
+        return rows.iloc[:0], None, n_trials
+    return rows[rows["trial"] == best], best, n_trials
 
 
 def per_seed(rows: pd.DataFrame, metric: str) -> pd.Series:

@@ -16,13 +16,19 @@ if TYPE_CHECKING:
 
 __all__ = ["BACKENDS", "Backend", "NotStarted", "make_backend"]
 
-BACKENDS = ("ray", "local")
+# The backends by name, with what each is for: the CLI's --backend choices and help derive from it.
+BACKENDS: dict[str, str] = {
+    "ray": "an embedded local Ray, or a running cluster with --address",
+    "local": "in-process, one run at a time (debugging, tiny sweeps)",
+}
 
 
 def make_backend(
     name: str, spec: Experiment, ref: RunContext, *, address: str | None = None, connecting: Any = None
 ) -> Backend:
     """``connecting``: for ray, a ``sweeper.backends.ray.connect_soon`` future begun earlier."""
+    if name not in BACKENDS:
+        raise ValueError(f"backend {name!r} is unknown; use one of {', '.join(BACKENDS)}")
     if name == "local":
         from sweeper.backends.local import LocalBackend
 

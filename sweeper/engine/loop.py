@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sweeper.backends.base import Handle, NotStarted
 from sweeper.errors import ObjectiveError
+from sweeper.results.values import better, trial_value, trial_values
 from sweeper.run.types import Outcome, Run
 from sweeper.search.searcher import told_metrics
 from sweeper.search.seeds import replicate_seeds
@@ -60,7 +61,6 @@ class Stats:
     counts: dict[str, int] = field(default_factory=dict)
     best_value: float | None = None
     best_trial: int | None = None
-    best_params: dict[str, Any] = field(default_factory=dict)
     first_start: float | None = None
     last_end: float | None = None
     started: float = field(default_factory=time.time)
@@ -110,7 +110,7 @@ class Engine:
         s.runs_before = restored.runs_done
         s.first_start, s.last_end = restored.first_start, restored.last_end
         if restored.best is not None:
-            s.best_value, s.best_trial, s.best_params = restored.best
+            s.best_value, s.best_trial = restored.best
         for k, p in restored.partial.items():
             self._trials[k] = _Trial(p.params, len(p.missing), list(p.values), list(p.statuses))
             self._queue.extend(
@@ -302,15 +302,14 @@ class Engine:
                 self.tracker.finished(trial_id, status, None)
             self.searcher.tell(trial_id, None, status)
             return
-        means = [math.fsum(v[i] for v in trial.values) / len(trial.values) for i in range(len(self.told))]
+        means = trial_values(trial.values) or []
         if self.tracker is not None:
             self.tracker.finished(trial_id, "complete", means[0])
         self.searcher.tell(trial_id, means, "complete")
-        value = means[0]
+        value = trial_value([v[0] for v in trial.values])
         best = self.stats.best_value
-        if math.isfinite(value) and (best is None or _better(self.spec, value, best)):
+        if value is not None and (best is None or better(self.spec.primary.direction, value, best)):
             self.stats.best_value, self.stats.best_trial = value, trial_id
-            self.stats.best_params = trial.params
 
     def _row(self, o: Outcome, params: dict[str, Any]) -> dict[str, Any]:
         row: dict[str, Any] = {
@@ -347,10 +346,6 @@ def _text_variables(spec: Experiment) -> list[str]:
         if variable_type(v) == pa.string()
         and any(not isinstance(c, str) for c in (*v.choices, v.value) if c is not None)
     ]
-
-
-def _better(spec: Experiment, a: float, b: float) -> bool:
-    return a > b if spec.primary.direction == "maximize" else a < b
 
 
 def _died(attempts: int, exc: BaseException) -> str:

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeper.errors import SweeperError
+from sweeper.results.schema import TRIAL_KEYS
 from sweeper.results.table import EXPERIMENT_JSON, TRIALS, read_json
+from sweeper.results.values import better, trial_value, trial_values
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -26,7 +28,8 @@ if TYPE_CHECKING:
 
 # Statuses a replicate is not rerun for unless asked (--retry-failed).
 FAILED = frozenset({"failed", "timeout"})
-KEY_COLUMNS = {"trial": "int", "replicate": "int", "status": "string"}
+# The columns resume reads every part by, with their kind (from the one schema of the table).
+KEY_COLUMNS = {n: "string" if t == "string" else "int" for n, t in TRIAL_KEYS if n != "seed"}
 
 
 def fingerprint(spec: Experiment) -> dict[str, Any]:
@@ -148,7 +151,7 @@ class Restored:
     runs_done: int = 0
     trials_done: int = 0
     counts: dict[str, int] = field(default_factory=dict)
-    best: tuple[float, int, dict[str, Any]] | None = None  # value, trial, params
+    best: tuple[float, int] | None = None  # value, trial
     first_start: float | None = None
     last_end: float | None = None
     # (trial, params, aggregate values or None, status) of every finished trial, in trial order:
@@ -238,10 +241,10 @@ def restore(
         if not values:
             finished.append((k, params, None, "pruned" if "pruned" in statuses else "failed"))
             continue
-        means = [math.fsum(v[i] for v in values) / len(values) for i in range(len(values[0]))]
-        finished.append((k, params, means, "complete"))
-        if math.isfinite(means[0]) and (out.best is None or _better(spec, means[0], out.best[0])):
-            out.best = (means[0], k, params)
+        finished.append((k, params, trial_values(values), "complete"))
+        value = trial_value([v[0] for v in values])
+        if value is not None and (out.best is None or better(spec.primary.direction, value, out.best[0])):
+            out.best = (value, k)
     if searcher is not None:
         searcher.restore(finished, partial)
     return out
@@ -333,7 +336,3 @@ def _params(spec: Experiment, cols: dict[str, list[Any]], i: int) -> dict[str, A
 
 def _float(value: Any) -> float:
     return math.nan if value is None else float(value)
-
-
-def _better(spec: Experiment, a: float, b: float) -> bool:
-    return a > b if spec.primary.direction == "maximize" else a < b

@@ -197,7 +197,7 @@ def write_report(path: str | Path) -> Report:
             "arms.png",
             f"{verdict.metric} per seed in each arm of the comparison (lines join "
             "replicates that share a seed).",
-            plots.arm_spread(analysis.stage_rows(df), spec, verdict, out / "arms.png"),
+            plots.arm_spread(analysis.stage_rows(df), verdict, out / "arms.png"),
         )
     draw(
         "variables.png",

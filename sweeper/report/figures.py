@@ -215,7 +215,7 @@ def _mappable(cmap: Any, norm: Any) -> Any:
     return ScalarMappable(norm=norm, cmap=cmap)
 
 
-def arm_spread(df: pd.DataFrame, spec: Experiment, verdict: Verdict, path: Path) -> Path | None:
+def arm_spread(df: pd.DataFrame, verdict: Verdict, path: Path) -> Path | None:
     """Per-seed values of each arm of the comparison, lines joining replicates of one seed."""
     import numpy as np
 

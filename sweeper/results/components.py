@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sweeper.errors import SweeperError
+from sweeper.results.schema import COMPONENT_KINDS
 from sweeper.results.table import TableWriter, read_folder
 
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 
 
 COMPONENTS = "components"
-KINDS = ("dataset", "checkpoint", "model", "job", "metadata")
 CHUNK = 1 << 20
 
 
@@ -77,8 +77,9 @@ def record(name: str, kind: str, uri: str, sha256: str, size: int) -> Record:
 def output_component(name: str, path: Path, kind: str, artifact_dir: Path) -> Record:
     """Hash a run's output; a relative path is taken inside the artifact folder, and a path outside
     it is copied in first, so the results folder holds what it lists."""
-    if kind not in KINDS:
-        raise ValueError(f"log_component(kind={kind!r}): unknown kind\n  fix: use one of {', '.join(KINDS)}")
+    if kind not in COMPONENT_KINDS:
+        kinds = ", ".join(COMPONENT_KINDS)
+        raise ValueError(f"log_component(kind={kind!r}): unknown kind\n  fix: use one of {kinds}")
     if not name or not isinstance(name, str):
         raise ValueError("log_component(name=...): give the component a name, e.g. 'model'")
     src = path if path.is_absolute() else artifact_dir / path

@@ -14,14 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sweeper.errors import SweeperError
-from sweeper.results.table import TableWriter, read_folder
+from sweeper.results import schema
+from sweeper.results.table import TableWriter, arrow_fields, read_folder
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
 HISTORY = "history"
-HISTORY_COLUMNS = frozenset({"trial", "replicate", "attempt", "step", "time"})
+HISTORY_COLUMNS = frozenset(name for name, _ in schema.HISTORY_COLUMNS)
 # (trial, replicate, attempt, step, unix time, {metric: value}) -- what a report becomes on the wire
 Report = tuple[int, int, int, int, float, dict[str, float]]
 
@@ -29,16 +30,7 @@ Report = tuple[int, int, int, int, float, dict[str, float]]
 def history_schema(metrics: Sequence[str]) -> pa.Schema:
     import pyarrow as pa
 
-    return pa.schema(
-        [
-            pa.field("trial", pa.int64()),
-            pa.field("replicate", pa.int32()),
-            pa.field("attempt", pa.int32()),
-            pa.field("step", pa.int64()),
-            pa.field("time", pa.timestamp("us", tz="UTC")),
-            *(pa.field(m, pa.float64()) for m in metrics),
-        ]
-    )
+    return pa.schema([*arrow_fields(schema.HISTORY_COLUMNS), *(pa.field(m, pa.float64()) for m in metrics)])
 
 
 class HistoryWriter:

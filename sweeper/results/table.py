@@ -21,11 +21,12 @@ import secrets
 import shutil
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeper.errors import SweeperError
+from sweeper.results.schema import TRIAL_KEYS, TRIAL_RUN
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 
 TRIALS = "trials"
 PART_RE = re.compile(r"^(part|compact)-(\d{6})\.parquet$")
-STATUSES = ("complete", "failed", "pruned", "timeout")
 
 
 @contextlib.contextmanager
@@ -125,22 +125,21 @@ def variable_type(var: Variable) -> pa.DataType:
 def trial_schema(spec: Experiment) -> pa.Schema:
     import pyarrow as pa
 
-    ts = pa.timestamp("us", tz="UTC")
     fields = [
-        pa.field("trial", pa.int64()),
-        pa.field("replicate", pa.int32()),
-        pa.field("seed", pa.int64()),
-        pa.field("status", pa.string()),
+        *arrow_fields(TRIAL_KEYS),
         *(pa.field(v.name, variable_type(v)) for v in spec.variables),
         *(pa.field(m.name, pa.float64()) for m in spec.metrics),
-        pa.field("started_at", ts),
-        pa.field("ended_at", ts),
-        pa.field("duration_s", pa.float64()),
-        pa.field("node", pa.string()),
-        pa.field("attempt", pa.int32()),
-        pa.field("error", pa.string()),
+        *arrow_fields(TRIAL_RUN),
     ]
     return pa.schema(fields)
+
+
+def arrow_fields(columns: Sequence[tuple[str, str]]) -> list[pa.Field]:
+    """Arrow fields of ``sweeper.results.schema`` columns (timestamps are UTC microseconds)."""
+    import pyarrow as pa
+
+    types = {"timestamp": pa.timestamp("us", tz="UTC")}
+    return [pa.field(name, types.get(kind) or pa.type_for_alias(kind)) for name, kind in columns]
 
 
 def _parts(folder: Path) -> tuple[Path | None, list[tuple[int, Path]]]:

@@ -1,13 +1,19 @@
 """What a trial's replicates add up to: its value and the best trial, defined once for every view.
 
-A trial's value is the mean of its primary metric over its ``complete`` replicates whose value is finite,
-exactly what is told to Optuna; the best trial is the one whose value is best in the metric's direction.
-Only *finished* trials (every replicate has a row) are ranked: mid-sweep, a trial with one replicate in
-would stand as "best so far (mean of 1)" beside trials averaged over five, which misleads.
+A trial's value is the mean of a metric over its ``complete`` replicates, and a trial has one only when
+that mean is finite (a NaN or an infinite replicate leaves it without one). That is exactly what the
+engine tells Optuna (a non-finite aggregate is told as a failure), so the engine's progress line, resume,
+``sweeper status``, ``launch --wait``'s follow line, the API's ``best`` and the analysis all agree. The best
+trial has the best value in the metric's direction; ties go to the trial with more replicates, then to
+the lower trial id. Only *finished* trials (every replicate has a row) are ranked: mid-sweep, a trial
+with one replicate in would stand as "best so far (mean of 1)" beside trials averaged over five, which
+misleads.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -66,28 +72,72 @@ def complete_trials(table: pd.DataFrame, spec: Experiment) -> tuple[pd.DataFrame
     return table[done[inverse]], int((~done).sum())
 
 
+def trial_values(replicates: Sequence[Sequence[float]]) -> list[float] | None:
+    """Per metric, the mean over a trial's complete replicates (each a list of metric values, in the
+    same order); None when no replicate completed. This is the aggregate the search is told."""
+    if not replicates:
+        return None
+    n = len(replicates)
+    return [math.fsum(r[i] for r in replicates) / n for i in range(len(replicates[0]))]
+
+
+def trial_value(replicates: Sequence[float]) -> float | None:
+    """The trial's value from its complete replicates' values of one metric: their mean when finite."""
+    if not replicates:
+        return None
+    mean = math.fsum(replicates) / len(replicates)
+    return mean if math.isfinite(mean) else None
+
+
+def better(direction: str, a: float, b: float) -> bool:
+    """Whether value ``a`` beats ``b`` in ``direction``."""
+    return a > b if direction == "maximize" else a < b
+
+
+def trial_means(table: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """``trial_value`` for every trial of a trial table that has one: columns ``mean`` and ``n``
+    (complete replicates), indexed by trial id."""
+    import numpy as np
+    import pandas as pd
+
+    done = table[table["status"] == "complete"] if "status" in table.columns else table
+    if done.empty:
+        return pd.DataFrame({"mean": [], "n": []}, index=pd.Index([], name="trial"))
+    values = done[metric].astype(float)
+    by = values.groupby(done["trial"])
+    out = pd.DataFrame({"mean": by.mean(), "n": by.size(), "nan": values.isna().groupby(done["trial"]).any()})
+    out = out[~out["nan"] & np.isfinite(out["mean"])]
+    return out[["mean", "n"]]
+
+
+def best_of(means: pd.DataFrame, direction: str) -> int | None:
+    """The best trial of ``trial_means``' output (ties: more replicates, then the lower id)."""
+    if means.empty:
+        return None
+    sign = -1.0 if direction == "maximize" else 1.0
+    return int(min(means.index, key=lambda t: (sign * means.at[t, "mean"], -means.at[t, "n"], t)))
+
+
 def best_trial(table: pd.DataFrame, spec: Experiment) -> dict[str, Any] | None:
-    """The best finished search-stage trial: its id, variables, value and replicate count."""
+    """The best finished search-stage trial by the primary metric: its id, variables, value (``mean``)
+    and replicates (``n``)."""
     metric = spec.primary
     if not len(table):
         return None
     finished, _ = complete_trials(table, spec)
-    done = finished[(finished["status"] == "complete") & (stages(finished) == SEARCH)]
-    if done.empty:
+    searched = finished[stages(finished) == SEARCH]
+    means = trial_means(searched, metric.name)
+    best = best_of(means, metric.direction)
+    if best is None:
         return None
-    agg = done.groupby("trial")[metric.name].agg(["mean", "count"])
-    agg = agg[agg["mean"].notna() & (agg["mean"].abs() != float("inf"))]  # as told to Optuna
-    if agg.empty:
-        return None
-    best = agg["mean"].idxmax() if metric.direction == "maximize" else agg["mean"].idxmin()
-    row = done[done["trial"] == best].iloc[0]
+    row = searched[searched["trial"] == best].iloc[0]
     params = {v.name: _plain(row[v.name]) for v in spec.variables if _present(row[v.name])}
     return {
-        "trial": int(best),
+        "trial": best,
         "params": params,
         "metric": metric.name,
-        "mean": float(agg.loc[best, "mean"]),
-        "n": int(agg.loc[best, "count"]),
+        "mean": float(means.at[best, "mean"]),
+        "n": int(means.at[best, "n"]),
     }
 
 

@@ -41,6 +41,7 @@ from sweeper.run import runtime
 from sweeper.run.types import Outcome, pruned_metrics, to_metrics
 
 if TYPE_CHECKING:
+    from sweeper.results.schema import Status
     from sweeper.run.types import Run, RunContext
 
 TAIL = 2000  # characters of stderr (and stdout) kept in a failed run's error
@@ -114,6 +115,8 @@ def check_shell_template(template: str, source: str = "the sweep file") -> None:
 def command_line(ref: RunContext, values: dict[str, Any]) -> list[str] | str:
     """The argument list (or, with ``shell: true``, the quoted shell line) for one run."""
     cmd = ref.command
+    if cmd is None:
+        raise TypeError("command_line: the run context has no command")
     if cmd.shell:
         check_shell_template(cmd.template)
         return _Quoted().format(cmd.template, **values)
@@ -214,6 +217,9 @@ def _left_behind(leader: int, mark: str) -> set[int]:
 
 
 def run_command(ref: RunContext, run: Run, node: str) -> Outcome:
+    command = ref.command
+    if command is None:
+        raise TypeError("run_command: the run context has no command")
     rt = runtime.Trial(run, ref)
     folder = rt.artifact_dir
     metrics_file = folder / "metrics.json"
@@ -227,7 +233,8 @@ def run_command(ref: RunContext, run: Run, node: str) -> Outcome:
         **dict(ref.inputs),
     }
     started = time.time()
-    status, metrics, error, fatal = "failed", {}, None, False
+    status: Status = "failed"
+    metrics, error, fatal = {}, None, False
     last: dict[str, Any] | None = None
     mark = uuid.uuid4().hex
     try:
@@ -242,8 +249,8 @@ def run_command(ref: RunContext, run: Run, node: str) -> Outcome:
             try:
                 proc = subprocess.Popen(  # no shell unless shell: true, and then values are quoted
                     line,
-                    shell=ref.command.shell,
-                    cwd=ref.command.workdir,
+                    shell=command.shell,
+                    cwd=command.workdir,
                     env=_environment(values, mark),
                     stdout=subprocess.PIPE,
                     stderr=err,
@@ -254,7 +261,7 @@ def run_command(ref: RunContext, run: Run, node: str) -> Outcome:
                 raise _Unusable(
                     f"command: cannot start {line if isinstance(line, str) else line[0]!r}:"
                     f" {exc}\n  fix: check the program's name and the workdir "
-                    f"{ref.command.workdir}"
+                    f"{command.workdir}"
                 ) from None
             _STARTS[proc.pid] = _started(proc.pid)
             try:

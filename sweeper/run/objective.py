@@ -17,11 +17,14 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sweeper.errors import ObjectiveError
 from sweeper.run import runtime
 from sweeper.run.types import MetricError, Outcome, Run, RunContext, pruned_metrics, tail, to_metrics
+
+if TYPE_CHECKING:
+    from sweeper.results.schema import Status
 
 _cache: dict[tuple[str, str], Callable[..., Any]] = {}
 
@@ -150,6 +153,7 @@ def _call(
         kwargs.update(inputs)
     token = runtime.enter(rt)
     started = time.time()
+    status: Status
     try:
         value = func(**kwargs)
         if rt._told_prune:  # told to stop: it may return an estimate, or nothing

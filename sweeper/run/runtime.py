@@ -182,7 +182,7 @@ class Trial:
     def _send(self, *, wait: bool) -> None:
         rows, self._rows = self._rows or [], []
         self._sent_at = time.monotonic()
-        if rows:
+        if rows and self.ref.channel is not None:
             self.ref.channel.send(rows, None, wait=wait)
 
     def close(self, status: str, value: float | None) -> tuple[list[Report] | None, list[Any] | None]:

@@ -11,11 +11,31 @@ import math
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from sweeper.results.history import Report
+    from sweeper.results.schema import Status
+    from sweeper.spec.model import Command
 
 from sweeper.errors import ObjectiveError
 
 ERROR_CHARS = 4000  # the tail of a traceback kept in the table's error column
+
+
+class Channel(Protocol):
+    """A run's end of the report channel (``sweeper.engine.channel``: in-process, or a Ray actor)."""
+
+    def send(
+        self,
+        rows: Sequence[Report],
+        ask: tuple[int, int] | None = None,
+        *,
+        wait: bool = True,
+        ended: tuple[int, int, str, float | None] | None = None,
+    ) -> bool:
+        """Deliver ``rows``; with ``ask`` = (trial, replicate), whether to prune that run."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +48,10 @@ class RunContext:
     metrics: tuple[str, ...]  # declared metrics; the first is primary
     # The trial runtime's needs (sweeper.run.runtime); all optional, so plain sweeps carry nothing.
     folder: str | None = None  # the experiment's results folder: artifacts/ go under it
-    channel: Any = None  # where reports go (sweeper.engine.channel); None: they travel with the outcome
+    channel: Channel | None = None  # where reports go; None: they travel with the outcome
     prune: bool = False  # whether should_prune() asks the channel at all
     inputs: tuple[tuple[str, str], ...] = ()  # declared components: (name, path) handed to runs
-    command: Any = None  # a sweeper.spec.model.Command: run a program instead of a function
+    command: Command | None = None  # run a program instead of a function
     timeout: float | None = None  # seconds a run may take, counted from its own start
 
 
@@ -52,7 +72,7 @@ class Outcome:
 
     trial: int
     replicate: int
-    status: str
+    status: Status
     metrics: dict[str, float]
     started: float
     ended: float

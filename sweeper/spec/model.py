@@ -12,42 +12,31 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sweeper.errors import SpecError
+from sweeper.results import schema
+from sweeper.results.schema import ComponentKind
 from sweeper.search.methods import METHODS as SEARCH_METHODS
-from sweeper.search.methods import is_enumerated
+from sweeper.search.methods import Method, is_enumerated
 from sweeper.spec.slurm import SlurmOptions, parse_options
 
 DIRECTIONS = ("maximize", "minimize")
 METHODS = tuple(SEARCH_METHODS)  # the search stage's registry is the one list of methods
-# Columns of the trial table that variables and metrics must not shadow (DESIGN.md contract).
-RESERVED = frozenset(
-    {
-        "trial",
-        "replicate",
-        "seed",
-        "status",
-        "started_at",
-        "ended_at",
-        "duration_s",
-        "node",
-        "attempt",
-        "error",
-        "step",
-        "time",
-    }
-)
+# Columns of the trial and history tables that variables and metrics must not shadow.
+RESERVED = schema.RESERVED
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-EXPERIMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+EXPERIMENT_RE = schema.EXPERIMENT_RE
 
 Scalar = str | int | float | bool
+Direction = Literal["maximize", "minimize"]
+Arms = Literal["best", "pooled"]  # which trials stand for a level of the comparison
 
 
 @dataclass(frozen=True, slots=True)
 class Metric:
     name: str
-    direction: str  # "maximize" | "minimize"
+    direction: Direction
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +63,7 @@ class Variable:
 
 @dataclass(frozen=True, slots=True)
 class Search:
-    method: str = "tpe"
+    method: Method = "tpe"
     trials: int | None = None
     seed: int = 0
     deterministic: bool = False
@@ -151,7 +140,7 @@ class Compare:
     baseline: Scalar
     metric: str
     alpha: float = 0.05
-    arms: str = "best"
+    arms: Arms = "best"
     within: tuple[str, ...] = ()  # blocking variables (datasets, tasks): one verdict per setting
     confirm: Confirm | None = None  # rerun the chosen configurations on fresh seeds
     rope: float | None = None  # region of practical equivalence, in metric units
@@ -192,7 +181,7 @@ class Component:
     before the trials, or a metadata record (``value``)."""
 
     name: str
-    kind: str  # one of COMPONENT_KINDS
+    kind: ComponentKind
     path: str | None = None  # absolute
     job: str | None = None  # module:function
     value: Any = None
@@ -287,7 +276,7 @@ TOP_KEYS = (
     "pruner",
     "components",
 )
-COMPONENT_KINDS = ("dataset", "checkpoint", "model", "job", "metadata")
+COMPONENT_KINDS = schema.COMPONENT_KINDS
 # What a command template may name besides variables and components.
 COMMAND_FIELDS = ("seed", "trial", "replicate", "trial_dir")
 

@@ -22,6 +22,7 @@ def table_stats(folder: Path, spec: Experiment, trials_total: int) -> Stats:
     """The engine's counters, rebuilt from the trial table in ``folder`` (empty while none is there)."""
     from sweeper.errors import SweeperError
     from sweeper.results.table import load
+    from sweeper.results.values import best_trial
 
     stats = Stats(trials_total, spec.replicates)
     stats.running = _in_flight(folder)
@@ -36,12 +37,9 @@ def table_stats(folder: Path, spec: Experiment, trials_total: int) -> Stats:
     per_trial = df.groupby("trial").size()
     stats.trials_done = int((per_trial >= spec.replicates).sum())
     stats.started = float(df["started_at"].min().timestamp())
-    metric = spec.primary
-    done = df[df["status"] == "complete"]
-    if not done.empty and done[metric.name].notna().any():
-        means = done.groupby("trial")[metric.name].mean().dropna()
-        best = means.idxmax() if metric.direction == "maximize" else means.idxmin()
-        stats.best_trial, stats.best_value = int(best), float(means[best])
+    best = best_trial(df, spec)  # the one definition sweeper status and the API use
+    if best is not None:
+        stats.best_trial, stats.best_value = best["trial"], best["mean"]
     return stats
 
 
