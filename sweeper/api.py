@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sweeper.errors import SweeperError
 from sweeper.results.lock import DriverLock
 from sweeper.results.table import EXPERIMENT_JSON, TRIALS, read_json, write_json
-from sweeper.spec.model import Experiment, load_spec
+from sweeper.spec.model import Experiment, Tracking, load_spec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -90,6 +90,7 @@ def launch(
     retry_failed: bool = False,
     progress: bool | None = None,
     profile: bool = False,
+    mlflow: str | None = None,
 ) -> SweepResult:
     """Run a sweep from a sweep file, a spec dict or an :class:`Experiment`; block until it ends.
 
@@ -102,6 +103,9 @@ def launch(
     and nothing when stderr is a log file; ``True`` always shows it, ``False`` never.
     ``profile`` prints where the time went (spec, resume, components, Ray start, runs, compaction,
     shutdown) to stderr at the end.
+
+    ``mlflow``: a tracking URI (``http://HOST:PORT``, ``sqlite:///PATH``) the driver mirrors every run
+    to, as the sweep file's ``tracking: {mlflow: {uri: ...}}`` does (this argument wins).
     """
     from sweeper.backends import BACKENDS
     from sweeper.engine.profile import Profile
@@ -110,6 +114,9 @@ def launch(
 
     prof = Profile()
     spec = sweep if isinstance(sweep, Experiment) else load_spec(sweep)
+    if mlflow:
+        old = spec.tracking.mlflow_experiment if spec.tracking else None
+        spec = replace(spec, tracking=Tracking(mlflow, old))
     check_pruner(spec)
     if spec.command is not None and spec.command.shell:
         from sweeper.run.command import check_shell_template
@@ -277,6 +284,11 @@ def _run(
 
             end_connection(connecting)
         raise
+    mirror = None
+    if spec.tracking is not None:  # logs from a driver thread; catches up on what a resume finds
+        from sweeper.integrations.mlflow import LiveMirror
+
+        mirror = LiveMirror(folder, spec, spec.tracking.mlflow_uri, spec.tracking.mlflow_experiment)
     tracker = None
     from sweeper.engine.progress import progress_display
 
@@ -308,6 +320,8 @@ def _run(
         with prof.phase("shutdown"):
             runner.close()
         _write_experiment(folder, spec, status=status)
+        if mirror is not None:
+            mirror.close()
         heartbeat.write(engine.stats, status)
         if on_progress is not None and status != "failed":
             on_progress.close(engine.stats)
@@ -370,6 +384,12 @@ def _write_experiment(folder: Path, spec: Experiment, *, status: str) -> None:
             "source": spec.source,
             "status": status,
             "fingerprint": fingerprint(spec),
+            # where `sweeper report` logs the verdict too (the spec's tracking: or --mlflow)
+            "tracking": (
+                {"mlflow_uri": spec.tracking.mlflow_uri, "mlflow_experiment": spec.tracking.mlflow_experiment}
+                if spec.tracking is not None
+                else None
+            ),
             "created_at": created,
             "updated_at": now,
             "host": socket.gethostname(),

@@ -28,6 +28,7 @@ def _launch(args: argparse.Namespace) -> int:
         retry_failed=args.retry_failed,
         progress=not args.quiet,
         profile=args.profile,
+        mlflow=args.mlflow,
     )
     _print_summary(sweep)
     return 0
@@ -94,6 +95,37 @@ def _report(args: argparse.Namespace) -> int:
         for w in rep.verdict.main.warnings:
             print(f"  warning: {w}")
     print(f"report: {rep.html}  (and {rep.markdown.name}, {len(rep.figures)} figures)")
+    uri, experiment = _tracking(args)
+    if uri:
+        from sweeper.integrations.mlflow import MlflowMirror
+
+        run = MlflowMirror(args.dir, uri, experiment).log_verdict()
+        print(f"mlflow: verdict logged to run {run} at {uri}")
+    return 0
+
+
+def _tracking(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """--mlflow, else what the launch recorded in experiment.json (the spec's tracking: or --mlflow)."""
+    from pathlib import Path
+
+    from sweeper.results.table import EXPERIMENT_JSON, read_json
+
+    path = Path(args.dir) / EXPERIMENT_JSON
+    rec = (read_json(path).get("tracking") if path.is_file() else None) or {}
+    uri = args.mlflow or rec.get("mlflow_uri")
+    return uri, args.mlflow_experiment or rec.get("mlflow_experiment")
+
+
+def _export(args: argparse.Namespace) -> int:
+    from sweeper.integrations.mlflow import MlflowMirror
+
+    mirror = MlflowMirror(args.dir, args.mlflow, args.mlflow_experiment)
+    n = mirror.sync(settle=0.0)
+    run = mirror.log_verdict()
+    print(
+        f"mlflow: {n} runs logged ({mirror.runs} in all) to experiment {mirror.experiment!r}"
+        f" at {args.mlflow}; verdict on run {run}"
+    )
     return 0
 
 
@@ -166,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print where the time went: spec, resume, components, Ray start, runs, compaction, shutdown",
     )
+    p.add_argument("--mlflow", metavar="URI", help="mirror every run to this MLflow tracking URI")
     from sweeper.submit.commands import add_cancel_parser, add_launch_arguments
 
     add_launch_arguments(p)
@@ -190,7 +223,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="print only the verdict as JSON (supported, effect, ci_low, ci_high, "
         "p_value, test, n, ...) and write nothing",
     )
+    p.add_argument("--mlflow", metavar="URI", help="also log the verdict here (default: the launch's)")
+    p.add_argument("--mlflow-experiment", help="MLflow experiment name (default: the experiment's)")
     p.set_defaults(handler=_report)
+
+    p = sub.add_parser("export", help="log a results folder's runs and verdict to MLflow")
+    p.add_argument("dir", help="a results folder (RESULTS/<experiment>)")
+    p.add_argument("--mlflow", metavar="URI", required=True, help="MLflow tracking URI")
+    p.add_argument("--mlflow-experiment", help="MLflow experiment name (default: the experiment's)")
+    p.set_defaults(handler=_export)
 
     p = sub.add_parser("serve", help="serve the report on 127.0.0.1, re-rendered as rows land")
     p.add_argument("dir", help="a results folder (RESULTS/<experiment>)")

@@ -8,9 +8,10 @@ import random
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 
-def gated(x: float, y: str, seed: int) -> dict[str, float]:
+def gated(x: float, y: str, seed: int, trial: Any) -> dict[str, float]:
     log = Path(os.environ["SWEEPER_TEST_LOG"])
     done = len(list(log.iterdir()))
     (log / uuid.uuid4().hex).touch()
@@ -20,4 +21,6 @@ def gated(x: float, y: str, seed: int) -> dict[str, float]:
             time.sleep(0.05)
     time.sleep(float(os.environ.get("SWEEPER_TEST_SLEEP", "0")))
     noise = random.Random(f"{seed}-{y}").gauss(0, 0.01)
+    for step in range(3):  # a learning curve for the history/ table
+        trial.report(step, loss=(x - 0.3) ** 2 + 1.0 / (step + 1))
     return {"loss": (x - 0.3) ** 2 + (0.1 if y == "b" else 0.0) + noise}

@@ -27,7 +27,8 @@ RUNS = 24
 def start(
     tmp: Path, *extra: str, pause_at: int = 8, **overrides: Any
 ) -> tuple[subprocess.Popen[bytes], Path, Path]:
-    """Launch the sweep with the gate closed; returns (driver process, its folder, the gate file)."""
+    """Launch the sweep with the gate closed; returns (driver process, its folder, the gate file).
+    The driver's stderr goes to ``tmp/driver.err``."""
     sweep_file = tmp / "live.yaml"
     sweep_file.write_text(yaml.safe_dump({**SWEEP, **overrides}))
     (tmp / "log").mkdir()
@@ -46,6 +47,7 @@ def start(
         + ([] if "--results" in extra else ["--results", str(tmp / "results")]),
         env=env,
         cwd=tmp,
+        stderr=open(tmp / "driver.err", "wb"),  # noqa: SIM115 (the child holds it; closed with the test)
     )
     return proc, tmp / "results" / "live", gate
 
