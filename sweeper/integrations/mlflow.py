@@ -290,7 +290,7 @@ class MlflowMirror:
 
     def log_verdict(self) -> str | None:
         """The verdict (tags and verdict.json) on the experiment-level run; returns its run id."""
-        from sweeper.analysis.verdict import verdict
+        from sweeper.analysis.hypothesis import verdict
 
         v = verdict(self.folder)
         exp = self._experiment()
