@@ -111,6 +111,7 @@ def launch(
     from sweeper.engine.profile import Profile
     from sweeper.engine.resume import holds_experiment
     from sweeper.search.pruners import check_pruner
+    from sweeper.search.seeds import check_replicates
 
     prof = Profile()
     spec = sweep if isinstance(sweep, Experiment) else load_spec(sweep)
@@ -118,6 +119,7 @@ def launch(
         old = spec.tracking.mlflow_experiment if spec.tracking else None
         spec = replace(spec, tracking=Tracking(mlflow, old))
     check_pruner(spec)
+    check_replicates(spec)
     if spec.command is not None and spec.command.shell:
         from sweeper.run.command import check_shell_template
 
@@ -175,6 +177,7 @@ def _checked_launch(
     from sweeper.engine.resume import holds_experiment
     from sweeper.run.objective import check_signature, load_objective, wants
     from sweeper.run.types import RunContext
+    from sweeper.search.seeds import seed_column
 
     spec_start = time.time()
     metric_names = tuple(m.name for m in spec.metrics)
@@ -186,7 +189,7 @@ def _checked_launch(
             spec.objective,
             [v.name for v in spec.variables if not v.when],
             [v.name for v in spec.variables if v.when],
-            [c.name for c in spec.components],
+            [c.name for c in spec.components] + [seed_column(f.name) for f in spec.factors],
         )
         wants_trial = wants(func, "trial")
     if prof is not None:

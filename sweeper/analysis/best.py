@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from sweeper.analysis.aggregate import complete_trials, completed, direction, stage_rows
 from sweeper.analysis.inference import holm_array
-from sweeper.results.values import best_of, trial_means
+from sweeper.results.values import best_of, raced, trial_means
 
 if TYPE_CHECKING:
     import numpy as np
@@ -45,7 +45,7 @@ def best_vs_rest(
     from scipy import stats
 
     metric = metric or spec.primary.name
-    done = completed(complete_trials(stage_rows(df), spec)[0])
+    done = completed(raced(complete_trials(stage_rows(df), spec)[0], spec))
     best = best_of(trial_means(done, metric), direction(spec, metric))  # as sweeper status names it
     done = done[np.isfinite(done[metric].to_numpy(dtype=float))]
     if done.empty or best is None:

@@ -30,7 +30,7 @@ from sweeper.analysis.aggregate import CONFIRM, SEARCH, complete_trials, complet
 from sweeper.analysis.inference import POWER, TestResult, compare_samples, holm
 from sweeper.analysis.rope import Rope, correlated_interval, correlated_t, outcome
 from sweeper.errors import SweeperError
-from sweeper.results.values import best_of, trial_means
+from sweeper.results.values import best_of, raced, trial_means
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -551,7 +551,7 @@ def hypothesis_verdict(df: pd.DataFrame, spec: Experiment, seed: int = 0) -> Ver
             f"compare: {compare.variable} has no level besides the baseline {compare.baseline!r} to compare"
         )
     finished, partial = complete_trials(df, spec)
-    search = stage_rows(finished, SEARCH)
+    search = raced(stage_rows(finished, SEARCH), spec, (compare.variable, *compare.within))
     confirmed = completed(stage_rows(finished, CONFIRM))
     stage = CONFIRM if not confirmed.empty else SEARCH
     if stage == CONFIRM:

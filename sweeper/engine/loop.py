@@ -12,15 +12,16 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from sweeper.backends.base import Handle, NotStarted
 from sweeper.errors import ObjectiveError
 from sweeper.results.values import better, trial_value, trial_values
 from sweeper.run.types import Outcome, Run
+from sweeper.search.racing import new_race, race_group
 from sweeper.search.searcher import told_metrics
-from sweeper.search.seeds import replicate_seeds
+from sweeper.search.seeds import factor_seeds, replicate_seeds
 
 if TYPE_CHECKING:
     from sweeper.backends import Backend
@@ -88,6 +89,8 @@ class Engine:
         self.tracker = tracker  # history, pruning and components (sweeper.engine.channel); None: unused
         self.on_progress = on_progress or (lambda _s: None)
         self.seeds = replicate_seeds(spec.search.seed, spec.replicates)
+        self.factor_seeds = [factor_seeds(spec.search.seed, spec.factors, r) for r in range(spec.replicates)]
+        self.race = new_race(spec)  # adaptive replicates (replicates: {min, max}); None: fixed
         self.told = [m.name for m in told_metrics(spec)]
         self.stats = Stats(searcher.total, spec.replicates)
         self._as_text = _text_variables(spec)
@@ -111,11 +114,10 @@ class Engine:
         s.first_start, s.last_end = restored.first_start, restored.last_end
         if restored.best is not None:
             s.best_value, s.best_trial = restored.best
+        self.race = restored.race or self.race
         for k, p in restored.partial.items():
             self._trials[k] = _Trial(p.params, len(p.missing), list(p.values), list(p.statuses))
-            self._queue.extend(
-                Run(k, r, self.seeds[r], p.params, p.attempts.get(r, 0) + 1) for r in p.missing
-            )
+            self._queue.extend(self._run(k, r, p.params, p.attempts.get(r, 0) + 1) for r in p.missing)
 
     def stop(self, why: str = "stopping") -> None:
         """Stop launching new runs; those in flight finish and are recorded."""
@@ -187,9 +189,14 @@ class Engine:
         proposal = self.searcher.ask()
         if proposal is None:
             return False
-        self._trials[proposal.trial] = _Trial(proposal.params, self.spec.replicates)
-        self._queue.extend(Run(proposal.trial, r, seed, proposal.params) for r, seed in enumerate(self.seeds))
+        k, params = proposal.trial, proposal.params
+        n = self.spec.replicates if self.race is None else self.race.add(k, race_group(self.spec, params))
+        self._trials[k] = _Trial(params, n)
+        self._queue.extend(self._run(k, r, params) for r in range(n))
         return True
+
+    def _run(self, trial: int, r: int, params: dict[str, Any], attempt: int = 1) -> Run:
+        return Run(trial, r, self.seeds[r], params, attempt, tuple(self.factor_seeds[r].items()))
 
     def _batch_size(self) -> int:
         if self._run_s is None or self.spec.timeout is not None:  # a timeout kills a run alone
@@ -243,7 +250,7 @@ class Engine:
         failed = []
         for run in runs:
             if run.attempt < MAX_ATTEMPTS:
-                self._submit([Run(run.trial, run.replicate, run.seed, run.params, run.attempt + 1)])
+                self._submit([replace(run, attempt=run.attempt + 1)])
             else:
                 now = time.time()
                 error = _died(run.attempt, exc)
@@ -269,10 +276,27 @@ class Engine:
             if o.status == "complete":
                 trial.values.append([o.metrics.get(m, math.nan) for m in self.told])
             trial.left -= 1
-            if trial.left == 0:
+            if self.race is not None:
+                self.race.land(o.trial, o.replicate, o.metrics.get(self.told[0]), o.status)
+            elif trial.left == 0:
                 self._finish(o.trial, self._trials.pop(o.trial))
         self.writer.append(rows)
+        if self.race is not None:
+            self._race()
         self._check_failures()
+
+    def _race(self) -> None:
+        """Act on the race's decisions (sweeper.search.racing): queue the replicates a contender grows
+        to ahead of new trials, and close the trials whose race ended."""
+        assert self.race is not None
+        grew, ended = self.race.advance()
+        for k, n in reversed(grew):
+            trial = self._trials[k]
+            launched = len(trial.statuses) + trial.left
+            trial.left += n - launched
+            self._queue.extendleft(self._run(k, r, trial.params) for r in reversed(range(launched, n)))
+        for k in ended:
+            self._finish(k, self._trials.pop(k))
 
     def _check_failures(self) -> None:
         limit = self.spec.max_failures
@@ -308,7 +332,8 @@ class Engine:
         self.searcher.tell(trial_id, means, "complete")
         value = trial_value([v[0] for v in trial.values])
         best = self.stats.best_value
-        if value is not None and (best is None or better(self.spec.primary.direction, value, best)):
+        raced = self.race is None or len(trial.statuses) >= self.spec.replicates  # the best ran them all
+        if raced and value is not None and (best is None or better(self.spec.primary.direction, value, best)):
             self.stats.best_value, self.stats.best_trial = value, trial_id
 
     def _row(self, o: Outcome, params: dict[str, Any]) -> dict[str, Any]:
@@ -316,6 +341,7 @@ class Engine:
             "trial": o.trial,
             "replicate": o.replicate,
             "seed": self.seeds[o.replicate],
+            **self.factor_seeds[o.replicate],
             "status": o.status,
         }
         row.update(params)

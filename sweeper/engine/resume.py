@@ -23,6 +23,7 @@ from sweeper.results.values import better, trial_value, trial_values
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from sweeper.search.racing import Race
     from sweeper.search.searcher import Searcher
     from sweeper.spec.model import Experiment
 
@@ -35,19 +36,25 @@ KEY_COLUMNS = {n: "string" if t == "string" else "int" for n, t in TRIAL_KEYS if
 def fingerprint(spec: Experiment) -> dict[str, Any]:
     """The parts of a spec that give the trial table its meaning, and their hash.
 
-    Changing any of these makes old rows mean something else; raising ``trials`` or
+    Changing any of these makes old rows mean something else; raising ``trials`` or a fixed
     ``replicates``, adding a recorded metric, resources, timeouts and the hypothesis do not.
     """
     from sweeper.search.searcher import told_metrics
 
     told = told_metrics(spec)
-    parts = {
+    parts: dict[str, Any] = {
         "variables": [_variable(v) for v in spec.variables],
         "objective": spec.objective if spec.objective else _command(spec),
         "search method": spec.search.method,
         "searched metrics": [[m.name, m.direction] for m in told],
         "search seed": spec.search.seed,
     }
+    # Racing decisions and the factorial's replicate-to-seeds map give rows their meaning too (only
+    # named when used, so fixed-replicate fingerprints stay as they were).
+    if spec.racing is not None:
+        parts["racing"] = {"min": spec.racing.min, "max": spec.racing.max}
+    if spec.factors:
+        parts["seed factors"] = {f.name: f.n for f in spec.factors}
     return {"sha256": _hash(parts), "parts": parts}
 
 
@@ -157,6 +164,7 @@ class Restored:
     # (trial, params, aggregate values or None, status) of every finished trial, in trial order:
     # what the study is rebuilt from (sweeper dashboard rebuilds its study from the same list)
     finished: list[tuple[int, dict[str, Any], list[float] | None, str]] = field(default_factory=list)
+    race: Race | None = None  # adaptive replicates: the race replayed from the table
 
 
 def check_table(folder: Path) -> None:
@@ -219,9 +227,15 @@ def restore(
     tried = _attempts(folder)
     finished = out.finished
     partial: list[tuple[int, dict[str, Any]]] = []
+    dones = {
+        k: {r: row for r, row in reps.items() if not (retry_failed and row["status"] in FAILED)}
+        for k, (_, reps) in trials.items()
+    }
+    out.race = _replay(spec, trials, dones)
     for k, (params, reps) in sorted(trials.items()):
-        done = {r: row for r, row in reps.items() if not (retry_failed and row["status"] in FAILED)}
-        missing = [r for r in range(spec.replicates) if r not in done]
+        done = dones[k]
+        wanted = spec.replicates if out.race is None else out.race.target(k)
+        missing = [r for r in range(wanted) if r not in done]
         values = [row["told"] for row in done.values() if row["status"] == "complete"]
         statuses = [row["status"] for row in done.values()]
         for row in done.values():
@@ -232,7 +246,7 @@ def restore(
                 out.first_start = row["started"] if first is None else min(first, row["started"])
             if row["ended"] is not None:
                 out.last_end = row["ended"] if out.last_end is None else max(out.last_end, row["ended"])
-        if missing:
+        if missing or (out.race is not None and not out.race.ended(k)):
             made = {r: max(tried.get((k, r), 0), _attempt(reps.get(r))) for r in missing}
             out.partial[k] = Partial(params, missing, values, statuses, made)
             partial.append((k, params))
@@ -243,11 +257,33 @@ def restore(
             continue
         finished.append((k, params, trial_values(values), "complete"))
         value = trial_value([v[0] for v in values])
-        if value is not None and (out.best is None or better(spec.primary.direction, value, out.best[0])):
+        raced = out.race is None or len(done) >= spec.replicates  # the best ran them all
+        if (
+            raced
+            and value is not None
+            and (out.best is None or better(spec.primary.direction, value, out.best[0]))
+        ):
             out.best = (value, k)
     if searcher is not None:
         searcher.restore(finished, partial)
     return out
+
+
+def _replay(
+    spec: Experiment,
+    trials: dict[int, tuple[dict[str, Any], dict[int, dict[str, Any]]]],
+    dones: dict[int, dict[int, dict[str, Any]]],
+) -> Race | None:
+    """The race as the table leaves it (a killed driver's race resumes exactly where it was)."""
+    from sweeper.search.racing import replay
+
+    return replay(
+        spec,
+        (
+            (k, params, {r: (row["told"][0], row["status"]) for r, row in dones[k].items()})
+            for k, (params, _) in trials.items()
+        ),
+    )
 
 
 def _rows_by_trial(

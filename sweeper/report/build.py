@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeper.errors import SweeperError
+from sweeper.results.values import raced
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -197,7 +198,9 @@ def write_report(path: str | Path) -> Report:
             "arms.png",
             f"{verdict.metric} per seed in each arm of the comparison (lines join "
             "replicates that share a seed).",
-            plots.arm_spread(analysis.stage_rows(df), verdict, out / "arms.png"),
+            plots.arm_spread(
+                raced(analysis.stage_rows(df), spec, (verdict.variable,)), verdict, out / "arms.png"
+            ),
         )
     draw(
         "variables.png",
@@ -449,6 +452,7 @@ def _blocks(
             )
         )
     b.append(("table", st))
+    b.extend(_seed_factor_blocks(df, spec))
 
     b.append(("h2", "Figures"))
     for name, caption in figures:
@@ -627,6 +631,35 @@ def _comparison_table(comparisons: Any, rope: bool) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- renderers
+
+
+def _seed_factor_blocks(df: pd.DataFrame, spec: Experiment) -> list[Block]:
+    """Seed factors (replicates: {data: 5, init: 2}): which perturbation moves the result."""
+    import pandas as pd
+
+    from sweeper.analysis.variance import decompose
+
+    dec = decompose(df, spec)
+    if dec is None:
+        return []
+    out: list[Block] = [("h2", "Which seed moves the result")]
+    if dec.per_trial.empty:
+        return [*out, ("p", "No trial has a complete factorial of finished replicates yet.")]
+    skipped = f" {dec.skipped} trials without every cell finished are left out." if dec.skipped else ""
+    out.append(
+        (
+            "p",
+            f"{dec.sentence} Random-effects ANOVA on the crossed design, per trial; the seed-to-seed"
+            f" variance of {spec.primary.name} is split into each factor's share and a residual.{skipped}",
+        )
+    )
+    pooled = [
+        (k, fmt_number(v), f"{fmt_number(100 * s)} %")
+        for (k, v), s in zip(dec.pooled.items(), dec.shares().values(), strict=True)
+    ]
+    out.append(("table", pd.DataFrame(pooled, columns=["component", "variance", "share"])))
+    out.append(("table", dec.per_trial.head(SUMMARY_ROWS)))
+    return out
 
 
 def render_markdown(blocks: list[Block]) -> str:

@@ -42,6 +42,7 @@ class ExperimentStatus:
     partial: int = 0  # trials with replicates still to finish (left out of "best so far")
     confirm_rows: int = 0  # runs of the confirmation stage (compare: {confirm: N}) recorded
     confirm_trials: int = 0
+    racing: str = ""  # adaptive replicates: how far the race is, in words
 
 
 def experiment_status(folder: str | Path) -> ExperimentStatus:
@@ -91,9 +92,13 @@ def experiment_status(folder: str | Path) -> ExperimentStatus:
         partial = complete_trials(table, spec)[1]
     want = total * spec.replicates
     failed = counts.get("failed", 0) + counts.get("timeout", 0)
+    racing, racing_left = _race_state(spec, table, total)
     if alive:
         resumable, note = False, "a driver is running it now; it cannot be launched twice"
-    elif rows < want:
+    elif racing_left:
+        resumable = True
+        note = f"the race is not over; `sweeper launch {base['source'] or 'FILE'}` continues it"
+    elif spec.racing is None and rows < want:
         resumable = True
         note = f"{want - rows} of {want} runs left; `sweeper launch {base['source'] or 'FILE'}` continues it"
     elif failed:
@@ -116,8 +121,37 @@ def experiment_status(folder: str | Path) -> ExperimentStatus:
         partial=partial,
         confirm_rows=confirm_rows,
         confirm_trials=confirm_trials,
+        racing=racing,
         **base,
     )
+
+
+def _race_state(spec: Any, table: Any, total: int) -> tuple[str, bool]:
+    """Adaptive replicates: (a line on the race, whether any of it is left to run)."""
+    from sweeper.search.racing import replay
+
+    if spec.racing is None:
+        return "", False
+    if table is None or not len(table):
+        return f"replicates {spec.racing.min}..{spec.racing.max}: no trial raced yet", True
+    from sweeper.results.values import SEARCH, stages
+
+    told = spec.primary.name
+    trials = []
+    for k, rows in table[stages(table) == SEARCH].groupby("trial", sort=True):
+        params = {v.name: rows[v.name].iloc[0] for v in spec.variables if v.name in rows}
+        values = rows[told] if told in rows else [None] * len(rows)
+        reps = {int(r): (v, s) for r, v, s in zip(rows["replicate"], values, rows["status"], strict=True)}
+        trials.append((int(k), params, reps))
+    race = replay(spec, trials)
+    assert race is not None
+    ended = sum(race.ended(k) for k, _, _ in trials)
+    line = (
+        f"replicates {spec.racing.min}..{spec.racing.max}: {ended} of {len(trials)} trials raced,"
+        f" {sum(len(r) for _, _, r in trials)} runs (fixed replicates: {spec.racing.max} would"
+        f" take {len(trials) * spec.racing.max})"
+    )
+    return line, ended < len(trials) or len(trials) < total
 
 
 def params_text(params: dict[str, Any]) -> str:
@@ -135,7 +169,10 @@ def format_status(st: ExperimentStatus) -> str:
             + (f", {st.driver['stopping']}" if st.driver.get("stopping") else "")
         )
     counts = ", ".join(f"{n} {s}" for s, n in sorted(st.counts.items())) or "none yet"
-    lines.append(f"  runs: {st.rows}/{want} recorded ({counts}); trials: {st.trials}/{st.trials_total}")
+    runs = f"{st.rows}/{want}" if not st.racing else f"{st.rows} (at most {want})"
+    lines.append(f"  runs: {runs} recorded ({counts}); trials: {st.trials}/{st.trials_total}")
+    if st.racing:
+        lines.append(f"  racing: {st.racing}")
     if st.confirm_rows:
         lines.append(f"  confirmation stage: {st.confirm_rows} runs of {st.confirm_trials} trials recorded")
     lines.append(f"  in flight: {st.running}")

@@ -125,8 +125,11 @@ def variable_type(var: Variable) -> pa.DataType:
 def trial_schema(spec: Experiment) -> pa.Schema:
     import pyarrow as pa
 
+    from sweeper.search.seeds import seed_column
+
     fields = [
         *arrow_fields(TRIAL_KEYS),
+        *(pa.field(seed_column(f.name), pa.int64()) for f in spec.factors),  # data_seed, init_seed, ...
         *(pa.field(v.name, variable_type(v)) for v in spec.variables),
         *(pa.field(m.name, pa.float64()) for m in spec.metrics),
         *arrow_fields(TRIAL_RUN),

@@ -8,6 +8,9 @@ trial has the best value in the metric's direction; ties go to the trial with mo
 the lower trial id. Only *finished* trials (every replicate has a row) are ranked: mid-sweep, a trial
 with one replicate in would stand as "best so far (mean of 1)" beside trials averaged over five, which
 misleads.
+Under racing (``replicates: {min, max}``) only trials that ran all ``max`` replicates can be best: a
+trial stopped at ``min`` lost a paired comparison on its seeds, even when a lucky pair of seeds gives
+it a better mean than the incumbent's over all of them.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-    from sweeper.spec.model import Experiment
+    from sweeper.spec.model import Experiment, Racing
 
 SEARCH, CONFIRM = "search", "confirm"  # the stage column's values (a table without it is all search)
 # Confirmation trials get ids from here on, so a search extended later (more trials) never collides.
@@ -125,7 +128,7 @@ def best_trial(table: pd.DataFrame, spec: Experiment) -> dict[str, Any] | None:
     if not len(table):
         return None
     finished, _ = complete_trials(table, spec)
-    searched = finished[stages(finished) == SEARCH]
+    searched = raced(finished[stages(finished) == SEARCH], spec)
     means = trial_means(searched, metric.name)
     best = best_of(means, metric.direction)
     if best is None:
@@ -139,6 +142,27 @@ def best_trial(table: pd.DataFrame, spec: Experiment) -> dict[str, Any] | None:
         "mean": float(means.at[best, "mean"]),
         "n": int(means.at[best, "n"]),
     }
+
+
+def contenders(table: pd.DataFrame, racing: Racing | None) -> list[int]:
+    """The trials that may be called best: all of them, or under racing those that ran every
+    replicate (all trials when none has yet)."""
+    trials = sorted(int(k) for k in table["trial"].unique()) if len(table) else []
+    if racing is None or not trials:
+        return trials
+    runs = table.groupby("trial").size()
+    full = [int(k) for k, n in runs.items() if n >= racing.max]
+    return full or trials
+
+
+def raced(table: pd.DataFrame, spec: Experiment, by: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The rows of the trials that may stand for the best of each ``by`` group (a compared level):
+    every row without racing, else the rows of :func:`contenders` per group."""
+    if spec.racing is None or table.empty:
+        return table
+    groups = [table] if not by else [rows for _, rows in table.groupby(list(by), dropna=False, sort=False)]
+    keep = {k for rows in groups for k in contenders(rows, spec.racing)}
+    return table[table["trial"].isin(keep)]
 
 
 def _present(value: Any) -> bool:

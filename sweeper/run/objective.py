@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sweeper.errors import ObjectiveError
@@ -130,7 +130,8 @@ def execute(ref: RunContext, runs: Sequence[Run], node: str | None = None) -> li
     pass_seed, pass_trial = "seed" in params, "trial" in params
     inputs = [(name, path) for name, path in ref.inputs if name in params]
     return [
-        _timed(ref, run, node, _call, func, ref, run, node, pass_seed, pass_trial, inputs) for run in runs
+        _timed(ref, run, node, _call, func, ref, run, node, pass_seed, pass_trial, inputs, params)
+        for run in runs
     ]
 
 
@@ -142,10 +143,12 @@ def _call(
     pass_seed: bool,
     pass_trial: bool,
     inputs: list[tuple[str, str]],
+    params: Mapping[str, Any],
 ) -> Outcome:
-    kwargs = dict(run.params)
+    kwargs: dict[str, Any] = dict(run.params)
     if pass_seed:
         kwargs["seed"] = run.seed
+    kwargs.update((name, seed) for name, seed in run.factor_seeds if name in params)  # data_seed=...
     rt = runtime.Trial(run, ref)
     if pass_trial:
         kwargs["trial"] = rt

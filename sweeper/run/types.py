@@ -64,6 +64,7 @@ class Run:
     seed: int
     params: dict[str, Any]
     attempt: int = 1
+    factor_seeds: tuple[tuple[str, int], ...] = ()  # (data_seed, ...) of seed factors, for kwargs
 
 
 @dataclass(frozen=True, slots=True)
