@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sweeper.errors import SweeperError
 from sweeper.results.lock import DriverLock
+from sweeper.results.store import is_uri
 from sweeper.results.table import EXPERIMENT_JSON, TRIALS, read_json, write_json
 from sweeper.spec.model import Experiment, Tracking, load_spec
 
@@ -118,6 +119,27 @@ def launch(
     if mlflow:
         old = spec.tracking.mlflow_experiment if spec.tracking else None
         spec = replace(spec, tracking=Tracking(mlflow, old))
+    if is_uri(results):  # object storage: run in a local folder that is streamed up (results/store.py)
+        from sweeper.results.lock import check_no_live_driver
+        from sweeper.results.store import staged
+
+        experiment_folder(spec, ".")  # the name goes into the URI: the same rule
+        if fresh:  # moving aside locally would delete the old objects from the bucket
+            raise SweeperError(
+                f"--fresh with results on object storage ({results}) is refused: sweeper never deletes"
+                " results\n  fix: give the experiment a new name, or move the prefix aside yourself"
+            )
+        with staged(str(results), spec.name, check_no_live_driver) as root:
+            return launch(
+                spec,
+                results=root,
+                backend=backend,
+                address=address,
+                fresh=fresh,
+                retry_failed=retry_failed,
+                progress=progress,
+                profile=profile,
+            )
     check_pruner(spec)
     check_replicates(spec)
     if spec.command is not None and spec.command.shell:

@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def _launch(args: argparse.Namespace) -> int:
@@ -34,6 +35,13 @@ def _launch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _local(path: str) -> str:
+    """A results folder to read: ``path`` itself, or a fresh local copy of a URI (s3://...)."""
+    from sweeper.results.store import is_uri, local_copy
+
+    return str(local_copy(path)) if is_uri(path) else path
+
+
 def _status(args: argparse.Namespace) -> int:
     from sweeper.errors import SweeperError
     from sweeper.results.status import experiment_status, format_status
@@ -41,7 +49,7 @@ def _status(args: argparse.Namespace) -> int:
 
     cluster = status_line(args.folder)  # the Slurm job or Ray job behind it, if it was submitted
     try:
-        print(format_status(experiment_status(args.folder)))
+        print(format_status(experiment_status(_local(args.folder))))
     except SweeperError:
         if cluster is None:
             raise
@@ -74,7 +82,7 @@ def _table(args: argparse.Namespace) -> int:
     from sweeper.analysis import summary
     from sweeper.report.build import format_table
 
-    table = summary(args.dir, by=args.by)
+    table = summary(_local(args.dir), by=args.by)
     sys.stdout.write(format_table(table, args.format))
     if table.attrs.get("partial"):  # mid-sweep: say what the ranking leaves out
         print(f"({table.attrs['partial']} trials still missing replicates are not shown)", file=sys.stderr)
@@ -85,11 +93,18 @@ def _report(args: argparse.Namespace) -> int:
     import json
 
     from sweeper.report.build import verdict_json, write_report
+    from sweeper.results.store import Uploader, is_uri
 
+    uri = args.dir if is_uri(args.dir) else None
+    args.dir = _local(args.dir)
     if args.json:
         print(json.dumps(verdict_json(args.dir), indent=2, ensure_ascii=False))
         return 0
+    up = Uploader(Path(args.dir), uri).baseline() if uri else None
     rep = write_report(args.dir)
+    if up is not None:
+        up.push()  # the report goes back beside the table
+        print(f"report uploaded to {uri}/report/")
     if rep.verdict is not None:
         print(rep.verdict.sentence)
         for w in rep.verdict.main.warnings:
@@ -106,8 +121,6 @@ def _report(args: argparse.Namespace) -> int:
 
 def _tracking(args: argparse.Namespace) -> tuple[str | None, str | None]:
     """--mlflow, else what the launch recorded in experiment.json (the spec's tracking: or --mlflow)."""
-    from pathlib import Path
-
     from sweeper.results.table import EXPERIMENT_JSON, read_json
 
     path = Path(args.dir) / EXPERIMENT_JSON
@@ -119,7 +132,7 @@ def _tracking(args: argparse.Namespace) -> tuple[str | None, str | None]:
 def _export(args: argparse.Namespace) -> int:
     from sweeper.integrations.mlflow import MlflowMirror
 
-    mirror = MlflowMirror(args.dir, args.mlflow, args.mlflow_experiment)
+    mirror = MlflowMirror(_local(args.dir), args.mlflow, args.mlflow_experiment)
     n = mirror.sync(settle=0.0)
     run = mirror.log_verdict()
     print(
@@ -155,7 +168,7 @@ def _dashboard(args: argparse.Namespace) -> int:
 def _components(args: argparse.Namespace) -> int:
     from sweeper.results.components import describe
 
-    sys.stdout.write(describe(args.dir, args.trial))
+    sys.stdout.write(describe(_local(args.dir), args.trial))
     return 0
 
 

@@ -143,3 +143,22 @@ def driver_record(folder: Path) -> dict[str, Any]:
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def check_no_live_driver(folder: Path, uri: str) -> None:
+    """The lock rule on object storage: refuse while the URI's heartbeat is younger than FRESH_S."""
+    rec = driver_record(folder)
+    if rec.get("state") != "running":
+        return
+    try:
+        age = (
+            dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(str(rec.get("heartbeat_at")))
+        ).total_seconds()
+    except ValueError:
+        return
+    if age < FRESH_S:
+        raise SweeperError(
+            f"{uri} is being run by another sweeper driver (pid {rec.get('pid')} on {rec.get('host')},"
+            f" heartbeat {age:.0f}s ago)\n  fix: wait for it to end, or stop it; a driver that died can be"
+            f" resumed {FRESH_S:g}s after its last heartbeat"
+        )

@@ -319,9 +319,11 @@ def _keep_last(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:
 def load(path: str | Path) -> pd.DataFrame:
     """The trial table of a results folder (``DIR`` or ``DIR/trials``) as a pandas DataFrame.
 
-    One row per replicate, sorted by trial then replicate.
+    One row per replicate, sorted by trial then replicate. ``path`` may be a URI (``s3://...``).
     """
-    folder = Path(path)
+    from sweeper.results.store import is_uri, local_copy
+
+    folder = local_copy(str(path)) if is_uri(path) else Path(path)
     if (folder / TRIALS).is_dir():
         folder = folder / TRIALS
     if not folder.is_dir():
