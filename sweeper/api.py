@@ -129,17 +129,22 @@ def launch(
                 f"--fresh with results on object storage ({results}) is refused: sweeper never deletes"
                 " results\n  fix: give the experiment a new name, or move the prefix aside yourself"
             )
+        from sweeper.engine.signals import Interrupted
+
         with staged(str(results), spec.name, check_no_live_driver) as root:
-            return launch(
-                spec,
-                results=root,
-                backend=backend,
-                address=address,
-                fresh=fresh,
-                retry_failed=retry_failed,
-                progress=progress,
-                profile=profile,
-            )
+            try:
+                return launch(
+                    spec,
+                    results=root,
+                    backend=backend,
+                    address=address,
+                    fresh=fresh,
+                    retry_failed=retry_failed,
+                    progress=progress,
+                    profile=profile,
+                )
+            except (Interrupted, SweeperError) as exc:  # name the bucket, not the staging copy
+                raise type(exc)(str(exc).replace(str(root), str(results).rstrip("/"))) from None
     check_pruner(spec)
     check_replicates(spec)
     if spec.command is not None and spec.command.shell:
