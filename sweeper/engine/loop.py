@@ -1,7 +1,8 @@
 """The driver loop: keep every slot busy, expand trials into seeded runs, stream results as they land.
 
 As-completed: each finished batch is written to the trial table and its slot refilled at once; a
-trial is told to the search only when all its replicates are in. When runs are tiny, several are
+trial is told to the search only when all its replicates are in (racing: when its race ends, see
+sweeper.search.racing; the replicates a contender grows to are queued first). When runs are tiny, several are
 packed into one backend task (sized from the measured run time) and a second task is queued per
 slot, so workers never wait for the driver or the sampler.
 """

@@ -91,3 +91,16 @@ def test_a_race_killed_and_resumed_ends_as_an_uninterrupted_one(tmp_path: Path, 
     pd.testing.assert_frame_equal(rows(on_ray.path), expected)
     pd.testing.assert_frame_equal(killed_and_resumed(tmp_path, "local"), expected)
     pd.testing.assert_frame_equal(killed_and_resumed(tmp_path, "ray", address), expected)
+
+
+def test_a_pruned_replicate_ends_its_trials_race(tmp_path: Path) -> None:
+    spec = load_spec(ROOT / "sweeps" / "curves.yaml")
+    spec = dataclasses.replace(spec, racing=Racing(2, 6), replicates=6)
+    result = sweeper.launch(spec, results=tmp_path, backend="local")
+    table = result.table
+    pruned = table.groupby("trial")["status"].apply(lambda s: (s == "pruned").any())
+    runs = table.groupby("trial").size()
+    assert pruned.any() and (runs[pruned] < 6).all()  # a pruned trial never races on to max
+    assert set(runs) <= {2, 4, 6} and (runs == 6).any()
+    best = result.best
+    assert best is not None and best["n"] == 6 and not pruned[best["trial"]]
