@@ -72,6 +72,12 @@ def experiment_folder(spec: Experiment, results: str | Path) -> Path:
             " (it names the results folder)"
         )
     root = Path(results).resolve()
+    blocker = next((p for p in (root, *root.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise SweeperError(
+            f"--results {results}: {blocker} is a file, not a folder, so the results cannot go there"
+            "\n  fix: pass a folder as the results root (it is created when missing), e.g. --results results"
+        )
     folder = (root / name).resolve()
     if folder.parent != root:  # e.g. a symlink named like the experiment that points elsewhere
         raise SweeperError(

@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeper.errors import SweeperError
-from sweeper.results.schema import TRIAL_KEYS
-from sweeper.results.table import EXPERIMENT_JSON, TRIALS, read_json
+from sweeper.results.table import EXPERIMENT_JSON, TRIALS, check_table, read_json
 from sweeper.results.values import better, trial_value, trial_values
 
 if TYPE_CHECKING:
@@ -29,8 +28,6 @@ if TYPE_CHECKING:
 
 # Statuses a replicate is not rerun for unless asked (--retry-failed).
 FAILED = frozenset({"failed", "timeout"})
-# The columns resume reads every part by, with their kind (from the one schema of the table).
-KEY_COLUMNS = {n: "string" if t == "string" else "int" for n, t in TRIAL_KEYS if n != "seed"}
 
 
 def fingerprint(spec: Experiment) -> dict[str, Any]:
@@ -165,48 +162,6 @@ class Restored:
     # what the study is rebuilt from (sweeper dashboard rebuilds its study from the same list)
     finished: list[tuple[int, dict[str, Any], list[float] | None, str]] = field(default_factory=list)
     race: Race | None = None  # adaptive replicates: the race replayed from the table
-
-
-def check_table(folder: Path) -> None:
-    """Refuse a trial table with a part that is not a readable trial-table file; name the file.
-
-    Reads only the footers, and never touches any file: the user moves the bad one away.
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from sweeper.results.table import _parts
-
-    compact, parts = _parts(folder)
-    for f in ([compact] if compact else []) + [p for _, p in parts]:
-        try:
-            schema = pq.read_schema(f)
-        except (OSError, pa.ArrowException) as exc:
-            raise SweeperError(
-                f"{f}: not a readable Parquet file ({exc})\n  fix: move this one file out of {folder}"
-                " (the others are untouched) and relaunch; its runs will be run again"
-            ) from None
-        names = set(schema.names)
-        missing = [c for c in KEY_COLUMNS if c not in names]
-        wrong = [
-            c for c, kind in KEY_COLUMNS.items() if c in names and not _is_kind(schema.field(c).type, kind)
-        ]
-        if missing or wrong:
-            what = (
-                f"lacks the columns {', '.join(missing)}"
-                if missing
-                else f"has columns of the wrong type: {', '.join(wrong)}"
-            )
-            raise SweeperError(
-                f"{f}: not a part of a sweeper trial table (it {what})\n  fix: move this one file out of"
-                f" {folder} (the others are untouched) and relaunch"
-            )
-
-
-def _is_kind(dtype: pa.DataType, kind: str) -> bool:
-    import pyarrow.types as t
-
-    return bool(t.is_integer(dtype)) if kind == "int" else (t.is_string(dtype) or t.is_large_string(dtype))
 
 
 def restore(

@@ -128,17 +128,21 @@ def write_report(path: str | Path) -> Report:
     from sweeper.analysis.importance import importance
     from sweeper.report import figures as plots
     from sweeper.results.history import load_history
+    from sweeper.results.lock import is_locked
+    from sweeper.results.status import state_of
     from sweeper.results.table import (
         EXPERIMENT_JSON,
         atomic_write_bytes,
         load,
-        read_json,
+        read_record,
         read_spec,
     )
 
     folder = Path(path)
     spec = read_spec(folder)
-    meta = read_json(folder / EXPERIMENT_JSON)
+    alive = is_locked(folder)
+    meta = read_record(folder / EXPERIMENT_JSON)
+    meta = {**meta, "status": state_of(meta, alive)}  # "crashed", as sweeper status says
     df = load(folder)
     if df.empty:
         raise SweeperError(

@@ -37,8 +37,11 @@ def _figure(width: float, height: float) -> Figure:
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", metadata={"Software": None})
+    """Write the PNG beside its final name and rename it in: a killed report leaves no empty figure."""
+    from sweeper.results.table import replacing
+
+    with replacing(path) as tmp:
+        fig.savefig(tmp, format="png", metadata={"Software": None})
     return path
 
 

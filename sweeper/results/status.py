@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sweeper.errors import SweeperError
 from sweeper.results.lock import driver_record, is_locked
-from sweeper.results.table import EXPERIMENT_JSON, TRIALS, read_json
+from sweeper.results.table import EXPERIMENT_JSON, TRIALS, read_record
 
 if TYPE_CHECKING:
     pass
@@ -57,15 +57,13 @@ def experiment_status(folder: str | Path) -> ExperimentStatus:
             "\n  fix: pass RESULTS/<experiment>, e.g. results/quickstart"
         )
     alive = is_locked(folder)  # before the record: a driver that ends meanwhile wrote its end state
-    record = read_json(folder / EXPERIMENT_JSON)
+    record = read_record(folder / EXPERIMENT_JSON)
     spec = read_spec(folder)
     from sweeper.search.searcher import budget
 
     total = budget(spec)
     driver = driver_record(folder)
-    state = str(record.get("status", "unknown"))
-    if state == "running" and not alive:
-        state = "crashed"  # the driver died without saying so (SIGKILL, power loss, OOM)
+    state = state_of(record, alive)
     base: dict[str, Any] = dict(
         folder=folder,
         name=spec.name,
@@ -152,6 +150,13 @@ def _race_state(spec: Any, table: Any, total: int) -> tuple[str, bool]:
         f" take {len(trials) * spec.racing.max})"
     )
     return line, ended < len(trials) or len(trials) < total
+
+
+def state_of(record: dict[str, Any], alive: bool) -> str:
+    """The experiment's state as every view shows it: a "running" record without a live driver
+    is "crashed" (it died without saying so: SIGKILL, power loss, OOM)."""
+    state = str(record.get("status", "unknown"))
+    return "crashed" if state == "running" and not alive else state
 
 
 def params_text(params: dict[str, Any]) -> str:

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
 TRIALS = "trials"
 PART_RE = re.compile(r"^(part|compact)-(\d{6})\.parquet$")
+# The columns every trial part has, with their kind (from the one schema of the table).
+KEY_COLUMNS = {n: "string" if t == "string" else "int" for n, t in TRIAL_KEYS if n != "seed"}
 
 
 @contextlib.contextmanager
@@ -298,10 +300,28 @@ def _read_once(folder: Path, keys: tuple[str, ...]) -> pa.Table:
             ) from None
     if not tables:
         return pa.table({})
-    table = pa.concat_tables(tables, promote_options="default")
+    try:
+        table = pa.concat_tables(tables, promote_options="default")
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        raise SweeperError(_clash(files, tables, folder)) from None
     if len(files) > 1 and keys and all(k in table.column_names for k in keys):
         table = _keep_last(table, keys)
     return table
+
+
+def _clash(files: list[Path], tables: list[pa.Table], folder: Path) -> str:
+    """Name the file and column whose type differs from the first file's."""
+    first = tables[0].schema
+    for f, t in zip(files[1:], tables[1:], strict=True):
+        for col in t.schema:
+            if col.name in first.names and first.field(col.name).type != col.type:
+                return (
+                    f"{f}: column {col.name!r} is {col.type} here but {first.field(col.name).type} in"
+                    f" {files[0].name}, so the parts cannot be read as one table"
+                    f"\n  fix: move the file that sweeper did not write out of {folder} (sweeper writes one"
+                    " schema per experiment); the others are untouched"
+                )
+    return f"{folder}: its parts have columns of clashing types\n  fix: move foreign files out of {folder}"
 
 
 def _keep_last(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:
@@ -314,6 +334,49 @@ def _keep_last(table: pa.Table, keys: tuple[str, ...]) -> pa.Table:
     )
     keep = np.sort(grouped.column("_i_max").to_numpy())
     return table.take(pa.array(keep))
+
+
+def check_table(folder: Path) -> None:
+    """Refuse a trial table with a part that is not a readable trial-table file; name the file.
+
+    Reads only the footers, and never touches any file: the user moves the bad one away. Launch
+    (resume), status, table and report all read the table through this, so they agree on it.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    compact, parts = _parts(folder)
+    for f in ([compact] if compact else []) + [p for _, p in parts]:
+        try:
+            schema = pq.read_schema(f)
+        except (OSError, pa.ArrowException) as exc:
+            if not f.exists():
+                continue  # compacted meanwhile: the reader lists the folder again
+            raise SweeperError(
+                f"{f}: not a readable Parquet file ({exc})\n  fix: move this one file out of {folder}"
+                " (the others are untouched) and relaunch; its runs will be run again"
+            ) from None
+        names = set(schema.names)
+        missing = [c for c in KEY_COLUMNS if c not in names]
+        wrong = [
+            c for c, kind in KEY_COLUMNS.items() if c in names and not _is_kind(schema.field(c).type, kind)
+        ]
+        if missing or wrong:
+            what = (
+                f"lacks the columns {', '.join(missing)}"
+                if missing
+                else f"has columns of the wrong type: {', '.join(wrong)}"
+            )
+            raise SweeperError(
+                f"{f}: not a part of a sweeper trial table (it {what})\n  fix: move this one file out of"
+                f" {folder} (the others are untouched) and relaunch"
+            )
+
+
+def _is_kind(dtype: pa.DataType, kind: str) -> bool:
+    import pyarrow.types as t
+
+    return bool(t.is_integer(dtype)) if kind == "int" else (t.is_string(dtype) or t.is_large_string(dtype))
 
 
 def load(path: str | Path) -> pd.DataFrame:
@@ -331,6 +394,7 @@ def load(path: str | Path) -> pd.DataFrame:
     import pandas as pd
     import pyarrow as pa
 
+    check_table(folder)
     # Nullable integers: an int variable that is inactive in some trials stays int, not float.
     df = read_folder(folder).to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
     if len(df.columns) and {"trial", "replicate"} <= set(df.columns):
@@ -348,5 +412,24 @@ def read_spec(folder: str | Path) -> Experiment:
     path = Path(folder) / EXPERIMENT_JSON
     if not path.is_file():
         raise SweeperError(f"{folder}: not a results folder (no {EXPERIMENT_JSON})")
-    data = read_json(path)
-    return parse_spec(data["spec"], source_name=str(path), root=data.get("root", "."))
+    data = read_record(path)
+    return parse_spec(data["spec"], source_name=str(path), root=str(data.get("root", ".")))
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """``experiment.json`` as a dict, refused with a fix when it is JSON of another shape."""
+    data: Any = read_json(path)
+    what = (
+        "not a JSON object"
+        if not isinstance(data, dict)
+        else "no 'spec' (the sweep it ran)"
+        if not isinstance(data.get("spec"), dict)
+        else ""
+    )
+    if what:
+        raise SweeperError(
+            f"{path}: not an experiment record ({what})"
+            f"\n  fix: restore it from a backup, or relaunch the sweep file with --fresh to move"
+            f" {path.parent} aside and start over (nothing is deleted)"
+        )
+    return data  # type: ignore[no-any-return]
