@@ -119,7 +119,13 @@ def test_report_of_a_sweep_still_running(tmp_path):
     for i in range(0, len(filled), 3):  # several parts, no close(): the sweep is "running"
         writer.append(filled[i : i + 3])
     assert len(list((folder / "trials").glob("part-*.parquet"))) > 1
-    rep = write_report(folder)
+    from sweeper.results.lock import DriverLock
+
+    lock = DriverLock(folder).acquire()  # a live driver: without one, "running" reads "crashed"
+    try:
+        rep = write_report(folder)
+    finally:
+        lock.release()
     md = rep.markdown.read_text()
     assert "status is **running**" in md and "1 failed" in md
     assert rep.verdict is not None and rep.verdict.main.n >= 2
