@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from sweeper.spec.model import Experiment
 
 SAMPLE = 1000  # trials fANOVA sees at most: a seeded sample beyond this, stated in the report
+MAX_LEVELS = 64  # a choice with more levels is left out (one-hot columns would swamp the forest)
+MAX_VARIABLES = 32  # variables fANOVA sees at most: those whose rank correlates most with the metric
 FANOVA_TREES = 16  # Optuna's default 64 takes ~4x longer on 200 trials for the same ranking
 
 
@@ -61,11 +63,13 @@ def importance(df: pd.DataFrame, spec: Experiment, metric: str | None = None, se
         keep = np.random.default_rng(seed).choice(ids, SAMPLE, replace=False)
         done = done[done["trial"].isin(keep)]
     names = swept(spec, df)
-    conditional = tuple(v.name for v in spec.variables if v.when and v.name in names)
-    if done.empty or not names:
-        return Importance({}, 0, conditional, "no finished trials with swept variables")
     means = done.groupby("trial")[metric].mean()
     firsts = done.groupby("trial")[names].first()
+    names, screened = _bounded(spec, names, firsts, means)
+    firsts = firsts[names]
+    conditional = tuple(v.name for v in spec.variables if v.when and v.name in names)
+    if done.empty or not names:
+        return Importance({}, 0, conditional, screened or "no finished trials with swept variables")
     goal = direction(spec, metric)
     variables = [v for v in spec.variables if v.name in names]
     rows = []
@@ -110,7 +114,65 @@ def importance(df: pd.DataFrame, spec: Experiment, metric: str | None = None, se
     if len(ids) > SAMPLE:
         drawn = f"fANOVA saw a seeded random sample of {SAMPLE} of the {len(ids)} finished trials"
         note = f"{note}; {drawn}" if note else drawn
+    if screened:
+        note = f"{note}; {screened}" if note else screened
     return Importance(values, len(always), left, note, method, tuple(branches), len(ids))
+
+
+def _bounded(
+    spec: Experiment, names: list[str], firsts: pd.DataFrame, means: pd.Series
+) -> tuple[list[str], str]:
+    """The variables fANOVA can afford, and what the report says about the others.
+
+    Its cost grows with one-hot columns and with variables: a choice of more than ``MAX_LEVELS``
+    levels is left out, and of more than ``MAX_VARIABLES`` variables only those whose values' rank
+    correlates most (|Spearman rho|) with the trial's mean are kept; the rest are named as skipped.
+    """
+    import numpy as np
+
+    kinds = {v.name: v for v in spec.variables}
+    wide = [n for n in names if kinds[n].kind == "choice" and len(kinds[n].choices) > MAX_LEVELS]
+    notes = []
+    if wide:
+        shown = ", ".join(f"{n} ({len(kinds[n].choices)} levels)" for n in wide[:3])
+        more = f" and {len(wide) - 3} more" if len(wide) > 3 else ""
+        notes.append(f"left out of the importance analysis: {shown}{more}, over {MAX_LEVELS} levels")
+        names = [n for n in names if n not in wide]
+    if len(names) > MAX_VARIABLES and len(means) > 2:
+        numeric = {n for n in names if kinds[n].kind in ("int", "float")}
+        rho = _rank_correlations(firsts[names], means, numeric)
+        keep = {names[i] for i in np.argsort(-rho, kind="stable")[:MAX_VARIABLES]}
+        notes.append(
+            f"fANOVA saw the {MAX_VARIABLES} of {len(names)} variables whose rank correlates most with"
+            " the metric (the others were screened out by that correlation)"
+        )
+        names = [n for n in names if n in keep]
+    return names, "; ".join(notes)
+
+
+def _rank_correlations(values: pd.DataFrame, target: pd.Series, numeric: set[str]) -> Any:
+    """|Spearman rho| of each column with ``target`` (NaN, an inactive variable, counts as 0)."""
+    import numpy as np
+    import pandas as pd
+
+    num = [n for n in values.columns if n in numeric]
+    x = np.empty((len(values), len(values.columns)))
+    at = {n: i for i, n in enumerate(values.columns)}
+    if num:  # one conversion for every numeric column
+        x[:, [at[n] for n in num]] = values[num].to_numpy(dtype="float64", na_value=np.nan)
+    for name in values.columns:
+        if name not in numeric:  # choices: their level's position, in sorted order
+            col = values[name]
+            codes, _ = pd.factorize(col.astype(str).where(col.notna()), sort=True)
+            x[:, at[name]] = np.where(codes < 0, np.nan, codes)
+    ranks = pd.DataFrame(x).rank().to_numpy()
+    ranks = np.where(np.isnan(ranks), np.nanmean(ranks, axis=0), ranks)
+    y = target.rank().to_numpy()
+    dx, dy = ranks - ranks.mean(axis=0), y - y.mean()
+    den = np.sqrt((dx**2).sum(axis=0) * (dy**2).sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = np.abs((dx * dy[:, None]).sum(axis=0) / den)
+    return np.nan_to_num(rho)
 
 
 def _evaluator(seed: int) -> tuple[Any, str, str]:
@@ -146,8 +208,9 @@ def _study(rows: list[tuple[dict[str, Any], float]], variables: list[Any], direc
 
     optuna.logging.set_verbosity(logging.WARNING)
     study = optuna.create_study(direction=optuna.study.StudyDirection[direction.upper()])
+    known = {x.name for x in variables}
     for params, value in rows:
-        keep = {k: v for k, v in params.items() if any(x.name == k for x in variables)}
+        keep = {k: v for k, v in params.items() if k in known}
         study.add_trial(
             optuna.trial.create_trial(params=keep, distributions=distributions(variables, keep), value=value)
         )
@@ -157,7 +220,7 @@ def _study(rows: list[tuple[dict[str, Any], float]], variables: list[Any], direc
 def _param(v: Any, raw: Any) -> Any:
     """A table cell back as the Optuna param value (choices by identity, numbers by kind)."""
     if v.kind == "choice":
-        for c in v.choices:
+        for c in v.choices:  # at most MAX_LEVELS of them (_bounded)
             if c == raw or str(c) == str(raw):
                 return c
         return raw
