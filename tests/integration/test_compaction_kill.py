@@ -25,7 +25,9 @@ WRITER = textwrap.dedent("""
     from sweeper.results import table as t
 
     folder, mode = Path(sys.argv[1]), sys.argv[2]
-    schema = pa.schema([("trial", pa.int64()), ("replicate", pa.int32()), ("v", pa.float64())])
+    schema = pa.schema(
+        [("trial", pa.int64()), ("replicate", pa.int32()), ("status", pa.string()), ("v", pa.float64())]
+    )
     w = t.TableWriter(folder, schema, flush_rows=10)
 
     def die(*_a, **_k):
@@ -39,7 +41,7 @@ WRITER = textwrap.dedent("""
             return real_replace(src, dst, *a, **k)
         os.replace = replace
     for i in range(int(sys.argv[3])):
-        w.append([{"trial": i, "replicate": 0, "v": float(i)}])
+        w.append([{"trial": i, "replicate": 0, "status": "complete", "v": float(i)}])
     w.flush()
     if mode == "first-removal":  # the first part removed by a compaction, whatever the mechanism
         real_unlink, real_rmtree = os.unlink, shutil.rmtree
@@ -96,7 +98,9 @@ def test_a_kill_during_compaction_never_duplicates_rows_and_a_relaunch_tidies(
     # a relaunch opens a writer on the folder: it finishes or undoes the interrupted compaction
     import pyarrow as pa
 
-    schema = pa.schema([("trial", pa.int64()), ("replicate", pa.int32()), ("v", pa.float64())])
+    schema = pa.schema(
+        [("trial", pa.int64()), ("replicate", pa.int32()), ("status", pa.string()), ("v", pa.float64())]
+    )
     writer = results_table.TableWriter(folder, schema)
     writer.close()
     assert set(_counts(folder).values()) == {ROWS}
@@ -115,7 +119,9 @@ def test_temp_files_of_a_killed_writer_are_removed_on_relaunch(tmp_path: Path) -
     assert [p for p in folder.iterdir() if p.name.endswith(".tmp")]
     import pyarrow as pa
 
-    schema = pa.schema([("trial", pa.int64()), ("replicate", pa.int32()), ("v", pa.float64())])
+    schema = pa.schema(
+        [("trial", pa.int64()), ("replicate", pa.int32()), ("status", pa.string()), ("v", pa.float64())]
+    )
     results_table.TableWriter(folder, schema).close()
     assert not [p for p in folder.iterdir() if p.name.startswith(".")]
 
@@ -127,10 +133,12 @@ def test_load_during_a_compaction_reads_the_new_folder_not_a_damaged_part(
     import pyarrow.parquet as pq
 
     folder = tmp_path / "trials"
-    schema = pa.schema([("trial", pa.int64()), ("replicate", pa.int32()), ("v", pa.float64())])
+    schema = pa.schema(
+        [("trial", pa.int64()), ("replicate", pa.int32()), ("status", pa.string()), ("v", pa.float64())]
+    )
     writer = results_table.TableWriter(folder, schema, flush_rows=5)
     for i in range(20):
-        writer.append([{"trial": i, "replicate": 0, "v": float(i)}])
+        writer.append([{"trial": i, "replicate": 0, "status": "complete", "v": float(i)}])
     writer.flush()
     real_read = pq.read_table
     raced: list[bool] = []
