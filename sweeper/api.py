@@ -17,11 +17,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweeper.errors import SweeperError
+from sweeper.errors import SpecError, SweeperError
 from sweeper.results.lock import DriverLock
 from sweeper.results.store import is_uri
 from sweeper.results.table import EXPERIMENT_JSON, TRIALS, read_json, write_json
-from sweeper.spec.model import Experiment, Tracking, load_spec
+from sweeper.spec.model import Experiment, Tracking, check_experiment, load_spec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -87,6 +87,17 @@ def experiment_folder(spec: Experiment, results: str | Path) -> Path:
     return folder
 
 
+def check_machine(spec: Experiment) -> None:
+    """What reading a spec leaves to launch, because it needs this machine: does ``workdir`` exist."""
+    if spec.command is not None and not Path(spec.command.workdir).is_dir():
+        raise SpecError(
+            f"no such folder {spec.command.workdir}",
+            source=spec.source,
+            field="workdir",
+            fix=f"create it, or give a folder relative to {spec.root}",
+        )
+
+
 def launch(
     sweep: str | Path | Mapping[str, Any] | Experiment,
     *,
@@ -121,7 +132,8 @@ def launch(
     from sweeper.search.seeds import check_replicates
 
     prof = Profile()
-    spec = sweep if isinstance(sweep, Experiment) else load_spec(sweep)
+    spec = check_experiment(sweep) if isinstance(sweep, Experiment) else load_spec(sweep)
+    check_machine(spec)
     if mlflow:
         old = spec.tracking.mlflow_experiment if spec.tracking else None
         spec = replace(spec, tracking=Tracking(mlflow, old))

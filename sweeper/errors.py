@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+# A sweep file with more mistakes than this lists this many, then says how many more there are.
+SHOWN = 20
+
 
 class SweeperError(Exception):
     """Base of every error sweeper reports to the user without a traceback (exit code 2)."""
@@ -11,16 +16,35 @@ class SpecError(SweeperError):
     """A sweep file or a spec dict breaks a rule.
 
     The message always carries the source (file or ``<dict>``), the field path and the fix, so the
-    CLI can print it as is.
+    CLI can print it as is. ``line``/``column`` (1-based) point into the sweep file when known.
+    A spec with several mistakes raises one SpecError for all of them, in file order: the attributes
+    are the first mistake's, ``errors`` holds every one.
     """
 
-    def __init__(self, message: str, *, source: str = "<dict>", field: str = "", fix: str = ""):
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str = "<dict>",
+        field: str = "",
+        fix: str = "",
+        line: int = 0,
+        column: int = 0,
+        more: Sequence[SpecError] = (),
+    ):
         self.source, self.field, self.problem, self.fix = source, field, message, fix
-        where = f"{source}: {field}" if field else source
-        text = f"{where}: {message}"
-        if fix:
-            text += f"\n  fix: {fix}"
+        self.line, self.column = line, column
+        self.errors: tuple[SpecError, ...] = (self, *more)
+        text = "\n".join(e.one() for e in self.errors[:SHOWN])
+        if len(self.errors) > SHOWN:
+            text += f"\nand {len(self.errors) - SHOWN} more"
         super().__init__(text)
+
+    def one(self) -> str:
+        """This mistake alone: ``file:line:column: field: problem`` and its fix."""
+        where = f"{self.source}:{self.line}:{self.column}" if self.line else self.source
+        text = f"{where}: {self.field}: {self.problem}" if self.field else f"{where}: {self.problem}"
+        return text + (f"\n  fix: {self.fix}" if self.fix else "")
 
 
 class ObjectiveError(SweeperError):

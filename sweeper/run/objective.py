@@ -42,8 +42,9 @@ def load_objective(ref: RunContext) -> Callable[..., Any]:
         if exc.name and module_name.startswith(exc.name):
             raise ObjectiveError(
                 f"objective: cannot import module {module_name!r} (looked in {ref.root} and on PYTHONPATH)"
-                f"\n  fix: put {module_name.replace('.', '/')}.py next to the sweep file, or add its folder"
-                " to PYTHONPATH"
+                f"\n  fix: put {module_name.replace('.', '/')}.py in {ref.root} (the sweep file's folder;"
+                " for a"
+                " spec given in Python, the current one), or add its folder to PYTHONPATH"
             ) from None
         raise ObjectiveError(
             f"objective: importing {module_name!r} failed: {exc}"

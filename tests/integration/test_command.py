@@ -190,7 +190,6 @@ def test_example_script_sweep(tmp_path):
             },
             "SWEEPER_MOMENTUM",
         ),
-        ({"workdir": "nowhere"}, "no such folder"),
         ({"command": "python 'x.py"}, "close the quote"),
         ({"shell": "yes"}, "true or false"),
     ],
@@ -206,6 +205,24 @@ def test_command_validation(tmp_path, change, message):
     data.update(change)
     with pytest.raises(SpecError, match=message):
         sweeper.load_spec(data, root=tmp_path)
+
+
+def test_workdir_is_checked_at_launch_not_when_reading(tmp_path):
+    """Reading is pure (a results folder copied elsewhere still reads); launch needs the folder."""
+    data = {
+        "experiment": "v",
+        "command": "python x.py --lr {lr}",
+        "workdir": "nowhere",
+        "metrics": [{"loss": "minimize"}],
+        "variables": {"lr": {"float": [0.1, 1.0]}},
+        "search": {"method": "random", "trials": 2},
+    }
+    spec = sweeper.load_spec(data, root=tmp_path)
+    assert spec.command.workdir == str(tmp_path / "nowhere")
+    with pytest.raises(SpecError, match="no such folder") as err:
+        sweeper.launch(spec, results=tmp_path / "r", backend="local")
+    assert err.value.fix.endswith(f"relative to {tmp_path}")
+    assert not (tmp_path / "r").exists()
 
 
 def test_objective_or_command_is_required(tmp_path):

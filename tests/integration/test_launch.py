@@ -168,7 +168,7 @@ def test_cli_bad_input_exits_2_without_traceback(tmp_path):
     )
     out = _cli("launch", str(bad), "--backend", "local", cwd=tmp_path)
     assert out.returncode == 2
-    assert f"{bad}: variables.x.float: low > high" in out.stderr and "fix:" in out.stderr
+    assert f"{bad}:4:17: variables.x.float: low > high" in out.stderr and "fix:" in out.stderr
     assert "Traceback" not in out.stderr
 
 

@@ -228,4 +228,4 @@ def test_sweep_file_slurm_block_is_validated_with_file_and_field(tmp_path: Path)
     bad.write_text(base + "slurm: {nodes: 2, partition: 'gpu $(id)'}\n")
     with pytest.raises(SpecError) as err:
         load_spec(bad)
-    assert str(err.value).startswith(f"{bad}: slurm.partition: 'gpu $(id)' is not a valid partition")
+    assert str(err.value).startswith(f"{bad}:6:19: slurm.partition: 'gpu $(id)' is not a valid partition")

@@ -95,7 +95,7 @@ def test_compare_is_checked_against_the_variable():
 def test_yaml_file_errors_name_the_file(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("experiment: [unclosed\n")
-    with pytest.raises(SpecError, match=r"bad\.yaml: not valid YAML"):
+    with pytest.raises(SpecError, match=r"bad\.yaml:2:1: not valid YAML: while parsing a flow sequence"):
         load_spec(bad)
     good = tmp_path / "good.yaml"
     good.write_text(
@@ -110,7 +110,7 @@ def test_yaml_file_errors_name_the_file(tmp_path):
     )
     with pytest.raises(SpecError) as info:
         load_spec(good)
-    assert str(info.value).startswith(f"{good}: replicates")
+    assert str(info.value).startswith(f"{good}:7:1: replicates")
     with pytest.raises(SpecError, match="no such sweep file"):
         load_spec(tmp_path / "missing.yaml")
 
