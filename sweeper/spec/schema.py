@@ -531,6 +531,8 @@ class Resources(Block):
 
 # -------------------------------------------------------------------------------------- compare
 def _levels(value: Any) -> Any:
+    if value is None:  # left empty: every other level, as when left out
+        return "all"
     if isinstance(value, list):
         if not value:
             raise rule("empty list", "name one or more levels, or write all")
