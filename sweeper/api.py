@@ -289,6 +289,7 @@ def _run(
 ) -> SweepResult:
     from sweeper.backends import make_backend
     from sweeper.engine.channel import POLL_S, Tracker, open_channel
+    from sweeper.engine.confirm import confirmation, pending
     from sweeper.engine.inputs import prepare
     from sweeper.engine.loop import Engine
     from sweeper.engine.profile import Profile
@@ -313,7 +314,7 @@ def _run(
                 file=sys.stderr,
             )
     where = backend
-    if restored is not None and not restored.partial and searcher.exhausted:
+    if restored is not None and not restored.partial and searcher.exhausted and not pending(spec, folder):
         where = "local"  # nothing left to run: never start Ray (seconds) for it
     elif where == "ray" and connecting is None:  # a resume with work left: start Ray now, beside the rest
         connecting = _connect_soon(address, prof)
@@ -357,6 +358,15 @@ def _run(
             tracker.replay(folder, restored.partial)
         with stop_on_interrupt(engine, runs_here=where == "local") as signals:
             stats = engine.run()
+        follow = (
+            None
+            if signals[0] or engine.halted
+            else confirmation(spec, folder, engine, retry_failed=retry_failed)
+        )
+        if follow is not None:  # compare: {confirm: N}: the chosen configurations on fresh seeds
+            engine = follow
+            with stop_on_interrupt(engine, runs_here=backend == "local") as signals:
+                stats = engine.run()
         status = "interrupted" if signals[0] else ("stopped" if engine.halted else "finished")
     except KeyboardInterrupt:
         status = "interrupted"

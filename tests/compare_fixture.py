@@ -96,3 +96,21 @@ def sweep_frame(
                 }
             )
     return pd.DataFrame(rows)
+
+
+def confirm_frame(
+    rng: np.random.Generator, spec: Experiment, search: pd.DataFrame, effects: Mapping[str, float], **kw: Any
+) -> pd.DataFrame:
+    """The confirmation stage the engine would run on ``search``: its chosen configurations on fresh
+    seeds, with the same truth."""
+    from sweeper.engine.confirm import choose
+    from sweeper.search.seeds import confirm_seeds
+
+    assert spec.compare is not None and spec.compare.confirm is not None
+    picked = choose(spec, search)
+    configs = [(p.params["model"], p.params["dataset"], p.params["h"]) for p in picked]
+    seeds = confirm_seeds(spec.search.seed, spec.compare.confirm.replicates)
+    frame = sweep_frame(
+        rng, effects, configs=configs, seeds=seeds, stage="confirm", first_trial=picked[0].trial, **kw
+    )
+    return frame

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sweeper.results.history import Report
+from sweeper.results.values import CONFIRM_BASE
 
 POLL_S = 0.25  # how often the driver drains reported rows from a Ray monitor
 
@@ -44,10 +45,12 @@ class Monitor:
             self._rows.extend(rows)
             if self._judge is not None:
                 for trial, replicate, _attempt, step, _t, metrics in rows:
-                    self._judge.report(trial, replicate, step, metrics)
-        if ended is not None and self._judge is not None:
+                    if trial < CONFIRM_BASE:
+                        self._judge.report(trial, replicate, step, metrics)
+        if ended is not None and self._judge is not None and ended[0] < CONFIRM_BASE:
             self._judge.run_ended(*ended)
-        if ask is None or self._judge is None:
+        # confirmation runs are never pruned: stopping some early would bias the verdict they decide
+        if ask is None or self._judge is None or ask[0] >= CONFIRM_BASE:
             return False
         return self._judge.should_prune(*ask)
 
@@ -213,7 +216,7 @@ class Tracker:
         """A trial's last run is in: link its inputs, close it in the judge, curve to the study."""
         if self._components is not None:
             self._components.inputs(trial)
-        if not self.judging or self.monitor is None:
+        if not self.judging or self.monitor is None or trial >= CONFIRM_BASE:
             return
         curve = self._curves.pop(trial, None)
         if curve is None and trial in self._reported:  # e.g. a run lost with its worker never said
@@ -239,7 +242,11 @@ class Tracker:
         curves = history.dropna(subset=[primary]).groupby(["trial", "step"])[primary].mean()
         items = []
         for trial, rows in table.groupby("trial"):
-            if int(trial) in unfinished or int(trial) not in curves.index.get_level_values(0):
+            if (
+                int(trial) in unfinished
+                or int(trial) >= CONFIRM_BASE  # the pruner never judges confirmation runs
+                or int(trial) not in curves.index.get_level_values(0)
+            ):
                 continue
             statuses = set(rows["status"])
             done = rows.loc[rows["status"] == "complete", primary]

@@ -85,11 +85,16 @@ class Engine:
         on_progress: Callable[[Stats], None] | None = None,
         restored: Restored | None = None,
         tracker: Tracker | None = None,
+        *,
+        seeds: list[int] | None = None,
+        stage: str = "search",
     ):
         self.spec, self.searcher, self.backend, self.writer = spec, searcher, backend, writer
         self.tracker = tracker  # history, pruning and components (sweeper.engine.channel); None: unused
         self.on_progress = on_progress or (lambda _s: None)
-        self.seeds = replicate_seeds(spec.search.seed, spec.replicates)
+        # the confirmation stage (sweeper.engine.confirm) brings its own fresh seeds
+        self.seeds = seeds or replicate_seeds(spec.search.seed, spec.replicates)
+        self.stage = stage
         self.factor_seeds = [factor_seeds(spec.search.seed, spec.factors, r) for r in range(spec.replicates)]
         self.race = new_race(spec)  # adaptive replicates (replicates: {min, max}); None: fixed
         self.told = [m.name for m in told_metrics(spec)]
@@ -344,6 +349,7 @@ class Engine:
             "seed": self.seeds[o.replicate],
             **self.factor_seeds[o.replicate],
             "status": o.status,
+            "stage": self.stage,
         }
         row.update(params)
         for name in self._as_text:

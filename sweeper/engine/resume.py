@@ -165,9 +165,15 @@ class Restored:
 
 
 def restore(
-    spec: Experiment, folder: Path, searcher: Searcher | None, *, retry_failed: bool = False
+    spec: Experiment,
+    folder: Path,
+    searcher: Searcher | None,
+    *,
+    retry_failed: bool = False,
+    stage: str = "search",
 ) -> Restored:
-    """Read the trial table, rebuild ``searcher``'s study from it (when given), and say what is left."""
+    """Read the trial table's rows of ``stage``, rebuild ``searcher``'s study from them (when given),
+    and say what is left (the confirmation stage restores its own trials: sweeper.engine.confirm)."""
     from sweeper.results.table import read_folder
 
     tables = folder / TRIALS
@@ -175,7 +181,7 @@ def restore(
     if not tables.is_dir():
         return out
     check_table(tables)
-    table = read_folder(tables)
+    table = _of_stage(read_folder(tables), stage)
     if table.num_rows == 0:
         return out
     trials = _rows_by_trial(spec, table)
@@ -239,6 +245,15 @@ def _replay(
             for k, (params, _) in trials.items()
         ),
     )
+
+
+def _of_stage(table: pa.Table, stage: str) -> pa.Table:
+    """Rows of one stage; rows written before the stage column existed are search rows."""
+    import pyarrow.compute as pc
+
+    if "stage" not in table.column_names:
+        return table if stage == "search" else table.slice(0, 0)
+    return table.filter(pc.equal(pc.fill_null(table.column("stage"), "search"), stage))
 
 
 def _rows_by_trial(

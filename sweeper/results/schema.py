@@ -19,6 +19,9 @@ TRIAL_KEYS: tuple[tuple[str, str], ...] = (
     ("seed", "int64"),
     ("status", "string"),
 )
+# ... then the stage: search, or confirm (compare: {confirm: N}); a table written before it existed
+# lacks it and is all search ...
+TRIAL_STAGE: tuple[tuple[str, str], ...] = (("stage", "string"),)
 # ... and after the metrics (times are UTC timestamps in microseconds).
 TRIAL_RUN: tuple[tuple[str, str], ...] = (
     ("started_at", "timestamp"),
@@ -28,7 +31,7 @@ TRIAL_RUN: tuple[tuple[str, str], ...] = (
     ("attempt", "int32"),
     ("error", "string"),
 )
-COLUMNS: tuple[tuple[str, str], ...] = TRIAL_KEYS + TRIAL_RUN
+COLUMNS: tuple[tuple[str, str], ...] = TRIAL_KEYS + TRIAL_STAGE + TRIAL_RUN
 # history/: one row per (run, step), then one float64 column per metric
 HISTORY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("trial", "int64"),

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeper.errors import SweeperError
-from sweeper.results.schema import TRIAL_KEYS, TRIAL_RUN
+from sweeper.results.schema import TRIAL_KEYS, TRIAL_RUN, TRIAL_STAGE
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -131,6 +131,7 @@ def trial_schema(spec: Experiment) -> pa.Schema:
 
     fields = [
         *arrow_fields(TRIAL_KEYS),
+        *arrow_fields(TRIAL_STAGE),
         *(pa.field(seed_column(f.name), pa.int64()) for f in spec.factors),  # data_seed, init_seed, ...
         *(pa.field(v.name, variable_type(v)) for v in spec.variables),
         *(pa.field(m.name, pa.float64()) for m in spec.metrics),

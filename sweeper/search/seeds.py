@@ -145,3 +145,19 @@ def check_replicates(spec: Experiment) -> None:
             " (racing: max; factors: the product of their seeds)",
             f"build it with replicates={want}",
         )
+
+
+CONFIRM_KEY = 0xC0F1  # spawn-key prefix of the confirmation stage's seeds
+
+
+def confirm_seeds(experiment_seed: int, replicates: int) -> list[int]:
+    """Fresh seeds for the confirmation stage: another spawn key of the experiment seed, so they are
+    independent of (and, but for a 2**-32 chance per pair, distinct from) every search seed."""
+    return [
+        int(
+            np.random.SeedSequence(experiment_seed, spawn_key=(CONFIRM_KEY, r)).generate_state(1, np.uint32)[
+                0
+            ]
+        )
+        for r in range(replicates)
+    ]
