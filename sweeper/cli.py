@@ -172,6 +172,15 @@ def _components(args: argparse.Namespace) -> int:
     return 0
 
 
+def _schema(args: argparse.Namespace) -> int:
+    import json
+
+    from sweeper.spec.schema import json_schema
+
+    print(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sweeper", description="Run machine-learning experiments as seeded variable-space sweeps."
@@ -270,6 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="counts, best so far, runs in flight and whether it can be resumed")
     p.add_argument("folder", help="an experiment's results folder, e.g. results/quickstart")
     p.set_defaults(handler=_status)
+    p = sub.add_parser(
+        "schema", help="print the sweep file's JSON Schema (for editors; sweeper/spec/sweep.schema.json)"
+    )
+    p.set_defaults(handler=_schema)
     add_cancel_parser(sub)
     return parser
 

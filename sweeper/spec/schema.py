@@ -429,7 +429,11 @@ def _factors(value: dict[str, int]) -> dict[str, int]:
 
 Factors = Annotated[
     dict[Annotated[str, _identifier("seed factor")], Annotated[int, Field(ge=1, le=MAX_REPLICATES)]],
-    Field(min_length=1, description="Seed factors: name: levels; a trial runs every combination."),
+    Field(
+        min_length=1,
+        description="Seed factors: name: levels; a trial runs every combination.",
+        json_schema_extra={"propertyNames": {"not": {"enum": ["min", "max"]}}},
+    ),
     AfterValidator(_factors),
 ]
 
@@ -1136,3 +1140,12 @@ def treatment_levels(c: Compare, target: Any) -> tuple[Any, ...]:
     if c.treatment == "all" and not (isinstance(target, Choice) and "all" in target.choice):
         return ()
     return tuple(c.treatment) if isinstance(c.treatment, list) else (c.treatment,)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema editors check a sweep file against (``sweeper schema``, ``sweep.schema.json``)."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **Sweep.model_json_schema(),
+        "title": "sweeper sweep file",
+    }
