@@ -11,13 +11,28 @@ import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sweeper.submit import Submitted
+
+# --flag -> keyword of sweeper.submit.slurm(); every one of them needs --slurm.
+SLURM_FLAGS = (
+    "nodes",
+    "partition",
+    "time",
+    "cpus_per_node",
+    "gpus_per_node",
+    "mem_per_node",
+    "account",
+    "qos",
+    "slurm_profile",
+)
 
 
 def _launch(args: argparse.Namespace) -> int:
-    from sweeper.submit.commands import run_launch, wants_cluster
-
-    if wants_cluster(args):  # --slurm / --submit: the same sweep, run by a cluster job
-        return run_launch(args)
+    if _wants_cluster(args):  # --slurm / --submit: the same sweep, run by a cluster job
+        return _launch_slurm(args) if args.slurm else _launch_ray_job(args)
     from sweeper.api import launch
 
     sweep = launch(
@@ -42,10 +57,117 @@ def _local(path: str) -> str:
     return str(local_copy(path)) if is_uri(path) else path
 
 
+def _wants_cluster(args: argparse.Namespace) -> bool:
+    """Whether ``launch`` should submit rather than run here; refuses cluster flags given alone."""
+    from sweeper.errors import SweeperError
+
+    given = [flag for flag in SLURM_FLAGS if getattr(args, flag, None) is not None]
+    if args.slurm and args.submit:
+        raise SweeperError("--slurm and --submit exclude each other\n  fix: pick one")
+    if given and not args.slurm:
+        names = ", ".join("--" + g.replace("_", "-") for g in given)
+        raise SweeperError(f"{names} only apply to Slurm jobs\n  fix: add --slurm")
+    if args.wait and not (args.slurm or args.submit):
+        raise SweeperError(
+            "--wait follows a submitted job\n  fix: add --slurm or --submit URL "
+            "(a local sweep always runs to the end)"
+        )
+    if args.backend == "local" and (args.slurm or args.submit):
+        raise SweeperError("--backend local runs in this process\n  fix: drop it; cluster jobs use Ray")
+    if args.address and (args.slurm or args.submit):
+        raise SweeperError(
+            "--address names a Ray cluster to drive from here\n  fix: drop it; the job finds its own cluster"
+        )
+    return bool(args.slurm or args.submit)
+
+
+def _launch_slurm(args: argparse.Namespace) -> int:
+    from sweeper import submit
+
+    options = {flag: getattr(args, flag) for flag in SLURM_FLAGS if flag != "slurm_profile"}
+    job = submit.slurm(
+        args.sweep_file,
+        results=args.results,
+        fresh=args.fresh,
+        retry_failed=args.retry_failed,
+        profile=args.slurm_profile,
+        **options,
+    )
+    if job.moved_aside is not None:
+        print(f"moved the earlier results aside to {job.moved_aside}")
+    opts = job.options
+    where = f", partition {opts.partition}" if opts is not None and opts.partition else ""
+    print(f"submitted Slurm job {job.job_id} ({opts.nodes if opts else 1} node(s){where})")
+    print(f"results: {job.folder}")
+    print(f"logs:    {job.log}")
+    print(f"follow:  sweeper status {job.folder}    stop: sweeper cancel {job.folder}")
+    return _follow(job) if args.wait else 0
+
+
+def _launch_ray_job(args: argparse.Namespace) -> int:
+    from sweeper import submit
+    from sweeper.errors import SweeperError
+
+    if args.fresh or args.retry_failed:
+        raise SweeperError(
+            "--fresh and --retry-failed are not passed to Ray Jobs yet\n  fix: move the "
+            "results aside on the cluster, or run the job without them"
+        )
+    job = submit.ray_job(args.sweep_file, args.submit, results=args.results)
+    print(f"submitted Ray job {job.job_id} to {args.submit}")
+    print(f"results: {job.folder}")
+    print(f"logs:    {job.log}")
+    if job.recorded:
+        print(f"stop:    sweeper cancel {job.folder}")
+    else:  # a URI, or a path only the cluster has: nothing to keep a record in here
+        print(f"stop:    ray job stop --address {args.submit} {job.job_id}")
+    return _follow(job) if args.wait else 0
+
+
+def _follow(job: Submitted) -> int:
+    from sweeper import submit
+
+    name = "Slurm job" if job.kind == "slurm" else "Ray job"
+    try:
+        ended = submit.wait(job)
+    except KeyboardInterrupt:
+        how = (
+            f"sweeper status {job.folder} / sweeper cancel {job.folder}"
+            if job.kind == "slurm"
+            else f"ray job stop --address {job.address} {job.job_id} stops it"
+        )
+        print(f"\nstopped following; {name} {job.job_id} keeps running ({how})", file=sys.stderr)
+        return 130
+    experiment = Path(job.folder.rstrip("/")).name
+    if ended.stats is not None:
+        print(
+            f"{experiment}: {name} {job.job_id} {ended.state}; {ended.stats.runs_done} runs in {job.folder}"
+        )
+    else:
+        print(f"{experiment}: {name} {job.job_id} {ended.state}; results in {job.folder}")
+    return 0 if ended.ok else 1
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    from sweeper import submit
+
+    what = submit.job_name(args.folder)
+    final = submit.cancel(args.folder, grace_s=args.grace)
+    print(f"cancelled {what}: now {final}; finished runs kept in {args.folder}")
+    return 0
+
+
+def _job(args: argparse.Namespace) -> int:
+    from sweeper.submit.job_entry import run_job
+
+    _print_summary(run_job(args.sweep_file, args.results, upload_every=args.upload_every))
+    return 0
+
+
 def _status(args: argparse.Namespace) -> int:
     from sweeper.errors import SweeperError
     from sweeper.results.status import experiment_status, format_status
-    from sweeper.submit.commands import status_line
+    from sweeper.submit import status_line
 
     cluster = status_line(args.folder)  # the Slurm job or Ray job behind it, if it was submitted
     try:
@@ -221,9 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print where the time went: spec, resume, components, Ray start, runs, compaction, shutdown",
     )
     p.add_argument("--mlflow", metavar="URI", help="mirror every run to this MLflow tracking URI")
-    from sweeper.submit.commands import add_cancel_parser, add_launch_arguments
-
-    add_launch_arguments(p)
+    _add_cluster_arguments(p)
     p.set_defaults(handler=_launch)
 
     p = sub.add_parser("table", help="the summary table: one row per trial, ranked")
@@ -283,8 +403,61 @@ def build_parser() -> argparse.ArgumentParser:
         "schema", help="print the sweep file's JSON Schema (for editors; sweeper/spec/sweep.schema.json)"
     )
     p.set_defaults(handler=_schema)
-    add_cancel_parser(sub)
+
+    p = sub.add_parser("cancel", help="stop a submitted sweep (Slurm job or Ray job); finished runs stay")
+    p.add_argument("folder", help="the experiment's results folder (RESULTS/<experiment>)")
+    p.add_argument(
+        "--grace",
+        type=float,
+        default=60.0,
+        help="seconds to let the driver write what finished before a hard stop (default 60)",
+    )
+    p.set_defaults(handler=_cancel)
+
+    p = sub.add_parser("job", help="what a Ray Job runs on the cluster (launch --submit starts it)")
+    p.add_argument("sweep_file", help="the sweep file, in the job's working directory")
+    p.add_argument("--results", required=True, help="a path the cluster writes, or a URI (s3://, gs://)")
+    p.add_argument(
+        "--upload-every",
+        type=float,
+        default=30.0,
+        help="with a URI: seconds between uploads of the results folder (default 30)",
+    )
+    p.set_defaults(handler=_job)
     return parser
+
+
+def _add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group(
+        "cluster submission", "run the same sweep on a Slurm allocation or a running Ray cluster"
+    )
+    g.add_argument(
+        "--slurm",
+        action="store_true",
+        help="submit as a Slurm job (Ray on the allocation); see cluster/slurm/",
+    )
+    g.add_argument(
+        "--slurm-profile",
+        metavar="NAME",
+        help="start from cluster/slurm/NAME.yaml (or a path to a profile file)",
+    )
+    g.add_argument("--nodes", type=int, help="Slurm nodes (default 1)")
+    g.add_argument("--partition", help="Slurm partition")
+    g.add_argument("--time", help="Slurm time limit, e.g. 2:00:00 or 1-00:00:00")
+    g.add_argument("--cpus-per-node", type=int, help="CPUs per node (also what each Ray node offers)")
+    g.add_argument("--gpus-per-node", help="GPUs per node, e.g. 4 or a100:4")
+    g.add_argument("--mem-per-node", help="memory per node, e.g. 64G")
+    g.add_argument("--account", help="Slurm account to charge")
+    g.add_argument("--qos", help="Slurm quality of service")
+    g.add_argument(
+        "--submit",
+        metavar="URL",
+        help="submit as a Ray Job to the cluster whose dashboard is at URL "
+        "(http://HEAD:8265); --results must be a path or URI the cluster can write",
+    )
+    g.add_argument(
+        "--wait", action="store_true", help="with --slurm or --submit: follow the job until it ends"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

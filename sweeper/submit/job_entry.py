@@ -1,27 +1,29 @@
-"""What a Ray Job runs on the cluster: the sweep driver, writing results to a path or a URI.
-
-``python -m sweeper.submit.job_entry SWEEP --results RESULTS``
+"""What a Ray Job runs on the cluster (``sweeper job SWEEP --results RESULTS``): the sweep driver,
+writing results to a path or a URI.
 
 - A path: the driver writes there directly (a volume the head mounts).
 - A URI (``s3://``, ``gs://``, ``file://``, anything ``pyarrow.fs`` reads): the driver writes to a
   local staging folder that starts as a copy of what the URI already holds (so a resubmitted
-  sweep resumes), and the folder is copied up every ``--upload-every`` seconds and at the end.
+  sweep resumes), and the folder is copied up every ``upload_every`` seconds and at the end.
 
 SIGTERM is turned into the driver's Ctrl-C stop, so finished runs are written before the job ends.
 """
 
 from __future__ import annotations
 
-import argparse
 import signal
 import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sweeper.api import SweepResult
 
 
-def _interrupt(signum: int, frame: Any) -> None:
+def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
@@ -53,31 +55,28 @@ def upload(folder: Path, uri: str) -> None:
     fs.copy_files(str(folder), path, source_filesystem=fs.LocalFileSystem(), destination_filesystem=remote)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sweeper.submit.job_entry")
-    parser.add_argument("sweep_file")
-    parser.add_argument("--results", required=True)
-    parser.add_argument("--upload-every", type=float, default=30.0)
-    args = parser.parse_args(argv)
+def run_job(sweep_file: str, results: str, *, upload_every: float = 30.0) -> SweepResult:
+    """Run the sweep on the job's Ray cluster (``address="auto"``), results to ``results``."""
+    from sweeper.api import launch
+    from sweeper.spec.model import load_spec
+
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # Ray blocks/ignores it in some setups
 
-    from sweeper.cli import main as cli_main
-    from sweeper.spec.model import load_spec
+    def run(where: str) -> SweepResult:
+        return launch(sweep_file, results=where, backend="ray", address="auto", progress=True)
 
-    launch = ["launch", args.sweep_file, "--backend", "ray", "--address", "auto"]
-    if "://" not in args.results:
-        return cli_main([*launch, "--results", args.results])
-
-    name = load_spec(args.sweep_file).name
-    uri = args.results.rstrip("/") + "/" + name
+    if "://" not in results:
+        return run(results)
+    name = load_spec(sweep_file).name
+    uri = results.rstrip("/") + "/" + name
     staging = Path(tempfile.mkdtemp(prefix="sweeper-results-"))
     if download(uri, staging / name):
         print(f"sweeper: resuming from {uri}", file=sys.stderr)
     stop = threading.Event()
 
     def keep_uploading() -> None:
-        while not stop.wait(args.upload_every):
+        while not stop.wait(upload_every):
             try:
                 upload(staging / name, uri)
             except Exception as exc:  # a failed upload is retried next round and at the end
@@ -86,13 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     uploader = threading.Thread(target=keep_uploading, daemon=True)
     uploader.start()
     try:
-        return cli_main([*launch, "--results", str(staging)])
+        return run(str(staging))
     finally:
         stop.set()
         uploader.join()
         upload(staging / name, uri)
         print(f"sweeper: results uploaded to {uri}", file=sys.stderr)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,8 +2,8 @@
 
 The sweep file's folder becomes the job's ``working_dir`` (so its objective modules travel with
 it) and this sweeper package rides along as a ``py_modules`` entry, so driver and workers run the
-same sweeper as the submitter. The job runs :mod:`sweeper.submit.job_entry`, which writes results
-where the cluster can write: a path on its filesystem or a ``s3://`` / ``gs://`` URI.
+same sweeper as the submitter. The job runs ``sweeper job`` (:mod:`sweeper.submit.job_entry`), which
+writes results where the cluster can write: a path on its filesystem or a ``s3://`` / ``gs://`` URI.
 
 ``ray job stop`` (and ``sweeper cancel``) send SIGINT and wait up to a minute: the driver stops as
 after Ctrl-C, and every finished run is in the table.
@@ -48,7 +48,7 @@ def runtime_env(
 
 def entrypoint(sweep_file: Path, results: str, *, python: str = "python") -> str:
     """The job's shell command; it runs in the unpacked working_dir, next to the sweep file."""
-    argv = [python, "-m", "sweeper.submit.job_entry", sweep_file.name, "--results", results]
+    argv = [python, "-m", "sweeper", "job", sweep_file.name, "--results", results]
     return shlex.join(argv)
 
 

@@ -18,8 +18,7 @@ import pytest
 
 import sweeper
 from sweeper.search.seeds import replicate_seeds
-from sweeper.submit import record, slurm
-from sweeper.submit.commands import status_line
+from sweeper.submit import record, sbatch, status_line
 from tests.integration import cluster_objectives
 
 pytestmark = [pytest.mark.slurm, pytest.mark.timeout(240)]
@@ -93,14 +92,14 @@ def wait_rows(folder: Path, at_least: int, timeout_s: float = 120) -> int:
     raise AssertionError(f"fewer than {at_least} rows in {folder} after {timeout_s} s")
 
 
-def wait_state(job: str, states: set[str], timeout_s: float = 120) -> slurm.JobState:
+def wait_state(job: str, states: set[str], timeout_s: float = 120) -> sbatch.JobState:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        st = slurm.state(job)
+        st = sbatch.state(job)
         if st.state in states:
             return st
         time.sleep(0.3)
-    raise AssertionError(f"job {job} not in {states} after {timeout_s} s: {slurm.state(job)}")
+    raise AssertionError(f"job {job} not in {states} after {timeout_s} s: {sbatch.state(job)}")
 
 
 def test_one_node_sweep_with_hostile_paths(tmp_path: Path, dev_slurm: dict[str, str]) -> None:
@@ -184,7 +183,7 @@ def test_cancel_stops_the_job_and_keeps_finished_runs(tmp_path: Path, dev_slurm:
         timeout=120,
     )
     assert out.returncode == 0, out.stdout + out.stderr
-    st = slurm.state(job)
+    st = sbatch.state(job)
     assert st.state == "CANCELLED" and st.restarts == 0, st  # stopped for good, not requeued
     assert "now CANCELLED" in out.stdout
     df = sweeper.load(folder)

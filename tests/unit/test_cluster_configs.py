@@ -55,11 +55,11 @@ def test_kuberay_rayjob_manifest() -> None:
     assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", job["metadata"]["name"])  # DNS-1123
     spec = job["spec"]
     argv = shlex.split(spec["entrypoint"])
-    assert argv[:3] == ["python", "-m", "sweeper.submit.job_entry"]
-    sweep = argv[3]
+    assert argv[:4] == ["python", "-m", "sweeper", "job"]
+    sweep = argv[4]
     assert sweep.startswith("/home/ray/sweeper/")
     assert (REPO / sweep.removeprefix("/home/ray/sweeper/")).is_file()  # it ships in the image
-    assert argv[4] == "--results" and re.match(r"^(s3|gs)://", argv[5])
+    assert argv[5] == "--results" and re.match(r"^(s3|gs)://", argv[6])
     env = yaml.safe_load(spec["runtimeEnvYAML"])["env_vars"]
     assert env["RAY_JOB_STOP_SIGNAL"] == "SIGINT"
     assert spec["shutdownAfterJobFinishes"] is True

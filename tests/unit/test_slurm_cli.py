@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 import sweeper
+from sweeper import submit
 from sweeper.errors import SweeperError
 from sweeper.spec.model import load_spec
-from sweeper.submit import commands, rayjobs, record
+from sweeper.submit import rayjobs, record
 from sweeper.submit.follow import table_stats
 from tests.conftest import REPO, sweep_spec
 
@@ -59,13 +60,13 @@ def test_cancel_without_a_submission_says_how_to_stop(tmp_path: Path) -> None:
 
 
 def test_submission_record_round_trips(tmp_path: Path) -> None:
-    assert record.load(tmp_path) is None and commands.status_line(tmp_path) is None
+    assert record.load(tmp_path) is None and submit.status_line(tmp_path) is None
     sub = record.Submission(
         "ray-job", "sweeper-e-1", str(tmp_path), address="http://127.0.0.1:1", log="ray job logs ..."
     )
     record.save(sub, tmp_path)
     assert record.load(tmp_path) == sub
-    line = commands.status_line(tmp_path)  # nothing listens there: says so instead of failing
+    line = submit.status_line(tmp_path)  # nothing listens there: says so instead of failing
     assert line is not None and line.startswith("ray-job job sweeper-e-1: state unknown")
 
 
@@ -82,7 +83,8 @@ def test_ray_job_carries_the_sweep_folder_and_this_sweeper(tmp_path: Path) -> No
     assert shlex.split(entry) == [
         "python",
         "-m",
-        "sweeper.submit.job_entry",
+        "sweeper",
+        "job",
         "s.yaml",
         "--results",
         "s3://b/it's here",
@@ -102,3 +104,30 @@ def test_follow_rebuilds_the_engines_counts_from_the_table(tmp_path: Path) -> No
     assert (stats.runs_done, stats.trials_done, stats.counts) == (12, 6, {"complete": 12})
     assert stats.best_trial == done.best["trial"]
     assert stats.best_value == pytest.approx(done.best["mean"])
+
+
+def test_cluster_submission_is_a_python_api(tmp_path: Path) -> None:
+    from sweeper.errors import SpecError
+
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(
+        "experiment: e\nobjective: m:f\nmetrics: [a: maximize]\n"
+        "variables: {x: {choice: [1, 2]}}\nsearch: {method: grid}\n"
+    )
+    with pytest.raises(SpecError, match=r"flag\.partition"):  # checked before anything is written
+        submit.slurm(sweep, results=tmp_path / "r", partition="gpu; rm -rf ~")
+    with pytest.raises(SweeperError, match="relative"):
+        submit.ray_job(sweep, "http://127.0.0.1:1", results="results")
+    with pytest.raises(SweeperError, match=r"no submission\.json"):
+        submit.cancel(tmp_path)
+    assert not (tmp_path / "r").exists() and submit.job_name(tmp_path) is None
+
+
+def test_argparse_lives_in_the_cli_alone() -> None:
+    parsing = sorted(
+        str(p.relative_to(REPO))
+        for p in (REPO / "sweeper").rglob("*.py")
+        if p.name != "cli.py" and ("argparse" in p.read_text() or "sys.argv" in p.read_text())
+    )
+    # ray_nodes is the sbatch script's node-count probe: positional arguments, no parser
+    assert parsing == ["sweeper/submit/ray_nodes.py"]

@@ -16,7 +16,7 @@ import pytest
 from sweeper.errors import SpecError, SweeperError
 from sweeper.spec import slurm as slurm_options
 from sweeper.spec.slurm import SlurmOptions, combine, parse_options
-from sweeper.submit import slurm
+from sweeper.submit import sbatch
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "slurm" / "reference.sbatch"
 REPO = Path(__file__).resolve().parents[2]
@@ -37,13 +37,13 @@ def reference_script() -> str:
         flags=None,
     )
     python = "/opt/venv/bin/python"
-    return slurm.render_script(
+    return sbatch.render_script(
         experiment="mnist-lr",
         options=options,
         python=python,
         workdir=Path("/home/alice/project"),
         logs=Path("/scratch/alice/results/mnist-lr/slurm"),
-        driver=slurm.driver_command(
+        driver=sbatch.driver_command(
             python, Path("/home/alice/project/sweeps/mnist.yaml"), Path("/scratch/alice/results")
         ),
     )
@@ -84,7 +84,7 @@ def test_reference_script_is_valid_bash_with_expected_directives() -> None:
 
 
 def test_template_in_package_is_the_cluster_folder_template() -> None:
-    assert slurm.TEMPLATE.resolve() == (REPO / "cluster" / "slurm" / "sweep.sbatch").resolve()
+    assert sbatch.TEMPLATE.resolve() == (REPO / "cluster" / "slurm" / "sweep.sbatch").resolve()
 
 
 NASTY = [
@@ -110,8 +110,8 @@ def test_nasty_values_reach_bash_as_plain_strings(tmp_path: Path, nasty: str) ->
     base = tmp_path / nasty.replace("/", "_")
     python = str(base / "bin" / "python")
     options = combine(block=SlurmOptions(nodes=1, python=python), flags=None)
-    driver = slurm.driver_command(python, base / "sweep file.yaml", base / "results")
-    text = slurm.render_script(
+    driver = sbatch.driver_command(python, base / "sweep file.yaml", base / "results")
+    text = sbatch.render_script(
         experiment="exp",
         options=options,
         python=python,
@@ -146,7 +146,7 @@ def test_nasty_value_in_sbatch_directive_is_refused() -> None:
     with pytest.raises(SpecError, match="sbatch"):
         parse_options({"sbatch": ["--exclusive", "--wrap=touch MARK"]}, source="sweep.yaml")
     with pytest.raises(SweeperError):
-        slurm.directives("bad name; x", SlurmOptions(nodes=1))
+        sbatch.directives("bad name; x", SlurmOptions(nodes=1))
 
 
 def test_option_errors_name_field_and_fix() -> None:
@@ -179,7 +179,7 @@ def test_flags_beat_block_beat_profile(tmp_path: Path, monkeypatch: pytest.Monke
 def test_shipped_profiles_are_valid() -> None:
     for path in sorted((REPO / "cluster" / "slurm").glob("*.yaml")):
         opts = slurm_options.load_profile(str(path))
-        text = slurm.render_script(
+        text = sbatch.render_script(
             experiment="e",
             options=combine(block=opts, flags=None),
             python="python3",
@@ -200,7 +200,7 @@ def test_time_formats() -> None:
 def test_setup_lines_are_kept_verbatim_as_code() -> None:
     setup = ("module load cuda/12.1", 'source "$HOME/venv/bin/activate"')
     opts = combine(block=SlurmOptions(setup=setup), flags=None)
-    text = slurm.render_script(
+    text = sbatch.render_script(
         experiment="e",
         options=opts,
         python="python3",
