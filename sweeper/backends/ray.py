@@ -14,6 +14,7 @@ cluster it joined (the cluster keeps running) and stops the local Ray it started
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -127,7 +128,8 @@ class RayBackend:
 
         if self._pool is not None and self._pool.owns(handle):
             self._pool.cancel(handle)
-        else:
+            return
+        with contextlib.suppress(ValueError):  # an actor batch the pool already reported: nothing to stop
             ray.cancel(handle, force=True)
 
     def close(self) -> None:
