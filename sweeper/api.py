@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweeper.errors import SpecError, SweeperError
+from sweeper.errors import ObjectiveError, SpecError, SweeperError
 from sweeper.results.lock import DriverLock
 from sweeper.results.store import is_uri
 from sweeper.results.table import EXPERIMENT_JSON, TRIALS, read_json, write_json
@@ -228,14 +228,17 @@ def _checked_launch(
     metric_names = tuple(m.name for m in spec.metrics)
     wants_trial = True  # a command's output is always read for reports
     if spec.objective is not None:
-        func = load_objective(RunContext(spec.objective, spec.root, metric_names))
-        check_signature(
-            func,
-            spec.objective,
-            [v.name for v in spec.variables if not v.when],
-            [v.name for v in spec.variables if v.when],
-            [c.name for c in spec.components] + [seed_column(f.name) for f in spec.factors],
-        )
+        try:
+            func = load_objective(RunContext(spec.objective, spec.root, metric_names))
+            check_signature(
+                func,
+                spec.objective,
+                [v.name for v in spec.variables if not v.when],
+                [v.name for v in spec.variables if v.when],
+                [c.name for c in spec.components] + [seed_column(f.name) for f in spec.factors],
+            )
+        except ObjectiveError as exc:  # name the sweep file the objective comes from
+            raise ObjectiveError(f"{spec.source}: {exc}") from None
         wants_trial = wants(func, "trial")
     if prof is not None:
         prof.note("objective", spec_start, time.time())
@@ -302,11 +305,15 @@ def _run(
     profiling, prof = prof is not None, prof or Profile()
     searcher = Searcher(spec)
     restored = None
-    if holds_experiment(folder):
+    resuming = holds_experiment(folder)
+    say = progress or (progress is None and sys.stderr.isatty())
+    if say and not resuming:
+        print(f"results: {folder} (new experiment)", file=sys.stderr)
+    if resuming:
         with prof.phase("resume"):
             check_compatible(folder, spec, None if isinstance(sweep, Mapping | Experiment) else str(sweep))
             restored = restore(spec, folder, searcher, retry_failed=retry_failed)
-        if progress or (progress is None and sys.stderr.isatty()):
+        if say:
             print(
                 f"resuming {folder}: {restored.runs_done} runs done, {restored.trials_done} trials"
                 f" finished, {sum(len(p.missing) for p in restored.partial.values())} replicates of"
@@ -341,7 +348,7 @@ def _run(
     tracker = None
     from sweeper.engine.progress import progress_display
 
-    on_progress = progress_display(spec.primary.name, progress)
+    on_progress = progress_display(spec.primary.name, progress, folder)
     heartbeat = Heartbeat(folder, on_progress)
     engine = Engine(spec, searcher, runner, writer, heartbeat, restored)
     status, signals = "failed", [0]
@@ -381,8 +388,11 @@ def _run(
         if mirror is not None:
             mirror.close()
         heartbeat.write(engine.stats, status)
-        if on_progress is not None and status != "failed":
-            on_progress.close(engine.stats)
+        if on_progress is not None:
+            if status != "failed":
+                on_progress.close(engine.stats)
+            else:
+                on_progress.end_line()  # the error printed next starts on a line of its own
         if profiling:
             print(prof.format(engine.stats.first_new, engine.stats.last_end), file=sys.stderr)
     if status == "interrupted":
@@ -391,11 +401,11 @@ def _run(
             [
                 f" --backend {backend}" if backend != "ray" else "",
                 f" --address {address}" if address else "",
-                f" --results {results}" if str(results) != "results" else "",
+                f" --results {folder.parent}",  # absolute: the resume works from any folder
             ]
         )
         again = (
-            f"sweeper launch {sweep}{flags}"
+            f"sweeper launch {Path(sweep).resolve()}{flags}"
             if isinstance(sweep, str | Path)
             else "sweeper.launch(...) again with the same spec and results"
         )
@@ -407,9 +417,9 @@ def _run(
     if engine.halted:
         raise SweeperError(
             f"{spec.name}: {engine.halted}. Every run so far is recorded in {folder}."
-            f"\n  fix: read the error column (sweeper.load({str(folder)!r})), fix the cause,"
-            " then relaunch with --retry-failed (retry_failed=True) to rerun the failed runs,"
-            " or raise max_failures"
+            f"\n  fix: `sweeper errors {folder}` prints the tracebacks; fix the cause, then relaunch"
+            " with --retry-failed (retry_failed=True) to rerun the failed runs"
+            + (", or raise max_failures" if "max_failures" in engine.halted else "")
         )
     return SweepResult(spec, folder, stats)
 
@@ -439,7 +449,7 @@ def _write_experiment(folder: Path, spec: Experiment, *, status: str) -> None:
             "hypothesis": spec.hypothesis,
             "spec": dict(spec.raw),
             "root": spec.root,
-            "source": spec.source,
+            "source": spec.source if spec.source.startswith("<") else str(Path(spec.source).resolve()),
             "status": status,
             "fingerprint": fingerprint(spec),
             # where `sweeper report` logs the verdict too (the spec's tracking: or --mlflow)

@@ -1,7 +1,10 @@
 """`sweeper` on the command line: a thin face over the Python API (sweeper.api and friends).
 
 Heavy modules (ray, optuna, pyarrow, pandas) are imported inside the handlers so `sweeper --help`
-stays instant. Errors sweeper raises on purpose print as one message with exit code 2.
+stays instant. Exit codes (README, "Exit codes"): 0 the command did its work (a sweep with at least one
+complete or pruned run, even if others failed: the summary lists them); 1 a sweep in which no run
+completed; 2 an error sweeper raises on purpose (bad input, an unusable objective, a sweep stopped by
+max_failures or by its first runs failing alike), printed as one message; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -46,8 +49,7 @@ def _launch(args: argparse.Namespace) -> int:
         profile=args.profile,
         mlflow=args.mlflow,
     )
-    _print_summary(sweep)
-    return 0
+    return _print_summary(sweep)
 
 
 def _local(path: str) -> str:
@@ -181,14 +183,21 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_summary(sweep) -> None:  # type: ignore[no-untyped-def]
+def _print_summary(sweep) -> int:  # type: ignore[no-untyped-def]
+    """Print what the sweep did; the exit code: 1 when no run completed, else 0."""
+    from sweeper.engine.progress import duration
+    from sweeper.results.failures import group_lines, table_groups
+
     s = sweep.stats
-    took = (s.last_end - s.first_start) if s.first_start and s.last_end else 0.0
     counts = ", ".join(f"{n} {status}" for status, n in sorted(s.counts.items())) or "no runs"
-    print(
-        f"{sweep.spec.name}: {s.trials_done} trials, {s.runs_done} runs ({counts})"
-        + (f", {s.runs_done / took:.1f} runs/s" if took > 0 else "")
+    new = s.runs_done - s.runs_before
+    rate = f"; this launch: {new} runs in {duration(s.elapsed)}" + (
+        f", {s.rate:.1f} runs/s" if s.rate else ""
     )
+    print(f"{sweep.spec.name}: {s.trials_done} trials, {s.runs_done} runs ({counts}){rate}")
+    table = sweep.table
+    for line in group_lines(table_groups(table), sweep.path):
+        print(line)
     best = sweep.best
     if best:
         from sweeper.results.status import params_text
@@ -198,6 +207,18 @@ def _print_summary(sweep) -> None:  # type: ignore[no-untyped-def]
             f"(mean of {best['n']} replicates) with {params_text(best['params'])}"
         )
     print(f"results: {sweep.path}  (sweeper.load({str(sweep.path)!r}))")
+    if s.runs_done and not (s.counts.get("complete", 0) or s.counts.get("pruned", 0)):
+        print(f"no run completed: every one of the {s.runs_done} runs failed (exit code 1)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _errors(args: argparse.Namespace) -> int:
+    from sweeper.results.failures import describe_errors
+    from sweeper.results.table import check_results_folder
+
+    sys.stdout.write(describe_errors(check_results_folder(args.dir), args.trial))
+    return 0
 
 
 def _table(args: argparse.Namespace) -> int:
@@ -303,10 +324,21 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Version(argparse.Action):
+    """``--version``, read from the installed package's metadata only when asked."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object, **_kw: object) -> None:
+        from importlib.metadata import version
+
+        print(f"sweeper {version('sweeper')}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sweeper", description="Run machine-learning experiments as seeded variable-space sweeps."
     )
+    parser.add_argument("--version", action=_Version, nargs=0, help="print sweeper's version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("launch", help="run (or resume) the sweep a sweep file describes")
@@ -396,6 +428,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trial", type=int, help="only the components linked to this trial")
     p.set_defaults(handler=_components)
 
+    p = sub.add_parser("errors", help="the tracebacks of failed runs, grouped by distinct error")
+    p.add_argument("dir", help="a results folder (RESULTS/<experiment>)")
+    p.add_argument("--trial", type=int, help="every failed run of this trial, in full")
+    p.set_defaults(handler=_errors)
+
     p = sub.add_parser("status", help="counts, best so far, runs in flight and whether it can be resumed")
     p.add_argument("folder", help="an experiment's results folder, e.g. results/quickstart")
     p.set_defaults(handler=_status)
@@ -467,10 +504,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except SweeperError as exc:
-        print(f"\nerror: {exc}", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:  # sweeper.engine.signals.Interrupted says how to resume
-        print(f"\n{exc or 'interrupted'}", file=sys.stderr)
+        print(f"{exc or 'interrupted'}", file=sys.stderr)
         return 130
 
 

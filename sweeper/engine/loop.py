@@ -41,6 +41,7 @@ MAX_BATCH = 1024
 # queued: a batch pinned behind a long run could wait that long while another slot sits idle.
 QUEUE_S = 10.0
 WAIT_S = 0.5  # longest the loop blocks without refreshing progress
+SAME_ERROR_RUNS = 5  # the first this many runs failing with one error (over 2+ trials) stop the sweep
 
 
 @dataclass(slots=True)
@@ -59,7 +60,8 @@ class Stats:
     replicates: int
     trials_done: int = 0
     runs_done: int = 0
-    running: int = 0
+    running: int = 0  # runs executing now: at most one per task in flight, at most one per slot
+    queued: int = 0  # runs handed to the backend that wait for a free slot
     counts: dict[str, int] = field(default_factory=dict)
     best_value: float | None = None
     best_trial: int | None = None
@@ -69,10 +71,23 @@ class Stats:
     stopping: str = ""  # why the engine stops launching, when it does
     runs_before: int = 0  # runs read back from the table on resume (not part of this launch's rate)
     first_new: float | None = None  # when this launch's first run began (a resume's table has older)
+    ended: float | None = None  # when this launch's loop ended
+    first_error: tuple[int, int, str] | None = None  # (trial, replicate, error): this launch's first failure
 
     @property
     def failed(self) -> int:
         return sum(n for s, n in self.counts.items() if s != "complete")
+
+    @property
+    def elapsed(self) -> float:
+        return (self.ended or time.time()) - self.started
+
+    @property
+    def rate(self) -> float | None:
+        """Runs/s, defined once for every view: runs this launch finished over its wall time so far
+        (from the launch's start, so backend start-up counts; runs of earlier launches do not)."""
+        done, elapsed = self.runs_done - self.runs_before, self.elapsed
+        return done / elapsed if done > 0 and elapsed > 0 else None
 
 
 class Engine:
@@ -109,6 +124,7 @@ class Engine:
         self._cancel = False
         self._deadlines: dict[Handle, float] = {}  # handle -> monotonic time its run is killed at
         self.halted: str | None = None  # why the sweep ended before its budget, when it did
+        self._early: list[tuple[int, str]] | None = []  # (trial, headline) of the first runs, all failed
         if restored is not None:
             self._restore(restored)
 
@@ -151,16 +167,23 @@ class Engine:
                 self._expire()
                 if self.tracker is not None:
                     self.tracker.poll()
-                self.stats.running = sum(len(r) for r in self._inflight.values())
+                self._count_inflight()
                 if self._stop:
-                    self.stats.stopping = f"{self._why}: waiting for {self.stats.running} running runs"
+                    s = self.stats
+                    s.stopping = self._why
+                    if s.running + s.queued:
+                        s.stopping += (
+                            f": waiting for the {s.running + s.queued} runs in flight"
+                            f" ({s.running} running, {s.queued} queued)"
+                        )
                 self.on_progress(self.stats)
         finally:
             if self._inflight:
-                self.stats.stopping = f"cancelled {sum(map(len, self._inflight.values()))} running runs"
+                self.stats.stopping = f"cancelled {sum(map(len, self._inflight.values()))} runs in flight"
             for handle in self._inflight:
                 self.backend.cancel(handle)
-            self.stats.running = 0
+            self.stats.running = self.stats.queued = 0
+            self.stats.ended = time.time()
             self.writer.flush()
         self.on_progress(self.stats)
         return self.stats
@@ -177,7 +200,14 @@ class Engine:
             if not self._queue:
                 break
             self._submit(self._take(size))
-        self.stats.running = sum(len(r) for r in self._inflight.values())
+        self._count_inflight()
+
+    def _count_inflight(self) -> None:
+        """Running vs queued: a task runs its runs one after another and at most ``slots`` tasks
+        execute at once, so runs beyond one per task or per slot are waiting."""
+        runs = sum(len(r) for r in self._inflight.values())
+        self.stats.running = min(len(self._inflight), self.backend.slots, runs)
+        self.stats.queued = runs - self.stats.running
 
     def _take(self, size: int) -> list[Run]:
         """Up to ``size`` queued runs for one task; with variable resources, only runs that ask
@@ -206,6 +236,8 @@ class Engine:
 
     def _batch_size(self) -> int:
         if self._run_s is None or self.spec.timeout is not None:  # a timeout kills a run alone
+            return 1
+        if self._early is not None:  # no run has worked yet: one a task, so a bug stops the sweep soon
             return 1
         if self.searcher.adaptive:  # one trial a task: the sampler learns from each as it lands
             return self.spec.replicates
@@ -290,6 +322,32 @@ class Engine:
         if self.race is not None:
             self._race()
         self._check_failures()
+        self._check_same_error(outcomes)
+
+    def _check_same_error(self, outcomes: list[Outcome]) -> None:
+        """Stop a sweep whose first SAME_ERROR_RUNS runs (from 2+ trials) failed with one error: a
+        bug in the objective, not a bad variable set; the budget would be spent on it."""
+        if self._early is None:
+            return
+        from sweeper.results.failures import headline
+
+        for o in outcomes:
+            if o.status == "failed":
+                self._early.append((o.trial, headline(o.error)))
+            elif o.status != "timeout":  # a run that worked: failures from here on are the trials'
+                self._early = None
+                return
+        errors = {text for _, text in self._early}
+        trials = {t for t, _ in self._early}
+        if len(errors) > 1:
+            self._early = None
+        elif len(self._early) >= SAME_ERROR_RUNS and len(trials) >= 2 and self.halted is None:
+            self.halted = (
+                f"the first {len(self._early)} runs (of {len(trials)} trials) all failed with the same"
+                f" error, so the sweep stopped instead of spending its budget on it: {errors.pop()}"
+            )
+            self._early = None
+            self.stop("same error in every run")
 
     def _race(self) -> None:
         """Act on the race's decisions (sweeper.search.racing): queue the replicates a contender grows
@@ -318,6 +376,8 @@ class Engine:
         s = self.stats
         s.runs_done += 1
         s.counts[o.status] = s.counts.get(o.status, 0) + 1
+        if s.first_error is None and o.status in ("failed", "timeout"):
+            s.first_error = (o.trial, o.replicate, o.error or "")
         s.first_start = o.started if s.first_start is None else min(s.first_start, o.started)
         s.first_new = o.started if s.first_new is None else min(s.first_new, o.started)
         s.last_end = o.ended if s.last_end is None else max(s.last_end, o.ended)

@@ -1,13 +1,15 @@
-"""The live progress line: done/running/failed, best so far, rate and ETA, redrawn in place.
+"""The live progress line: done/running/queued/failed, best so far, rate and ETA, redrawn in place.
 
 On a terminal the line is redrawn at most 5 times a second; elsewhere (CI logs, Slurm output) a plain
-line is printed every 10 seconds, so logs stay readable.
+line is printed every 10 seconds, so logs stay readable. The first failed run's error is printed once,
+under the line as it stood when the run failed, as soon as it is recorded.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Any, TextIO
 
 from sweeper.engine.loop import Stats
@@ -21,18 +23,19 @@ def duration(seconds: float) -> str:
 
 
 def line(stats: Stats, metric: str) -> str:
-    elapsed = time.time() - stats.started
+    elapsed = stats.elapsed
     total_runs = stats.trials_total * stats.replicates
     parts = [
         f"trials {stats.trials_done}/{stats.trials_total}",
         f"runs {stats.runs_done}/{total_runs}",
         f"running {stats.running}",
+        f"queued {stats.queued}",
         f"failed {stats.failed}",
     ]
     if stats.best_value is not None:
         parts.append(f"best {metric}={stats.best_value:.4g} (trial {stats.best_trial})")
-    if stats.runs_done > stats.runs_before and elapsed > 0:
-        rate = (stats.runs_done - stats.runs_before) / elapsed
+    rate = stats.rate
+    if rate is not None:
         parts.append(f"{rate:.1f} runs/s")
         left = total_runs - stats.runs_done
         if left > 0:
@@ -43,16 +46,42 @@ def line(stats: Stats, metric: str) -> str:
     return " | ".join(parts)
 
 
+def first_error(stats: Stats, folder: Path | None) -> list[str]:
+    """The lines shown once for this launch's first failed run: which run, and its last lines."""
+    from sweeper.results.failures import screen_tail
+
+    if stats.first_error is None:
+        return []
+    trial, replicate, error = stats.first_error
+    out = [f"run failed (trial {trial}, replicate {replicate}); the end of its error:"]
+    out += ["  | " + line for line in screen_tail(error)]
+    where = f"sweeper errors {folder}" if folder is not None else "sweeper errors DIR"
+    out.append(f"  (shown for the first failed run only; `{where}` prints every traceback)")
+    return out
+
+
 class ProgressLine:
-    def __init__(self, metric: str, stream: TextIO | None = None):
+    def __init__(self, metric: str, stream: TextIO | None = None, folder: Path | None = None):
         self.metric = metric
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
+        self.folder = folder
         self._last = 0.0
         self._width = 0
         self._stopping = ""
+        self._open = False  # a redrawn line without its newline yet
+        self._told = False  # the first error has been shown
 
     def __call__(self, stats: Stats) -> None:
+        if stats.first_error is not None and not self._told:
+            self._told = True
+            self.show(stats)
+            self.end_line()
+            self.stream.write("\n".join(first_error(stats, self.folder)) + "\n")
+            self.stream.flush()
+            self._width = 0
+            self._last, self._stopping = time.monotonic(), stats.stopping
+            return
         now = time.monotonic()
         changed = stats.stopping != self._stopping  # a stop and its countdown show at once
         if now - self._last < (0.2 if self.tty else 10.0) and not changed:
@@ -66,15 +95,21 @@ class ProgressLine:
         if self.tty:
             self.stream.write("\r" + text.ljust(self._width))
             self._width = len(text)
+            self._open = True
         else:
             self.stream.write(text + "\n")
         self.stream.flush()
 
-    def close(self, stats: Stats) -> None:
-        self.show(stats)
-        if self.tty:
+    def end_line(self) -> None:
+        """Finish a redrawn line, so whatever is printed next starts on a line of its own."""
+        if self._open:
             self.stream.write("\n")
             self.stream.flush()
+            self._open = False
+
+    def close(self, stats: Stats) -> None:
+        self.show(stats)
+        self.end_line()
 
 
 def in_notebook() -> bool:
@@ -124,11 +159,16 @@ class NotebookProgress:
     def close(self, stats: Stats) -> None:
         self.show(stats)
 
+    def end_line(self) -> None:
+        """Nothing to finish: the bar lives in its own output cell."""
 
-def progress_display(metric: str, progress: bool | None) -> ProgressLine | NotebookProgress | None:
+
+def progress_display(
+    metric: str, progress: bool | None, folder: Path | None = None
+) -> ProgressLine | NotebookProgress | None:
     """What ``launch(progress=...)`` shows: ``True`` a bar in Jupyter, else the terminal line;
     ``None`` (the default) the same in a notebook or on a terminal, nothing in logs; ``False`` nothing."""
     notebook = in_notebook()
     if progress is False or (progress is None and not notebook and not sys.stderr.isatty()):
         return None
-    return NotebookProgress(metric) if notebook else ProgressLine(metric)
+    return NotebookProgress(metric) if notebook else ProgressLine(metric, folder=folder)

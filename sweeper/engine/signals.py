@@ -41,7 +41,12 @@ def stop_on_interrupt(engine: Engine, *, runs_here: bool = False) -> Iterator[li
         name = signal.Signals(signum).name
         if count[0] == 1:
             engine.stop("stopping (Ctrl-C)")
-            what = "run in progress" if runs_here else f"{engine.stats.running} running runs"
+            s = engine.stats
+            what = (
+                "run in progress"
+                if runs_here
+                else f"{s.running + s.queued} runs in flight ({s.running} running, {s.queued} queued)"
+            )
             _say(
                 f"{name}: no new runs; waiting for the {what} to finish and be recorded."
                 " Press Ctrl-C again to cancel."

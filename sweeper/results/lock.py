@@ -23,6 +23,7 @@ class Progress(Protocol):
     """What the heartbeat reads of the engine's progress (``sweeper.engine.loop.Stats``)."""
 
     running: int
+    queued: int
     stopping: str
 
 
@@ -115,6 +116,7 @@ class Heartbeat:
                 "started_at": self.started,
                 "heartbeat_at": _now(),
                 "running": stats.running if stats is not None and state == "running" else 0,
+                "queued": stats.queued if stats is not None and state == "running" else 0,
                 "stopping": stats.stopping if stats is not None else "",
             },
         )

@@ -35,7 +35,9 @@ class ExperimentStatus:
     trials: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     best: dict[str, Any] | None = None
-    running: int = 0  # runs in flight, when a driver is alive
+    running: int = 0  # runs executing, when a driver is alive
+    queued: int = 0  # runs handed to the backend, waiting for a slot
+    errors: list[tuple[str, int]] = field(default_factory=list)  # (headline, runs) per distinct error
     driver: dict[str, Any] = field(default_factory=dict)
     resumable: bool = False
     note: str = ""  # why it can or cannot be resumed, and how
@@ -47,15 +49,11 @@ class ExperimentStatus:
 
 def experiment_status(folder: str | Path) -> ExperimentStatus:
     """Read (never write) what a results folder says about its experiment."""
-    from sweeper.results.table import load, read_spec
+    from sweeper.results.failures import table_groups
+    from sweeper.results.table import check_results_folder, load, read_spec
     from sweeper.results.values import CONFIRM, best_trial, complete_trials, stages
 
-    folder = Path(folder)
-    if not (folder / EXPERIMENT_JSON).is_file():
-        raise SweeperError(
-            f"{folder}: not a results folder (no {EXPERIMENT_JSON})"
-            "\n  fix: pass RESULTS/<experiment>, e.g. results/quickstart"
-        )
+    folder = check_results_folder(folder).resolve()
     alive = is_locked(folder)  # before the record: a driver that ends meanwhile wrote its end state
     record = read_record(folder / EXPERIMENT_JSON)
     spec = read_spec(folder)
@@ -81,6 +79,7 @@ def experiment_status(folder: str | Path) -> ExperimentStatus:
     counts: dict[str, int] = {}
     rows = trials = partial = confirm_rows = confirm_trials = 0
     best = None
+    errors: list[tuple[str, int]] = []
     if table is not None and len(table):
         counts = {str(k): int(v) for k, v in table["status"].value_counts().items()}
         confirming = stages(table) == CONFIRM
@@ -88,23 +87,22 @@ def experiment_status(folder: str | Path) -> ExperimentStatus:
         rows, trials = len(table) - confirm_rows, int(table["trial"].nunique()) - confirm_trials
         best = best_trial(table, spec)
         partial = complete_trials(table, spec)[1]
+        errors = table_groups(table)
     want = total * spec.replicates
     failed = counts.get("failed", 0) + counts.get("timeout", 0)
     racing, racing_left = _race_state(spec, table, total)
+    again = f"sweeper launch {base['source'] or 'FILE'} --results {folder.parent}"
     if alive:
         resumable, note = False, "a driver is running it now; it cannot be launched twice"
     elif racing_left:
         resumable = True
-        note = f"the race is not over; `sweeper launch {base['source'] or 'FILE'}` continues it"
+        note = f"the race is not over; `{again}` continues it"
     elif spec.racing is None and rows < want:
         resumable = True
-        note = f"{want - rows} of {want} runs left; `sweeper launch {base['source'] or 'FILE'}` continues it"
+        note = f"{want - rows} of {want} runs left; `{again}` continues it"
     elif failed:
         resumable = True
-        note = (
-            f"all runs done; `sweeper launch {base['source'] or 'FILE'} --retry-failed`"
-            f" reruns the {failed} failed"
-        )
+        note = f"all runs done; `{again} --retry-failed` reruns the {failed} failed"
     else:
         resumable, note = True, "all runs done; raise trials or replicates in the sweep file to extend it"
     return ExperimentStatus(
@@ -114,6 +112,8 @@ def experiment_status(folder: str | Path) -> ExperimentStatus:
         counts=counts,
         best=best,
         running=int(driver.get("running", 0)) if alive else 0,
+        queued=int(driver.get("queued", 0)) if alive else 0,
+        errors=errors,
         resumable=resumable,
         note=note,
         partial=partial,
@@ -165,6 +165,8 @@ def params_text(params: dict[str, Any]) -> str:
 
 
 def format_status(st: ExperimentStatus) -> str:
+    from sweeper.results.failures import group_lines
+
     want = (st.trials_total or 0) * st.replicates
     lines = [f"{st.name}: {st.state}  ({st.folder})"]
     if st.state == "running" and st.driver:
@@ -180,7 +182,8 @@ def format_status(st: ExperimentStatus) -> str:
         lines.append(f"  racing: {st.racing}")
     if st.confirm_rows:
         lines.append(f"  confirmation stage: {st.confirm_rows} runs of {st.confirm_trials} trials recorded")
-    lines.append(f"  in flight: {st.running}")
+    lines.append(f"  in flight: {st.running + st.queued} ({st.running} running, {st.queued} queued)")
+    lines += ["  " + line for line in group_lines(st.errors, st.folder)]
     if st.best:
         lines.append(
             f"  best so far: trial {st.best['trial']} {st.best['metric']}={st.best['mean']:.6g}"

@@ -391,6 +391,7 @@ def load(path: str | Path) -> pd.DataFrame:
     if (folder / TRIALS).is_dir():
         folder = folder / TRIALS
     if not folder.is_dir():
+        check_results_folder(path)  # names the folder meant, when this is not one
         raise SweeperError(f"{path}: no trial table here (expected a results folder with {TRIALS}/)")
     import pandas as pd
     import pyarrow as pa
@@ -406,13 +407,52 @@ def load(path: str | Path) -> pd.DataFrame:
 EXPERIMENT_JSON = "experiment.json"
 
 
+def check_results_folder(path: str | Path) -> Path:
+    """``path`` when it holds an ``experiment.json``; else an error whose fix names the folder meant
+    (a sweep file's results folder, ``results/NAME`` for a bare name, a close name under ``results/``)."""
+    folder = Path(path)
+    if (folder / EXPERIMENT_JSON).is_file():
+        return folder
+    raise SweeperError(f"{path}: not a results folder (no {EXPERIMENT_JSON})\n  fix: {_folder_hint(folder)}")
+
+
+def _folder_hint(folder: Path) -> str:
+    import difflib
+
+    root = Path("results").resolve()
+    if folder.is_file():
+        name = _experiment_name(folder)
+        if name:
+            meant = root / name
+            where = "" if (meant / EXPERIMENT_JSON).is_file() else " (launched with --results elsewhere?)"
+            return f"{folder} is a sweep file; did you mean {meant}?{where}"
+    known = sorted(p.parent.name for p in root.glob(f"*/{EXPERIMENT_JSON}")) if root.is_dir() else []
+    if folder.name in known and (root / folder.name).resolve() != folder.resolve():
+        return f"did you mean {root / folder.name}?"
+    close = difflib.get_close_matches(folder.name, known, n=1)
+    if close:
+        return f"did you mean {root / close[0]}?"
+    example = root / (known[0] if known else "quickstart")
+    return f"pass the experiment's results folder, RESULTS/<experiment> (e.g. {example})"
+
+
+def _experiment_name(path: Path) -> str | None:
+    """The ``experiment:`` of a sweep file, or None when it is not one."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    name = data.get("experiment") if isinstance(data, dict) else None
+    return name if isinstance(name, str) and name and "/" not in name and name != ".." else None
+
+
 def read_spec(folder: str | Path) -> Experiment:
     """The experiment a results folder was run with, re-validated from its ``experiment.json``."""
     from sweeper.spec.model import parse_spec
 
-    path = Path(folder) / EXPERIMENT_JSON
-    if not path.is_file():
-        raise SweeperError(f"{folder}: not a results folder (no {EXPERIMENT_JSON})")
+    path = check_results_folder(folder) / EXPERIMENT_JSON
     data = read_record(path)
     return parse_spec(data["spec"], source_name=str(path), root=str(data.get("root", ".")))
 

@@ -40,11 +40,12 @@ def load_objective(ref: RunContext) -> Callable[..., Any]:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name and module_name.startswith(exc.name):
+            near = _close(module_name, _modules_in(ref.root))
             raise ObjectiveError(
                 f"objective: cannot import module {module_name!r} (looked in {ref.root} and on PYTHONPATH)"
-                f"\n  fix: put {module_name.replace('.', '/')}.py in {ref.root} (the sweep file's folder;"
-                " for a"
-                " spec given in Python, the current one), or add its folder to PYTHONPATH"
+                + (f"\n  fix: did you mean {near}:{func_name}? Else" if near else "\n  fix:")
+                + f" put {module_name.replace('.', '/')}.py in {ref.root} (the sweep file's folder;"
+                " for a spec given in Python, the current one), or add its folder to PYTHONPATH"
             ) from None
         raise ObjectiveError(
             f"objective: importing {module_name!r} failed: {exc}"
@@ -57,12 +58,37 @@ def load_objective(ref: RunContext) -> Callable[..., Any]:
         ) from None
     func = getattr(module, func_name, None)
     if not callable(func):
+        functions = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")]
+        near = _close(func_name, functions)
         raise ObjectiveError(
             f"objective: module {module_name!r} has no function {func_name!r}"
-            f"\n  fix: define def {func_name}(...) in {module.__file__}"
+            + (f"\n  fix: did you mean {module_name}:{near}? Else" if near else "\n  fix:")
+            + f" define def {func_name}(...) in {module.__file__}"
         )
     _cache[key] = func
     return func  # type: ignore[no-any-return]
+
+
+def _modules_in(root: str) -> list[str]:
+    """Modules importable from the sweep file's folder: ``x.py`` files and packages."""
+    from pathlib import Path
+
+    try:
+        entries = list(Path(root).iterdir())
+    except OSError:
+        return []
+    return [
+        p.stem if p.suffix == ".py" else p.name
+        for p in entries
+        if p.suffix == ".py" or (p / "__init__.py").is_file()
+    ]
+
+
+def _close(name: str, names: Sequence[str]) -> str | None:
+    import difflib
+
+    found = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    return found[0] if found else None
 
 
 def check_signature(
@@ -181,7 +207,7 @@ def _call(
             metrics = pruned_metrics(None, rt.last_metrics, ref.metrics)
             status, error, fatal = "pruned", None, False
         else:
-            metrics, status, error, fatal = {}, "failed", tail(traceback.format_exc()), False
+            metrics, status, error, fatal = {}, "failed", tail(_user_traceback(exc)), False
     finally:
         runtime.leave(token)
     ended = time.time()
@@ -204,6 +230,12 @@ def _call(
         history,
         components,
     )
+
+
+def _user_traceback(exc: BaseException) -> str:
+    """The traceback from the objective's own frame down: sweeper's calling frame says nothing."""
+    tb = exc.__traceback__
+    return "".join(traceback.format_exception(type(exc), exc, (tb.tb_next if tb else None) or tb))
 
 
 class RunTimeout(BaseException):

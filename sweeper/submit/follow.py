@@ -25,7 +25,7 @@ def table_stats(folder: Path, spec: Experiment, trials_total: int) -> Stats:
     from sweeper.results.values import best_trial
 
     stats = Stats(trials_total, spec.replicates)
-    stats.running = _in_flight(folder)
+    stats.running, stats.queued = _in_flight(folder)
     try:
         df = load(folder)
     except SweeperError:  # no parts yet, or a part being renamed into place: try again later
@@ -43,15 +43,17 @@ def table_stats(folder: Path, spec: Experiment, trials_total: int) -> Stats:
     return stats
 
 
-def _in_flight(folder: Path) -> int:
-    """Runs in flight, from the heartbeat the driver rewrites every few seconds (0 when none)."""
+def _in_flight(folder: Path) -> tuple[int, int]:
+    """Runs running and queued, from the heartbeat the driver rewrites every few seconds."""
     import json
 
     try:
         data = json.loads((folder / "driver.json").read_text(encoding="utf-8"))
-        return int(data.get("running", 0)) if isinstance(data, dict) else 0
+        if isinstance(data, dict):
+            return int(data.get("running", 0)), int(data.get("queued", 0))
     except (OSError, ValueError, TypeError):
-        return 0
+        pass
+    return 0, 0
 
 
 def follow(

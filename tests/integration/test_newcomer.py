@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,3 +47,145 @@ def test_every_results_file_is_readable_by_others_under_umask_022(tmp_path: Path
         if p.stat().st_mode & 0o044 != 0o044
     ]
     assert not private
+
+
+OBJECTIVES = """
+import numpy as np
+
+
+def typo(lr, width, seed):
+    rng = np.random.default_rng(seed)
+    return float(nmpy.mean(rng.normal(lr, 1.0, width)))
+
+
+def each_differs(lr, width, seed):
+    raise ValueError(f"width {width} is wrong")
+
+
+def some_fail(lr, width, seed):
+    if width % 2:
+        raise RuntimeError("odd widths are not supported")
+    return float(np.random.default_rng(seed).normal(lr, 1.0))
+"""
+
+
+def write_sweep(folder: Path, objective: str, *, name: str = "first", trials: int = 25) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "newcomer_objectives.py").write_text(OBJECTIVES)
+    path = folder / f"{name}.yaml"
+    path.write_text(
+        f"experiment: {name}\nobjective: newcomer_objectives:{objective}\nmetrics: [{{loss: minimize}}]\n"
+        "variables:\n  lr: {float: [0.001, 0.1], log: true}\n  width: {int: [8, 64]}\n"
+        f"search: {{method: random, trials: {trials}, seed: 0}}\nreplicates: 3\n"
+    )
+    return path
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sweeper", *args], cwd=cwd, capture_output=True, text=True, timeout=240
+    )
+
+
+def test_a_bug_is_shown_at_once_and_stops_the_sweep_early(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path / "exp", "typo")
+    out = cli("launch", str(sweep), "--backend", "local", cwd=tmp_path / "exp")
+    folder = tmp_path / "exp" / "results" / "first"
+    assert out.returncode == 2, out.stderr
+    err = out.stderr
+    assert err.startswith(f"results: {folder} (new experiment)\n")
+    # the first failure, once, with the end of its traceback, right under the progress line
+    assert err.count("run failed (trial 0, replicate 0); the end of its error:") == 1
+    shown = err.split("the end of its error:\n", 1)[1]
+    assert "  | NameError: name 'nmpy' is not defined" in shown.splitlines()[:6]
+    assert 'newcomer_objectives.py", line 7, in typo' in shown
+    assert f"`sweeper errors {folder}` prints every traceback" in shown
+    # five runs of two trials failed alike: stopped, not 75 runs spent on a typo
+    assert "error: first: the first 5 runs (of 2 trials) all failed with the same error" in err
+    assert "\n\nerror:" not in err and f"fix: `sweeper errors {folder}`" in err
+    assert len(sweeper.load(folder)) == 5
+
+    status = cli("status", str(folder), cwd=tmp_path)
+    assert "    5 runs: NameError: name 'nmpy' is not defined" in status.stdout, status.stdout
+    assert f"--results {folder.parent}" in status.stdout  # an absolute hint, good from any folder
+    errors = cli("errors", str(folder), cwd=tmp_path)
+    assert errors.returncode == 0
+    assert "== 5 runs: NameError: name 'nmpy' is not defined" in errors.stdout
+    assert "trial/replicate: 0/0, 0/1, 0/2, 1/0, 1/1" in errors.stdout
+    assert "return float(nmpy.mean(" in errors.stdout
+    one = cli("errors", str(folder), "--trial", "1", cwd=tmp_path)
+    assert one.stdout.count("Traceback (most recent call last):") == 2, one.stdout
+    assert "== trial 1 replicate 1 (failed, attempt 1" in one.stdout
+
+
+def test_no_completed_run_exits_1_and_names_each_error(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path, "each_differs", trials=3)
+    out = cli("launch", str(sweep), "--backend", "local", "-q", cwd=tmp_path)
+    assert out.returncode == 1, out.stderr
+    assert "first: 3 trials, 9 runs (9 failed)" in out.stdout
+    assert "failed runs by error (9 in all;" in out.stdout
+    lines = [line for line in out.stdout.splitlines() if line.startswith("  3 runs: ValueError: width ")]
+    assert len(lines) == 3, out.stdout
+    assert "no run completed: every one of the 9 runs failed (exit code 1)" in out.stderr
+
+
+def test_some_failed_runs_exit_0_with_the_failures_listed(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path, "some_fail", trials=12)
+    out = cli("launch", str(sweep), "--backend", "local", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    df = sweeper.load(tmp_path / "results" / "first")
+    n = int((df["status"] == "failed").sum())
+    assert 0 < n < len(df)
+    assert f"  {n} runs: RuntimeError: odd widths are not supported" in out.stdout
+    # runs/s is one number, defined once: the progress line's last value is the summary's
+    progress = [line for line in out.stderr.splitlines() if line.startswith("trials 12/12")][-1]
+    rate = progress.split(" runs/s")[0].rsplit("| ", 1)[1]
+    assert f"this launch: {len(df)} runs in " in out.stdout and f", {rate} runs/s" in out.stdout
+
+
+def test_interrupted_and_status_hints_are_absolute(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path / "exp", "some_fail", trials=2)
+    out = cli("launch", "first.yaml", "--backend", "local", "-q", cwd=tmp_path / "exp")
+    assert out.returncode == 0, out.stderr
+    assert f"results: {tmp_path / 'exp' / 'results' / 'first'}  (sweeper.load(" in out.stdout
+    record = sweeper.load(tmp_path / "exp" / "results" / "first")
+    assert len(record) == 6
+    status = cli("status", str(tmp_path / "exp" / "results" / "first"), cwd=tmp_path)
+    assert (
+        f"`sweeper launch {sweep} --results {tmp_path / 'exp' / 'results'} --retry-failed`" in status.stdout
+    )
+
+
+def test_wrong_folders_get_a_did_you_mean(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path, "some_fail", trials=2)
+    assert cli("launch", str(sweep), "--backend", "local", "-q", cwd=tmp_path).returncode == 0
+    folder = tmp_path / "results" / "first"
+    report = cli("report", "first.yaml", cwd=tmp_path)
+    assert report.returncode == 2
+    assert report.stderr == (
+        "error: first.yaml: not a results folder (no experiment.json)\n"
+        f"  fix: first.yaml is a sweep file; did you mean {folder}?\n"
+    )
+    status = cli("status", "first", cwd=tmp_path)
+    assert f"fix: did you mean {folder}?" in status.stderr and not status.stderr.startswith("\n")
+    table = cli("table", "frist", cwd=tmp_path)
+    assert f"fix: did you mean {folder}?" in table.stderr
+    version = cli("--version", cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout.startswith("sweeper ")
+
+
+@pytest.mark.parametrize(
+    ("objective", "message"),
+    [
+        ("newcomer_objectivs:typo", "fix: did you mean newcomer_objectives:typo? Else put"),
+        ("newcomer_objectives:tpyo", "fix: did you mean newcomer_objectives:typo? Else define"),
+    ],
+)
+def test_an_objective_that_cannot_be_imported_names_the_file_and_a_close_name(
+    tmp_path: Path, objective: str, message: str
+) -> None:
+    sweep = write_sweep(tmp_path, "typo")
+    sweep.write_text(sweep.read_text().replace("newcomer_objectives:typo", objective))
+    out = cli("launch", str(sweep), "--backend", "local", cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.startswith(f"error: {sweep}: objective: ") and message in out.stderr, out.stderr

@@ -12,7 +12,7 @@ import pytest
 
 from sweeper import load_spec
 from sweeper.backends.base import NotStarted
-from sweeper.backends.testing import FakeBackend, complete
+from sweeper.backends.testing import FakeBackend, complete, failed
 from sweeper.engine import loop
 from sweeper.engine.loop import MAX_ATTEMPTS, Engine
 from sweeper.engine.signals import stop_on_interrupt
@@ -153,7 +153,7 @@ def test_first_ctrl_c_lets_running_runs_finish_second_cancels(tmp_path, monkeypa
     sweep.engine.on_progress = twice
     with stop_on_interrupt(sweep.engine) as count:
         stats = sweep.run()
-    assert count == [2] and stats.stopping == "cancelled 2 running runs"
+    assert count == [2] and stats.stopping == "cancelled 2 runs in flight"
     assert {(r.trial, r.replicate) for b in backend.cancelled for r in b} == {(1, 0), (1, 1)}
     assert stats.runs_done == len(sweep.table()) == 2
 
@@ -183,3 +183,52 @@ def test_outcomes_can_be_scripted_without_an_objective(tmp_path, monkeypatch):
     sweep = Sweep(tmp_path, monkeypatch, backend)
     stats = sweep.run()
     assert stats.best_trial == 0 and stats.best_value == 0.0
+
+
+def test_running_and_queued_are_counted_apart(tmp_path, monkeypatch):
+    """Runs handed to the backend beyond one per slot wait: they are queued, not running."""
+    start = 1_000_000.0  # the fake clock's start: batches led by an odd trial hang for 2 s of it
+    backend = FakeBackend(
+        ref(),
+        slots=2,
+        depth=3,
+        run_s=0.001,
+        hang=lambda runs: runs[0].trial % 2 == 1 and backend.clock.now < start + 2,
+    )
+    sweep = Sweep(tmp_path, monkeypatch, backend, search={"method": "random", "trials": 200, "seed": 0})
+    seen: list[tuple[int, int, int]] = []
+    sweep.engine.on_progress = lambda s: seen.append(
+        (s.running, s.queued, sum(len(r) for r in backend._running.values()))
+    )
+    sweep.run()
+    assert all(running + queued == inflight for running, queued, inflight in seen[:-1])
+    assert max(running for running, _, _ in seen) == 2  # never more than the slots
+    assert max(queued for _, queued, _ in seen) > 2
+    assert seen[-1][:2] == (0, 0)
+
+
+def test_first_runs_failing_alike_stop_the_sweep(tmp_path, monkeypatch):
+    backend = FakeBackend(
+        slots=1, outcome=lambda run: failed(run, "Traceback ...\n  File x\nNameError: nmpy")
+    )
+    sweep = Sweep(tmp_path, monkeypatch, backend, search={"method": "random", "trials": 50, "seed": 0})
+    stats = sweep.run()
+    assert sweep.engine.halted is not None and sweep.engine.halted.endswith("NameError: nmpy")
+    assert "the first 5 runs (of 3 trials)" in sweep.engine.halted
+    assert stats.runs_done == loop.SAME_ERROR_RUNS and stats.first_error is not None
+    assert stats.first_error[:2] == (0, 0) and stats.first_error[2].endswith("NameError: nmpy")
+
+
+@pytest.mark.parametrize("case", ["each trial its own error", "one run worked first"])
+def test_failures_that_are_not_one_bug_use_the_budget(tmp_path, monkeypatch, case):
+    def outcome(run):
+        if case == "one run worked first" and run.trial == 0:
+            return complete(run, 1.0)
+        return failed(
+            run, f"ValueError: trial {run.trial}" if case.startswith("each") else "ValueError: same"
+        )
+
+    backend = FakeBackend(slots=1, outcome=outcome)
+    sweep = Sweep(tmp_path, monkeypatch, backend, search={"method": "random", "trials": 10, "seed": 0})
+    stats = sweep.run()
+    assert sweep.engine.halted is None and stats.runs_done == 20
