@@ -213,6 +213,20 @@ def _print_summary(sweep) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
+def _rerun(args: argparse.Namespace) -> int:
+    """Exit 0 when the rerun matches its recorded row bit for bit, 1 when it differs or fails."""
+    from sweeper.engine.rerun import describe, rerun
+
+    r = rerun(args.dir, args.trial, args.replicate, record=args.record, pdb=args.pdb)
+    sys.stdout.write(describe(r))
+    if args.record:
+        print(f"recorded as attempt {r.run.attempt} of this run in {r.files}")
+    else:
+        kept = f"; its files are in {r.files}" if r.files.exists() else ""
+        print(f"nothing was written to the results folder (--record writes the rerun there){kept}")
+    return 0 if r.matches else 1
+
+
 def _errors(args: argparse.Namespace) -> int:
     from sweeper.results.failures import describe_errors
     from sweeper.results.table import check_results_folder
@@ -427,6 +441,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", help="a results folder (RESULTS/<experiment>)")
     p.add_argument("--trial", type=int, help="only the components linked to this trial")
     p.set_defaults(handler=_components)
+
+    p = sub.add_parser(
+        "rerun", help="run one recorded run again, here, in the foreground; compare its metrics"
+    )
+    p.add_argument("dir", help="a results folder (RESULTS/<experiment>)")
+    p.add_argument("trial", type=int, help="the trial id")
+    p.add_argument("--replicate", type=int, default=0, help="which replicate (default 0)")
+    p.add_argument("--record", action="store_true", help="write the rerun into the table as a new attempt")
+    p.add_argument("--pdb", action="store_true", help="drop into the debugger where the objective raises")
+    p.set_defaults(handler=_rerun)
 
     p = sub.add_parser("errors", help="the tracebacks of failed runs, grouped by distinct error")
     p.add_argument("dir", help="a results folder (RESULTS/<experiment>)")

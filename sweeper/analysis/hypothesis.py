@@ -429,13 +429,12 @@ def _sentence(
             f"not supported at {a}: {treatment} vs {baseline} differs by {fmt(res.effect)} "
             f"{metric}, but {res.reason}"
         )
-    side = "higher" if res.effect > 0 else "lower" if res.effect < 0 else "no different"
-    gap = f"by {fmt(abs(res.effect))}" if res.effect else ""
-    what = (
-        f"{treatment} is {side} than {baseline} {gap} {metric} "
-        f"[{fmt(res.ci_low)}, {fmt(res.ci_high)}] ({res.test}, {p_text}, n = {res.n})"
-    )
-    what = " ".join(what.split())
+    ci = f"[{fmt(res.ci_low)}, {fmt(res.ci_high)}] ({res.test}, {p_text}, n = {res.n})"
+    if res.effect:
+        side = "higher" if res.effect > 0 else "lower"
+        what = f"{treatment} is {side} than {baseline} by {fmt(abs(res.effect))} {metric} {ci}"
+    else:
+        what = f"{treatment} and {baseline} have the same mean {metric} (difference 0, CI {ci})"
     if result == "equivalent":
         return f"equivalent at {a}: {what}; the whole CI lies inside the ROPE"
     if supported:

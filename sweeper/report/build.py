@@ -276,6 +276,21 @@ def _compare_figures(verdict: Verdict, out: Path, draw: Any) -> None:
     )
 
 
+def power_cell(main: Any) -> str:
+    """Replicates per arm for 80% power at the observed effect, or why there is no such number."""
+    import math
+
+    if main.n_needed is not None:
+        return str(main.n_needed)
+    if main.test == "none" or not math.isfinite(main.effect):
+        return f"n/a: no test was run ({main.reason})"
+    if main.effect == 0:
+        return "n/a: the observed effect is 0, and no number of replicates detects an effect of 0"
+    if not math.isfinite(main.cohen_d):
+        return "n/a: the replicates do not vary, so the spread to size a sample from is 0"
+    return "more than 10,000 (the effect is tiny next to the seed-to-seed spread)"
+
+
 def _interval(low: float, high: float) -> str:
     return f"[{fmt_number(low)}, {fmt_number(high)}]" if fmt_number(low) else ""
 
@@ -343,7 +358,7 @@ def _blocks(
             ("test", main.test),
             ("n (seeds compared)", str(main.n)),
             (ALPHA, f"{verdict.alpha:g}"),
-            ("replicates for 80% power", "" if main.n_needed is None else str(main.n_needed)),
+            ("replicates for 80% power", power_cell(main)),
         ]
         if main.treatment_trial is not None:
             rows.append(

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from sweeper.spec.model import Experiment, Variable
 
 DPI = 100
+END_LABEL_SIZE = 9  # the value labels at each parallel axis' ends: readable at the report's width
 TOP = 15  # trials drawn in the parallel coordinates and learning curves
 BEST = "#d62728"
 FAINT = "#9e9e9e"
@@ -196,18 +197,19 @@ def parallel_coordinates(df: pd.DataFrame, spec: Experiment, path: Path, top: in
     cmap = colormaps["viridis" if not ascending else "viridis_r"]
     sign = -1 if ascending else 1  # draw the best last, on top
     for row, value in sorted(zip(data, m, strict=True), key=lambda r: sign * r[1]):
-        active = ~np.isnan(row)  # an inactive conditional variable: the line passes it by
-        ax.plot(axes_x[active], row[active], color=cmap(norm(value)), lw=1.5, alpha=0.85)
+        # NaN (a conditional variable inactive for this trial) breaks the line there: a line drawn
+        # through that axis would read as a value the trial never had. Markers keep lone points seen.
+        ax.plot(axes_x, row, color=cmap(norm(value)), lw=1.5, alpha=0.85, marker="o", ms=3)
     for i, t in enumerate(ticks):
         ax.axvline(i, color="black", lw=0.8)
         for y, label in t:
-            ax.text(i + 0.03, y, label, fontsize=7, va="center")
-    ax.set_xticks(axes_x, [*names, metric])
+            ax.text(i + 0.03, y, label, fontsize=END_LABEL_SIZE, va="center")
+    ax.set_xticks(axes_x, [*names, metric], fontsize=10)
     ax.set_yticks([])
     ax.set_ylim(-0.05, 1.05)
     sm = fig.colorbar(_mappable(cmap, norm), ax=ax, pad=0.01)
     sm.set_label(metric)
-    skip = " (lines pass by inactive variables)" if np.isnan(data).any() else ""
+    skip = " (a line breaks at a variable inactive for its trial)" if np.isnan(data).any() else ""
     ax.set_title(f"Top {len(best)} trials by {metric}{skip}", fontsize=10)
     return _save(fig, path)
 
@@ -309,15 +311,15 @@ def learning_curves(
     return _save(fig, path)
 
 
-def _auto_log(ax: Any, values: Any, ratio: float = 100.0) -> None:
-    """A log axis when positive values span more than ``ratio`` (errors, losses): else the best
-    trials' differences vanish in a linear plot dominated by a few bad ones."""
+def _auto_log(ax: Any, values: Any, ratio: float = 100.0, axis: str = "y") -> None:
+    """A log axis when positive values span more than ``ratio`` (errors, losses, costs): else the
+    best trials' differences vanish in a linear plot dominated by a few large ones."""
     import numpy as np
 
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     if len(v) and v.min() > 0 and v.max() / v.min() > ratio:
-        ax.set_yscale("log")
+        (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
 
 
 def last_attempt(history: pd.DataFrame) -> pd.DataFrame:
@@ -359,6 +361,8 @@ def pareto_front(df: pd.DataFrame, spec: Experiment, path: Path) -> Path | None:
     ax.plot(front[a.name], front[b.name], "o-", color=BEST, ms=5, label="Pareto front")
     for t, row in front.iterrows():
         ax.annotate(str(t), (row[a.name], row[b.name]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    _auto_log(ax, means[a.name], axis="x")  # a cost spanning orders of magnitude: log, not a pile at 0
+    _auto_log(ax, means[b.name])
     ax.set_xlabel(f"{a.name} ({a.direction})")
     ax.set_ylabel(f"{b.name} ({b.direction})")
     ax.legend(fontsize=8)

@@ -189,3 +189,99 @@ def test_an_objective_that_cannot_be_imported_names_the_file_and_a_close_name(
     out = cli("launch", str(sweep), "--backend", "local", cwd=tmp_path)
     assert out.returncode == 2
     assert out.stderr.startswith(f"error: {sweep}: objective: ") and message in out.stderr, out.stderr
+
+
+RERUN_OBJECTIVE = """
+import os
+
+import numpy as np
+
+
+def train(lr, width, seed):
+    print(f"training width={width}")
+    if width > 60:
+        raise ValueError(f"width {width} too big")
+    x = np.random.default_rng(seed).normal(lr, 1.0, width) + float(os.environ.get("SHIFT", "0"))
+    return {"loss": float(np.mean(x)), "spread": float(np.std(x))}
+"""
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("rerun")
+    (root / "rerun_objective.py").write_text(RERUN_OBJECTIVE)
+    (root / "det.yaml").write_text(
+        "experiment: det\nobjective: rerun_objective:train\nmetrics: [{loss: minimize}, {spread: minimize}]\n"
+        "variables:\n  lr: {float: [0.001, 0.1], log: true}\n  width: {int: [40, 70]}\n"
+        "search: {method: random, trials: 8, seed: 0}\nreplicates: 2\n"
+    )
+    assert cli("launch", "det.yaml", "--backend", "local", "-q", cwd=root).returncode == 0
+    return root / "results" / "det"
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.stat().st_size) for p in folder.rglob("*")}
+
+
+def test_rerun_repeats_a_run_bit_for_bit_here_and_writes_nothing(recorded: Path) -> None:
+    df = sweeper.load(recorded)
+    row = df[(df["status"] == "complete") & (df["replicate"] == 1)].iloc[0]
+    before = snapshot(recorded)
+    out = cli("rerun", str(recorded), str(row["trial"]), "--replicate", "1", cwd=recorded.parent)
+    assert out.returncode == 0, out.stderr
+    assert f"training width={row['width']}" in out.stdout  # the objective's prints, in the foreground
+    assert f"seed {row['seed']}" in out.stdout
+    assert f"loss: recorded {float(row['loss'])!r}, now {float(row['loss'])!r}  same" in out.stdout
+    assert "matches the recorded row bit for bit" in out.stdout
+    assert snapshot(recorded) == before
+
+
+def test_rerun_says_when_the_metrics_differ(recorded: Path) -> None:
+    trial = int(sweeper.load(recorded).query("status == 'complete'")["trial"].iloc[0])
+    env = {**os.environ, "SHIFT": "1"}
+    out = subprocess.run(
+        [sys.executable, "-m", "sweeper", "rerun", str(recorded), str(trial)],
+        cwd=recorded.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 1, out.stderr
+    assert "DIFFERS" in out.stdout and "does not match the recorded row" in out.stdout
+
+
+def test_rerun_pdb_stops_where_the_objective_raises(recorded: Path) -> None:
+    df = sweeper.load(recorded)
+    failed = df[df["status"] == "failed"].iloc[0]
+    out = subprocess.run(
+        [sys.executable, "-m", "sweeper", "rerun", str(recorded), str(failed["trial"]), "--pdb"],
+        cwd=recorded.parent,
+        input="p width\nc\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert '-> raise ValueError(f"width {width} too big")' in out.stdout, out.stdout + out.stderr
+    assert f"(Pdb) {failed['width']}" in out.stdout
+    assert "status: recorded failed, now failed" in out.stdout
+
+
+def test_rerun_record_writes_the_run_as_its_next_attempt(recorded: Path) -> None:
+    df = sweeper.load(recorded)
+    row = df[df["status"] == "complete"].iloc[-1]
+    out = cli(
+        "rerun",
+        str(recorded),
+        str(row["trial"]),
+        "--replicate",
+        str(row["replicate"]),
+        "--record",
+        cwd=recorded,
+    )
+    assert out.returncode == 0, out.stderr
+    after = sweeper.load(recorded)
+    assert len(after) == len(df)
+    again = after[(after["trial"] == row["trial"]) & (after["replicate"] == row["replicate"])].iloc[0]
+    assert again["attempt"] == row["attempt"] + 1 and again["node"] == "rerun"
+    assert again["loss"] == row["loss"] and again["seed"] == row["seed"]
