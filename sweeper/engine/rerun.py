@@ -1,9 +1,10 @@
 """``sweeper rerun DIR TRIAL``: one recorded run again, in the foreground, in this process.
 
-Debugging by isolation: the run gets exactly the variables, seed, declared components and command it
-had, so breakpoints and prints work and a deterministic objective gives the recorded metrics bit for
-bit. Nothing is written into the results folder unless ``record`` is given (the rerun's files go to a
-temporary folder); with it, the rerun's row replaces the recorded one as a new attempt.
+Debugging by isolation: the run gets exactly the variables, seed (and seed factors' seeds), declared
+components and command it had, so breakpoints and prints work and a deterministic objective gives the
+recorded metrics bit for bit. Nothing is written into the results folder unless ``record`` is given
+(the rerun's files go to a temporary folder); with it, the rerun's row replaces the recorded one as a
+new attempt.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def rerun(
     """Run ``trial``/``replicate`` of a results folder again, here; see the module docstring."""
     from sweeper.results.table import check_results_folder, load, read_spec
     from sweeper.run.types import Run, RunContext
+    from sweeper.search.seeds import seed_column
 
     folder = check_results_folder(folder).resolve()
     spec = read_spec(folder)
@@ -58,7 +60,12 @@ def rerun(
             f"\n  fix: pick a recorded run: `sweeper table {folder}` lists the trials"
         )
     row = rows.iloc[-1]
-    run = Run(trial, replicate, int(row["seed"]), _params(spec, row), int(row["attempt"]) + 1)
+    factor_seeds = tuple(
+        (seed_column(f.name), int(row[seed_column(f.name)]))
+        for f in spec.factors
+        if _plain(row.get(seed_column(f.name))) is not None
+    )
+    run = Run(trial, replicate, int(row["seed"]), _params(spec, row), int(row["attempt"]) + 1, factor_seeds)
     metrics = tuple(m.name for m in spec.metrics)
     files = folder if record else Path(tempfile.mkdtemp(prefix=f"sweeper-rerun-{spec.name}-"))
     ref = RunContext(
