@@ -122,8 +122,11 @@ def display_summary(table: pd.DataFrame, spec: Experiment, rows: int = SUMMARY_R
 # ---------------------------------------------------------------- the report
 
 
-def write_report(path: str | Path) -> Report:
-    """Compute, save, draw and render the report of a results folder into ``DIR/report/``."""
+def write_report(path: str | Path, spec: Experiment | None = None) -> Report:
+    """Compute, save, draw and render the report of a results folder into ``DIR/report/``.
+
+    ``spec`` reports with another statement of the experiment than its ``experiment.json`` (a
+    notebook's ``dataclasses.replace`` of it, e.g. another ``compare:``)."""
     import sweeper.analysis as analysis
     from sweeper.analysis.importance import importance
     from sweeper.report import figures as plots
@@ -139,7 +142,7 @@ def write_report(path: str | Path) -> Report:
     )
 
     folder = Path(path)
-    spec = read_spec(folder)
+    spec = spec or read_spec(folder)
     alive = is_locked(folder)
     meta = read_record(folder / EXPERIMENT_JSON)
     meta = {**meta, "status": state_of(meta, alive)}  # "crashed", as sweeper status says
@@ -206,15 +209,19 @@ def write_report(path: str | Path) -> Report:
                 raced(analysis.stage_rows(df), spec, (verdict.variable,)), verdict, out / "arms.png"
             ),
         )
+    few, shown, of = thin(analysis.stage_rows(df), spec)  # 200,000 trials' dots: minutes, and a blot
+    drawn = f" ({shown:,} of {of:,} trials drawn: a seeded sample plus every new best and the top trials)"
     draw(
         "variables.png",
-        f"{spec.primary.name} against each variable: grey dots are replicates, blue the trial mean ± sd.",
-        plots.metric_vs_variables(df, spec, out / "variables.png"),
+        f"{spec.primary.name} against each variable: grey dots are replicates, blue the trial mean ± sd."
+        + (drawn if shown < of else ""),
+        plots.metric_vs_variables(few, spec, out / "variables.png"),
     )
     draw(
         "history.png",
-        "Optimisation history: trial means in trial order and the best so far.",
-        plots.optimisation_history(df, spec, out / "history.png"),
+        "Optimisation history: trial means in trial order and the best so far."
+        + (drawn if shown < of else ""),
+        plots.optimisation_history(few, spec, out / "history.png"),
     )
     draw(
         "parallel.png",
@@ -229,8 +236,8 @@ def write_report(path: str | Path) -> Report:
     )
     draw(
         "pareto.png",
-        "Pareto front of the first two metrics (trial means).",
-        plots.pareto_front(df, spec, out / "pareto.png"),
+        "Pareto front of the first two metrics (trial means)." + (drawn if shown < of else ""),
+        plots.pareto_front(few, spec, out / "pareto.png"),
     )
     draw(
         "importance.png",
@@ -249,6 +256,31 @@ def write_report(path: str | Path) -> Report:
         render_html(blocks, title=f"sweeper report: {spec.name}", images=out),
     )
     return Report(out, verdict, tuple(name for name, _ in figures))
+
+
+PLOTTED = 2000  # trials the scatter figures draw at most
+
+
+def thin(
+    df: pd.DataFrame, spec: Experiment, limit: int = PLOTTED, seed: int = 0
+) -> tuple[pd.DataFrame, int, int]:
+    """The rows of at most about ``limit`` trials for the scatter figures, and (trials kept, trials):
+    a seeded sample, plus every trial that set a new best in trial order (so the best-so-far line is
+    exact) and the 50 best."""
+    import numpy as np
+
+    ids = np.unique(df["trial"].to_numpy())
+    if len(ids) <= limit:
+        return df, len(ids), len(ids)
+    metric = spec.primary.name
+    means = df[df["status"] == "complete"].groupby("trial")[metric].mean().dropna()
+    sign = 1.0 if spec.primary.direction == "maximize" else -1.0
+    scored = sign * means.to_numpy()
+    records = means.index[scored >= np.maximum.accumulate(scored)]
+    best = means.index[np.argsort(-scored, kind="stable")[:50]]
+    sample = np.random.default_rng(seed).choice(ids, limit, replace=False)
+    keep = np.union1d(np.union1d(sample, records.to_numpy()), best.to_numpy())
+    return df[df["trial"].isin(keep)], len(keep), len(ids)
 
 
 def _compare_figures(verdict: Verdict, out: Path, draw: Any) -> None:

@@ -92,8 +92,8 @@ def cd_diagram(across: Across, path: Path) -> Path | None:
         y = -0.25 - 0.18 * j
         ax.plot([a - 0.03, b + 0.03], [y, y], color="black", lw=3)
     ax.set_title(
-        f"Average rank over {across.n_settings} settings (Friedman p = {across.p_value:.3g}); "
-        "arms joined by a bar are not significantly different (Nemenyi)",
+        f"Average rank over {across.n_settings} settings (Friedman p = {across.p_value:.3g});\n"
+        "a bar joins arms the Nemenyi test cannot tell apart",
         fontsize=9,
     )
     return _save(fig, path)

@@ -1,0 +1,151 @@
+"""How long `sweeper report`, `table` and `status` take on big synthetic trial tables, and their memory.
+
+    python bench/report_scale.py                      # 2,000 / 20,000 / 200,000 trials x 3 replicates
+    python bench/report_scale.py --sizes 2000 --src /path/to/other/checkout   # the same on other code
+
+Each size gets a results folder (experiment.json and one Parquet file, written with pyarrow, no
+sweep run): three models, a log-scaled float, an int, 1 % failed runs, a compare: block. Each command
+runs in a fresh Python process (imports included, as a user sees it); peak RSS is that process's
+``ru_maxrss``. A command slower than --timeout is reported as such. Targets (issue 13): report
+< 5 s, 15 s, 60 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SPEC = {
+    "experiment": "scale",
+    "objective": "bench.objectives:quadratic",  # never run: the folder is written directly
+    "metrics": [{"acc": "maximize"}, {"fit_seconds": "minimize"}],
+    "variables": {
+        "model": {"choice": ["a", "b", "c"]},
+        "lr": {"float": [1e-4, 1e-1], "log": True},
+        "depth": {"int": [1, 8]},
+    },
+    "search": {"method": "random", "trials": 0},
+    "replicates": 3,
+    "compare": {"variable": "model", "treatment": "b", "baseline": "a", "metric": "acc"},
+}
+CHILD = (
+    "import resource, sys, time\n"
+    "t = time.perf_counter()\n"
+    "from sweeper.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    "print(f'BENCH {time.perf_counter() - t:.3f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}', "
+    "file=sys.stderr)\n"
+)
+
+
+def write_folder(root: Path, trials: int, replicates: int, seed: int = 0) -> Path:
+    """A results folder of ``trials`` x ``replicates`` rows with a known structure."""
+    rng = np.random.default_rng(seed)
+    folder = root / f"scale-{trials}"
+    (folder / "trials").mkdir(parents=True)
+    spec = dict(SPEC, search={"method": "random", "trials": trials}, replicates=replicates)
+    record = {"name": "scale", "spec": spec, "root": str(Path(__file__).parent.parent), "status": "finished"}
+    (folder / "experiment.json").write_text(json.dumps(record))
+    n = trials * replicates
+    trial = np.repeat(np.arange(trials), replicates)
+    replicate = np.tile(np.arange(replicates), trials)
+    model = rng.choice(["a", "b", "c"], trials)[trial]
+    lr = 10 ** rng.uniform(-4, -1, trials)[trial]
+    depth = rng.integers(1, 9, trials)[trial]
+    acc = 0.8 + 0.01 * (model == "b") - 0.02 * np.abs(np.log10(lr) + 2.5) + 0.003 * depth
+    acc = acc + rng.normal(0, 0.01, replicates)[replicate] + rng.normal(0, 0.01, n)
+    status = np.where(rng.random(n) < 0.01, "failed", "complete")
+    start = 1.7e15 + np.arange(n) * 1e5
+    table = pa.table(
+        {
+            "trial": pa.array(trial, pa.int64()),
+            "replicate": pa.array(replicate, pa.int32()),
+            "seed": pa.array(1000 + replicate, pa.int64()),
+            "status": status,
+            "model": model,
+            "lr": lr,
+            "depth": pa.array(depth, pa.int64()),
+            "acc": np.where(status == "complete", acc, np.nan),
+            "fit_seconds": np.exp(rng.normal(-3, 0.3, n)) * (1 + (model == "c")),
+            "started_at": pa.array(start.astype("int64"), pa.timestamp("us", tz="UTC")),
+            "ended_at": pa.array((start + 5e4).astype("int64"), pa.timestamp("us", tz="UTC")),
+            "duration_s": np.full(n, 0.05),
+            "node": np.full(n, "n1"),
+            "attempt": pa.array(np.ones(n, dtype=np.int32)),
+            "error": pa.array([None] * n, pa.string()),
+        }
+    )
+    pq.write_table(table, folder / "trials" / "compact-000000.parquet", compression="zstd")
+    return folder
+
+
+def run(
+    args: list[str], src: str | None, timeout: float, child: bool = True
+) -> tuple[float | None, float | None]:
+    """(seconds, peak MiB) of ``sweeper ARGS`` in a fresh process (``child=False``: of ``python ARGS``,
+    timed from outside); (None, None) past the timeout."""
+    env = dict(os.environ, MPLBACKEND="Agg")
+    if src:
+        env["PYTHONPATH"] = src
+    command = [sys.executable, "-c", CHILD, *args] if child else [sys.executable, *args]
+    started = time.perf_counter()
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None, None
+    if not child:
+        import resource
+
+        return time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    line = next((x for x in out.stderr.splitlines() if x.startswith("BENCH ")), None)
+    if out.returncode or line is None:
+        raise SystemExit(f"sweeper {' '.join(args)} failed:\n{out.stderr[-3000:]}")
+    _, seconds, rss_kib = line.split()
+    return float(seconds), int(rss_kib) / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 20000, 200000])
+    parser.add_argument("--replicates", type=int, default=3)
+    parser.add_argument("--src", help="import sweeper from this source folder instead (before/after)")
+    parser.add_argument("--timeout", type=float, default=900)
+    a = parser.parse_args()
+    print("| trials x replicates | command | seconds | peak RSS MiB | target |")
+    print("|---|---|---|---|---|")
+    targets = {2000: 5, 20000: 15, 200000: 60}
+    imports = ["-c", "import pandas, pyarrow.parquet, scipy.stats, matplotlib.figure, optuna"]
+    seconds, peak = run(imports, a.src, a.timeout, child=False)
+    print(
+        f"| - | imports alone (pandas, pyarrow, scipy, matplotlib, optuna) | {seconds:.2f} | {peak:.0f} | |"
+    )
+    with tempfile.TemporaryDirectory(prefix="report-scale-") as tmp:
+        for size in a.sizes:
+            started = time.perf_counter()
+            folder = write_folder(Path(tmp), size, a.replicates)
+            made = time.perf_counter() - started
+            for name, args in (
+                ("status", ["status", str(folder)]),
+                ("table", ["table", str(folder), "--format", "csv"]),
+                ("report", ["report", str(folder)]),
+            ):
+                seconds, peak = run(args, a.src, a.timeout)
+                target = f"< {targets[size]} s" if name == "report" and size in targets else ""
+                shown = f"{seconds:.2f}" if seconds is not None else f"> {a.timeout:g} (timed out)"
+                mib = f"{peak:.0f}" if peak is not None else ""
+                print(f"| {size:,} x {a.replicates} | {name} | {shown} | {mib} | {target} |", flush=True)
+            print(f"<!-- table written in {made:.1f} s -->", flush=True)
+
+
+if __name__ == "__main__":
+    main()
