@@ -9,7 +9,8 @@ Actors hold their resources for the whole sweep. The pool starts ``slots`` actor
 for the first to come up: batches are queued on those still starting (each begins as soon as its
 actor is up), so the first run does not wait for 64 worker processes to start on a small machine.
 An actor not up within ``start_s`` of its start (on a busy shared cluster, maybe no room for it) is
-let go, and the batches queued on it are reported as never started.
+let go (no other is started in its place), and the batches queued on it are reported as never
+started.
 
 An actor that dies (its node lost, or its process killed by a run) fails the batches queued on it;
 the engine retries them like any lost task. Who killed it is not always knowable: a batch that ended
@@ -61,6 +62,7 @@ class WarmPool:
         self._unstarted: set[Any] = set()  # batch refs queued on an actor when it died or was let go
         self._dead: set[Any] = set()  # actors seen dead (their batches are being reported)
         self._start_s = start_s
+        self._overdue = 0  # actors let go for not coming up in time: their slots get no new one
         for _ in range(slots):
             self._start()
         if self._starting:  # the first actor up is enough to begin
@@ -73,7 +75,7 @@ class WarmPool:
 
     def submit(self, runs: list[Any], slots: int) -> Any:
         self.poll()
-        if len(self._load) < slots or not self._load:
+        if len(self._load) + self._overdue < slots or not self._load:
             self._start()
         starting = {actor for actor, _ in self._starting.values()}
         # The least loaded actor, one that is up before one still starting.
@@ -172,5 +174,6 @@ class WarmPool:
                 self._drop(actor)
         now = time.monotonic()
         for actor, deadline in list(self._starting.values()):
-            if deadline <= now:  # not placed in time: leave the room to others
+            if deadline <= now:  # not placed in time: leave the room to others, and start none for it
+                self._overdue += 1
                 self._drop(actor)
