@@ -21,6 +21,7 @@ COLUMNS = [
     "replicate",
     "seed",
     "status",
+    "stage",
     "x",
     "y",
     "kind",
