@@ -35,6 +35,14 @@ def slow(x: float, y: int, kind: str) -> float:
     return x
 
 
+def stalls_when_told(x: float, y: int, kind: str) -> float:
+    """A run of kind "stall" sleeps a minute: the batch to cancel is surely still running."""
+    import time
+
+    time.sleep(60.0 if kind == "stall" else 0.0)
+    return x * x
+
+
 def crash(x: float, y: int, kind: str) -> float:
     """Kills its own process, as a segfault or the OOM killer would (never call it in the driver)."""
     import os

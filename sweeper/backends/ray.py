@@ -129,6 +129,10 @@ class RayBackend:
         if self._pool is not None and self._pool.owns(handle):
             self._pool.cancel(handle)
             return
+        # Ray 2.60 can abort the driver (a RAY_CHECK in its task manager) when a force-cancel races
+        # the task's own completion: a batch that has already finished is left alone.
+        if ray.wait([handle], timeout=0)[0]:
+            return
         with contextlib.suppress(ValueError):  # an actor batch the pool already reported: nothing to stop
             ray.cancel(handle, force=True)
 

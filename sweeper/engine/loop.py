@@ -178,6 +178,7 @@ class Engine:
                         )
                 self.on_progress(self.stats)
         finally:
+            self.writer.flush()  # what finished is on disk before anything in flight is cancelled
             if self._inflight:
                 self.stats.stopping = f"cancelled {sum(map(len, self._inflight.values()))} runs in flight"
             for handle in self._inflight:
