@@ -29,6 +29,7 @@ from sweeper.errors import SweeperError
 from sweeper.run.types import Outcome, Run, RunContext
 
 if TYPE_CHECKING:
+    from sweeper.backends.base import Done, Handle
     from sweeper.backends.ray_pool import WarmPool
     from sweeper.spec.model import Experiment, Resources
 
@@ -81,7 +82,7 @@ class RayBackend:
         self.depth = 3 if self._pool is not None else 2
 
     # -- the Backend seam ------------------------------------------------------------------------
-    def submit(self, runs: Sequence[Run]) -> Any:
+    def submit(self, runs: Sequence[Run]) -> Handle:
         if self._pool is not None and not self._pool.draining:
             return self._pool.submit(list(runs), self.slots)
         need = self._resources.resolve(runs[0].params)
@@ -90,9 +91,7 @@ class RayBackend:
             remote = self._variants[need] = self._remote.options(**task_options(need))
         return remote.remote(self.ref, list(runs))
 
-    def wait(
-        self, handles: Collection[Any], timeout: float | None
-    ) -> list[tuple[Any, list[Outcome] | BaseException]]:
+    def wait(self, handles: Collection[Handle], timeout: float | None) -> Done:
         import ray
 
         refs = list(handles)
@@ -123,7 +122,7 @@ class RayBackend:
             self.slots = self._count_slots(strict=False)
         return out
 
-    def cancel(self, handle: Any) -> None:
+    def cancel(self, handle: Handle) -> None:
         import ray
 
         if self._pool is not None and self._pool.owns(handle):

@@ -27,18 +27,22 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sweeper.backends.ray_task import run_batch
+
+if TYPE_CHECKING:
+    from sweeper.backends.base import Handle
+    from sweeper.run.types import Outcome, Run, RunContext
 
 START_S = 60.0  # longest wait for an actor to come up
 
 
 class _Runner:
-    def run(self, ref: Any, runs: Sequence[Any]) -> Any:
+    def run(self, ref: RunContext, runs: Sequence[Run]) -> list[Outcome]:
         return run_batch(ref, runs)
 
-    def ready(self, ref: Any) -> bool:
+    def ready(self, ref: RunContext) -> bool:
         """Import the objective before the first batch, so that time is start-up, not run time."""
         from sweeper.run.objective import load_objective
 
@@ -48,7 +52,7 @@ class _Runner:
 
 
 class WarmPool:
-    def __init__(self, options: dict[str, Any], ref: Any, slots: int, start_s: float = START_S):
+    def __init__(self, options: dict[str, Any], ref: RunContext, slots: int, start_s: float = START_S):
         import ray
 
         actor_options = {k: v for k, v in options.items() if k != "max_retries"}
@@ -73,7 +77,7 @@ class WarmPool:
     def usable(self) -> bool:
         return bool(self._load)
 
-    def submit(self, runs: list[Any], slots: int) -> Any:
+    def submit(self, runs: list[Run], slots: int) -> Handle:
         self.poll()
         if len(self._load) + self._overdue < slots or not self._load:
             self._start()
@@ -81,15 +85,15 @@ class WarmPool:
         # The least loaded actor, one that is up before one still starting.
         actor = min(self._load, key=lambda a: (self._load[a], a in starting))
         self._load[actor] += 1
-        handle = actor.run.remote(self._ref, runs)
+        handle: Handle = actor.run.remote(self._ref, runs)
         self._owner[handle] = actor
         self._order.setdefault(actor, []).append(handle)
         return handle
 
-    def owns(self, handle: Any) -> bool:
+    def owns(self, handle: Handle) -> bool:
         return handle in self._owner
 
-    def done(self, handle: Any, result: Any) -> Any:
+    def done(self, handle: Handle, result: list[Outcome] | BaseException) -> list[Outcome] | BaseException:
         """A batch ended with ``result`` (outcomes, or the exception that lost it); returns the
         result to report. An actor error means the actor is gone: it takes no more batches, and a
         batch that was still queued behind the running one is reported as NotStarted."""
@@ -123,7 +127,7 @@ class WarmPool:
                 return NotStarted(f"queued on an actor that died: {result}")
         return result
 
-    def cancel(self, handle: Any) -> None:
+    def cancel(self, handle: Handle) -> None:
         """An actor's running batch cannot be interrupted, so the actor goes with it."""
         actor = self._owner.get(handle)
         if actor is not None:

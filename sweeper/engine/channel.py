@@ -11,11 +11,19 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sweeper.results.history import Report
 from sweeper.results.values import CONFIRM_BASE
+
+if TYPE_CHECKING:
+    from sweeper.engine.inputs import Inputs
+    from sweeper.results.components import ComponentWriter
+    from sweeper.run.types import Outcome
+    from sweeper.search.searcher import Searcher
+    from sweeper.spec.model import Experiment
 
 POLL_S = 0.25  # how often the driver drains reported rows from a Ray monitor
 
@@ -171,7 +179,14 @@ class Tracker:
     """
 
     def __init__(
-        self, folder: Any, spec: Any, searcher: Any, monitor: Any, *, inputs: Any = None, poll_s: float = 0.0
+        self,
+        folder: Path,
+        spec: Experiment,
+        searcher: Searcher,
+        monitor: Monitor | RayMonitor | None,
+        *,
+        inputs: Inputs | None = None,
+        poll_s: float = 0.0,
     ):
         from sweeper.results.history import HistoryWriter
 
@@ -181,7 +196,7 @@ class Tracker:
         self.judging = spec.pruner is not None
         self.poll_s = poll_s
         self._polled = 0.0
-        self._components: Any = None
+        self._components: ComponentWriter | None = None
         self._reported: set[int] = set()  # trials in flight whose runs reported
         self._curves: dict[int, dict[int, float]] = {}  # closed by the judge, not yet finished here
         if inputs is not None and inputs.records:
@@ -198,7 +213,7 @@ class Tracker:
         else:
             self.history.tick()
 
-    def outcomes(self, outcomes: Sequence[Any]) -> None:
+    def outcomes(self, outcomes: Sequence[Outcome]) -> None:
         reported = False
         for o in outcomes:
             if o.history is not None:  # [] when its reports went through the channel
@@ -227,7 +242,7 @@ class Tracker:
         if curve:
             self.searcher.report(trial, curve)
 
-    def replay(self, folder: Any, unfinished: Any) -> None:
+    def replay(self, folder: Path, unfinished: Collection[int]) -> None:
         """On a resume, show the pruner the trials earlier launches finished (their curves come
         from ``history/``), so it does not start again from no finished trial."""
         if not self.judging or self.monitor is None:
@@ -259,7 +274,7 @@ class Tracker:
         if items:
             self.monitor.replay(items)
 
-    def _component_writer(self) -> Any:
+    def _component_writer(self) -> ComponentWriter:
         if self._components is None:
             from sweeper.results.components import ComponentWriter
 
@@ -278,7 +293,9 @@ class Tracker:
                 close()
 
 
-def open_channel(spec: Any, backend: str, wants_trial: bool) -> tuple[Any, Any]:
+def open_channel(
+    spec: Experiment, backend: str, wants_trial: bool
+) -> tuple[Monitor | RayChannel | None, Callable[[], Monitor | RayMonitor | None]]:
     """The runs' end of the report channel, and a function that starts the driver's end once the
     backend is up. In-process it is one :class:`Monitor`; on Ray an actor, started only when runs
     will report (a ``trial`` parameter, a command, a pruner): otherwise reports made through
