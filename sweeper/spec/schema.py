@@ -134,12 +134,15 @@ def _as_list(value: Any) -> Any:
 
 When = Annotated[
     dict[str, Annotated[list[Scalar], BeforeValidator(_as_list, json_schema_input_type=Any)]],
-    Field(
-        min_length=1,
-        description="Makes this conditional: active only when every named variable (declared above) "
-        "takes the value, or one of the listed values. Inactive variables are null in the table.",
-    ),
+    Field(min_length=1),
 ]
+
+
+WHEN = (
+    "Makes this conditional: active only when every named variable (declared above) takes the value, or "
+    "one of the listed values, e.g. {model: custom}. Inactive variables are not passed to the objective "
+    "(give the parameter a default) and are null in the table."
+)
 
 
 def _identifier(what: str) -> Any:
@@ -241,7 +244,7 @@ RangeInt = Annotated[int, AfterValidator(_exact)]
 
 
 class _Range(Block):
-    when: When | None = None
+    when: When | None = Field(None, description=WHEN)
     log: bool = Field(False, description="Sample on a log scale (needs low > 0; not with step).")
 
     def _check(self, kind: str, low: float, high: float, step: float | None) -> None:
@@ -321,14 +324,14 @@ class Choice(Block):
     choice: Annotated[list[Scalar], Field(min_length=1), AfterValidator(_distinct)] = Field(
         description="The values to try: text, numbers or booleans, each once."
     )
-    when: When | None = None
+    when: When | None = Field(None, description=WHEN)
 
 
 class Const(Block):
     """A fixed value every trial gets (also written as the bare value)."""
 
     const: Scalar = Field(description="The value.")
-    when: When | None = None
+    when: When | None = Field(None, description=WHEN)
 
 
 def _variable_form(body: Any) -> str | None:
@@ -382,21 +385,26 @@ class Search(Block):
 
     method: Method = Field(
         "tpe",
-        description="grid (every point; floats need step), bruteforce (the same points in a seeded random "
-        "order), random, tpe (constant liar for trials in flight), cmaes, qmc (scrambled Sobol), "
-        "nsga2 (multi-objective over every metric).",
+        description="`grid` (every point, enumerated by sweeper; needs `step` on floats; `trials` optional "
+        "cap), `bruteforce` (the same points in a seeded random order, so a capped run is a uniform subset; "
+        "points are computed from their number, so `trials: 5` over a space of 10^12 points costs 5 points, "
+        "and a conditional grid is counted branch by branch), `random`, `tpe` (constant liar for trials in "
+        "flight), `cmaes`, `qmc` (scrambled Sobol), `nsga2` (multi-objective over every metric).",
     )
     trials: Annotated[int, Field(ge=1, le=10**9)] | None = Field(
-        None, description="The budget, in trials (not runs); required except for grid and bruteforce."
+        None, description="The budget (trials, not runs); required except for grid and bruteforce."
     )
     seed: Annotated[int, Field(ge=0, lt=2**32)] = Field(
-        0, description="Seeds the sampler and the replicate seeds (0 to 2**32 - 1)."
+        0, description="Seeds the sampler and the replicate seeds (default 0; 0 to 2**32 - 1)."
     )
     deterministic: bool = Field(
-        False, description="Adaptive methods give the same trials on any number of workers (see concurrency)."
+        False,
+        description="Adaptive methods give the same trials on any number of workers "
+        "(README: *Reproducibility*).",
     )
     concurrency: Annotated[int, Field(ge=1, le=10_000)] = Field(
-        4, description="Trials in flight when deterministic: fixed by the file, not by the cluster."
+        4,
+        description="Trials in flight when deterministic (default 4): fixed by the file, not by the cluster.",
     )
 
 
@@ -449,11 +457,6 @@ Replicates = Annotated[
     | Annotated[Racing, Tag("@racing")]
     | Annotated[Factors, Tag("@factors")],
     Discriminator(_replicates_form, custom_error_type="replicates_form", custom_error_message="mixed"),
-    Field(
-        description="Seeded runs per trial (default 1); the value told to the search is their mean. "
-        "Or {min: A, max: B} (racing: contenders get more), or seed factors {data: 5, init: 2} "
-        f"(every combination; at most {MAX_REPLICATES} in all)."
-    ),
 ]
 
 
@@ -499,7 +502,10 @@ def _case(amount: Any, name: str) -> Any:
                 "{when: {variable: value}, value: N}",
                 "write e.g. {when: {model: resnet50}, value: 1}",
             ),
-            "when": None,
+            "when": Field(
+                None, description="The variables' values this case is for; without it: the default."
+            ),
+            "value": Field(description="The amount runs of this case ask for."),
         },
     )
 
@@ -571,29 +577,39 @@ class Compare(Block):
         PlainValidator(_levels),
         WithJsonSchema({"anyOf": [{"type": ["string", "number", "boolean"]}, {"type": "array"}]}),
     ] = Field(
-        "all", description="One level, a list of levels, or all (default): every other level, Holm-corrected."
+        "all",
+        description="One level; a list of levels; or `all` / left out: every other level "
+        "(many arms, Holm-corrected).",
     )
-    metric: str | None = Field(None, description="The metric compared (default: the primary).")
-    alpha: Annotated[float, Field(gt=0, lt=1)] = Field(0.05, description="The significance level.")
+    metric: str | None = Field(
+        None,
+        description="The metric compared (default: the primary); its direction says which side is better.",
+    )
+    alpha: Annotated[float, Field(gt=0, lt=1)] = Field(
+        0.05, description="The significance level (default 0.05)."
+    )
     arms: Literal["best", "pooled"] = Field(
         "best",
-        description="best: each level is its best trial (tuned against tuned); pooled: all trials of the "
-        "level, averaged per seed.",
+        description="`best` (default): each level is its best trial, by mean over replicates: tuned against "
+        "tuned. `pooled`: all trials of the level, averaged per seed: the level over the explored space.",
     )
     within: Annotated[list[str], BeforeValidator(_within, json_schema_input_type=str | list[str])] = Field(
-        [], description="Blocking variables (dataset, task): one verdict per setting, then pooled."
+        [],
+        description="A blocking variable or a list of them (`dataset`, `[dataset, task]`): one verdict per "
+        "setting. Not the compared variable, not conditional.",
     )
     confirm: Annotated[Confirm, BeforeValidator(_confirm, json_schema_input_type=int | Confirm)] | None = (
         Field(
             None,
-            description="Rerun the chosen configurations on fresh seeds: 10, or {replicates: 10, top: 3}.",
+            description="Rerun the chosen configurations on fresh seeds: `10` (replicates, 2 or more), or "
+            "`{replicates: 10, top: 3}`.",
         )
     )
     rope: Annotated[float, Field(gt=0)] | None = Field(
-        None, description="Region of practical equivalence, in metric units."
+        None, description="Region of practical equivalence, in metric units (> 0)."
     )
     correlation: Annotated[float, Field(ge=0, lt=1)] | None = Field(
-        None, description="Correlation of replicates (e.g. cross-validation folds share data), 0 <= c < 1."
+        None, description="Correlation of replicates that share data (cross-validation folds), 0 ≤ c < 1."
     )
 
 
@@ -617,13 +633,17 @@ class _Steps(Block):
 class Median(_Steps):
     """Prune a trial whose value is worse than the median of the others at the same step."""
 
-    method: Literal["median"]
+    method: Literal["median"] = Field(
+        description="median: worse than the median of the other trials at the same step."
+    )
 
 
 class Percentile(_Steps):
     """Prune a trial outside the best percentile of the others at the same step."""
 
-    method: Literal["percentile"]
+    method: Literal["percentile"] = Field(
+        description="percentile: outside the best percentile of the other trials at the same step."
+    )
     percentile: float = Field(description="The percentile kept (0-100): 25.0 keeps the best quarter.")
 
 
@@ -638,21 +658,23 @@ class _Rungs(Block):
 class SuccessiveHalving(_Rungs):
     """Asynchronous successive halving: a trial goes on only if it is in the best of its rung."""
 
-    method: Literal["successive_halving"]
+    method: Literal["successive_halving"] = Field(
+        description="successive_halving: asynchronous successive halving."
+    )
     min_early_stopping_rate: float | None = _option("The first rung that can stop a trial")
 
 
 class Hyperband(_Rungs):
     """Successive halving in several brackets with different first rungs."""
 
-    method: Literal["hyperband"]
+    method: Literal["hyperband"] = Field(description="hyperband: successive halving in several brackets.")
     max_resource: Auto | None = _option("Steps of a complete trial, or auto")
 
 
 class Wilcoxon(Block):
     """Prune when a Wilcoxon signed-rank test says the trial is worse than the best (per step)."""
 
-    method: Literal["wilcoxon"]
+    method: Literal["wilcoxon"] = Field(description="wilcoxon: a signed-rank test against the best trial.")
     p_threshold: float | None = _option("The p-value under which a trial is pruned")
     n_startup_steps: float | None = _option("Steps before any test")
 
@@ -731,6 +753,8 @@ Components = dict[
 
 
 class Mlflow(Block):
+    """An MLflow tracking server the driver mirrors every trial to."""
+
     uri: Annotated[str, Field(min_length=1)] = Field(
         description="The tracking server, e.g. http://127.0.0.1:5000."
     )
@@ -796,7 +820,9 @@ class Slurm(Block):
     """How `sweeper launch --slurm` asks for nodes; profile < this block < command-line flags."""
 
     nodes: Whole | None = Field(None, description="Nodes: a Ray head on the first, workers on the rest.")
-    partition: Annotated[str, _pattern("partition", _slurm.NAME)] | None = None
+    partition: Annotated[str, _pattern("partition", _slurm.NAME)] | None = Field(
+        None, description="The partition, or a comma-separated list of them."
+    )
     time: Annotated[str, _pattern("time", _slurm.TIME)] | None = Field(
         None, description="MM, HH:MM:SS, D-HH, D-HH:MM:SS or UNLIMITED."
     )
@@ -807,9 +833,15 @@ class Slurm(Block):
     mem_per_node: Annotated[str, _pattern("mem_per_node", _slurm.MEM)] | None = Field(
         None, description="e.g. 64G."
     )
-    account: Annotated[str, _pattern("account", _slurm.NAME)] | None = None
-    qos: Annotated[str, _pattern("qos", _slurm.NAME)] | None = None
-    constraint: Annotated[str, _pattern("constraint", _slurm.CONSTRAINT)] | None = None
+    account: Annotated[str, _pattern("account", _slurm.NAME)] | None = Field(
+        None, description="The account the job is charged to."
+    )
+    qos: Annotated[str, _pattern("qos", _slurm.NAME)] | None = Field(
+        None, description="The quality of service."
+    )
+    constraint: Annotated[str, _pattern("constraint", _slurm.CONSTRAINT)] | None = Field(
+        None, description="Node features the job needs, e.g. a100 or a100|h100."
+    )
     requeue: bool | None = Field(
         None, description="Resubmit on preemption or time limit; resume from the table."
     )
@@ -841,16 +873,18 @@ class Sweep(Block):
     experiment: Annotated[
         Any, PlainValidator(_experiment), WithJsonSchema({"type": "string", "pattern": EXPERIMENT_RE.pattern})
     ] = Field(
-        description="The name: letters, digits, '.', '_', '-' (at most 128); it names the results folder."
+        description="The name: letters, digits, `.`, `_`, `-` (at most 128); it names the results folder "
+        "`<results>/<experiment>/`."
     )
     hypothesis: str | None = Field(
-        None, description="Free text, kept with the results and tested by compare."
+        None, description="Free text, kept with the results; `compare:` states the comparison that tests it."
     )
     objective: Target | None = Field(
         None,
-        description="module:function, found next to the sweep file (a spec given in Python: the current "
-        "folder) or on PYTHONPATH. It gets the variables as keyword arguments (and seed, if it asks) and "
-        "returns a number or a dict of metrics.",
+        description="`module:function`, found next to the sweep file (a spec given in Python: the current "
+        "folder) or on PYTHONPATH. The function needs no import of sweeper: it gets the trial's variables as "
+        "keyword arguments (plus `seed` if it has a `seed` parameter) and returns a number (the primary "
+        "metric) or a dict of metrics.",
     )
     command: Annotated[
         Any,
@@ -858,33 +892,87 @@ class Sweep(Block):
             {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": ["string", "number"]}}]}
         ),
     ] = Field(
-        None, description="A program run per run instead of objective; {lr}, {seed}, ... are filled in."
+        None,
+        description="A program run per run instead of `objective:`: a command line or a list of arguments, "
+        "with `{lr}`, `{seed}`, `{trial}`, `{replicate}`, `{trial_dir}` filled in (README: *Command-line "
+        "objectives*).",
     )
-    workdir: str | None = Field(None, description="Where command runs, relative to the sweep file's folder.")
-    shell: bool | None = Field(None, description="Run command through a shell (values are quoted).")
-    metrics: Metrics = Field(description="name: maximize | minimize, the first is primary (searched on).")
+    workdir: str | None = Field(
+        None, description="Where `command` runs, relative to the sweep file's folder (default: that folder)."
+    )
+    shell: bool | None = Field(
+        None,
+        description="Run `command` through a shell, its values quoted (default: no shell, so values cannot "
+        "inject commands).",
+    )
+    metrics: Metrics = Field(
+        description="A list of `name: maximize|minimize`; the first is primary (searched on), the others are "
+        "recorded."
+    )
     variables: Annotated[dict[Annotated[str, _identifier("variable")], VariableBody], Field(min_length=1)] = (
         Field(
-            description="name: {choice: [...]}, {int: [low, high]}, {float: [low, high]}, {const: v}"
-            " or a bare value."
+            description="name: `{choice: [...]}` (text, numbers or booleans), `{int: [low, high]}`, "
+            "`{float: [low, high]}` (with `log: true` or `step:`), `{const: v}` or a bare value. "
+            "`when: {var: value}` (or a list of values) makes a variable conditional on variables declared "
+            "above it; inactive variables are not passed to the objective (give the parameter a default) "
+            "and are null in the table."
         )
     )
-    search: Search = Field(Search(), description="How the space is searched.")
-    replicates: Replicates = 1
-    resources: Resources = Field(Resources(), description="What one run needs.")
-    compare: Compare | None = None
+    search: Search = Field(
+        Search(),
+        description="How the space is searched: `method`, `trials`, `seed`, `deterministic`, `concurrency`.",
+    )
+    replicates: Replicates = Field(
+        1,
+        description="Seeded runs per trial (default 1); the value told to the search is their mean. "
+        "`{min: 2, max: 10}` races them (README: *Adaptive replicates*); `{data: 5, init: 2}` runs seed "
+        "factors (every combination; names must not clash with variables, columns, `min` or `max`). "
+        f"At most {MAX_REPLICATES:,} per trial.",
+    )
+    resources: Resources = Field(
+        Resources(),
+        description="Per run: `cpus` (default 1), `gpus` (fractions share a GPU: 0.25 = four runs per GPU), "
+        "`memory` (bytes or `4GB`), `custom` (Ray custom resources); an amount may depend on the variables "
+        "(README: *Resources*).",
+    )
+    compare: Compare | None = Field(
+        None,
+        description="The comparison the hypothesis makes: `{variable: model, treatment: custom, baseline: "
+        "resnet50}` (README: *The comparison*).",
+    )
     timeout: Duration | None = Field(
-        None, description="Per run: 90s, 30m, 2h, 1h30m or seconds; a run past it is recorded as timeout."
+        None,
+        description="Per run: `90s`, `30m`, `2h`, `1h30m` or seconds. A run past it, counted from its own "
+        "start, is stopped and recorded as `timeout` (on every backend; the worker interrupts Python code "
+        "with SIGALRM). A run stuck in native code that cannot be interrupted is killed by the driver later, "
+        "at submission + twice the timeout (at least + 30 s; ray backend).",
     )
     max_failures: Count | None = Field(
-        None, description="Stop launching runs once this many failed or timed out."
+        None,
+        description="Stop launching runs once this many runs have `failed` or hit `timeout`; the sweep ends "
+        "cleanly with a message (exit code 2). Independently, a sweep whose first 5 runs (from at least 2 trials, "
+        "before any run worked) all fail with the same error stops at once (README: *Failed runs*).",
     )
-    pruner: Pruner | None = None
+    pruner: Pruner | None = Field(
+        None,
+        description="Early stopping with an Optuna pruner, judged per trial over its replicates: a method "
+        "name, or `{method: median, n_startup_trials: 5}` (README: *Pruning*).",
+    )
     components: Components | None = Field(
-        None, description="Datasets, shared jobs and metadata every trial uses: name: {path|job|value, kind}."
+        None,
+        description="Datasets, shared jobs and metadata every trial uses: `name: {path|job|value, kind}` "
+        "(README: *Components*).",
     )
-    slurm: Annotated[Slurm, BeforeValidator(underscores, json_schema_input_type=Slurm)] | None = None
-    tracking: Tracking | None = None
+    slurm: Annotated[Slurm, BeforeValidator(underscores, json_schema_input_type=Slurm)] | None = Field(
+        None,
+        description="How `sweeper launch --slurm` asks for nodes; a profile < this block < command-line "
+        "flags (README: *Running on a cluster*).",
+    )
+    tracking: Tracking | None = Field(
+        None,
+        description="`{mlflow: {uri: http://127.0.0.1:5000, experiment: NAME}}`: mirror what the driver "
+        "records to MLflow (`experiment` defaults to the sweep's name).",
+    )
 
     @model_validator(mode="after")
     def _cross(self) -> Sweep:

@@ -11,6 +11,8 @@ import pytest
 import yaml
 
 from sweeper.cli import main
+from sweeper.spec.keys import TABLE, with_tables
+from sweeper.spec.keys import main as keys_main
 from sweeper.spec.schema import json_schema
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,3 +58,36 @@ def _quickstart() -> dict[str, Any]:
 )
 def test_a_broken_file_does_not_validate(change: dict[str, Any]) -> None:
     assert list(_validator().iter_errors({**_quickstart(), **change}))
+
+
+def test_readme_key_tables_are_the_schemas() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert TABLE.findall(readme), "README lost its <!-- keys: ... --> tables"
+    assert readme == with_tables(readme), "regenerate them: python -m sweeper.spec.keys README.md"
+
+
+def test_the_table_check_sees_a_stale_row(tmp_path: Path) -> None:
+    stale = (REPO / "README.md").read_text(encoding="utf-8").replace("| `alpha` | The", "| `alpha` | A", 1)
+    (tmp_path / "README.md").write_text(stale, encoding="utf-8")
+    assert with_tables(stale) != stale
+    keys_main(str(tmp_path / "README.md"))
+    assert (tmp_path / "README.md").read_text(encoding="utf-8") == with_tables(stale)
+    assert "| `alpha` | The significance level" in (tmp_path / "README.md").read_text(encoding="utf-8")
+
+
+def _properties(node: Any, at: str = "") -> list[tuple[str, dict[str, Any]]]:
+    """Every property of every object in a JSON Schema, with where it sits."""
+    if isinstance(node, list):
+        return [p for i, item in enumerate(node) for p in _properties(item, f"{at}[{i}]")]
+    if not isinstance(node, dict):
+        return []
+    own = [(f"{at}.{name}", prop) for name, prop in node.get("properties", {}).items()]
+    return own + [p for key, value in node.items() for p in _properties(value, f"{at}/{key}")]
+
+
+def test_every_key_of_every_block_has_a_description() -> None:
+    schema = json_schema()
+    found = _properties(schema)
+    assert len(found) > 100  # the walk reaches the blocks in $defs, not only the top level
+    assert [where for where, prop in found if not prop.get("description", "").strip()] == []
+    assert [name for name, block in schema["$defs"].items() if not block.get("description")] == []
