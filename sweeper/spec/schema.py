@@ -306,15 +306,18 @@ class FloatRange(_Range):
 
 
 def _distinct(values: list[Any]) -> list[Any]:
-    for i, a in enumerate(values):
-        for b in values[:i]:
-            if a == b or str(a) == str(b):
-                same = (
-                    "is listed twice"
-                    if repr(a) == repr(b)
-                    else f"and {b!r} are the same in a table or a command"
-                )
-                raise rule(f"{a!r} {same}", "list each value once, all of one type (all text or all numbers)")
+    """Each value once, also as text (1 and '1' are one column value); linear, for choices of 100,000."""
+    by_value: dict[Any, Any] = {}
+    by_text: dict[str, Any] = {}
+    for a in values:
+        b = by_value.get(a, by_text.get(str(a), _distinct))
+        if b is not _distinct:
+            same = (
+                "is listed twice" if repr(a) == repr(b) else f"and {b!r} are the same in a table or a command"
+            )
+            raise rule(f"{a!r} {same}", "list each value once, all of one type (all text or all numbers)")
+        by_value.setdefault(a, a)
+        by_text.setdefault(str(a), a)
     return values
 
 
