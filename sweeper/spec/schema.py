@@ -953,8 +953,8 @@ class Sweep(Block):
     max_failures: Count | None = Field(
         None,
         description="Stop launching runs once this many runs have `failed` or hit `timeout`; the sweep ends "
-        "cleanly with a message (exit code 2). Independently, a sweep whose first 5 runs (from at least 2 trials, "
-        "before any run worked) all fail with the same error stops at once (README: *Failed runs*).",
+        "cleanly with a message (exit code 2). Independently, a sweep whose first 5 runs (from at least 2 "
+        "trials, before any run worked) all fail with the same error stops at once (README: *Failed runs*).",
     )
     pruner: Pruner | None = Field(
         None,
