@@ -1,15 +1,13 @@
 """README's tables of sweep-file keys, written from the schema's descriptions so they have one home.
 
-``python -m sweeper.spec.keys README.md`` rewrites every table between ``<!-- keys: BLOCK -->`` and
-``<!-- /keys -->`` (BLOCK is ``sweep``, the top level, or a block such as ``compare``); a unit test
-fails when README and the schema disagree.
-"""
+``python -m sweeper.spec.keys`` rewrites every table of this checkout's README.md that stands between
+``<!-- keys: BLOCK -->`` and ``<!-- /keys -->`` (BLOCK: ``sweep`` for the top level, or a block such
+as ``compare``); a unit test fails when README and the schema disagree."""
 
 from __future__ import annotations
 
 import os
 import re
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -52,9 +50,11 @@ def with_tables(text: str) -> str:
     return TABLE.sub(lambda m: f"{m[1]}{key_table(m[2])}\n{m[3]}", text)
 
 
-def main(path: str) -> None:
-    """Rewrite the key tables of the Markdown file at ``path`` in place (atomically)."""
-    target = Path(path)
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def main(target: Path = README) -> None:
+    """Rewrite the key tables of the Markdown file ``target`` in place (atomically)."""
     text = with_tables(target.read_text(encoding="utf-8"))
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -64,4 +64,4 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main()

@@ -63,14 +63,14 @@ def test_a_broken_file_does_not_validate(change: dict[str, Any]) -> None:
 def test_readme_key_tables_are_the_schemas() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert TABLE.findall(readme), "README lost its <!-- keys: ... --> tables"
-    assert readme == with_tables(readme), "regenerate them: python -m sweeper.spec.keys README.md"
+    assert readme == with_tables(readme), "regenerate them: python -m sweeper.spec.keys"
 
 
 def test_the_table_check_sees_a_stale_row(tmp_path: Path) -> None:
     stale = (REPO / "README.md").read_text(encoding="utf-8").replace("| `alpha` | The", "| `alpha` | A", 1)
     (tmp_path / "README.md").write_text(stale, encoding="utf-8")
     assert with_tables(stale) != stale
-    keys_main(str(tmp_path / "README.md"))
+    keys_main(tmp_path / "README.md")
     assert (tmp_path / "README.md").read_text(encoding="utf-8") == with_tables(stale)
     assert "| `alpha` | The significance level" in (tmp_path / "README.md").read_text(encoding="utf-8")
 
