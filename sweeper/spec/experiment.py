@@ -1,8 +1,8 @@
 """The experiment as the rest of sweeper reads it: frozen dataclasses, built from a validated spec.
 
 Everything downstream (search, engine, results, analysis) reads these and never the raw YAML. The
-file format and its rules live in :mod:`sweeper.spec.schema`; :mod:`sweeper.spec.model` reads a file
-or a dict through it and builds these. No pydantic here: importing sweeper stays cheap.
+file format and its rules live in :mod:`sweeper.spec.schema` and its blocks; :mod:`sweeper.spec.model`
+reads a file or a dict through them and builds these. No pydantic here: importing sweeper stays cheap.
 """
 
 from __future__ import annotations
@@ -13,23 +13,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-from sweeper.results import schema
-from sweeper.results.schema import COMPONENT_KINDS as COMPONENT_KINDS
-from sweeper.results.schema import ComponentKind as ComponentKind
-from sweeper.results.schema import safe_experiment_name as safe_experiment_name
-from sweeper.search.methods import METHODS as SEARCH_METHODS
-from sweeper.search.methods import Method as Method
+from sweeper.spec import columns
+from sweeper.spec.columns import COMPONENT_KINDS as COMPONENT_KINDS
+from sweeper.spec.columns import ComponentKind as ComponentKind
+from sweeper.spec.columns import safe_experiment_name as safe_experiment_name
+from sweeper.spec.methods import METHODS as SEARCH_METHODS
+from sweeper.spec.methods import Method as Method
 
 Direction = Literal["maximize", "minimize"]
 Arms = Literal["best", "pooled"]  # which trials stand for a level of the comparison
 DIRECTIONS: tuple[str, ...] = get_args(Direction)
-METHODS: tuple[str, ...] = tuple(SEARCH_METHODS)  # the search stage's registry is the one list of methods
+METHODS: tuple[str, ...] = tuple(SEARCH_METHODS)  # the registry (spec/methods.py) is the one list
 # What a command template may name besides variables and components.
 COMMAND_FIELDS = ("seed", "trial", "replicate", "trial_dir")
 # Columns of the trial and history tables that variables and metrics must not shadow.
-RESERVED = schema.RESERVED
+RESERVED = columns.RESERVED
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-EXPERIMENT_RE = schema.EXPERIMENT_RE
+EXPERIMENT_RE = columns.EXPERIMENT_RE
 
 Scalar = str | int | float | bool
 
@@ -212,12 +212,7 @@ class Tracking:
     mlflow_experiment: str | None = None  # defaults to the experiment's name
 
 
-NAME = re.compile(r"^[A-Za-z0-9_.+-]+(,[A-Za-z0-9_.+-]+)*$")  # partition, account, qos lists
 TIME = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
-MEM = re.compile(r"^\d+[KMGT]?$")
-GPUS = re.compile(r"^(?:[A-Za-z0-9_.-]+:)?\d+$")  # 2, or a100:2
-CONSTRAINT = re.compile(r"^[A-Za-z0-9_.:,|&!()\[\]*-]+$")
-SBATCH_ARG = re.compile(r"^--[a-z][a-z-]*(?:=[A-Za-z0-9_.:,|&!()\[\]*/@%+=-]+)?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,19 +256,6 @@ class SlurmOptions:
         if self.time is None or self.time.upper() in ("UNLIMITED", "INFINITE"):
             return None
         return _time_seconds(self.time)
-
-
-EXAMPLES = {
-    "partition": "gpu",
-    "account": "proj-123",
-    "qos": "normal",
-    "time": "2:00:00",
-    "mem_per_node": "64G",
-    "gpus_per_node": "4 or a100:4",
-    "constraint": "a100",
-    "python": "/home/me/venv/bin/python",
-    "profile": "dev",
-}
 
 
 def _time_seconds(text: str) -> int:

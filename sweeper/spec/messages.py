@@ -1,18 +1,18 @@
 """Pydantic's errors in sweeper's words: file:line:column, field, rule and fix, in file order.
 
 One table maps each pydantic error type to a problem and a fix; the rules sweeper states itself
-(:func:`sweeper.spec.schema.rule`) carry their own. Where a name is close to a valid one, the fix
+(:func:`sweeper.spec.block.rule`) carry their own. Where a name is close to a valid one, the fix
 says ``did you mean``.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from sweeper.errors import SpecError
+from sweeper.spec.block import hint, kind
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
@@ -36,15 +36,6 @@ def _show(value: Any) -> str:
     return repr(value)[:80]
 
 
-def _kind(value: Any) -> str:
-    return f"{type(value).__name__} {value!r}"[:80]
-
-
-def _hint(word: Any, options: list[str]) -> str:
-    close = difflib.get_close_matches(str(word), options, n=1)
-    return f"did you mean {close[0]!r}? " if close else ""
-
-
 WORDS = {">=": "of at least", "<=": "of at most", ">": "above", "<": "below"}
 
 
@@ -63,7 +54,7 @@ def _literal(e: dict[str, Any], key: str) -> tuple[str, str]:
     what = "direction" if clean(e["loc"])[0] == "metrics" else key  # a metric's key is its name
     return (
         f"unknown {what} {_show(e['input'])}: not {listed}",
-        f"{_hint(e['input'], options)}use one of {', '.join(options)}",
+        f"{hint(e['input'], options)}use one of {', '.join(options)}",
     )
 
 
@@ -85,7 +76,7 @@ def _pruner_form(e: dict[str, Any]) -> tuple[str, str]:
             "expected {method: ..., option: value, ...}",
             f"write e.g. pruner: {{method: median, n_startup_trials: 5}}; methods: {', '.join(PRUNERS)}",
         )
-    return f"unknown pruner {method!r}", f"{_hint(method, list(PRUNERS))}use one of {', '.join(PRUNERS)}"
+    return f"unknown pruner {method!r}", f"{hint(method, list(PRUNERS))}use one of {', '.join(PRUNERS)}"
 
 
 # pydantic error type -> (problem, fix) for its error dict ``e`` (type, loc, input, ctx) and the field's key
@@ -105,14 +96,14 @@ TABLE: dict[str, Callable[[dict[str, Any], str], tuple[str, str]]] = {
         "write a number such as 1 or 0.5",
     ),
     "bool_type": lambda e, key: (f"expected true or false, got {_show(e['input'])}", "write true or false"),
-    "string_type": lambda e, key: (f"expected text, got {_kind(e['input'])}", "write a non-empty string"),
+    "string_type": lambda e, key: (f"expected text, got {kind(e['input'])}", "write a non-empty string"),
     "string_too_short": lambda e, key: ("expected text, got an empty string", "write a non-empty string"),
     "list_type": lambda e, key: (
-        f"expected a list, got {_kind(e['input'])}",
+        f"expected a list, got {kind(e['input'])}",
         SHAPES.get(key, f"write [a, b, ...] ({GUIDE})"),
     ),
     "dict_type": lambda e, key: (
-        f"expected a mapping, got {_kind(e['input'])}",
+        f"expected a mapping, got {kind(e['input'])}",
         SHAPES.get(key, f"write key: value pairs ({GUIDE})"),
     ),
     "too_short": lambda e, key: (

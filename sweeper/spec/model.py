@@ -43,7 +43,7 @@ from sweeper.spec.experiment import (
 )
 
 if TYPE_CHECKING:
-    from sweeper.spec import schema
+    from sweeper.spec import compare, resources, schema
 
 __all__ = [
     "COMMAND_FIELDS",
@@ -129,13 +129,13 @@ def parse_spec(
 
 
 def _build(s: schema.Sweep, data: Mapping[str, Any], source: str, root: str) -> Experiment:
-    from sweeper.spec import schema
+    from sweeper.spec.search import Racing as RacingBlock
 
     racing: Racing | None = None
     factors: tuple[SeedFactor, ...] = ()
     if isinstance(s.replicates, int):
         replicates = s.replicates
-    elif isinstance(s.replicates, schema.Racing):
+    elif isinstance(s.replicates, RacingBlock):
         racing, replicates = Racing(s.replicates.min, s.replicates.max), s.replicates.max
     elif isinstance(s.replicates, dict):
         factors = tuple(SeedFactor(k, n) for k, n in s.replicates.items())
@@ -194,7 +194,7 @@ def _when(when: Mapping[str, list[Any]] | None) -> tuple[tuple[str, tuple[Scalar
 
 
 def _variable(name: str, body: Any) -> Variable:
-    from sweeper.spec import schema
+    from sweeper.spec import variables as schema
 
     if isinstance(body, schema.Choice):
         return Variable(name, "choice", choices=tuple(body.choice), when=_when(body.when))
@@ -207,7 +207,7 @@ def _variable(name: str, body: Any) -> Variable:
     return Variable(name, "const", value=body)
 
 
-def _resources(r: schema.Resources) -> Resources:
+def _resources(r: resources.Resources) -> Resources:
     cases: list[ResourceCase] = []
 
     def amount(key: str, value: Any, default: float) -> float:
@@ -228,8 +228,8 @@ def _resources(r: schema.Resources) -> Resources:
     return Resources(cpus, gpus, memory or None, custom, tuple(cases))
 
 
-def _compare(c: schema.Compare, s: schema.Sweep) -> Compare:
-    from sweeper.spec.schema import treatment_levels
+def _compare(c: compare.Compare, s: schema.Sweep) -> Compare:
+    from sweeper.spec.compare import treatment_levels
 
     levels = treatment_levels(c, s.variables[c.variable])
     treatment: Scalar | tuple[Scalar, ...] | None = (
@@ -249,7 +249,7 @@ def _compare(c: schema.Compare, s: schema.Sweep) -> Compare:
     )
 
 
-def _component(name: str, c: schema.Component, root: str) -> Component:
+def _component(name: str, c: resources.Component, root: str) -> Component:
     source = next(k for k in ("path", "job", "value") if k in c.model_fields_set)
     kind = c.kind or ("metadata" if source == "value" else "dataset")
     if source == "path":

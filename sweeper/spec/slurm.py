@@ -2,8 +2,8 @@
 
 Layers merge field by field, later ones winning: profile (``cluster/slurm/<name>.yaml``) <
 ``slurm:`` block < command-line flags. Every value that ends up in an ``#SBATCH`` line is checked
-against a strict pattern below (by :class:`sweeper.spec.schema.Slurm`; sbatch reads those lines itself,
-outside any shell quoting), so a hostile value is refused with the rule and the fix instead of
+against a strict pattern (by :class:`sweeper.spec.resources.Slurm`; sbatch reads those lines
+itself, outside any shell quoting), so a hostile value is refused with the rule and the fix instead of
 reaching the script.
 """
 
@@ -23,7 +23,7 @@ def parse_options(data: Any, *, source: str, where: str = "slurm") -> SlurmOptio
     from pydantic import ValidationError
 
     from sweeper.spec.messages import spec_error
-    from sweeper.spec.schema import Slurm, underscores
+    from sweeper.spec.resources import Slurm, underscores
 
     if data is None:
         return SlurmOptions()
