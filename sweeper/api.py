@@ -11,14 +11,15 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweeper.errors import ObjectiveError, SpecError, SweeperError
+from sweeper.errors import ObjectiveError, SpecError, StorageError, SweeperError
 from sweeper.results.lock import DriverLock
+from sweeper.results.status import launch_command
 from sweeper.results.store import is_uri
 from sweeper.results.table import EXPERIMENT_JSON, TRIALS, read_json, write_json
 from sweeper.spec.model import Experiment, Tracking, check_experiment, load_spec
@@ -299,13 +300,14 @@ def _run(
     from sweeper.engine.resume import check_compatible, holds_experiment, restore
     from sweeper.engine.signals import Interrupted, stop_on_interrupt
     from sweeper.results.lock import Heartbeat
-    from sweeper.results.table import TableWriter, trial_schema
+    from sweeper.results.table import TableWriter, take_in, trial_schema
     from sweeper.search.searcher import Searcher
 
     profiling, prof = prof is not None, prof or Profile()
     searcher = Searcher(spec)
     restored = None
     resuming = holds_experiment(folder)
+    take_in(folder / TRIALS)  # runs a storage fault put aside count as done (this driver holds the lock)
     say = progress or (progress is None and sys.stderr.isatty())
     if say and not resuming:
         print(f"results: {folder} (new experiment)", file=sys.stderr)
@@ -330,7 +332,7 @@ def _run(
             inputs = prepare(spec, folder)  # refuses changed inputs on a resume; runs shared jobs once
             channel, start_monitor = open_channel(spec, where, wants_trial)
             ref = replace(ref, channel=channel, inputs=tuple(inputs.paths.items()) if inputs else ())
-            _write_experiment(folder, spec, status="running")
+            _write_experiment(folder, spec, status="running", backend=backend, address=address)
             writer = TableWriter(folder / TRIALS, trial_schema(spec))
         with prof.phase("backend"):
             runner = make_backend(where, spec, ref, address=address, connecting=connecting)
@@ -352,6 +354,7 @@ def _run(
     heartbeat = Heartbeat(folder, on_progress)
     engine = Engine(spec, searcher, runner, writer, heartbeat, restored)
     status, signals = "failed", [0]
+    faults: list[StorageError] = []  # writes that failed: the first one stopped the sweep
     try:
         tracker = engine.tracker = Tracker(
             folder,
@@ -367,7 +370,7 @@ def _run(
             stats = engine.run()
         follow = (
             None
-            if signals[0] or engine.halted
+            if signals[0] or engine.halted or engine.storage
             else confirmation(spec, folder, engine, retry_failed=retry_failed)
         )
         if follow is not None:  # compare: {confirm: N}: the chosen configurations on fresh seeds
@@ -377,17 +380,24 @@ def _run(
         status = "interrupted" if signals[0] else ("stopped" if engine.halted else "finished")
     except KeyboardInterrupt:
         status = "interrupted"
+    except StorageError as exc:  # a write outside the engine's loop (replay, the confirmation's start)
+        faults.append(exc)
     finally:
+        faults[:0] = [engine.storage] if engine.storage is not None else []
         if tracker is not None:
-            tracker.close()
+            _saving(tracker.close, faults)
         with prof.phase("compaction"):
-            writer.close()
+            _saving(writer.close, faults)
         with prof.phase("shutdown"):
             runner.close()
-        _write_experiment(folder, spec, status=status)
+        if faults:
+            status = STORAGE_STOPPED
+        recorded = _saving(
+            lambda: _write_experiment(folder, spec, status=status, backend=backend, address=address), faults
+        )
         if mirror is not None:
             mirror.close()
-        heartbeat.write(engine.stats, status)
+        _saving(lambda: heartbeat.write(engine.stats, status), faults)
         if on_progress is not None:
             if status != "failed":
                 on_progress.close(engine.stats)
@@ -395,20 +405,15 @@ def _run(
                 on_progress.end_line()  # the error printed next starts on a line of its own
         if profiling:
             print(prof.format(engine.stats.first_new, engine.stats.last_end), file=sys.stderr)
+    again = (
+        launch_command(str(Path(sweep).resolve()), folder, backend, address)
+        if isinstance(sweep, str | Path)
+        else "sweeper.launch(...) again with the same spec and results"
+    )
+    if faults:
+        raise StorageError(_storage_message(spec, folder, engine.stats, writer, faults, recorded, again))
     if status == "interrupted":
         s = engine.stats
-        flags = "".join(
-            [
-                f" --backend {backend}" if backend != "ray" else "",
-                f" --address {address}" if address else "",
-                f" --results {folder.parent}",  # absolute: the resume works from any folder
-            ]
-        )
-        again = (
-            f"sweeper launch {Path(sweep).resolve()}{flags}"
-            if isinstance(sweep, str | Path)
-            else "sweeper.launch(...) again with the same spec and results"
-        )
         raise Interrupted(
             f"interrupted: {s.runs_done} runs are recorded in {folder}"
             f"{' (' + s.stopping + ')' if s.stopping.startswith('cancelled') else ''}."
@@ -424,6 +429,47 @@ def _run(
     return SweepResult(spec, folder, stats)
 
 
+STORAGE_STOPPED = "stopped: storage error"  # experiment.json's status after a failed write
+
+
+def _saving(step: Callable[[], object], faults: list[StorageError]) -> bool:
+    """Run one closing write; a StorageError joins ``faults`` (the sweep is stopping anyway)."""
+    try:
+        step()
+    except StorageError as exc:
+        faults.append(exc)
+        return False
+    return True
+
+
+def _storage_message(
+    spec: Experiment,
+    folder: Path,
+    stats: Stats,
+    writer: Any,
+    faults: list[StorageError],
+    recorded: bool,
+    again: str,
+) -> str:
+    """What a storage fault did, what was kept, and how to go on (``StorageError``'s text)."""
+    aside, lost = writer.set_aside, writer.unsaved
+    kept = stats.runs_done - (aside[1] if aside else 0) - lost
+    lines = [
+        f"{spec.name}: stopped because the results folder cannot be written: {faults[0]}",
+        f"  kept: {kept} runs in {folder / TRIALS}"
+        + (f"; the last {aside[1]} finished runs in {aside[0]} (a relaunch takes them in)" if aside else "")
+        + (f"; {lost} finished runs could not be saved anywhere and run again on resume" if lost else "")
+        + (
+            f"; {stats.stopping} (they run again on resume)" if stats.stopping.startswith("cancelled") else ""
+        ),
+    ]
+    lines += [f"  then: {f}" for f in faults[1:] if str(f) != str(faults[0])][:3]
+    if not recorded:
+        lines.append(f"  {folder / EXPERIMENT_JSON} still says running (sweeper status calls it crashed)")
+    lines.append(f"  fix: free space on (or give write permission to) {folder}, then resume with: {again}")
+    return "\n".join(lines)
+
+
 def move_aside(folder: Path) -> Path:
     """Rename a results folder with a timestamp (``--fresh``): results are never deleted."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -436,7 +482,9 @@ def move_aside(folder: Path) -> Path:
     return target
 
 
-def _write_experiment(folder: Path, spec: Experiment, *, status: str) -> None:
+def _write_experiment(
+    folder: Path, spec: Experiment, *, status: str, backend: str, address: str | None
+) -> None:
     from sweeper.engine.resume import fingerprint
 
     path = folder / EXPERIMENT_JSON
@@ -451,6 +499,9 @@ def _write_experiment(folder: Path, spec: Experiment, *, status: str) -> None:
             "root": spec.root,
             "source": spec.source if spec.source.startswith("<") else str(Path(spec.source).resolve()),
             "status": status,
+            # how it was launched, for the literal resume hint `sweeper status` prints
+            "backend": backend,
+            "address": address,
             "fingerprint": fingerprint(spec),
             # where `sweeper report` logs the verdict too (the spec's tracking: or --mlflow)
             "tracking": (

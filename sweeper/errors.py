@@ -53,3 +53,11 @@ class ObjectiveError(SweeperError):
     Unlike an exception raised inside one run, which is recorded as a failed run, this stops the
     sweep: every other run would fail the same way.
     """
+
+
+class StorageError(SweeperError):
+    """The results folder cannot be written (disk full, read-only, over quota).
+
+    Raised by the one write seam (``sweeper.results.table.replacing``) with the path and the
+    system's reason; the engine stops on it cleanly, keeping every run already written.
+    """

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from sweeper.backends.base import Handle, NotStarted
-from sweeper.errors import ObjectiveError
+from sweeper.errors import ObjectiveError, StorageError
 from sweeper.results.values import better, trial_value, trial_values
 from sweeper.run.types import Outcome, Run
 from sweeper.search.racing import new_race, race_group
@@ -124,6 +124,7 @@ class Engine:
         self._cancel = False
         self._deadlines: dict[Handle, float] = {}  # handle -> monotonic time its run is killed at
         self.halted: str | None = None  # why the sweep ended before its budget, when it did
+        self.storage: StorageError | None = None  # the first write that failed, when one did
         self._early: list[tuple[int, str]] | None = []  # (trial, headline) of the first runs, all failed
         if restored is not None:
             self._restore(restored)
@@ -154,40 +155,66 @@ class Engine:
         self._check_failures()  # a resumed sweep may already be over its limit
         try:
             while not self._cancel:
-                self._fill()
-                if not self._inflight:
-                    break
-                for handle, result in self.backend.wait(list(self._inflight), WAIT_S):
-                    runs = self._inflight.pop(handle)
-                    self._deadlines.pop(handle, None)
-                    if isinstance(result, BaseException):
-                        self._lost(runs, result)
-                    else:
-                        self._record(result)
-                self._expire()
-                if self.tracker is not None:
-                    self.tracker.poll()
-                self._count_inflight()
-                if self._stop:
-                    s = self.stats
-                    s.stopping = self._why
-                    if s.running + s.queued:
-                        s.stopping += (
-                            f": waiting for the {s.running + s.queued} runs in flight"
-                            f" ({s.running} running, {s.queued} queued)"
-                        )
-                self.on_progress(self.stats)
+                try:
+                    if not self._step():
+                        break
+                except StorageError as exc:
+                    self._cannot_write(exc)
         finally:
-            self.writer.flush()  # what finished is on disk before anything in flight is cancelled
+            self._flush()  # what finished is on disk before anything in flight is cancelled
             if self._inflight:
                 self.stats.stopping = f"cancelled {sum(map(len, self._inflight.values()))} runs in flight"
             for handle in self._inflight:
                 self.backend.cancel(handle)
             self.stats.running = self.stats.queued = 0
             self.stats.ended = time.time()
-            self.writer.flush()
-        self.on_progress(self.stats)
+            self._flush()
+        try:
+            self.on_progress(self.stats)
+        except StorageError as exc:
+            self._cannot_write(exc)
         return self.stats
+
+    def _step(self) -> bool:
+        """Launch, then record what finished; False when nothing is left in flight."""
+        self._fill()
+        if not self._inflight:
+            return False
+        for handle, result in self.backend.wait(list(self._inflight), WAIT_S):
+            runs = self._inflight.pop(handle)
+            self._deadlines.pop(handle, None)
+            if isinstance(result, BaseException):
+                self._lost(runs, result)
+            else:
+                self._record(result)
+        self._expire()
+        if self.tracker is not None:
+            self.tracker.poll()
+        self._count_inflight()
+        if self._stop:
+            s = self.stats
+            s.stopping = self._why
+            if s.running + s.queued:
+                s.stopping += (
+                    f": waiting for the {s.running + s.queued} runs in flight"
+                    f" ({s.running} running, {s.queued} queued)"
+                )
+        self.on_progress(self.stats)
+        return True
+
+    def _flush(self) -> None:
+        try:
+            self.writer.flush()
+        except StorageError as exc:
+            self._cannot_write(exc)
+
+    def _cannot_write(self, exc: StorageError) -> None:
+        """The results folder cannot be written: stop now, cancel what is in flight (it runs again
+        on resume); the rows already recorded stay in the writer, which puts them aside at close."""
+        if self.storage is None:
+            self.storage = exc
+        self.stop("the results folder cannot be written")
+        self._cancel = True
 
     # -- launching -------------------------------------------------------------------------------
     def _fill(self) -> None:
@@ -305,7 +332,10 @@ class Engine:
             self._stop = True
             raise ObjectiveError(fatal.error or "the objective is unusable")
         if self.tracker is not None:
-            self.tracker.outcomes(outcomes)
+            try:
+                self.tracker.outcomes(outcomes)
+            except StorageError as exc:  # the history: the runs themselves still go to the table
+                self._cannot_write(exc)
         rows = []
         for o in outcomes:
             trial = self._trials[o.trial]
@@ -319,7 +349,10 @@ class Engine:
                 self.race.land(o.trial, o.replicate, o.metrics.get(self.told[0]), o.status)
             elif trial.left == 0:
                 self._finish(o.trial, self._trials.pop(o.trial))
-        self.writer.append(rows)
+        try:
+            self.writer.append(rows)  # on a failed write the rows stay in the writer's buffer
+        except StorageError as exc:
+            self._cannot_write(exc)
         if self.race is not None:
             self._race()
         self._check_failures()

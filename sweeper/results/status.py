@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sweeper.errors import SweeperError
 from sweeper.results.lock import driver_record, is_locked
-from sweeper.results.table import EXPERIMENT_JSON, TRIALS, read_record
+from sweeper.results.table import EXPERIMENT_JSON, TRIALS, aside_folder, read_record
 
 if TYPE_CHECKING:
     pass
@@ -91,7 +91,9 @@ def experiment_status(folder: str | Path) -> ExperimentStatus:
     want = total * spec.replicates
     failed = counts.get("failed", 0) + counts.get("timeout", 0)
     racing, racing_left = _race_state(spec, table, total)
-    again = f"sweeper launch {base['source'] or 'FILE'} --results {folder.parent}"
+    again = launch_command(
+        base["source"] or "FILE", folder, record.get("backend"), record.get("address") or None
+    )
     if alive:
         resumable, note = False, "a driver is running it now; it cannot be launched twice"
     elif racing_left:
@@ -105,6 +107,13 @@ def experiment_status(folder: str | Path) -> ExperimentStatus:
         note = f"all runs done; `{again} --retry-failed` reruns the {failed} failed"
     else:
         resumable, note = True, "all runs done; raise trials or replicates in the sweep file to extend it"
+    aside = _put_aside(folder)
+    if aside and not alive:
+        resumable = True
+        note += (
+            f"; {aside} more finished runs wait in {aside_folder(folder / TRIALS)} (put there after a"
+            " storage error): the launch takes them in first"
+        )
     return ExperimentStatus(
         state=state,
         rows=rows,
@@ -122,6 +131,19 @@ def experiment_status(folder: str | Path) -> ExperimentStatus:
         racing=racing,
         **base,
     )
+
+
+def _put_aside(folder: Path) -> int:
+    """Rows a writer put beside ``trials/`` when it could not write there (read from the footers)."""
+    import pyarrow.parquet as pq
+
+    rows = 0
+    for p in sorted(aside_folder(folder / TRIALS).glob("part-*.parquet")):
+        try:
+            rows += pq.read_metadata(p).num_rows
+        except OSError:
+            continue
+    return rows
 
 
 def _race_state(spec: Any, table: Any, total: int) -> tuple[str, bool]:
@@ -150,6 +172,20 @@ def _race_state(spec: Any, table: Any, total: int) -> tuple[str, bool]:
         f" take {len(trials) * spec.racing.max})"
     )
     return line, ended < len(trials) or len(trials) < total
+
+
+def launch_command(source: str, folder: Path, backend: str | None, address: str | None) -> str:
+    """The command that resumes ``folder`` as it was launched, good from any folder: the sweep file,
+    the results root and the backend (and its address) it ran on. ``address="auto"`` (a driver inside
+    a cluster job, which joins that job's Ray) is left out: it means nothing outside the job."""
+    import shlex
+
+    words = ["sweeper", "launch", source, "--results", str(folder.parent)]
+    if backend:
+        words += ["--backend", backend]
+    if address and address != "auto":
+        words += ["--address", address]
+    return shlex.join(words)
 
 
 def state_of(record: dict[str, Any], alive: bool) -> str:

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweeper.errors import SweeperError
+from sweeper.errors import StorageError, SweeperError
 from sweeper.results.schema import TRIAL_KEYS, TRIAL_RUN, TRIAL_STAGE
 
 if TYPE_CHECKING:
@@ -45,18 +45,41 @@ def replacing(path: Path) -> Iterator[str]:
     """A temp path beside ``path``; once written it is fsynced and renamed over ``path``.
 
     Readers never see half a file, and a crash leaves at worst a hidden ``.tmp`` file behind.
+    A failure to write (disk full, read-only folder, quota, file size limit) is a
+    :class:`~sweeper.errors.StorageError` naming ``path`` and the system's reason.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _new_temp(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _new_temp(path)
+    except OSError as exc:
+        raise StorageError(_cannot_write(path, exc)) from None
     try:
         yield tmp
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            Path(tmp).unlink(missing_ok=True)
+        raise StorageError(_cannot_write(path, exc)) from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            Path(tmp).unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+
+
+def _cannot_write(path: Path, exc: OSError) -> str:
+    """``cannot write PATH: No space left on device (ENOSPC)``: the path meant, the system's words."""
+    import errno as codes
+
+    code = exc.errno
+    if code is None:  # pyarrow's OSError: "... [errno 28] No space left on device"
+        found = re.search(r"errno (\d+)", str(exc), re.IGNORECASE)
+        code = int(found.group(1)) if found else None
+    if code is None:
+        return f"cannot write {path}: {exc}"
+    return f"cannot write {path}: {os.strerror(code)} ({codes.errorcode.get(code, code)})"
 
 
 def _new_temp(path: Path) -> str:
@@ -194,11 +217,12 @@ class TableWriter:
         self.flush_rows, self.flush_s = flush_rows, flush_s
         self.folder.mkdir(parents=True, exist_ok=True)
         _tidy(folder)
-        compact, parts = _parts(folder)
-        last = parts[-1][0] if parts else (int(PART_RE.match(compact.name).group(2)) if compact else -1)  # type: ignore[union-attr]
-        self._next = last + 1
+        take_in(folder)
+        self._next = _next_part(folder)
         self._rows: list[dict[str, Any]] = []
         self._last_flush = time.monotonic()
+        self.set_aside: tuple[Path, int] | None = None  # (file, rows) a failed close() put aside
+        self.unsaved = 0  # rows that a failed close() could write nowhere
 
     def append(self, rows: Iterable[Mapping[str, Any]]) -> None:
         self._rows.extend(rows)  # type: ignore[arg-type]
@@ -217,21 +241,84 @@ class TableWriter:
         self._rows = []
 
     def close(self) -> None:
-        """Flush, then fold every part into one compact file, swapped in with one rename."""
-        self.flush()
+        """Flush, then fold every part into one compact file, swapped in with one rename.
+
+        When the folder cannot be written, the rows still buffered are put aside (``set_aside``,
+        see :func:`take_in`) where they can be, and the StorageError is raised.
+        """
+        try:
+            self.flush()
+        except StorageError:
+            self._put_aside()
+            raise
         compact, parts = _parts(self.folder)
         if not parts or (compact is None and len(parts) == 1):
             return
         table = read_folder(self.folder, self.keys)
         stage = _stage(self.folder)
         shutil.rmtree(stage, ignore_errors=True)
-        stage.mkdir()
-        atomic_write_table(stage / f"compact-{parts[-1][0]:06d}.parquet", table)
-        if not _exchange(stage, self.folder):  # no atomic swap here: the parts stay, still correct
+        try:
+            stage.mkdir()
+            atomic_write_table(stage / f"compact-{parts[-1][0]:06d}.parquet", table)
+            swapped = _exchange(stage, self.folder)
+        except (OSError, StorageError):  # no room to compact: the parts stay, still correct
+            swapped = False
+        if not swapped:  # no atomic swap here: the parts stay, still correct
             shutil.rmtree(stage, ignore_errors=True)
             return
         _fsync_dir(self.folder.parent)
         shutil.rmtree(stage, ignore_errors=True)  # the old parts
+
+    def _put_aside(self) -> None:
+        """Write the buffered rows beside the folder (it may be the folder alone that is read-only);
+        rows that cannot go there either are counted in ``unsaved`` (they run again on resume)."""
+        import pyarrow as pa
+
+        path = aside_folder(self.folder) / f"part-{self._next:06d}.parquet"
+        try:
+            atomic_write_table(path, pa.Table.from_pylist(self._rows, schema=self.schema))
+        except StorageError:
+            self.unsaved = len(self._rows)
+        else:
+            self.set_aside = (path, len(self._rows))
+        self._rows = []
+
+
+def _next_part(folder: Path) -> int:
+    compact, parts = _parts(folder)
+    last = parts[-1][0] if parts else (int(PART_RE.match(compact.name).group(2)) if compact else -1)  # type: ignore[union-attr]
+    return last + 1
+
+
+def aside_folder(folder: Path) -> Path:
+    """Where a writer that could not write ``folder`` puts its last rows: ``trials.unsaved/``."""
+    return folder.with_name(f"{folder.name}.unsaved")
+
+
+def take_in(folder: Path) -> int:
+    """Move the parts a failed writer put aside (``<folder>.unsaved/``) into ``folder``, after its own
+    parts; the number of files moved. Each move is one rename, so a reader sees a part whole or not
+    at all. Called by the next writer of the folder (and by resume before it reads the table)."""
+    aside = aside_folder(folder)
+    if not aside.is_dir():
+        return 0
+    moved = 0
+    for p in sorted(aside.glob("part-*.parquet")):
+        target = folder / f"part-{_next_part(folder):06d}.parquet"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            os.replace(p, target)
+        except OSError as exc:
+            raise StorageError(
+                f"{_cannot_write(target, exc)}, so the runs put aside in {aside} cannot be taken in"
+                f"\n  fix: make {folder} writable (or free space), then launch again"
+            ) from None
+        moved += 1
+    for p in aside.glob(".*.tmp"):
+        p.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        aside.rmdir()
+    return moved
 
 
 def _stage(folder: Path) -> Path:

@@ -98,8 +98,7 @@ def test_first_ctrl_c_lets_running_runs_finish_then_resume_completes(
     assert proc.returncode == 130, err
     assert "no new runs; waiting for the" in err and "Ctrl-C again" in err
     assert "waiting for" in err  # the countdown in the progress line
-    flag = "" if backend == "ray" else " --backend local"
-    assert f"resume with: sweeper launch {sweep}{flag} --results {results}" in err
+    assert f"resume with: sweeper launch {sweep} --results {results} --backend {backend}" in err
     folder = results / "slow"
     table = sweeper.load(folder)
     started = calls(log)

@@ -152,7 +152,8 @@ def test_interrupted_and_status_hints_are_absolute(tmp_path: Path) -> None:
     assert len(record) == 6
     status = cli("status", str(tmp_path / "exp" / "results" / "first"), cwd=tmp_path)
     assert (
-        f"`sweeper launch {sweep} --results {tmp_path / 'exp' / 'results'} --retry-failed`" in status.stdout
+        f"`sweeper launch {sweep} --results {tmp_path / 'exp' / 'results'} --backend local --retry-failed`"
+        in status.stdout
     )
 
 
