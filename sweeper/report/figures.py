@@ -23,6 +23,10 @@ if TYPE_CHECKING:
 DPI = 100
 END_LABEL_SIZE = 9  # the value labels at each parallel axis' ends: readable at the report's width
 TOP = 15  # trials drawn in the parallel coordinates and learning curves
+# Wide sweeps (10,000 variables, a choice of 100,000 levels) draw in bounded time: at most this many
+# variables get a panel or axis, and an axis labels at most this many levels; the figure says so.
+MAX_PANELS = 12
+MAX_LABELS = 12
 BEST = "#d62728"
 FAINT = "#9e9e9e"
 OTHERS = ("C0", "C1", "C2", "C4", "C5", "C6", "C8", "C9")  # tab10 without BEST's red and grey
@@ -46,6 +50,22 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
+def _shown(names: list[str]) -> tuple[list[str], str]:
+    """The variables a figure draws (the first MAX_PANELS, in sweep-file order) and a note on the rest."""
+    if len(names) <= MAX_PANELS:
+        return names, ""
+    return names[:MAX_PANELS], f"; the first {MAX_PANELS} of {len(names)} variables, in sweep-file order"
+
+
+def _thinned(ticks: list[tuple[float, str]]) -> list[tuple[float, str]]:
+    """At most about MAX_LABELS evenly spaced level labels, the first and last always among them."""
+    if len(ticks) <= MAX_LABELS:
+        return ticks
+    step = math.ceil((len(ticks) - 1) / (MAX_LABELS - 1))
+    kept = ticks[::step]
+    return kept if kept[-1] == ticks[-1] else [*kept, ticks[-1]]
+
+
 def _trial_stats(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     from sweeper.analysis import completed
 
@@ -61,7 +81,7 @@ def metric_vs_variables(df: pd.DataFrame, spec: Experiment, path: Path) -> Path 
     from sweeper.analysis import completed, swept
 
     metric = spec.primary.name
-    names = swept(spec, df)
+    names, rest = _shown(swept(spec, df))
     done = completed(df)
     done = done[done[metric].notna()]
     if not names or done.empty:
@@ -78,9 +98,20 @@ def metric_vs_variables(df: pd.DataFrame, spec: Experiment, path: Path) -> Path 
         x_rep, x_trial = done[name], firsts[name].reindex(stats.index)
         if v.kind == "choice" or x_trial.dropna().map(type).eq(str).any():
             order = list(v.choices or sorted(x_trial.dropna().unique(), key=str))
+            levels = len(order)
+            if levels > MAX_LABELS:  # only the levels some trial has, in the variable's order
+                seen = set(map(str, x_trial.dropna()))
+                order = [c for c in order if str(c) in seen]
             xr = _positions(x_rep, order) + rng.uniform(-0.15, 0.15, len(x_rep))
             xt = _positions(x_trial, order)
-            ax.set_xticks(range(len(order)), [str(c) for c in order])
+            ticks = _thinned([(float(i), str(c)) for i, c in enumerate(order)])
+            ax.set_xticks([t for t, _ in ticks], [label for _, label in ticks])
+            if len(ticks) > 6:  # many labels fit only slanted
+                ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+            if levels > MAX_LABELS:
+                label = f"{levels} levels, {len(order)} in trials"
+                label += f", {len(ticks)} labelled" if len(ticks) < len(order) else ""
+                ax.set_title(label, fontsize=8)
         else:
             xr, xt = x_rep.astype(float), x_trial.astype(float)
             if v.log:
@@ -103,7 +134,7 @@ def metric_vs_variables(df: pd.DataFrame, spec: Experiment, path: Path) -> Path 
     for ax in axes[len(names) :]:
         ax.set_visible(False)
     axes[0].legend(fontsize=8, loc="best")
-    fig.suptitle(f"{metric} against each variable")
+    fig.suptitle(f"{metric} against each variable{rest}")
     return _save(fig, path)
 
 
@@ -154,7 +185,7 @@ def _scale(v: Variable, values: pd.Series) -> tuple[pd.Series, list[tuple[float,
         pos = {str(c): i / k for i, c in enumerate(v.choices)}
         return (
             values.map(lambda c: pos.get(str(c), np.nan)).astype(float),
-            [(pos[str(c)], str(c)) for c in v.choices],
+            _thinned([(pos[str(c)], str(c)) for c in v.choices]),
         )
     x = values.astype(float)
     lo = float(v.low) if v.low is not None else float(x.min())
@@ -173,7 +204,7 @@ def parallel_coordinates(df: pd.DataFrame, spec: Experiment, path: Path, top: in
     from sweeper.analysis import completed, swept
 
     metric = spec.primary.name
-    names = swept(spec, df)
+    names, rest = _shown(swept(spec, df))
     stats = _trial_stats(df, metric)
     if not names or len(stats) < 2:
         return None
@@ -210,7 +241,9 @@ def parallel_coordinates(df: pd.DataFrame, spec: Experiment, path: Path, top: in
     sm = fig.colorbar(_mappable(cmap, norm), ax=ax, pad=0.01)
     sm.set_label(metric)
     skip = " (a line breaks at a variable inactive for its trial)" if np.isnan(data).any() else ""
-    ax.set_title(f"Top {len(best)} trials by {metric}{skip}", fontsize=10)
+    many = [n for n in names if len(spec.variable(n).choices) > MAX_LABELS]  # labels thinned
+    thin = f"; {', '.join(many)}: every level placed, some labelled" if many else ""
+    ax.set_title(f"Top {len(best)} trials by {metric}{skip}{rest}{thin}", fontsize=10)
     return _save(fig, path)
 
 
@@ -388,5 +421,6 @@ def importance_bars(imp: Importance, metric: str, path: Path) -> Path | None:
         ax.set_title(f"{label} ({trials} trials)", fontsize=9)
     fig.supxlabel(f"importance for {metric} ({imp.method} on trial means)", fontsize=9)
     left = [c for c in imp.left_out if not any(c in values for _, _, values in imp.branches)]
-    fig.suptitle("Variable importance" + (f"; not evaluated: {', '.join(left)}" if left else ""), fontsize=10)
+    named = ", ".join(left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
+    fig.suptitle("Variable importance" + (f"; not evaluated: {named}" if left else ""), fontsize=10)
     return _save(fig, path)

@@ -105,3 +105,55 @@ def test_mid_sweep_report_uses_the_complete_trials_and_counts_the_partial(tmp_pa
     assert rep.verdict.main.treatment_trial != 4 and rep.verdict.partial == 1
     text = (folder / "report" / "report.md").read_text()
     assert "1 trial(s) still miss replicates" in text
+
+
+def _wide_spec(variables: dict[str, Any]) -> Any:
+    return load_spec(
+        {
+            "experiment": "wide",
+            "objective": "m:f",
+            "metrics": [{"loss": "minimize"}],
+            "variables": variables,
+            "search": {"method": "random", "trials": 40},
+        }
+    )
+
+
+def test_a_choice_of_100000_levels_draws_with_thinned_labels_and_says_so(
+    tmp_path: Path, drawn: list[Any]
+) -> None:
+    levels = [f"c{i}" for i in range(100_000)]
+    spec = _wide_spec({"c": {"choice": levels}, "x": {"float": [0.0, 1.0]}})
+    rng = np.random.default_rng(0)
+    picks = rng.choice(100_000, 40, replace=False)
+    df = table(
+        [
+            {"trial": t, "replicate": 0, "c": levels[k], "x": t / 40, "loss": float(k)}
+            for t, k in enumerate(picks)
+        ]
+    )
+    assert figures.metric_vs_variables(df, spec, tmp_path / "v.png") is not None
+    ax = drawn[0].axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert 2 <= len(labels) <= figures.MAX_LABELS + 1  # not one label per level
+    assert ax.get_title() == f"100000 levels, 40 in trials, {len(labels)} labelled"
+    assert figures.parallel_coordinates(df, spec, tmp_path / "p.png") is not None
+    ax = drawn[1].axes[0]
+    assert len(ax.texts) <= figures.MAX_LABELS + 1 + 2 + 2  # c's labels, x's ends, the metric's ends
+    assert "c: every level placed, some labelled" in ax.get_title()
+
+
+def test_ten_thousand_variables_draw_the_first_few_and_say_so(tmp_path: Path, drawn: list[Any]) -> None:
+    n = 10_000
+    spec = _wide_spec({f"v{i}": {"int": [0, 9]} for i in range(n)})
+    values = np.random.default_rng(1).integers(0, 10, (40, n))
+    df = pd.DataFrame(values, columns=[f"v{i}" for i in range(n)])
+    df = pd.concat([table([{"trial": t, "replicate": 0, "loss": float(t)} for t in range(40)]), df], axis=1)
+    note = f"the first {figures.MAX_PANELS} of {n} variables, in sweep-file order"
+    assert figures.metric_vs_variables(df, spec, tmp_path / "v.png") is not None
+    assert len([ax for ax in drawn[0].axes if ax.get_visible()]) == figures.MAX_PANELS
+    assert note in drawn[0].get_suptitle()
+    assert figures.parallel_coordinates(df, spec, tmp_path / "p.png") is not None
+    assert [t.get_text() for t in drawn[1].axes[0].get_xticklabels()][-1] == "loss"
+    assert len(drawn[1].axes[0].get_xticklabels()) == figures.MAX_PANELS + 1
+    assert note in drawn[1].axes[0].get_title()
