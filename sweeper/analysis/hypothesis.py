@@ -194,6 +194,8 @@ def _clean(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
+        if all(type(v) is int for v in value):  # the trials indistinguishable from the best: 10^5 of them
+            return list(value)
         return [_clean(v) for v in value]
     if hasattr(value, "item") and not isinstance(value, str):
         value = value.item()
@@ -210,13 +212,48 @@ def _level_mask(df: pd.DataFrame, variable: str, level: Any) -> pd.Series:
     return mask
 
 
-def arm_rows(
-    df: pd.DataFrame, variable: str, level: Any, metric: str, direction: str, arms: str = "best"
-) -> tuple[pd.DataFrame, int | None, int]:
-    """The finished rows standing for one arm: (rows, trial used or None when pooled, trials in arm)."""
+def _by_level(done: pd.DataFrame, variable: str) -> dict[Any, pd.DataFrame]:
+    """The rows of each level of ``variable``, from one groupby: filtering the whole table once per
+    level would cost levels x rows."""
+    return dict(iter(done.groupby(variable, sort=False, dropna=True)))
 
-    done = completed(df)
-    arm = done[_level_mask(done, variable, level)]
+
+def _level_rows(groups: dict[Any, pd.DataFrame], level: Any, empty: pd.DataFrame) -> pd.DataFrame:
+    """``_level_mask``'s rows from the groups: the level itself, else the levels that print like it."""
+    import pandas as pd
+
+    exact = [g for k, g in groups.items() if _equal(k, level)]
+    if not exact:  # a YAML 1 against a string column, or the other way round
+        exact = [g for k, g in groups.items() if str(k) == str(level)]
+    if not exact:
+        return empty
+    return exact[0] if len(exact) == 1 else pd.concat(exact).sort_index()
+
+
+def _equal(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):  # e.g. a list level against a scalar: an array, not a bool
+        return False
+
+
+def arm_rows(
+    df: pd.DataFrame,
+    variable: str,
+    level: Any,
+    metric: str,
+    direction: str,
+    arms: str = "best",
+    groups: dict[Any, pd.DataFrame] | None = None,
+) -> tuple[pd.DataFrame, int | None, int]:
+    """The finished rows standing for one arm: (rows, trial used or None when pooled, trials in arm).
+
+    ``groups`` (``_by_level`` of the finished rows) saves a pass over the table per arm."""
+    if groups is None:
+        done = completed(df)
+        arm = done[_level_mask(done, variable, level)]
+    else:
+        arm = _level_rows(groups, level, df.iloc[:0])
     rows = arm[arm[metric].notna()]
     if rows.empty:
         return rows, None, 0
@@ -266,8 +303,10 @@ def _arms_in(
     df: pd.DataFrame, compare: Compare, direction: str, levels: Sequence[Any], arms: str
 ) -> dict[Any, _Arm]:
     out = {}
+    done = completed(df)
+    groups = _by_level(done, compare.variable)
     for level in [compare.baseline, *levels]:
-        rows, trial, _ = arm_rows(df, compare.variable, level, compare.metric, direction, arms)
+        rows, trial, _ = arm_rows(done, compare.variable, level, compare.metric, direction, arms, groups)
         out[level] = _Arm(rows, per_seed(rows, compare.metric), trial)
     return out
 
@@ -512,8 +551,9 @@ def arms_note(compare: Compare, comparisons: Sequence[Comparison], df: pd.DataFr
             "variables, as the search sampled it."
         )
     done = completed(df)
+    groups = _by_level(done, compare.variable)
     many = any(
-        int(done.loc[_level_mask(done, compare.variable, lv), "trial"].nunique()) > 1
+        int(_level_rows(groups, lv, done.iloc[:0])["trial"].nunique()) > 1
         for lv in [compare.baseline, *(c.treatment for c in comparisons)]
     )
     text = (

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 REPORT = "report"
 FORMATS = ("table", "csv", "markdown", "json")
 SUMMARY_ROWS = 20  # rows of the summary table in the pages; summary.csv holds them all
+LISTED = 100  # trials indistinguishable from the best named in the pages; verdict.json holds them all
 
 # ("h2", text) ("p", text) ("ul", [text]) ("table", DataFrame) ("img", (file, caption)) ...
 Block = tuple[str, Any]  # ... ("code", text) ("quote", text) ("verdict", (supported, sentence))
@@ -84,10 +85,39 @@ def markdown_table(df: pd.DataFrame) -> str:
     return "\n".join([head, rule, *rows])
 
 
+def csv_text(df: pd.DataFrame) -> str:
+    """A table as CSV, the body written by Arrow's C++ writer (10x pandas' ``to_csv`` on 200,000 rows,
+    which formats every float from Python-driven chunks). Quotes only where a value needs them, as
+    pandas does; True/False as pandas writes them; pandas again for what Arrow cannot type."""
+    import csv
+    import io
+
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    flags = [c for c in df.columns if df[c].dtype == bool]
+    body = df.assign(**{c: df[c].map({True: "True", False: "False"}) for c in flags}) if flags else df
+    try:
+        table = pa.Table.from_pandas(body, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return str(df.to_csv(index=False))
+    out = io.BytesIO()
+    for quoting in ("none", "needed"):  # "none" fails on a value holding a comma, quote or newline
+        try:
+            out = io.BytesIO()
+            pacsv.write_csv(table, out, pacsv.WriteOptions(include_header=False, quoting_style=quoting))
+            break
+        except pa.ArrowInvalid:
+            continue
+    head = io.StringIO()
+    csv.writer(head, lineterminator="\n").writerow([str(c) for c in df.columns])
+    return head.getvalue() + out.getvalue().decode("utf-8")
+
+
 def format_table(df: pd.DataFrame, fmt: str = "table") -> str:
     """The summary table as text: an aligned table, CSV, Markdown or JSON records."""
     if fmt == "csv":
-        return str(df.to_csv(index=False))
+        return csv_text(df)
     if fmt == "json":
         return str(df.to_json(orient="records", indent=1, double_precision=15)) + "\n"
     if fmt == "markdown":
@@ -161,8 +191,8 @@ def write_report(path: str | Path, spec: Experiment | None = None) -> Report:
     verdict = analysis.hypothesis_verdict(df, spec)
     stab = analysis.stability(df, spec)
     imp = importance(df, spec)
-    _write_text(atomic_write_bytes, out / "summary.csv", table.to_csv(index=False))
-    _write_text(atomic_write_bytes, out / "stability.csv", stab.table.to_csv(index=False))
+    _write_text(atomic_write_bytes, out / "summary.csv", csv_text(table))
+    _write_text(atomic_write_bytes, out / "stability.csv", csv_text(stab.table))
     _write_text(
         atomic_write_bytes,
         out / "importance.json",
@@ -186,7 +216,7 @@ def write_report(path: str | Path, spec: Experiment | None = None) -> Report:
         _write_text(
             atomic_write_bytes,
             out / "verdict.json",
-            json.dumps(verdict.to_dict(), indent=2, ensure_ascii=False) + "\n",
+            json_text(verdict.to_dict()) + "\n",
         )
 
     # 2. figures from those values and the table
@@ -258,7 +288,19 @@ def write_report(path: str | Path, spec: Experiment | None = None) -> Report:
     return Report(out, verdict, tuple(name for name, _ in figures))
 
 
-PLOTTED = 2000  # trials the scatter figures draw at most
+def json_text(record: dict[str, Any]) -> str:
+    """``json.dumps(record, indent=2)``, but a long list (200,000 trials indistinguishable from the best)
+    on one line by the C encoder: the indenting encoder is pure Python, seconds for such a list."""
+    long = {k: v for k, v in record.items() if isinstance(v, list) and len(v) > LONG_LIST}
+    marks = {k: f"\x00{k}\x00" for k in long}
+    text = json.dumps({**record, **marks}, indent=2, ensure_ascii=False)
+    for k, mark in marks.items():
+        text = text.replace(json.dumps(mark, ensure_ascii=False), json.dumps(long[k], ensure_ascii=False))
+    return text
+
+
+LONG_LIST = 1000  # items past which a list of verdict.json is written on one line
+PLOTTED = 1000  # trials the scatter figures draw at most (points past it cost time, not information)
 
 
 def thin(
@@ -440,7 +482,10 @@ def _blocks(
                 )
             )
         if verdict.best_trial is not None:
-            same = ", ".join(str(t) for t in verdict.indistinguishable) or "none"
+            ids = verdict.indistinguishable
+            same = ", ".join(str(t) for t in ids[:LISTED]) or "none"
+            if len(ids) > LISTED:
+                same += f" and {len(ids) - LISTED:,} more (`verdict.json` lists them all)"
             others = df["trial"].nunique() - 1
             b.append(
                 (

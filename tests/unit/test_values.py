@@ -63,3 +63,22 @@ def test_every_view_names_the_same_best_trial(tmp_path):
     assert table_stats(folder, experiment, 5).best_trial == 3
     assert best_vs_rest(df, experiment)[0] == 3
     assert list(trial_means(df, "loss").index) == [0, 2, 3]
+
+
+def test_best_of_breaks_ties_by_replicates_then_id_on_many_trials():
+    # the vectorised best_of must keep the definition: best mean, then more replicates, then lower id
+    import numpy as np
+    import pandas as pd
+
+    from sweeper.results.values import best_of
+
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        k = int(rng.integers(1, 40))
+        means = pd.DataFrame(
+            {"mean": rng.integers(0, 4, k).astype(float), "n": rng.integers(1, 4, k)},
+            index=pd.Index(rng.permutation(1000)[:k], name="trial"),
+        )
+        for direction, sign in (("maximize", -1.0), ("minimize", 1.0)):
+            want = min(means.index, key=lambda t: (sign * means.at[t, "mean"], -means.at[t, "n"], t))
+            assert best_of(means, direction) == want
