@@ -6,8 +6,9 @@
 Each size gets a results folder (experiment.json and one Parquet file, written with pyarrow, no
 sweep run): three models, a log-scaled float, an int, 1 % failed runs, a compare: block. Each command
 runs in a fresh Python process (imports included, as a user sees it); peak RSS is that process's
-``ru_maxrss``. A command slower than --timeout is reported as such. Targets (issue 13): report
-< 5 s, 15 s, 60 s.
+``ru_maxrss``, and its CPU seconds (user + system) are printed beside the wall seconds, since the
+machine is shared. A command slower than --timeout is reported as such. Targets (issue 13), for
+report, table and status alike: < 5 s, 15 s, 60 s.
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ CHILD = (
     "t = time.perf_counter()\n"
     "from sweeper.cli import main\n"
     "code = main(sys.argv[1:])\n"
-    "print(f'BENCH {time.perf_counter() - t:.3f} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}', "
-    "file=sys.stderr)\n"
+    "u = resource.getrusage(resource.RUSAGE_SELF)\n"
+    "print(f'BENCH {time.perf_counter() - t:.3f} {u.ru_utime + u.ru_stime:.3f} {u.ru_maxrss}',\n"
+    "      file=sys.stderr)\n"
 )
 
 
@@ -82,7 +84,9 @@ def write_folder(root: Path, trials: int, replicates: int, seed: int = 0) -> Pat
             "duration_s": np.full(n, 0.05),
             "node": np.full(n, "n1"),
             "attempt": pa.array(np.ones(n, dtype=np.int32)),
-            "error": pa.array([None] * n, pa.string()),
+            "error": pa.array(
+                np.where(status == "failed", "ValueError: synthetic failure", None), pa.string()
+            ),
         }
     )
     pq.write_table(table, folder / "trials" / "compact-000000.parquet", compression="zstd")
@@ -91,27 +95,32 @@ def write_folder(root: Path, trials: int, replicates: int, seed: int = 0) -> Pat
 
 def run(
     args: list[str], src: str | None, timeout: float, child: bool = True
-) -> tuple[float | None, float | None]:
-    """(seconds, peak MiB) of ``sweeper ARGS`` in a fresh process (``child=False``: of ``python ARGS``,
-    timed from outside); (None, None) past the timeout."""
+) -> tuple[float | None, float | None, float | None]:
+    """(seconds, CPU seconds, peak MiB) of ``sweeper ARGS`` in a fresh process (``child=False``: of
+    ``python ARGS``, timed from outside); Nones past the timeout. CPU seconds (user + system) move far
+    less than wall seconds when other jobs share the cores."""
     env = dict(os.environ, MPLBACKEND="Agg")
     if src:
         env["PYTHONPATH"] = src
     command = [sys.executable, "-c", CHILD, *args] if child else [sys.executable, *args]
     started = time.perf_counter()
     try:
-        out = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+        # cwd outside any checkout: `python -c` puts the cwd first on sys.path, before --src
+        out = subprocess.run(
+            command, capture_output=True, text=True, env=env, timeout=timeout, cwd=tempfile.gettempdir()
+        )
     except subprocess.TimeoutExpired:
-        return None, None
+        return None, None, None
     if not child:
         import resource
 
-        return time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        u = resource.getrusage(resource.RUSAGE_CHILDREN)  # the only child so far: the imports
+        return time.perf_counter() - started, u.ru_utime + u.ru_stime, u.ru_maxrss / 1024
     line = next((x for x in out.stderr.splitlines() if x.startswith("BENCH ")), None)
     if out.returncode or line is None:
         raise SystemExit(f"sweeper {' '.join(args)} failed:\n{out.stderr[-3000:]}")
-    _, seconds, rss_kib = line.split()
-    return float(seconds), int(rss_kib) / 1024
+    _, seconds, cpu, rss_kib = line.split()
+    return float(seconds), float(cpu), int(rss_kib) / 1024
 
 
 def main() -> None:
@@ -121,13 +130,16 @@ def main() -> None:
     parser.add_argument("--src", help="import sweeper from this source folder instead (before/after)")
     parser.add_argument("--timeout", type=float, default=900)
     a = parser.parse_args()
-    print("| trials x replicates | command | seconds | peak RSS MiB | target |")
-    print("|---|---|---|---|---|")
+    with open("/proc/loadavg") as fh:
+        print(f"<!-- load average at start: {fh.read().strip()} -->")
+    print("| trials x replicates | command | seconds | CPU seconds | peak RSS MiB | target |")
+    print("|---|---|---|---|---|---|")
     targets = {2000: 5, 20000: 15, 200000: 60}
     imports = ["-c", "import pandas, pyarrow.parquet, scipy.stats, matplotlib.figure, optuna"]
-    seconds, peak = run(imports, a.src, a.timeout, child=False)
+    seconds, cpu, peak = run(imports, a.src, a.timeout, child=False)
     print(
-        f"| - | imports alone (pandas, pyarrow, scipy, matplotlib, optuna) | {seconds:.2f} | {peak:.0f} | |"
+        f"| - | imports alone (pandas, pyarrow, scipy, matplotlib, optuna) | {seconds:.2f} | {cpu:.2f} "
+        f"| {peak:.0f} | |"
     )
     with tempfile.TemporaryDirectory(prefix="report-scale-") as tmp:
         for size in a.sizes:
@@ -139,12 +151,20 @@ def main() -> None:
                 ("table", ["table", str(folder), "--format", "csv"]),
                 ("report", ["report", str(folder)]),
             ):
-                seconds, peak = run(args, a.src, a.timeout)
-                target = f"< {targets[size]} s" if name == "report" and size in targets else ""
+                seconds, cpu, peak = run(args, a.src, a.timeout)
+                target = f"< {targets[size]} s" if size in targets else ""
                 shown = f"{seconds:.2f}" if seconds is not None else f"> {a.timeout:g} (timed out)"
+                used = f"{cpu:.2f}" if cpu is not None else ""
                 mib = f"{peak:.0f}" if peak is not None else ""
-                print(f"| {size:,} x {a.replicates} | {name} | {shown} | {mib} | {target} |", flush=True)
-            print(f"<!-- table written in {made:.1f} s -->", flush=True)
+                print(
+                    f"| {size:,} x {a.replicates} | {name} | {shown} | {used} | {mib} | {target} |",
+                    flush=True,
+                )
+            with open("/proc/loadavg") as fh:
+                print(
+                    f"<!-- table written in {made:.1f} s; load average now: {fh.read().strip()} -->",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":
