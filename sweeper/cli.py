@@ -237,7 +237,7 @@ def _errors(args: argparse.Namespace) -> int:
 
 def _table(args: argparse.Namespace) -> int:
     from sweeper.analysis import summary
-    from sweeper.report.build import format_table
+    from sweeper.report.render import format_table
 
     table = summary(_local(args.dir), by=args.by)
     sys.stdout.write(format_table(table, args.format))
@@ -358,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("launch", help="run (or resume) the sweep a sweep file describes")
     p.add_argument("sweep_file", help="the sweep file (YAML)")
     from sweeper.backends import BACKENDS
-    from sweeper.report.build import FORMATS
+    from sweeper.report.render import FORMATS
 
     p.add_argument(
         "--backend",

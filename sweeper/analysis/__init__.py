@@ -2,7 +2,8 @@
 
 Pure functions on DataFrames, so a notebook can call them on any table and the report only renders
 their output. One concept a module: ``aggregate`` (which rows count, per-trial summaries),
-``inference`` (two-sample tests, intervals, power, Holm), ``hypothesis`` (the verdict per setting),
+``inference`` (two-sample tests, intervals, power, Holm), ``arms`` (which rows stand for an arm),
+``comparison`` (the verdict's records and JSON), ``hypothesis`` (the verdict per setting),
 ``across`` (the verdict across settings), ``cost`` (the other metrics), ``rope`` (practical
 equivalence), ``confirm`` (search vs confirmation), ``best`` (the trials indistinguishable from the
 best), ``stability`` and ``importance``.
@@ -21,15 +22,10 @@ from sweeper.analysis.aggregate import (
     summary,
     swept,
 )
+from sweeper.analysis.arms import arm_values
 from sweeper.analysis.best import best_vs_rest
-from sweeper.analysis.hypothesis import (
-    ALPHA,
-    Comparison,
-    Verdict,
-    arm_values,
-    hypothesis_verdict,
-    verdict,
-)
+from sweeper.analysis.comparison import ALPHA, Comparison, Verdict
+from sweeper.analysis.hypothesis import hypothesis_verdict, verdict
 from sweeper.analysis.stability import Stability, stability
 
 __all__ = [

@@ -92,7 +92,7 @@ def frame_html(df: pd.DataFrame, rows: int = 5) -> str:
 
 
 def verdict_html(v: Any) -> str:
-    """A ``Verdict`` (typed loosely: hypothesis.py imports this module, never the reverse)."""
+    """A ``Verdict`` (typed loosely: comparison.py imports this module, never the reverse)."""
     m = v.main
     good = bool(v.supported)  # across settings when there are several, else the main comparison
     mark = v.outcome

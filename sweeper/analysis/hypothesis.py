@@ -22,15 +22,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeper.analysis.aggregate import CONFIRM, SEARCH, complete_trials, completed, direction, stage_rows
+from sweeper.analysis.arms import Arm, arms_in, by_level, level_rows, per_seed, settings
+from sweeper.analysis.comparison import ALPHA, Comparison, Verdict
 from sweeper.analysis.inference import POWER, TestResult, compare_samples, holm
-from sweeper.analysis.rope import Rope, correlated_interval, correlated_t, outcome
+from sweeper.analysis.rope import correlated_interval, correlated_t, outcome
 from sweeper.errors import SweeperError
-from sweeper.results.values import best_of, raced, trial_means
+from sweeper.results.values import raced
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,275 +41,6 @@ if TYPE_CHECKING:
     from sweeper.spec.model import Compare, Experiment
 
 SMALL_N = 5  # fewer replicates than this: warn that the test can only see very large effects
-ALPHA = "\N{GREEK SMALL LETTER ALPHA}"
-
-
-@dataclass(frozen=True, slots=True)
-class Comparison:
-    """One treatment level against the baseline (in one setting), with its verdict."""
-
-    treatment: Any
-    baseline: Any
-    metric: str
-    direction: str
-    supported: bool
-    effect: float
-    ci_low: float
-    ci_high: float
-    p_value: float
-    p_adjusted: float
-    test: str
-    reason: str
-    paired: bool
-    n: int
-    n_treatment: int
-    n_baseline: int
-    treatment_trial: int | None
-    baseline_trial: int | None
-    n_needed: int | None
-    sentence: str
-    warnings: tuple[str, ...] = ()
-    cohen_d: float = float("nan")  # effect / spread: d_z when paired, pooled-sd d when not
-    setting: str = ""  # "dataset=iris" with within:, else empty
-    outcome: str = ""  # supported | not supported | equivalent | inconclusive
-    rope: Rope | None = None
-    treatment_mean: float = float("nan")
-    baseline_mean: float = float("nan")
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """What the report says about the hypothesis; ``to_dict`` is the JSON of ``report --json``."""
-
-    hypothesis: str
-    variable: str
-    metric: str
-    alpha: float
-    arms: str
-    arms_note: str
-    comparisons: tuple[Comparison, ...]
-    holm: bool
-    indistinguishable: tuple[int, ...] = ()  # trials no test can tell from the best trial
-    best_trial: int | None = None
-    notes: tuple[str, ...] = field(default=())
-    within: tuple[str, ...] = ()
-    across: Across | None = None
-    costs: tuple[Cost, ...] = ()
-    stage: str = SEARCH  # the stage the verdict rests on
-    search: tuple[Comparison, ...] = ()  # with confirm: the same comparisons on the search stage
-    rope: float | None = None
-    partial: int = 0  # trials still missing replicates, left out
-
-    @property
-    def main(self) -> Comparison:
-        """The comparison the headline reports: the only one, or the most favourable arm."""
-        sign = 1 if self.comparisons[0].direction == "maximize" else -1
-        if self.across is not None:
-            mine = [c for c in self.comparisons if c.treatment == self.across.treatment]
-            return max(mine, key=lambda c: (c.supported, _finite(sign * c.effect)))
-        return max(self.comparisons, key=lambda c: (c.supported, _finite(sign * c.effect)))
-
-    @property
-    def supported(self) -> bool:
-        return self.across.supported if self.across is not None else self.main.supported
-
-    @property
-    def outcome(self) -> str:
-        if self.across is not None:
-            return "supported" if self.across.supported else "not supported"
-        return self.main.outcome
-
-    @property
-    def sentence(self) -> str:
-        if self.across is not None:
-            head = self.across.sentence
-        elif len(self.comparisons) == 1:
-            head = self.main.sentence
-        else:
-            won = [c for c in self.comparisons if c.supported]
-            head = (
-                f"{len(won)} of {len(self.comparisons)} arms beat {self.comparisons[0].baseline} "
-                f"after Holm's correction"
-                if won
-                else f"no arm beats {self.comparisons[0].baseline} after Holm's correction"
-            )
-            head = f"{head}; best arm: {self.main.sentence}"
-        costs = [c.phrase for c in self.costs if c.significant]
-        return "; ".join([head, *costs])
-
-    def _repr_html_(self) -> str:
-        from sweeper.analysis.display import verdict_html
-
-        return verdict_html(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        main = self.main
-        out: dict[str, Any] = {
-            "hypothesis": self.hypothesis,
-            "supported": self.supported,
-            "outcome": self.outcome,
-            "sentence": self.sentence,
-            "variable": self.variable,
-            "treatment": main.treatment,
-            "baseline": main.baseline,
-            "metric": self.metric,
-            "direction": main.direction,
-            "alpha": self.alpha,
-            "effect": main.effect,
-            "ci_low": main.ci_low,
-            "ci_high": main.ci_high,
-            "cohen_d": main.cohen_d,
-            "p_value": main.p_value,
-            "p_adjusted": main.p_adjusted,
-            "test": main.test,
-            "test_reason": main.reason,
-            "paired": main.paired,
-            "n": main.n,
-            "n_needed": main.n_needed,
-            "arms": self.arms,
-            "arms_note": self.arms_note,
-            "holm": self.holm,
-            "warnings": list(main.warnings),
-            "best_trial": self.best_trial,
-            "indistinguishable_from_best": list(self.indistinguishable),
-            "notes": list(self.notes),
-            "stage": self.stage,
-            "within": list(self.within),
-            "rope": self.rope,
-            "partial_trials": self.partial,
-            "across": asdict(self.across) if self.across is not None else None,
-            "costs": [asdict(c) for c in self.costs],
-            "comparisons": [asdict(c) for c in self.comparisons],
-            "search_comparisons": [asdict(c) for c in self.search],
-        }
-        cleaned: dict[str, Any] = _clean(out)
-        return cleaned
-
-
-def _finite(x: float) -> float:
-    return x if math.isfinite(x) else -math.inf
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe: NaN/inf become None, numpy scalars and tuples become plain Python."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        if all(type(v) is int for v in value):  # the trials indistinguishable from the best: 10^5 of them
-            return list(value)
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, str):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def _level_mask(df: pd.DataFrame, variable: str, level: Any) -> pd.Series:
-    column = df[variable]
-    mask = (column == level).fillna(False).astype(bool)  # NA: the variable is inactive there
-    if not mask.any():  # a YAML 1 against a string column, or the other way round
-        mask = column.notna() & (column.astype(str) == str(level))
-    return mask
-
-
-def _by_level(done: pd.DataFrame, variable: str) -> dict[Any, pd.DataFrame]:
-    """The rows of each level of ``variable``, from one groupby: filtering the whole table once per
-    level would cost levels x rows."""
-    return dict(iter(done.groupby(variable, sort=False, dropna=True)))
-
-
-def _level_rows(groups: dict[Any, pd.DataFrame], level: Any, empty: pd.DataFrame) -> pd.DataFrame:
-    """``_level_mask``'s rows from the groups: the level itself, else the levels that print like it."""
-    import pandas as pd
-
-    exact = [g for k, g in groups.items() if _equal(k, level)]
-    if not exact:  # a YAML 1 against a string column, or the other way round
-        exact = [g for k, g in groups.items() if str(k) == str(level)]
-    if not exact:
-        return empty
-    return exact[0] if len(exact) == 1 else pd.concat(exact).sort_index()
-
-
-def _equal(a: Any, b: Any) -> bool:
-    try:
-        return bool(a == b)
-    except (TypeError, ValueError):  # e.g. a list level against a scalar: an array, not a bool
-        return False
-
-
-def arm_rows(
-    df: pd.DataFrame,
-    variable: str,
-    level: Any,
-    metric: str,
-    direction: str,
-    arms: str = "best",
-    groups: dict[Any, pd.DataFrame] | None = None,
-) -> tuple[pd.DataFrame, int | None, int]:
-    """The finished rows standing for one arm: (rows, trial used or None when pooled, trials in arm).
-
-    ``groups`` (``_by_level`` of the finished rows) saves a pass over the table per arm."""
-    if groups is None:
-        done = completed(df)
-        arm = done[_level_mask(done, variable, level)]
-    else:
-        arm = _level_rows(groups, level, df.iloc[:0])
-    rows = arm[arm[metric].notna()]
-    if rows.empty:
-        return rows, None, 0
-    n_trials = int(rows["trial"].nunique())
-    if arms == "pooled":
-        return rows, None, n_trials
-    best = best_of(trial_means(arm, metric), direction)  # the arm's best trial, as status names it
-    if best is None:
-        return rows.iloc[:0], None, n_trials
-    return rows[rows["trial"] == best], best, n_trials
-
-
-def per_seed(rows: pd.DataFrame, metric: str) -> pd.Series:
-    """An arm's value per seed (the mean over its trials when pooled)."""
-    if rows["trial"].nunique() <= 1 and rows["seed"].is_unique:  # one trial: nothing to average
-        return rows.set_index("seed")[metric].sort_index()
-    return rows.groupby("seed", sort=True)[metric].mean()
-
-
-def arm_values(
-    df: pd.DataFrame, variable: str, level: Any, metric: str, direction: str, arms: str = "best"
-) -> tuple[pd.Series, int | None, int]:
-    """Per-seed values of one arm: (values indexed by seed, trial used or None, trials in arm)."""
-    rows, trial, n = arm_rows(df, variable, level, metric, direction, arms)
-    return per_seed(rows, metric), trial, n
-
-
-def settings(df: pd.DataFrame, within: Sequence[str]) -> list[tuple[str, pd.DataFrame]]:
-    """(label, rows) per combination of the blocking variables; one unlabelled setting without any."""
-    if not within:
-        return [("", df)]
-    out = []
-    for key, rows in df.groupby(list(within), sort=True, dropna=False):
-        values = key if isinstance(key, tuple) else (key,)
-        out.append((", ".join(f"{w}={v}" for w, v in zip(within, values, strict=True)), rows))
-    return out
-
-
-@dataclass(slots=True)
-class _Arm:
-    rows: pd.DataFrame
-    values: pd.Series
-    trial: int | None
-
-
-def _arms_in(
-    df: pd.DataFrame, compare: Compare, direction: str, levels: Sequence[Any], arms: str
-) -> dict[Any, _Arm]:
-    out = {}
-    done = completed(df)
-    groups = _by_level(done, compare.variable)
-    for level in [compare.baseline, *levels]:
-        rows, trial, _ = arm_rows(done, compare.variable, level, compare.metric, direction, arms, groups)
-        out[level] = _Arm(rows, per_seed(rows, compare.metric), trial)
-    return out
 
 
 def _test(arm: pd.Series, base: pd.Series, alpha: float, seed: int) -> TestResult:
@@ -328,7 +60,7 @@ def compare_arms(
     levels: Sequence[Any],
     seed: int = 0,
     arms: str | None = None,
-) -> tuple[list[Comparison], dict[str, dict[Any, _Arm]]]:
+) -> tuple[list[Comparison], dict[str, dict[Any, Arm]]]:
     """Each level against the baseline in each setting; Holm-adjusted over all of them.
 
     Also returns each setting's arms (the rows and per-seed values each comparison used).
@@ -338,10 +70,9 @@ def compare_arms(
     arms = arms or compare.arms
     df = completed(df)
     per_setting = {
-        label: _arms_in(rows, compare, direction, levels, arms)
-        for label, rows in settings(df, compare.within)
+        label: arms_in(rows, compare, direction, levels, arms) for label, rows in settings(df, compare.within)
     }
-    raw: list[tuple[str, Any, TestResult, _Arm, _Arm]] = []
+    raw: list[tuple[str, Any, TestResult, Arm, Arm]] = []
     for label, got in per_setting.items():
         base = got[compare.baseline]
         for level in levels:
@@ -551,9 +282,9 @@ def arms_note(compare: Compare, comparisons: Sequence[Comparison], df: pd.DataFr
             "variables, as the search sampled it."
         )
     done = completed(df)
-    groups = _by_level(done, compare.variable)
+    groups = by_level(done, compare.variable)
     many = any(
-        int(_level_rows(groups, lv, done.iloc[:0])["trial"].nunique()) > 1
+        int(level_rows(groups, lv, done.iloc[:0])["trial"].nunique()) > 1
         for lv in [compare.baseline, *(c.treatment for c in comparisons)]
     )
     text = (
@@ -659,7 +390,7 @@ def hypothesis_verdict(df: pd.DataFrame, spec: Experiment, seed: int = 0) -> Ver
 
 
 def _headline_treatment(
-    per_setting: dict[str, dict[Any, _Arm]], compare: Compare, levels: Sequence[Any], metric_dir: str
+    per_setting: dict[str, dict[Any, Arm]], compare: Compare, levels: Sequence[Any], metric_dir: str
 ) -> Any:
     """The treatment the headline names: the only one, or the best on average normalised score."""
     if len(levels) == 1:
@@ -707,7 +438,7 @@ def _with_sentence(across: Across, compare: Compare, comparisons: Sequence[Compa
 
 
 def _costs(
-    spec: Experiment, compare: Compare, per_setting: dict[str, dict[Any, _Arm]], treatment: Any
+    spec: Experiment, compare: Compare, per_setting: dict[str, dict[Any, Arm]], treatment: Any
 ) -> list[Cost]:
     """Every other metric (``duration_s`` when there is none) on the very rows the verdict compared."""
     from sweeper.analysis.cost import compare_cost

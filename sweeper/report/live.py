@@ -112,7 +112,7 @@ class LivePage:
 
 
 def _css() -> str:
-    from sweeper.report.build import CSS
+    from sweeper.report.render import CSS
 
     return CSS
 

@@ -11,7 +11,7 @@ import pytest
 
 import sweeper
 from sweeper.analysis.variance import decompose
-from sweeper.report.build import _seed_factor_blocks
+from sweeper.report.sections import seed_factor_blocks
 from sweeper.search.seeds import factor_seed, replicate_seeds
 from sweeper.spec.model import SeedFactor, load_spec
 
@@ -55,6 +55,6 @@ def test_the_spread_is_put_on_the_factor_that_causes_it(
     assert dec is not None and len(dec.per_trial) == 3
     shares = dec.shares()
     assert shares[cause] > 0.99 and shares[other] < 0.01
-    blocks = _seed_factor_blocks(table, spec)  # type: ignore[arg-type]
+    blocks = seed_factor_blocks(table, spec)  # type: ignore[arg-type]
     assert blocks[0] == ("h2", "Which seed moves the result")
     assert blocks[1][1].startswith(f"100 % of the spread between replicates comes from {cause}")

@@ -12,7 +12,8 @@ import pytest
 
 import sweeper.analysis as analysis
 from sweeper.report import figures
-from sweeper.report.build import power_cell, write_report
+from sweeper.report.build import write_report
+from sweeper.report.sections import power_cell
 from sweeper.spec.model import load_spec
 from tests.results_fixture import model_rows, model_spec, seed_of, write_results
 
