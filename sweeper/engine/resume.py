@@ -8,27 +8,29 @@ that were in flight when the driver died (they have no row) run again. Whether t
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from sweeper.errors import SweeperError
 from sweeper.results.table import EXPERIMENT_JSON, TRIALS, check_table, read_json
-from sweeper.results.values import better, trial_value, trial_values
+from sweeper.results.values import trial_values
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from sweeper.search.proposers import Finished
     from sweeper.search.racing import Race
     from sweeper.search.searcher import Searcher
     from sweeper.spec.model import Experiment
 
 # Statuses a replicate is not rerun for unless asked (--retry-failed).
 FAILED = frozenset({"failed", "timeout"})
+TIMES = ("started_at", "ended_at")
 
 
 def fingerprint(spec: Experiment) -> dict[str, Any]:
@@ -161,7 +163,7 @@ class Restored:
     last_end: float | None = None
     # (trial, params, aggregate values or None, status) of every finished trial, in trial order:
     # what the study is rebuilt from (sweeper dashboard rebuilds its study from the same list)
-    finished: list[tuple[int, dict[str, Any], list[float] | None, str]] = field(default_factory=list)
+    finished: Sequence[Finished] = field(default_factory=list)
     race: Race | None = None  # adaptive replicates: the race replayed from the table
 
 
@@ -174,7 +176,14 @@ def restore(
     stage: str = "search",
 ) -> Restored:
     """Read the trial table's rows of ``stage``, rebuild ``searcher``'s study from them (when given),
-    and say what is left (the confirmation stage restores its own trials: sweeper.engine.confirm)."""
+    and say what is left (the confirmation stage restores its own trials: sweeper.engine.confirm).
+
+    Column-wise: the table is folded with numpy to one entry per (trial, replicate) and counted per
+    trial; Python objects are built for the trials left to run, and for a finished trial only when
+    it is read (a million rows read as dicts took 180 s and 1.7 GB).
+    """
+    import numpy as np
+
     from sweeper.results.table import read_folder
 
     tables = folder / TRIALS
@@ -185,73 +194,67 @@ def restore(
     table = _of_stage(read_folder(tables), stage)
     if table.num_rows == 0:
         return out
-    gc_was_on = gc.isenabled()
-    gc.disable()  # millions of small dicts would set off a full collection again and again
-    try:
-        trials = _rows_by_trial(spec, table)
-    finally:
-        if gc_was_on:
-            gc.enable()
-    tried = _attempts(folder)
-    finished = out.finished
-    partial: list[tuple[int, dict[str, Any]]] = []
-    dones = {
-        k: {r: row for r, row in reps.items() if not (retry_failed and row["status"] in FAILED)}
-        for k, (_, reps) in trials.items()
-    }
-    out.race = _replay(spec, trials, dones)
-    for k, (params, reps) in sorted(trials.items()):
-        done = dones[k]
-        wanted = spec.replicates if out.race is None else out.race.target(k)
-        missing = [r for r in range(wanted) if r not in done]
-        values = [row["told"] for row in done.values() if row["status"] == "complete"]
-        statuses = [row["status"] for row in done.values()]
-        for row in done.values():
-            out.runs_done += 1
-            out.counts[row["status"]] = out.counts.get(row["status"], 0) + 1
-            if row["started"] is not None:
-                first = out.first_start
-                out.first_start = row["started"] if first is None else min(first, row["started"])
-            if row["ended"] is not None:
-                out.last_end = row["ended"] if out.last_end is None else max(out.last_end, row["ended"])
-        if missing or (out.race is not None and not out.race.ended(k)):
-            made = {r: max(tried.get((k, r), 0), _attempt(reps.get(r))) for r in missing}
-            out.partial[k] = Partial(params, missing, values, statuses, made)
-            partial.append((k, params))
-            continue
-        out.trials_done += 1
-        if not values:
-            finished.append((k, params, None, "pruned" if "pruned" in statuses else "failed"))
-            continue
-        finished.append((k, params, trial_values(values), "complete"))
-        value = trial_value([v[0] for v in values])
-        raced = out.race is None or len(done) >= spec.replicates  # the best ran them all
-        if (
-            raced
-            and value is not None
-            and (out.best is None or better(spec.primary.direction, value, out.best[0]))
-        ):
-            out.best = (value, k)
-    if searcher is not None:
-        searcher.restore(finished, partial)
-    return out
-
-
-def _replay(
-    spec: Experiment,
-    trials: dict[int, tuple[dict[str, Any], dict[int, dict[str, Any]]]],
-    dones: dict[int, dict[int, dict[str, Any]]],
-) -> Race | None:
-    """The race as the table leaves it (a killed driver's race resumes exactly where it was)."""
     from sweeper.search.racing import replay
 
-    return replay(
-        spec,
-        (
-            (k, params, {r: (row["told"][0], row["status"]) for r, row in dones[k].items()})
-            for k, (params, _) in trials.items()
-        ),
-    )
+    f = _fold(spec, table, retry_failed)
+    race = out.race = replay(spec, _race_input(spec, f)) if spec.racing is not None else None
+    ids = f.trial[f.starts]
+    of = np.repeat(np.arange(len(ids)), np.diff(np.append(f.starts, len(f.trial))))  # entry -> trial
+    if race is None:
+        wanted = np.full(len(ids), spec.replicates, dtype=np.int64)
+        racing = np.zeros(len(ids), dtype=bool)
+    else:
+        wanted = np.array([race.target(int(k)) for k in ids], dtype=np.int64)
+        racing = np.array([not race.ended(int(k)) for k in ids], dtype=bool)
+    complete, pruned = f.done & f.has("complete"), f.done & f.has("pruned")
+    have = np.bincount(of[f.done & (f.replicate >= 0) & (f.replicate < wanted[of])], minlength=len(ids))
+    left = (have < wanted) | racing
+
+    # every replicate done counts as a run, its status in the order the rows are met
+    out.runs_done = int(f.done.sum())
+    codes, at, n = np.unique(f.code[f.done], return_index=True, return_counts=True)
+    out.counts = {
+        f.names[c]: k for _, c, k in sorted(zip(at.tolist(), codes.tolist(), n.tolist(), strict=True))
+    }
+    out.first_start = _extreme(f.table, "started_at", f.row[f.done], np.min)
+    out.last_end = _extreme(f.table, "ended_at", f.row[f.done], np.max)
+
+    # finished trials: their count, the best, and the list the study is rebuilt from
+    fin = np.flatnonzero(~left)
+    out.trials_done = len(fin)
+    kept = complete & ~left[of]
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(of[kept], minlength=len(ids))[fin])])
+    told = f.told[f.row[kept]]
+    means = _means(told[:, 0], offsets)
+    raced = np.ones(len(fin), dtype=bool)
+    if race is not None:
+        raced = np.bincount(of[f.done], minlength=len(ids))[fin] >= spec.replicates  # the best ran all
+    best = np.flatnonzero(raced & np.isfinite(means))
+    if len(best):
+        j = best[int((np.argmax if spec.primary.direction == "maximize" else np.argmin)(means[best]))]
+        out.best = (float(means[j]), int(ids[fin[j]]))
+    any_pruned = np.bincount(of[pruned], minlength=len(ids))[fin] > 0
+    kind = np.where(np.diff(offsets) > 0, "complete", np.where(any_pruned, "pruned", "failed"))
+    out.finished = FinishedTrials(spec, ids[fin], f.params(fin), kind, offsets, told)
+
+    # trials with replicates left to run: few (in flight at a crash, or retried), so as objects
+    tried = _attempts(folder)
+    partial: list[tuple[int, dict[str, Any]]] = []
+    todo = np.flatnonzero(left)
+    ends = np.append(f.starts[1:], len(f.trial))
+    for j, params in zip(todo.tolist(), _params_of(spec, f.params(todo)), strict=True):
+        k, entries = int(ids[j]), range(int(f.starts[j]), int(ends[j]))
+        done = [i for i in entries if f.done[i]]
+        got = {int(f.replicate[i]) for i in done}
+        missing = [r for r in range(int(wanted[j])) if r not in got]
+        reps = {int(f.replicate[i]): i for i in entries}
+        made = {r: max(tried.get((k, r), 0), f.attempt(reps.get(r))) for r in missing}
+        values = [f.told[f.row[i]].tolist() for i in done if complete[i]]
+        out.partial[k] = Partial(params, missing, values, [f.names[f.code[i]] for i in done], made)
+        partial.append((k, params))
+    if searcher is not None:
+        searcher.restore(out.finished, partial)
+    return out
 
 
 def _of_stage(table: pa.Table, stage: str) -> pa.Table:
@@ -263,52 +266,191 @@ def _of_stage(table: pa.Table, stage: str) -> pa.Table:
     return table.filter(pc.equal(pc.fill_null(table.column("stage"), "search"), stage))
 
 
-def _rows_by_trial(
-    spec: Experiment, table: pa.Table
-) -> dict[int, tuple[dict[str, Any], dict[int, dict[str, Any]]]]:
-    """{trial: (params, {replicate: row})}, params typed as the space gives them."""
-    from sweeper.search.searcher import told_metrics
+@dataclass(slots=True)
+class _Folded:
+    """The table as one entry per (trial, replicate): the last row written for it, in trial order
+    and then in the order the replicates first appear (the order rows were always met in)."""
 
-    told = [m.name for m in told_metrics(spec)]
-    names = set(table.column_names)
-    cols = {
-        c: table.column(c).to_pylist()
-        for c in ("trial", "replicate", "status", "attempt", *told, *(v.name for v in spec.variables))
-        if c in names
-    }
-    n = table.num_rows
-    # Timestamps as seconds straight from their microseconds (a datetime a row costs ~2 us), and
-    # built once: a default list built per row made this quadratic (100,000 rows took 168 s).
-    times = {c: _seconds(table.column(c)) if c in names else [None] * n for c in ("started_at", "ended_at")}
-    out: dict[int, tuple[dict[str, Any], dict[int, dict[str, Any]]]] = {}
-    for i in range(n):
-        k, r, status = cols["trial"][i], cols["replicate"][i], cols["status"][i]
-        if k is None or r is None:
-            continue
-        if k not in out:
-            out[k] = (_params(spec, cols, i), {})
-        out[k][1][int(r)] = {
-            "status": status,
-            "told": [_float(cols[m][i]) if m in cols else math.nan for m in told],
-            "started": times["started_at"][i],
-            "ended": times["ended_at"][i],
-            "attempt": cols["attempt"][i] if "attempt" in cols else None,
-        }
-    return out
+    table: pa.Table  # the variables, attempt and times of the rows with keys
+    trial: Any  # numpy arrays, one item per entry ...
+    replicate: Any
+    row: Any  # ... its row in ``table``
+    code: Any  # its status, as an index into ``names``
+    names: list[Any]  # str, and None for a row without one
+    done: Any  # not to be run again
+    starts: Any  # where each trial's entries begin
+    first: Any  # each trial's first row: its params come from there
+    told: Any  # told metrics of every row of ``table`` (rows x metrics), NaN where missing
+
+    def has(self, status: str) -> Any:
+        """Which entries have ``status``."""
+        return self.code == (self.names.index(status) if status in self.names else -1)
+
+    def params(self, trials: Any) -> pa.Table:
+        """The variable columns at the first row of each of ``trials`` (indices of trials)."""
+        return self.table.take(self.first[trials])
+
+    def attempt(self, i: int | None) -> int:
+        if i is None or "attempt" not in self.table.column_names:
+            return 0
+        value = self.table.column("attempt")[int(self.row[i])].as_py()
+        return int(value or 0)
 
 
-def _seconds(column: pa.ChunkedArray) -> list[float | None]:
+def _fold(spec: Experiment, table: pa.Table, retry_failed: bool) -> _Folded:
+    import numpy as np
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    if pa.types.is_timestamp(column.type):
-        micros = pc.cast(column, pa.timestamp("us", tz=column.type.tz)).cast(pa.int64())
-        return [None if v is None else v / 1e6 for v in micros.to_pylist()]
-    return [None if v is None else v.timestamp() for v in column.to_pylist()]
+    from sweeper.search.searcher import told_metrics
+
+    keyed = pc.and_(pc.is_valid(table.column("trial")), pc.is_valid(table.column("replicate")))
+    if not pc.all(keyed).as_py():
+        table = table.filter(keyed)
+    variables = [v.name for v in spec.variables if v.name in table.column_names]
+    trial = table.column("trial").to_numpy()
+    rep = table.column("replicate").to_numpy().astype(np.int64)
+    n = len(trial)
+    order = np.lexsort((rep, trial))  # stable: the rows of one (trial, replicate) stay in written order
+    t, r = trial[order], rep[order]
+    new = np.ones(n, dtype=bool)
+    new[1:] = (t[1:] != t[:-1]) | (r[1:] != r[:-1])
+    first = order[new]
+    last = order[np.append(np.flatnonzero(new)[1:], n) - 1]
+    by = np.lexsort((first, t[new]))
+    trial, row, first = t[new][by], last[by], first[by]
+    starts = np.flatnonzero(np.append(True, trial[1:] != trial[:-1]))
+    status = pc.dictionary_encode(table.column("status")).combine_chunks()
+    names: list[Any] = [*status.dictionary.to_pylist(), None]
+    code = status.indices.fill_null(len(names) - 1).to_numpy()[row]
+    failed = [i for i, name in enumerate(names) if name in FAILED]
+    done = ~np.isin(code, failed) if retry_failed else np.ones(len(row), dtype=bool)
+    told = [
+        pc.fill_null(pc.cast(table.column(m.name), pa.float64()), math.nan).to_numpy()
+        if m.name in table.column_names
+        else np.full(n, math.nan)
+        for m in told_metrics(spec)
+    ]
+    return _Folded(
+        table=table.select([*variables, *(c for c in ("attempt", *TIMES) if c in table.column_names)]),
+        trial=trial,
+        replicate=r[new][by],
+        row=row,
+        code=code,
+        names=names,
+        done=done,
+        starts=starts,
+        first=first[starts],
+        told=np.column_stack(told),
+    )
 
 
-def _attempt(row: dict[str, Any] | None) -> int:
-    return int(row["attempt"] or 0) if row is not None and row.get("attempt") is not None else 0
+def _extreme(table: pa.Table, column: str, rows: Any, pick: Any) -> float | None:
+    """The earliest or latest time of a timestamp column over ``rows``, in seconds."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if column not in table.column_names or not pa.types.is_timestamp(table.column(column).type):
+        return None
+    col = table.column(column)
+    micros = pc.cast(col, pa.timestamp("us", tz=col.type.tz)).cast(pa.int64()).combine_chunks()
+    valid = micros.is_valid().to_numpy(zero_copy_only=False)[rows]
+    if not valid.any():
+        return None
+    return int(pick(micros.fill_null(0).to_numpy()[rows][valid])) / 1e6
+
+
+def _means(values: Any, offsets: Any) -> Any:
+    """Each trial's mean of its complete replicates' ``values`` (``offsets`` bound each trial's),
+    exactly as ``trial_values`` takes it (fsum); NaN for a trial without one."""
+    import numpy as np
+
+    counts = np.diff(offsets)
+    out = np.full(len(counts), math.nan)
+    one = counts == 1
+    out[one] = values[offsets[:-1][one]]
+    plain = values.tolist() if (counts > 1).any() else []
+    for j in np.flatnonzero(counts > 1).tolist():
+        out[j] = math.fsum(plain[offsets[j] : offsets[j + 1]]) / counts[j]
+    return out
+
+
+class FinishedTrials(Sequence["Finished"]):
+    """Finished trials as (trial, params, aggregate values or None, status), in trial order, kept as
+    columns: each tuple is built when read, so a million finished trials cost megabytes, not
+    gigabytes, and nothing at all when the search does not learn from them."""
+
+    def __init__(self, spec: Experiment, ids: Any, params: pa.Table, kind: Any, offsets: Any, told: Any):
+        self.trials = ids  # numpy array of the trial ids, for readers that need only those
+        self._spec, self._params, self._kind, self._offsets, self._told = spec, params, kind, offsets, told
+
+    def __len__(self) -> int:
+        return len(self.trials)
+
+    @overload
+    def __getitem__(self, i: int) -> Finished: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Finished]: ...
+
+    def __getitem__(self, i: int | slice) -> Finished | list[Finished]:
+        if isinstance(i, slice):
+            return [self._chunk(j, j + 1)[0] for j in range(*i.indices(len(self)))]
+        j = i + len(self) if i < 0 else i
+        if not 0 <= j < len(self):
+            raise IndexError(i)
+        return self._chunk(j, j + 1)[0]
+
+    def __iter__(self) -> Iterator[Finished]:
+        for a in range(0, len(self), 4096):
+            yield from self._chunk(a, min(a + 4096, len(self)))
+
+    def _chunk(self, a: int, b: int) -> list[Finished]:
+        offsets = self._offsets[a : b + 1].tolist()
+        told = self._told[offsets[0] : offsets[-1]].tolist()
+        params = _params_of(self._spec, self._params.slice(a, b - a))
+        out: list[Finished] = []
+        for j, (k, kind, p) in enumerate(
+            zip(self.trials[a:b].tolist(), self._kind[a:b].tolist(), params, strict=True)
+        ):
+            values = told[offsets[j] - offsets[0] : offsets[j + 1] - offsets[0]]
+            out.append((k, p, trial_values(values) if kind == "complete" else None, kind))
+        return out
+
+
+def _race_input(
+    spec: Experiment, f: _Folded
+) -> Iterator[tuple[int, dict[str, Any], dict[int, tuple[float, str]]]]:
+    """(trial, params, {replicate: (primary value, status)}) of the replicates done, trial by trial."""
+    import numpy as np
+
+    ends = np.append(f.starts[1:], len(f.trial)).tolist()
+    everyone = np.arange(len(f.starts))
+    for j, params in enumerate(_params_of(spec, f.params(everyone))):
+        entries = range(int(f.starts[j]), ends[j])
+        reps = {
+            int(f.replicate[i]): (float(f.told[f.row[i], 0]), f.names[f.code[i]])
+            for i in entries
+            if f.done[i]
+        }
+        yield int(f.trial[f.starts[j]]), params, reps
+
+
+def _params_of(spec: Experiment, table: pa.Table) -> list[dict[str, Any]]:
+    """One params dict per row of ``table``'s variable columns, typed as the space gives them."""
+    out: list[dict[str, Any]] = [{} for _ in range(table.num_rows)]
+    for v in spec.variables:
+        if v.name not in table.column_names:
+            continue
+        options = v.choices if v.kind == "choice" else (v.value,) if v.kind == "const" else ()
+        text = {str(c): c for c in options}
+        for params, value in zip(out, table.column(v.name).to_pylist(), strict=True):
+            if value is None:
+                continue
+            if options and value not in options:  # mixed-type choices are stored as text
+                value = text.get(str(value), value)
+            params[v.name] = value
+    return out
 
 
 def _attempts(folder: Path) -> dict[tuple[int, int], int]:
@@ -335,20 +477,3 @@ def _attempts(folder: Path) -> dict[tuple[int, int], int]:
             if k is not None and r is not None and a is not None and a > out.get((k, r), 0):
                 out[(k, r)] = a
     return out
-
-
-def _params(spec: Experiment, cols: dict[str, list[Any]], i: int) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for v in spec.variables:
-        value = cols[v.name][i] if v.name in cols else None
-        if value is None:
-            continue
-        options = v.choices if v.kind == "choice" else (v.value,) if v.kind == "const" else ()
-        if options and value not in options:  # mixed-type choices are stored as text
-            value = {str(c): c for c in options}.get(str(value), value)
-        params[v.name] = value
-    return params
-
-
-def _float(value: Any) -> float:
-    return math.nan if value is None else float(value)

@@ -133,12 +133,16 @@ class Searcher:
         ``partial`` trials (id, params) become pending again with the same params, so their missing
         replicates run and are told like any other trial. Their ids are not handed out again.
         """
-        self._used.update(k for k, *_ in finished)
+        # a restore's finished trials carry their ids as an array: read a million without building
+        # each trial's tuple (sweeper.engine.resume.FinishedTrials)
+        ids = getattr(finished, "trials", None)
+        done = ids.tolist() if ids is not None else [k for k, *_ in finished]
+        self._used.update(done)
         self._used.update(k for k, _ in partial)
         self._asked = len(self._used)
         self._proposer.restore(finished, partial)
         if self._gate is not None:
-            self._gate.told_before.update(k for k, *_ in finished)
+            self._gate.told_before.update(done)
 
     def tell(self, trial: int, values: Sequence[float] | None, status: str) -> None:
         """Record a trial's aggregate (one value per direction) or its failure."""
