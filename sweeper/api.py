@@ -126,13 +126,14 @@ def launch(
     ``mlflow``: a tracking URI (``http://HOST:PORT``, ``sqlite:///PATH``) the driver mirrors every run
     to, as the sweep file's ``tracking: {mlflow: {uri: ...}}`` does (this argument wins).
     """
-    from sweeper.backends import BACKENDS
     from sweeper.engine.profile import Profile
+
+    prof = Profile()  # from the call on: the imports below take a second on a loaded machine
+    from sweeper.backends import BACKENDS
     from sweeper.engine.resume import holds_experiment
     from sweeper.search.pruners import check_pruner
     from sweeper.search.seeds import check_replicates
 
-    prof = Profile()
     spec = check_experiment(sweep) if isinstance(sweep, Experiment) else load_spec(sweep)
     check_machine(spec)
     if mlflow:

@@ -206,12 +206,17 @@ class TableWriter:
         flush_s: float = 1.0,
         keys: tuple[str, ...] = ("trial", "replicate"),
     ):
+        import threading
+
         import pyarrow as pa
         import pyarrow.parquet
 
-        # The first from_pylist imports pandas (~1 s on a busy machine): pay it now, not at the first
-        # flush in the middle of a sweep, where it stalls the driver and starves the workers.
-        pa.Table.from_pylist([], schema=schema)
+        # The first from_pylist imports pandas (1-5 s on a busy machine): start it now, beside the
+        # first runs, not at the first flush (where it stalls the driver and starves the workers),
+        # nor here (where it delays the first run). A flush that comes first waits for the import.
+        threading.Thread(
+            target=pa.Table.from_pylist, args=([],), kwargs={"schema": schema}, daemon=True
+        ).start()
 
         self.folder, self.schema, self.keys = folder, schema, keys  # keys: see read_folder
         self.flush_rows, self.flush_s = flush_rows, flush_s
