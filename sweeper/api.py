@@ -175,10 +175,11 @@ def launch(
         raise SweeperError(f"backend {backend!r} is unknown\n  fix: use one of {', '.join(BACKENDS)}")
     folder = experiment_folder(spec, results)
     prof.note("spec", prof.started, time.time())
-    # A new sweep has work for sure: Ray starts now, beside the objective's import, the resume
-    # state and the components (a resumed one starts it once the table says there is work left).
+    # A new sweep has work for sure, and so, nearly always, has one whose driver died or was
+    # interrupted: Ray starts now, beside the objective's import, the resume state and the
+    # components. A resume of a finished sweep starts it only once the table says work is left.
     connecting = None
-    if backend == "ray" and (fresh or not holds_experiment(folder)):
+    if backend == "ray" and (fresh or not holds_experiment(folder) or not _ended(folder)):
         connecting = _connect_soon(address, prof)
     try:
         return _checked_launch(
@@ -199,6 +200,14 @@ def launch(
             from sweeper.backends.ray import end_connection
 
             end_connection(connecting)
+
+
+def _ended(folder: Path) -> bool:
+    """Whether the folder's last driver finished its sweep (a SIGKILLed one left "running")."""
+    try:
+        return read_json(folder / EXPERIMENT_JSON).get("status") == "finished"
+    except (SweeperError, AttributeError):
+        return True  # unreadable: resume names the problem; no Ray for it
 
 
 def _connect_soon(address: str | None, prof: Profile) -> Future[bool]:
