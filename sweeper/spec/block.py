@@ -19,10 +19,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from sweeper.spec.experiment import (
-    NAME_RE,
-    RESERVED,
-)
+from sweeper.spec.experiment import NAME_RE, RESERVED
 
 MAX_REPLICATES = 10_000  # per trial, all seed factors together
 INT64 = 2**63

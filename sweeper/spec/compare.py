@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BeforeValidator,
-    Field,
-    PlainValidator,
-    WithJsonSchema,
-)
+from pydantic import BeforeValidator, Field, PlainValidator, WithJsonSchema
 
 from sweeper.spec.block import MAX_REPLICATES, Block, Scalar, rule, scalar
 from sweeper.spec.variables import Choice, conditional

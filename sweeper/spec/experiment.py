@@ -32,6 +32,12 @@ NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 EXPERIMENT_RE = columns.EXPERIMENT_RE
 
 Scalar = str | int | float | bool
+When = tuple[tuple[str, tuple[Scalar, ...]], ...]  # (variable, the values it may take), all must hold
+
+
+def matches(when: When, params: Mapping[str, Any]) -> bool:
+    """Whether the variables ``params`` take values that ``when`` allows (what a condition means)."""
+    return all(name in params and params[name] in allowed for name, allowed in when)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +61,11 @@ class Variable:
     step: float | int | None = None
     log: bool = False
     value: Scalar | None = None
-    when: tuple[tuple[str, tuple[Scalar, ...]], ...] = ()
+    when: When = ()
 
     def active(self, params: Mapping[str, Any]) -> bool:
         """Whether this variable takes part in a trial whose earlier variables are ``params``."""
-        return all(name in params and params[name] in allowed for name, allowed in self.when)
+        return matches(self.when, params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +83,7 @@ class ResourceCase:
     """``key`` (cpus, gpus, memory or custom.NAME) is ``value`` for runs whose variables match ``when``."""
 
     key: str
-    when: tuple[tuple[str, tuple[Scalar, ...]], ...]
+    when: When
     value: float
 
 
@@ -98,9 +104,7 @@ class Resources:
             return self
         chosen: dict[str, float] = {}
         for case in self.cases:
-            if case.key not in chosen and all(
-                name in params and params[name] in allowed for name, allowed in case.when
-            ):
+            if case.key not in chosen and matches(case.when, params):
                 chosen[case.key] = case.value
         return self._with(chosen)
 

@@ -40,6 +40,7 @@ from sweeper.spec.experiment import (
     SlurmOptions,
     Tracking,
     Variable,
+    When,
 )
 
 if TYPE_CHECKING:
@@ -189,7 +190,7 @@ def _under(root: str, path: str) -> str:
     return os.path.normpath(os.path.join(root, path))
 
 
-def _when(when: Mapping[str, list[Any]] | None) -> tuple[tuple[str, tuple[Scalar, ...]], ...]:
+def _when(when: Mapping[str, list[Any]] | None) -> When:
     return tuple((k, tuple(v)) for k, v in (when or {}).items())
 
 
@@ -271,7 +272,7 @@ def check_experiment(e: Experiment) -> Experiment:
 def spec_dict(e: Experiment) -> dict[str, Any]:
     """The spec dict an Experiment stands for (the inverse of parse_spec, but for ``raw``)."""
 
-    def when(w: tuple[tuple[str, tuple[Scalar, ...]], ...]) -> dict[str, Any]:
+    def when(w: When) -> dict[str, Any]:
         return {"when": {k: list(v) for k, v in w}} if w else {}
 
     def variable(v: Variable) -> Any:

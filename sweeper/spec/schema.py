@@ -18,13 +18,7 @@ import difflib
 import string
 from typing import Annotated, Any
 
-from pydantic import (
-    BeforeValidator,
-    Field,
-    PlainValidator,
-    WithJsonSchema,
-    model_validator,
-)
+from pydantic import BeforeValidator, Field, PlainValidator, WithJsonSchema, model_validator
 from pydantic_core import InitErrorDetails
 
 from sweeper.spec.block import (
@@ -41,11 +35,7 @@ from sweeper.spec.block import (
     rule,
 )
 from sweeper.spec.compare import Compare, check_compare
-from sweeper.spec.experiment import (
-    COMMAND_FIELDS,
-    EXPERIMENT_RE,
-    safe_experiment_name,
-)
+from sweeper.spec.experiment import COMMAND_FIELDS, EXPERIMENT_RE, safe_experiment_name
 from sweeper.spec.methods import METHODS, is_enumerated
 from sweeper.spec.resources import Components, Resources, Slurm, Tracking, underscores
 from sweeper.spec.search import Metrics, Pruner, Replicates, Search

@@ -5,20 +5,10 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    BeforeValidator,
-    Discriminator,
-    Field,
-    Tag,
-    model_validator,
-)
+from pydantic import AfterValidator, BeforeValidator, Discriminator, Field, Tag, model_validator
 
 from sweeper.spec.block import MAX_REPLICATES, Block, identifier, rule
-from sweeper.spec.experiment import (
-    Direction,
-    Method,
-)
+from sweeper.spec.experiment import Direction, Method
 from sweeper.spec.methods import METHODS
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import jsonschema
 import pytest
@@ -91,3 +91,15 @@ def test_every_key_of_every_block_has_a_description() -> None:
     assert len(found) > 100  # the walk reaches the blocks in $defs, not only the top level
     assert [where for where, prop in found if not prop.get("description", "").strip()] == []
     assert [name for name, block in schema["$defs"].items() if not block.get("description")] == []
+
+
+def test_pruner_options_are_the_models_fields() -> None:
+    """PRUNERS (plain data, read at launch without pydantic) lists what the pruner models accept."""
+    from sweeper.spec.model import PRUNERS
+    from sweeper.spec.search import PRUNER_MODELS
+
+    fields = {
+        get_args(m.model_fields["method"].annotation)[0]: set(m.model_fields) - {"method"}
+        for m in PRUNER_MODELS
+    }
+    assert fields == {method: set(options) for method, options in PRUNERS.items()}
