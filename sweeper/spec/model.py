@@ -195,14 +195,14 @@ def _when(when: Mapping[str, list[Any]] | None) -> When:
 
 
 def _variable(name: str, body: Any) -> Variable:
-    from sweeper.spec import variables as schema
+    from sweeper.spec import variables as blocks
 
-    if isinstance(body, schema.Choice):
+    if isinstance(body, blocks.Choice):
         return Variable(name, "choice", choices=tuple(body.choice), when=_when(body.when))
-    if isinstance(body, schema.Const):
+    if isinstance(body, blocks.Const):
         return Variable(name, "const", value=body.const, when=_when(body.when))
-    if isinstance(body, schema.IntRange | schema.FloatRange):
-        kind = "int" if isinstance(body, schema.IntRange) else "float"
+    if isinstance(body, blocks.IntRange | blocks.FloatRange):
+        kind = "int" if isinstance(body, blocks.IntRange) else "float"
         low, high = body.bounds
         return Variable(name, kind, low=low, high=high, step=body.step, log=body.log, when=_when(body.when))
     return Variable(name, "const", value=body)
