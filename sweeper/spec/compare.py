@@ -33,6 +33,31 @@ def _confirm(value: Any) -> Any:
     return {"replicates": value} if isinstance(value, int) and not isinstance(value, bool) else value
 
 
+SPLIT = {
+    "type": "object",
+    "properties": {
+        "test": {"type": "number", "exclusiveMinimum": 0, "description": "The test set's size (> 0)."},
+        "train": {"type": "number", "exclusiveMinimum": 0, "description": "The training set's, same unit."},
+    },
+    "required": ["test", "train"],
+    "additionalProperties": False,
+}
+
+
+def _correlation(value: Any) -> Any:
+    """``{test: 30, train: 120}``: the correlation of cross-validation folds derived from the split, test
+    size / total size (Nadeau and Bengio 2003, as Benavoli et al. 2017 use it)."""
+    if not isinstance(value, dict):
+        return value
+    fix = "write {test: 30, train: 120} (the split's sizes, in one unit) or a number 0 <= c < 1"
+    if set(value) != {"test", "train"}:
+        raise rule(f"the split names {sorted(map(str, value))}, not test and train", fix)
+    sizes = [value["test"], value["train"]]
+    if not all(isinstance(x, int | float) and not isinstance(x, bool) and x > 0 for x in sizes):
+        raise rule(f"test and train must be positive sizes, not {sizes}", fix)
+    return sizes[0] / (sizes[0] + sizes[1])
+
+
 def _within(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
@@ -78,8 +103,18 @@ class Compare(Block):
     rope: Annotated[float, Field(gt=0)] | None = Field(
         None, description="Region of practical equivalence, in metric units (> 0)."
     )
-    correlation: Annotated[float, Field(ge=0, lt=1)] | None = Field(
-        None, description="Correlation of replicates that share data (cross-validation folds), 0 ≤ c < 1."
+    correlation: (
+        Annotated[
+            float,
+            Field(ge=0, lt=1),
+            BeforeValidator(_correlation),
+            WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0, "exclusiveMaximum": 1}, SPLIT]}),
+        ]
+        | None
+    ) = Field(
+        None,
+        description="Correlation of replicates that share data (cross-validation folds), 0 ≤ c < 1, or the "
+        "split it derives from: `{test: 30, train: 120}` gives test / (test + train) = 0.2.",
     )
 
 

@@ -118,6 +118,14 @@ def test_bad_replicates(replicates: object, field: str, words: str) -> None:
     assert err.field == field and words in err.problem + err.fix, str(err)
 
 
+def test_compare_correlation_derives_from_the_split_sizes() -> None:
+    # Nadeau and Bengio's correlation of cross-validation folds: test size / total size
+    variables = {"kind": {"choice": ["a", "b"]}}
+    compare = {"variable": "kind", "baseline": "a", "correlation": {"test": 30, "train": 120}}
+    spec = load_spec(sweep_spec(variables=variables, compare=compare))
+    assert spec.compare is not None and spec.compare.correlation == 0.2
+
+
 def test_compare_gains_within_confirm_rope_correlation() -> None:
     variables = {"kind": {"choice": ["a", "b"]}, "dataset": {"choice": ["d1", "d2"]}, "x": {"float": [0, 1]}}
     base = {"variable": "kind", "baseline": "a", "treatment": "b"}
@@ -149,6 +157,8 @@ def test_compare_gains_within_confirm_rope_correlation() -> None:
         ({"rope": 0}, "compare.rope", "> 0"),
         ({"correlation": 1.0}, "compare.correlation", "< 1"),
         ({"correlation": -0.1}, "compare.correlation", "at least 0"),
+        ({"correlation": {"test": 1, "trian": 4}}, "compare.correlation", "not test and train"),
+        ({"correlation": {"test": 0, "train": 4}}, "compare.correlation", "positive sizes"),
     ],
 )
 def test_bad_compare_fields(change: dict[str, object], field: str, words: str) -> None:
