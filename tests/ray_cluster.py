@@ -143,10 +143,10 @@ class RayCluster:
             ]
         else:
             args += [f"--address={self.address}"]
-        log = open(self.workdir / f"ray-node-{i}.log", "wb")  # noqa: SIM115  # lives with the process
-        proc = subprocess.Popen(
-            args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        with open(self.workdir / f"ray-node-{i}.log", "wb") as log:  # the process holds its own copy
+            proc = subprocess.Popen(
+                args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         self.procs.append(proc)
         return proc
 

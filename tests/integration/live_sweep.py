@@ -42,13 +42,14 @@ def start(
         "SWEEPER_TEST_SLEEP": "0.15",
         "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]),
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sweeper", "launch", str(sweep_file), "--backend", "local", "-q", *extra]
-        + ([] if "--results" in extra else ["--results", str(tmp / "results")]),
-        env=env,
-        cwd=tmp,
-        stderr=open(tmp / "driver.err", "wb"),  # noqa: SIM115 (the child holds it; closed with the test)
-    )
+    with open(tmp / "driver.err", "wb") as err:  # the child holds its own copy
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sweeper", "launch", str(sweep_file), "--backend", "local", "-q", *extra]
+            + ([] if "--results" in extra else ["--results", str(tmp / "results")]),
+            env=env,
+            cwd=tmp,
+            stderr=err,
+        )
     return proc, tmp / "results" / "live", gate
 
 

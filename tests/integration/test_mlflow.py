@@ -99,6 +99,7 @@ def free_port() -> int:
 
 def mlflow_server(tmp: Path, port: int) -> subprocess.Popen[bytes]:
     exe = Path(sys.executable).with_name("mlflow")
+    log = open(tmp / "mlflow-server.log", "ab")  # noqa: SIM115 (closed once the server has its copy)
     proc = subprocess.Popen(
         [
             str(exe),
@@ -114,10 +115,11 @@ def mlflow_server(tmp: Path, port: int) -> subprocess.Popen[bytes]:
             "--workers",
             "1",
         ],
-        stdout=open(tmp / "mlflow-server.log", "ab"),  # noqa: SIM115
+        stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # its workers share its process group: stopped by that id
     )
+    log.close()
 
     def up() -> bool:
         try:

@@ -28,11 +28,10 @@ def s3(monkeypatch, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [str(exe), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=open(tmp_path / "moto.log", "wb"),  # noqa: SIM115
-        stderr=subprocess.STDOUT,
-    )
+    with open(tmp_path / "moto.log", "wb") as log:  # the server holds its own copy
+        proc = subprocess.Popen(
+            [str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT
+        )
     url = f"http://127.0.0.1:{port}"
     for k, v in {
         "AWS_ENDPOINT_URL": url,
