@@ -23,7 +23,7 @@ SCREEN_LINES = 6  # lines of a traceback shown live, under the progress line
 def headline(error: str | None) -> str:
     """The line that names an error: in a traceback, the exception line after the last frame; else
     the first line (a timeout's or a lost worker's reason)."""
-    lines = [line.rstrip() for line in (error or "").splitlines() if line.strip()]
+    lines = _lines(error)
     if not lines:
         return "(no error text)"
     frames = [i for i, line in enumerate(lines) if line.startswith("  File ")]
@@ -34,7 +34,13 @@ def headline(error: str | None) -> str:
 
 def screen_tail(error: str | None, lines: int = SCREEN_LINES) -> list[str]:
     """The last lines of an error, to show on screen without flooding it."""
-    return [line.rstrip() for line in (error or "").splitlines() if line.strip()][-lines:]
+    return _lines(error)[-lines:]
+
+
+def _lines(error: object) -> list[str]:
+    """The non-blank lines of an error; a missing one (None, or NaN read back from Parquet) has none."""
+    text = error if isinstance(error, str) else ""
+    return [line.rstrip() for line in text.splitlines() if line.strip()]
 
 
 def error_groups(errors: Iterable[str | None]) -> list[tuple[str, int]]:
