@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sweeper.errors import ObjectiveError, SpecError, StorageError, SweeperError
 from sweeper.results.lock import DriverLock
 from sweeper.results.status import launch_command
-from sweeper.results.store import is_uri
+from sweeper.results.store import is_uri, storage_env
 from sweeper.results.table import EXPERIMENT_JSON, TRIALS, read_json, write_json
 from sweeper.spec.model import Experiment, Tracking, check_experiment, load_spec
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from sweeper.engine.loop import Stats
     from sweeper.engine.profile import Profile
+    from sweeper.results.store import Uploader
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,12 +129,7 @@ def launch(
     """
     from sweeper.engine.profile import Profile
 
-    prof = Profile()  # from the call on: the imports below take a second on a loaded machine
-    from sweeper.backends import BACKENDS
-    from sweeper.engine.resume import holds_experiment
-    from sweeper.search.pruners import check_pruner
-    from sweeper.search.seeds import check_replicates
-
+    prof = Profile()  # from the call on: imports, the spec's loading and a bucket's download count
     spec = check_experiment(sweep) if isinstance(sweep, Experiment) else load_spec(sweep)
     check_machine(spec)
     if mlflow:
@@ -151,20 +147,36 @@ def launch(
             )
         from sweeper.engine.signals import Interrupted
 
-        with staged(str(results), spec.name, check_no_live_driver) as root:
+        with staged(str(results), spec.name, check_no_live_driver) as store:
+            root = store.folder.parent
             try:
-                return launch(
-                    spec,
-                    results=root,
-                    backend=backend,
-                    address=address,
-                    fresh=fresh,
-                    retry_failed=retry_failed,
-                    progress=progress,
-                    profile=profile,
+                return _launch(
+                    spec, sweep, root, backend, address, False, retry_failed, progress, profile, prof, store
                 )
             except (Interrupted, SweeperError) as exc:  # name the bucket, not the staging copy
                 raise type(exc)(str(exc).replace(str(root), str(results).rstrip("/"))) from None
+    return _launch(spec, sweep, results, backend, address, fresh, retry_failed, progress, profile, prof, None)
+
+
+def _launch(
+    spec: Experiment,
+    sweep: Any,
+    results: str | Path,
+    backend: str,
+    address: str | None,
+    fresh: bool,
+    retry_failed: bool,
+    progress: bool | None,
+    profile: bool,
+    prof: Profile,
+    store: Uploader | None,
+) -> SweepResult:
+    """A launch into a local results root; ``store`` streams it to object storage when it mirrors a URI."""
+    from sweeper.backends import BACKENDS
+    from sweeper.engine.resume import holds_experiment
+    from sweeper.search.pruners import check_pruner
+    from sweeper.search.seeds import check_replicates
+
     check_pruner(spec)
     check_replicates(spec)
     if spec.command is not None and spec.command.shell:
@@ -194,6 +206,7 @@ def launch(
             progress=progress,
             prof=prof if profile else None,
             connecting=connecting,
+            store=store,
         )
     finally:
         if connecting is not None:  # the backend has ended it already, unless the launch failed first
@@ -229,6 +242,7 @@ def _checked_launch(
     progress: bool | None,
     prof: Profile | None,
     connecting: Future[bool] | None,
+    store: Uploader | None,
 ) -> SweepResult:
     from sweeper.engine.resume import holds_experiment
     from sweeper.run.objective import check_signature, load_objective, wants
@@ -261,6 +275,8 @@ def _checked_launch(
         prune=spec.pruner is not None,
         command=spec.command,
         timeout=spec.timeout,
+        results_uri=store.uri if store is not None else None,  # runs put their artifacts there
+        storage_env=storage_env() if store is not None else (),
     )
     lock = DriverLock(folder).acquire()  # refuses a folder another driver is running
     if fresh and holds_experiment(folder):
@@ -281,6 +297,7 @@ def _checked_launch(
             wants_trial=wants_trial,
             prof=prof,
             connecting=connecting,
+            store=store,
         )
     finally:
         lock.release()
@@ -300,6 +317,7 @@ def _run(
     wants_trial: bool = True,
     prof: Profile | None = None,
     connecting: Future[bool] | None = None,
+    store: Uploader | None = None,
 ) -> SweepResult:
     from sweeper.backends import make_backend
     from sweeper.engine.channel import POLL_S, Tracker, open_channel
@@ -343,6 +361,8 @@ def _run(
             channel, start_monitor = open_channel(spec, where, wants_trial)
             ref = replace(ref, channel=channel, inputs=tuple(inputs.paths.items()) if inputs else ())
             _write_experiment(folder, spec, status="running", backend=backend, address=address)
+            if store is not None and inputs is not None:  # runs elsewhere read them from the bucket
+                store.push()
             writer = TableWriter(folder / TRIALS, trial_schema(spec))
         with prof.phase("backend"):
             runner = make_backend(where, spec, ref, address=address, connecting=connecting)

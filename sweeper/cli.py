@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,7 +49,10 @@ def _launch(args: argparse.Namespace) -> int:
         profile=args.profile,
         mlflow=args.mlflow,
     )
-    return _print_summary(sweep)
+    from sweeper.results.store import is_uri, join
+
+    # on a URI, sweep.path is the driver's local staging copy: name the bucket instead
+    return _print_summary(sweep, join(args.results, sweep.spec.name) if is_uri(args.results) else None)
 
 
 def _local(path: str) -> str:
@@ -166,6 +169,16 @@ def _job(args: argparse.Namespace) -> int:
     return 0
 
 
+def _followed(path: str) -> tuple[str, Callable[[], None] | None]:
+    """A results folder to watch: ``path`` itself, or a local copy of a URI and what refreshes it."""
+    from sweeper.results.store import Replica, is_uri
+
+    if not is_uri(path):
+        return path, None
+    replica = Replica(path).pull()
+    return str(replica.folder), replica.refresh
+
+
 def _status(args: argparse.Namespace) -> int:
     from sweeper.errors import SweeperError
     from sweeper.results.status import experiment_status, format_status
@@ -183,8 +196,9 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_summary(sweep) -> int:  # type: ignore[no-untyped-def]
-    """Print what the sweep did; the exit code: 1 when no run completed, else 0."""
+def _print_summary(sweep, shown: str | None = None) -> int:  # type: ignore[no-untyped-def]
+    """Print what the sweep did (its folder named as ``shown`` when given); the exit code: 1 when no
+    run completed, else 0."""
     from sweeper.engine.progress import duration
     from sweeper.results.failures import group_lines, table_groups
 
@@ -196,7 +210,8 @@ def _print_summary(sweep) -> int:  # type: ignore[no-untyped-def]
     )
     print(f"{sweep.spec.name}: {s.trials_done} trials, {s.runs_done} runs ({counts}){rate}")
     table = sweep.table
-    for line in group_lines(table_groups(table), sweep.path):
+    path = shown or sweep.path
+    for line in group_lines(table_groups(table), path):
         print(line)
     best = sweep.best
     if best:
@@ -206,7 +221,7 @@ def _print_summary(sweep) -> int:  # type: ignore[no-untyped-def]
             f"best: trial {best['trial']} {best['metric']}={best['mean']:.6g} "
             f"(mean of {best['n']} replicates) with {params_text(best['params'])}"
         )
-    print(f"results: {sweep.path}  (sweeper.load({str(sweep.path)!r}))")
+    print(f"results: {path}  (sweeper.load({str(path)!r}))")
     if s.runs_done and not (s.counts.get("complete", 0) or s.counts.get("pruned", 0)):
         print(f"no run completed: every one of the {s.runs_done} runs failed (exit code 1)", file=sys.stderr)
         return 1
@@ -231,7 +246,7 @@ def _errors(args: argparse.Namespace) -> int:
     from sweeper.results.failures import describe_errors
     from sweeper.results.table import check_results_folder
 
-    sys.stdout.write(describe_errors(check_results_folder(args.dir), args.trial))
+    sys.stdout.write(describe_errors(check_results_folder(_local(args.dir)), args.trial))
     return 0
 
 
@@ -302,7 +317,8 @@ def _export(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from sweeper.report.live import make_server
 
-    server = make_server(args.dir, host=args.host, port=args.port, every=args.every)
+    folder, pull = _followed(args.dir)
+    server = make_server(folder, host=args.host, port=args.port, every=args.every, pull=pull)
     host, port = str(server.server_address[0]), int(server.server_address[1])
     print(f"serving the live report of {args.dir} at http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
     try:
@@ -318,7 +334,8 @@ def _dashboard(args: argparse.Namespace) -> int:
     from sweeper.integrations.dashboard import run_dashboard
 
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it ends
-        run_dashboard(args.dir, host=args.host, port=args.port, every=args.every)
+        folder, pull = _followed(args.dir)
+        run_dashboard(folder, host=args.host, port=args.port, every=args.every, pull=pull)
     return 0
 
 
@@ -393,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_launch)
 
     p = sub.add_parser("table", help="the summary table: one row per trial, ranked")
-    p.add_argument("dir", help="a results folder (RESULTS/<experiment>)")
+    p.add_argument("dir", help="a results folder, RESULTS/<experiment> (RESULTS may be s3://bucket/prefix)")
     p.add_argument("--by", help="group over the other variables: VAR[,VAR] (e.g. --by model)")
     p.add_argument(
         "--format",
@@ -404,7 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_table)
 
     p = sub.add_parser("report", help="test the hypothesis, write DIR/report/ (HTML, MD, PNG)")
-    p.add_argument("dir", help="a results folder (RESULTS/<experiment>)")
+    p.add_argument("dir", help="a results folder, RESULTS/<experiment> (RESULTS may be s3://bucket/prefix)")
     p.add_argument(
         "--json",
         action="store_true",
@@ -416,13 +433,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_report)
 
     p = sub.add_parser("export", help="log a results folder's runs and verdict to MLflow")
-    p.add_argument("dir", help="a results folder (RESULTS/<experiment>)")
+    p.add_argument("dir", help="a results folder, RESULTS/<experiment> (RESULTS may be s3://bucket/prefix)")
     p.add_argument("--mlflow", metavar="URI", required=True, help="MLflow tracking URI")
     p.add_argument("--mlflow-experiment", help="MLflow experiment name (default: the experiment's)")
     p.set_defaults(handler=_export)
 
     p = sub.add_parser("serve", help="serve the report on 127.0.0.1, re-rendered as rows land")
-    p.add_argument("dir", help="a results folder (RESULTS/<experiment>)")
+    p.add_argument("dir", help="a results folder, RESULTS/<experiment> (RESULTS may be s3://bucket/prefix)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument(
@@ -431,21 +448,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_serve)
 
     p = sub.add_parser("dashboard", help="optuna-dashboard on the study rebuilt from the trial table")
-    p.add_argument("dir", help="a results folder (RESULTS/<experiment>)")
+    p.add_argument("dir", help="a results folder, RESULTS/<experiment> (RESULTS may be s3://bucket/prefix)")
     p.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--every", type=float, default=3.0, help="add finished trials this often (s, default 3)")
     p.set_defaults(handler=_dashboard)
 
     p = sub.add_parser("components", help="datasets, jobs, models ... the trials used and made")
-    p.add_argument("dir", help="a results folder (RESULTS/<experiment>)")
+    p.add_argument("dir", help="a results folder, RESULTS/<experiment> (RESULTS may be s3://bucket/prefix)")
     p.add_argument("--trial", type=int, help="only the components linked to this trial")
     p.set_defaults(handler=_components)
 
     p = sub.add_parser(
         "rerun", help="run one recorded run again, here, in the foreground; compare its metrics"
     )
-    p.add_argument("dir", help="a results folder (RESULTS/<experiment>)")
+    p.add_argument("dir", help="a results folder, RESULTS/<experiment> (RESULTS may be s3://bucket/prefix)")
     p.add_argument("trial", type=int, help="the trial id")
     p.add_argument("--replicate", type=int, default=0, help="which replicate (default 0)")
     p.add_argument("--record", action="store_true", help="write the rerun into the table as a new attempt")
@@ -453,7 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_rerun)
 
     p = sub.add_parser("errors", help="the tracebacks of failed runs, grouped by distinct error")
-    p.add_argument("dir", help="a results folder (RESULTS/<experiment>)")
+    p.add_argument("dir", help="a results folder, RESULTS/<experiment> (RESULTS may be s3://bucket/prefix)")
     p.add_argument("--trial", type=int, help="every failed run of this trial, in full")
     p.set_defaults(handler=_errors)
 

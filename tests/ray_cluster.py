@@ -86,6 +86,7 @@ class RayCluster:
         self.client_port = free_port()
         self.client_address = f"ray://127.0.0.1:{self.client_port}"  # Ray Client
         self.procs: list[subprocess.Popen[bytes]] = []
+        self._args: list[tuple[bool, int | None, int, dict[str, float] | None]] = []  # add_node's, per node
         self._want, self._cpus, self._resources = nodes, cpus, resources or {}
         self._system_config = {**FAST_HEALTH_CHECKS, **(system_config or {})}
 
@@ -118,7 +119,13 @@ class RayCluster:
         resources: dict[str, float] | None = None,
     ) -> subprocess.Popen[bytes]:
         """Start one node; ``gpus`` are declared, not detected, so placement is testable anywhere."""
-        i = len(self.procs)
+        self.procs.append(self._spawn(len(self.procs), head, cpus, gpus, resources))
+        self._args.append((head, cpus, gpus, resources))
+        return self.procs[-1]
+
+    def _spawn(
+        self, i: int, head: bool, cpus: int | None, gpus: int, resources: dict[str, float] | None
+    ) -> subprocess.Popen[bytes]:
         temp = self.root / f"n{i}"
         temp.mkdir(parents=True, exist_ok=True)
         args = [
@@ -143,12 +150,10 @@ class RayCluster:
             ]
         else:
             args += [f"--address={self.address}"]
-        with open(self.workdir / f"ray-node-{i}.log", "wb") as log:  # the process holds its own copy
-            proc = subprocess.Popen(
+        with open(self.workdir / f"ray-node-{i}.log", "ab") as log:  # the process holds its own copy
+            return subprocess.Popen(
                 args, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
-        self.procs.append(proc)
-        return proc
 
     def wait_for_nodes(self, n: int, timeout: float = 90.0) -> None:
         """Block until ``n`` nodes are alive (asked of the head in a short-lived subprocess)."""
@@ -157,10 +162,17 @@ class RayCluster:
             "import ray, sys; ray.init(address=sys.argv[1], logging_level='error');"
             "print(sum(1 for n in ray.nodes() if n['Alive']))"
         )
-        alive = -1
+        alive, restarts = -1, 2
         while time.monotonic() < deadline:
             for i, proc in enumerate(self.procs):
-                if proc.poll() is not None:
+                if proc.poll() is not None and i > 0 and restarts > 0:
+                    # Ray gives a joining raylet a fixed 30 s to register; on a loaded machine it
+                    # can miss that and exit 1. The head is up, so start that node again.
+                    restarts -= 1
+                    with contextlib.suppress(ProcessLookupError):  # what it left behind: its group is ours
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    self.procs[i] = self._spawn(i, *self._args[i])
+                elif proc.poll() is not None:
                     raise RuntimeError(
                         f"ray node {i} exited with {proc.returncode}; see "
                         f"{self.workdir / f'ray-node-{i}.log'}"

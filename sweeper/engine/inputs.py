@@ -127,7 +127,8 @@ def _job(
             "first launch\n  fix: restore them, or start over with --fresh"
         )
     out = folder / "artifacts" / "jobs" / c.name
-    produced = Path(old["path"]) if old and old.get("path") else None
+    # kept relative to the results folder, so a moved folder (or a bucket's fresh local copy) finds it
+    produced = folder / old["path"] if old and old.get("path") else None
     if produced is None or not produced.exists() or hash_path(produced)[0] != old["sha256"]:  # type: ignore[index]
         if out.exists():
             shutil.rmtree(out)
@@ -150,5 +151,6 @@ def _job(
     _same(old, rec, where, f"the output of job {c.job}")
     inputs.records.append(job_rec)
     inputs.paths[c.name] = str(produced)
-    state[c.name] = {"job": c.job, "job_sha256": job_key, "path": str(produced)}
+    kept = produced.relative_to(folder) if produced.is_relative_to(folder) else produced
+    state[c.name] = {"job": c.job, "job_sha256": job_key, "path": str(kept)}
     return rec

@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -140,8 +141,15 @@ def dashboard_command(journal: Path, host: str, port: int) -> list[str]:
     return [cmd, str(journal), "--host", host, "--port", str(port)]
 
 
-def run_dashboard(folder: str | Path, host: str = "127.0.0.1", port: int = 8080, every: float = 3.0) -> None:
-    """Rebuild the study, start optuna-dashboard on it, and keep adding trials until Ctrl-C."""
+def run_dashboard(
+    folder: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    every: float = 3.0,
+    pull: Callable[[], None] | None = None,
+) -> None:
+    """Rebuild the study, start optuna-dashboard on it, and keep adding trials until Ctrl-C;
+    ``pull`` refreshes a local copy of a results URI before each round."""
     folder = Path(folder)
     if not (folder / "experiment.json").is_file():
         raise SweeperError(
@@ -162,6 +170,8 @@ def run_dashboard(folder: str | Path, host: str = "127.0.0.1", port: int = 8080,
     try:
         while proc.poll() is None:
             time.sleep(every)
+            if pull is not None:
+                pull()
             mirror.sync()
         err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
         raise SweeperError(f"optuna-dashboard exited with code {proc.returncode}:\n{err}")

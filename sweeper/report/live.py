@@ -12,6 +12,7 @@ import html
 import json
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,9 @@ setInterval(async () => {
 class LivePage:
     """The rendered page of one results folder, cached until the folder changes and ``every`` passed."""
 
-    def __init__(self, folder: Path, every: float = 3.0):
-        self.folder, self.every = folder, every
+    def __init__(self, folder: Path, every: float = 3.0, pull: Callable[[], None] | None = None):
+        """``pull``: brings ``folder`` up to date first (a local copy of a results URI)."""
+        self.folder, self.every, self.pull = folder, every, pull
         self.version = 0
         self._body = ""
         self._signature: tuple[Any, ...] | None = None
@@ -60,6 +62,8 @@ class LivePage:
         with self._lock:
             if time.monotonic() - self._rendered < self.every and self._signature is not None:
                 return
+            if self.pull is not None:
+                self.pull()
             sig = self.signature()
             if sig == self._signature:
                 return
@@ -118,16 +122,21 @@ def _css() -> str:
 
 
 def make_server(
-    folder: str | Path, host: str = "127.0.0.1", port: int = 8000, every: float = 3.0
+    folder: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    every: float = 3.0,
+    pull: Callable[[], None] | None = None,
 ) -> ThreadingHTTPServer:
-    """An HTTP server for one results folder (``port=0``: a free port, see ``server_address``)."""
+    """An HTTP server for one results folder (``port=0``: a free port, see ``server_address``);
+    ``pull`` refreshes a local copy of a results URI before each rendering."""
     folder = Path(folder)
     if not (folder / "experiment.json").is_file():
         raise SweeperError(
             f"{folder}: not a results folder (no experiment.json)"
             "\n  fix: pass RESULTS/<experiment>, e.g. results/quickstart"
         )
-    live = LivePage(folder, every)
+    live = LivePage(folder, every, pull)
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:

@@ -59,7 +59,7 @@ def table_groups(table: pd.DataFrame) -> list[tuple[str, int]]:
     return error_groups(failed_rows(table)["error"].tolist())
 
 
-def group_lines(groups: list[tuple[str, int]], folder: Path, shown: int = 5) -> list[str]:
+def group_lines(groups: list[tuple[str, int]], folder: str | Path, shown: int = 5) -> list[str]:
     """Summary lines: ``75 runs: NameError: ...`` per error, then where the tracebacks are."""
     if not groups:
         return []

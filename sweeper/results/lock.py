@@ -123,9 +123,13 @@ class Heartbeat:
 
 
 def _remote_alive(folder: Path) -> bool:
-    """A driver on another host that refreshed driver.json within FRESH_S (flock may not cross NFS)."""
+    """A driver on another host that refreshed driver.json within FRESH_S (flock may not cross NFS);
+    for a local copy of a results URI, any driver that did (a bucket has no flock at all)."""
+    from sweeper.results.store import COPY_OF
+
     rec = driver_record(folder)
-    if rec.get("state") != "running" or rec.get("host") in (None, socket.gethostname()):
+    here = rec.get("host") in (None, socket.gethostname()) and not (folder / COPY_OF).exists()
+    if rec.get("state") != "running" or here:
         return False
     try:
         beat = dt.datetime.fromisoformat(str(rec.get("heartbeat_at")))

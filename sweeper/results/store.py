@@ -11,18 +11,27 @@ Every other module reads and writes a local folder. For a URI:
 
 The driver lock on object storage: there are no locks there, so the rule is the heartbeat.
 A launch refuses a URI whose ``driver.json`` says ``running`` with a heartbeat younger than
-``FRESH_S`` (the driver rewrites it every 2 s and uploads it within a second): at most one
+``FRESH_S`` (the uploader refreshes it there every 2 s while the driver's process lives, even
+through a run longer than that on the local backend, which holds up the driver's own): at most one
 driver per experiment, and a killed driver's folder can be resumed ``FRESH_S`` seconds later.
 Credentials and the endpoint come from the usual variables (``AWS_ENDPOINT_URL`` included).
+
+Runs on other machines (a Ray cluster's workers) never see the driver's staging folder: each run
+puts its own artifact folder under the URI (:func:`put_folder`) and reads the declared components
+the driver made (metadata records, shared jobs' outputs) from it (:func:`fetch`), with the driver's
+storage variables (:func:`storage_env`), which travel with the run's context, set meanwhile.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import os
 import re
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +40,23 @@ from sweeper.errors import SweeperError
 
 URI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 EVERY_S = 1.0
-SKIP = ("driver.lock",)  # a local flock means nothing in a bucket
+COPY_OF = ".copy-of"  # in a local copy of a URI: its driver's liveness is the heartbeat's (lock.py)
+# lock.py's DRIVER_JSON and HEARTBEAT_S, not imported: lock.py reads COPY_OF from here
+HEARTBEAT, BEAT_S = "driver.json", 2.0
+SKIP = ("driver.lock", COPY_OF)  # a local flock means nothing in a bucket
+# What S3 clients (pyarrow's included) read from the environment; paths (AWS_PROFILE's config,
+# AWS_CA_BUNDLE) would name files on the driver, so they stay behind.
+STORAGE_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_EC2_METADATA_DISABLED",
+)
+_ENV_LOCK = threading.Lock()
 
 
 def is_uri(path: str | Path) -> bool:
@@ -56,6 +81,69 @@ def _filesystem(uri: str) -> tuple[Any, str]:
     return filesystem, str(path).rstrip("/")
 
 
+def storage_env() -> tuple[tuple[str, str], ...]:
+    """This process's storage variables that are set, for runs that write to the same URI elsewhere."""
+    return tuple((k, os.environ[k]) for k in STORAGE_VARIABLES if k in os.environ)
+
+
+@contextlib.contextmanager
+def _environ(env: tuple[tuple[str, str], ...]) -> Iterator[None]:
+    """The driver's storage variables while a worker talks to the store (its own ones come back after)."""
+    if not env:
+        yield
+        return
+    with _ENV_LOCK:
+        saved = {k: os.environ.get(k) for k, _ in env}
+        os.environ.update(env)
+        try:
+            yield
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+
+def put_folder(folder: Path, uri: str, env: tuple[tuple[str, str], ...] = ()) -> None:
+    """Put every file under ``folder`` at ``uri/<relative path>`` (one PUT each, so each is whole)."""
+    with _environ(env):
+        remote, path = _filesystem(uri)
+        for p in sorted(folder.rglob("*")):
+            if p.is_file():
+                target = f"{path}/{p.relative_to(folder).as_posix()}"
+                remote.create_dir(target.rsplit("/", 1)[0], recursive=True)
+                with remote.open_output_stream(target) as out:
+                    out.write(p.read_bytes())
+
+
+def fetch(uri: str, target: Path, env: tuple[tuple[str, str], ...] = ()) -> None:
+    """Copy the file or folder at ``uri`` to ``target``: made whole beside it, then renamed into place."""
+    import shutil
+
+    from pyarrow import fs
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = Path(tempfile.mkdtemp(prefix=".fetch-", dir=target.parent))
+    try:
+        with _environ(env):
+            remote, path = _filesystem(uri)
+            info = remote.get_file_info(path)
+            if info.type == fs.FileType.Directory:
+                local = fs.LocalFileSystem()
+                fs.copy_files(path, str(part / "x"), source_filesystem=remote, destination_filesystem=local)
+            elif info.type == fs.FileType.File:
+                with remote.open_input_stream(path) as src:
+                    (part / "x").write_bytes(src.read())
+            else:
+                raise FileNotFoundError(f"{uri}: not there")
+        if target.is_dir():
+            shutil.rmtree(target)
+        (part / "x").replace(target)
+    finally:
+        shutil.rmtree(part, ignore_errors=True)
+
+
 def download(uri: str, folder: Path) -> bool:
     """Copy the experiment folder at ``uri`` into ``folder``; False when the URI holds nothing yet."""
     from pyarrow import fs
@@ -77,12 +165,73 @@ def download(uri: str, folder: Path) -> bool:
 
 def local_copy(uri: str) -> Path:
     """A fresh local copy of the experiment folder at ``uri``, for the commands that only read."""
-    folder = Path(tempfile.mkdtemp(prefix="sweeper-read-")) / uri.rstrip("/").rsplit("/", 1)[-1]
-    if not download(uri, folder):
-        raise SweeperError(
-            f"{uri}: no results there\n  fix: pass RESULTS/<experiment>, e.g. s3://bucket/x/quickstart"
-        )
-    return folder
+    return Replica(uri).pull().folder
+
+
+class Replica:
+    """A local folder that follows the experiment folder at ``uri`` (``sweeper serve`` and
+    ``sweeper dashboard`` on a URI): each :meth:`pull` gets what changed and drops what the bucket
+    dropped (parts folded by compaction). Each file is written whole beside its place and renamed,
+    so a reader never sees half a part; files this copy did not bring (a rendered report, the
+    dashboard's journal) are left alone. ``artifacts/`` stays in the bucket: no view reads it."""
+
+    def __init__(self, uri: str):
+        self.uri = uri.rstrip("/")
+        self.remote, self.path = _filesystem(self.uri)
+        self.folder = Path(tempfile.mkdtemp(prefix="sweeper-read-")) / self.uri.rsplit("/", 1)[-1]
+        self.folder.mkdir()
+        (self.folder / COPY_OF).write_text(self.uri + "\n", encoding="utf-8")
+        self._got: dict[str, tuple[int, int]] = {}  # relative path -> (size, mtime_ns) in the bucket
+        self._warned = False
+
+    def pull(self) -> Replica:
+        from pyarrow import fs
+
+        try:
+            infos = self.remote.get_file_info(
+                fs.FileSelector(self.path, recursive=True, allow_not_found=True)
+            )
+            now = {
+                i.path[len(self.path) + 1 :]: (i.size, i.mtime_ns or 0)
+                for i in infos
+                if i.type == fs.FileType.File and not i.path[len(self.path) + 1 :].startswith("artifacts/")
+            }
+            if not self._got and "experiment.json" not in now:
+                raise SweeperError(
+                    f"{self.uri}: no results there\n  fix: pass RESULTS/<experiment>, e.g."
+                    " s3://bucket/x/quickstart"
+                )
+            for rel, sig in sorted(now.items(), key=lambda kv: not kv[0].endswith(".json")):
+                if self._got.get(rel) != sig:  # records first: a part never lands before its schema
+                    self._get(rel)
+                    self._got[rel] = sig
+        except OSError as exc:
+            raise SweeperError(
+                f"{self.uri}: cannot read it ({exc})\n  fix: check the credentials and endpoint"
+            ) from None
+        for rel in [r for r in self._got if r not in now]:
+            (self.folder / rel).unlink(missing_ok=True)
+            del self._got[rel]
+        return self
+
+    def refresh(self) -> None:
+        """:meth:`pull` for a view that keeps running: a failure keeps the last copy and warns once."""
+        try:
+            self.pull()
+        except SweeperError as exc:
+            if not self._warned:
+                self._warned = True
+                print(f"warning: {exc}; showing the last copy, retrying", file=sys.stderr)
+        else:
+            self._warned = False
+
+    def _get(self, rel: str) -> None:
+        target = self.folder / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part = target.with_name(f".{target.name}.part")
+        with self.remote.open_input_stream(f"{self.path}/{rel}") as src:
+            part.write_bytes(src.read())
+        part.replace(target)
 
 
 class Uploader:
@@ -94,6 +243,8 @@ class Uploader:
         self._sent: dict[str, tuple[int, int]] = {}  # relative path -> (size, mtime_ns) put
         self._stop = threading.Event()
         self._warned = False
+        self._beat_at = 0.0
+        self._pushing = threading.Lock()  # the thread's pushes and the driver's own (after components)
         self._thread = threading.Thread(target=self._loop, name="sweeper-upload", daemon=True)
 
     def start(self, *, already_up: bool = False) -> Uploader:
@@ -120,6 +271,10 @@ class Uploader:
 
     def push(self) -> None:
         """Put what changed since the last push, then remove what the folder no longer has."""
+        with self._pushing:
+            self._push()
+
+    def _push(self) -> None:
         now = self._scan()
         for rel, sig in sorted(now.items(), key=lambda kv: kv[0].endswith(".json")):  # data before records
             if self._sent.get(rel) == sig:
@@ -138,10 +293,30 @@ class Uploader:
                 self.remote.delete_file(f"{self.path}/{rel}")
             del self._sent[rel]
 
+    def _beat(self) -> None:
+        """Keep the bucket's heartbeat fresh while this process lives: the driver writes its own only
+        between runs, and a run on the local backend may take longer than FRESH_S (a bucket has no
+        flock to say the driver is alive)."""
+        import json
+
+        if time.monotonic() - self._beat_at < BEAT_S:
+            return
+        try:
+            rec = json.loads((self.folder / HEARTBEAT).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if not isinstance(rec, dict) or rec.get("state") != "running":
+            return
+        rec["heartbeat_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        with self._pushing, self.remote.open_output_stream(f"{self.path}/{HEARTBEAT}") as out:
+            out.write(json.dumps(rec, indent=2).encode())
+        self._beat_at = time.monotonic()
+
     def _loop(self) -> None:
         while not self._stop.wait(EVERY_S):
             try:
                 self.push()
+                self._beat()
             except Exception as exc:  # retried next second and at the end
                 if not self._warned:
                     self._warned = True
@@ -155,9 +330,10 @@ class Uploader:
 
 
 @contextlib.contextmanager
-def staged(uri: str, name: str, check: Callable[[Path, str], None]) -> Iterator[Path]:
-    """A local results root whose ``name`` folder mirrors ``uri/name``: downloaded first, streamed up.
-    ``check(folder, uri)`` runs on what was downloaded before anything is written (the lock rule)."""
+def staged(uri: str, name: str, check: Callable[[Path, str], None]) -> Iterator[Uploader]:
+    """A local folder ``<root>/name`` that mirrors ``uri/name``: downloaded first, then streamed up by
+    the uploader yielded (its ``folder``). ``check(folder, uri)`` runs on what was downloaded before
+    anything is written (the lock rule)."""
     target = join(uri, name)
     root = Path(tempfile.mkdtemp(prefix="sweeper-results-"))
     folder = root / name
@@ -168,6 +344,6 @@ def staged(uri: str, name: str, check: Callable[[Path, str], None]) -> Iterator[
     folder.mkdir(parents=True, exist_ok=True)
     up = Uploader(folder, target).start(already_up=had)
     try:
-        yield root
+        yield up
     finally:
         up.close()

@@ -141,6 +141,12 @@ def wants(func: Callable[..., Any], name: str) -> bool:
 def execute(ref: RunContext, runs: Sequence[Run], node: str | None = None) -> list[Outcome]:
     """Run a batch of runs in this process, one after the other; never raises for a run's error."""
     node = node or socket.gethostname()
+    if ref.results_uri is not None:  # object storage: this machine reads and puts its own files
+        return _stored(ref, runs, node)
+    return _execute(ref, runs, node)
+
+
+def _execute(ref: RunContext, runs: Sequence[Run], node: str) -> list[Outcome]:
     if ref.command is not None:
         from sweeper.run.command import run_command
 
@@ -160,6 +166,23 @@ def execute(ref: RunContext, runs: Sequence[Run], node: str | None = None) -> li
         _timed(ref, run, node, _call, func, ref, run, node, pass_seed, pass_trial, inputs, params)
         for run in runs
     ]
+
+
+def _stored(ref: RunContext, runs: Sequence[Run], node: str) -> list[Outcome]:
+    """Declared components read from the bucket first; each run's artifacts put there after it."""
+    from sweeper.run.stored import localize, ship
+
+    try:
+        here = localize(ref)
+    except Exception as exc:
+        now = time.time()
+        error = (
+            f"cannot read the sweep's declared components from {ref.results_uri} ({exc})"
+            "\n  fix: check the storage credentials and endpoint the workers get"
+            " (the driver's AWS_* variables)"
+        )
+        return [Outcome(r.trial, r.replicate, "failed", {}, now, now, node, r.attempt, error) for r in runs]
+    return [ship(here, run, out) for run, out in zip(runs, _execute(here, runs, node), strict=True)]
 
 
 def _call(

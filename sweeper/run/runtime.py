@@ -96,7 +96,8 @@ class Trial:
 
     @property
     def artifact_dir(self) -> Path:
-        """``<results>/<experiment>/artifacts/trial-N/rep-R``, created on first use."""
+        """``<results>/<experiment>/artifacts/trial-N/rep-R``, created on first use (with results on
+        object storage, a folder on the run's machine that goes there when the run ends)."""
         if self._artifacts is None:
             self._artifacts = artifact_dir(self.ref, self.run)
             self._artifacts.mkdir(parents=True, exist_ok=True)
@@ -203,6 +204,10 @@ class Trial:
 
 
 def artifact_dir(ref: RunContext, run: Run) -> Path:
+    if ref.results_uri is not None:  # object storage: on this machine, put there when the run ends
+        from sweeper.run.stored import artifact_dir as on_this_machine
+
+        return on_this_machine(ref, run)
     if not ref.folder:
         raise RuntimeError("this run has no results folder to keep artifacts in")
     return Path(ref.folder) / "artifacts" / f"trial-{run.trial}" / f"rep-{run.replicate}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -53,6 +53,10 @@ class RunContext:
     inputs: tuple[tuple[str, str], ...] = ()  # declared components: (name, path) handed to runs
     command: Command | None = None  # run a program instead of a function
     timeout: float | None = None  # seconds a run may take, counted from its own start
+    # Results on object storage: runs put their artifacts under this URI themselves, wherever they run,
+    # with the driver's storage variables (credentials, endpoint); never shown in a repr.
+    results_uri: str | None = None
+    storage_env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,3 +24,18 @@ def gated(x: float, y: str, seed: int, trial: Any) -> dict[str, float]:
     for step in range(3):  # a learning curve for the history/ table
         trial.report(step, loss=(x - 0.3) ** 2 + 1.0 / (step + 1))
     return {"loss": (x - 0.3) ** 2 + (0.1 if y == "b" else 0.0) + noise}
+
+
+def features(out: str) -> str:
+    """A shared job: runs once on the driver; its output reaches every run (from the bucket, on S3)."""
+    Path(out, "features.txt").write_text("scaled by 2\n")
+    return "features.txt"
+
+
+def stored(x: float, y: str, seed: int, trial: Any, features: str, source: str) -> dict[str, float]:
+    """``gated``, plus an artifact and a model component per run made from the declared components."""
+    (trial.artifact_dir / "model.txt").write_text(
+        f"{x} {y} {seed}\n{Path(features).read_text()}{Path(source).read_text()}from {features}\n"
+    )
+    trial.log_component("model", "model.txt")
+    return gated(x, y, seed, trial)

@@ -1,9 +1,12 @@
 """--results s3://... against a real S3 API (moto's server mode on 127.0.0.1): parts stream to the
-bucket while the sweep runs, a SIGKILLed driver resumes from the bucket with nothing lost, and the read
+bucket while the sweep runs, a SIGKILLed driver resumes from the bucket with nothing lost (on the local
+backend, and on a two-node Ray cluster whose workers put their own artifacts there), and the read
 commands work on the URI."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import signal
 import socket
@@ -13,8 +16,10 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.integration.live_sweep import RUNS, start, wait_for
+from tests.integration.live_sweep import RUNS, SWEEP, start, wait_for
+from tests.ray_cluster import RayCluster
 
 boto3 = pytest.importorskip("boto3", reason="needs boto3 and moto[server] (pip install -e '.[test]')")
 
@@ -108,6 +113,7 @@ def test_killed_driver_resumes_from_the_bucket_with_nothing_lost(tmp_path, s3):
     )
     assert again.returncode == 0, again.stderr
     assert f"resuming from {uri}/live" in again.stderr
+    assert f"results: {uri}/live  " in again.stdout  # the bucket, not the driver's staging copy
     after = sweeper.load(f"{uri}/live")
     assert len(after) == RUNS and not after.duplicated(["trial", "replicate"]).any()
     kept = after.merge(before, on=["trial", "replicate"], suffixes=("", "_before"))
@@ -144,3 +150,179 @@ def test_a_fresh_heartbeat_in_the_bucket_refuses_a_second_driver(tmp_path):
         check_no_live_driver(tmp_path, "s3://b/x")
     beat(FRESH_S + 1)  # a driver that died: resumable
     check_no_live_driver(tmp_path, "s3://b/x")
+
+
+def heartbeat_is_stale(client, key: str) -> bool:
+    """The dead driver's last heartbeat in the bucket is older than FRESH_S: a resume is allowed."""
+    from sweeper.results.lock import FRESH_S
+
+    rec = json.loads(client.get_object(Bucket="sweeps", Key=key)["Body"].read())
+    age = (dt.datetime.now(dt.UTC) - dt.datetime.fromisoformat(rec["heartbeat_at"])).total_seconds()
+    return age > FRESH_S + 1
+
+
+@pytest.mark.timeout(600)
+def test_ray_workers_put_their_artifacts_in_the_bucket_and_a_killed_driver_resumes(tmp_path, s3):
+    """A head and a worker node whose processes have no AWS variables: the runs get the driver's
+    (endpoint and credentials) through the run context, read the shared job's output from the bucket,
+    put their artifact folders there themselves; the driver is SIGKILLed mid-sweep and a second
+    one resumes from the bucket with every row exactly once."""
+    import sweeper
+    from sweeper.results.components import load_components
+    from sweeper.results.history import load_history
+    from sweeper.results.store import local_copy
+
+    uri, prefix = "s3://sweeps/team/ray", "team/ray/live/"
+    log, gate = tmp_path / "log", tmp_path / "gate"
+    log.mkdir()
+    gate.touch()
+    sweep = {
+        **SWEEP,
+        "objective": "live_objectives:stored",
+        "components": {"features": {"job": "live_objectives:features"}, "source": {"value": {"n": 7}}},
+    }
+    (tmp_path / "live.yaml").write_text(yaml.safe_dump(sweep))
+    gated = {  # what the runs read: the workers' environment is the nodes', not the driver's
+        "SWEEPER_TEST_LOG": str(log),
+        "SWEEPER_TEST_GATE": str(gate),
+        "SWEEPER_TEST_PAUSE_AT": "10",
+        "SWEEPER_TEST_SLEEP": "0.15",
+    }
+    here = str(Path(__file__).parent)
+    cluster = RayCluster(tmp_path, nodes=2, cpus=1, extra_path=[here], env=gated)
+    cluster.env = {k: v for k, v in cluster.env.items() if not k.startswith("AWS_")}
+    aws = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
+
+    address = ("--address", cluster.address)
+
+    def driver(name: str) -> subprocess.Popen[bytes]:
+        with open(tmp_path / f"{name}.err", "wb") as err:  # the child holds its own copy
+            return subprocess.Popen(
+                [sys.executable, "-m", "sweeper", "launch", "live.yaml", "--results", uri, "-q", *address],
+                env={**cluster.env, **aws},
+                cwd=tmp_path,
+                stderr=err,
+            )
+
+    def artifacts() -> int:
+        return sum(k.endswith("/model.txt") for k in keys(s3, prefix + "artifacts/"))
+
+    with cluster:
+        first = driver("first")
+        wait_for(lambda: first.poll() is not None or artifacts() >= 8, "8 runs' artifacts in the bucket", 300)
+        assert first.poll() is None, (tmp_path / "first.err").read_text()
+        wait_for(lambda: len(sweeper.load(f"{uri}/live")) >= 6, "6 rows in the bucket's trial table", 60)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        before = sweeper.load(f"{uri}/live")
+        assert 6 <= len(before) < RUNS
+        wait_for(lambda: heartbeat_is_stale(s3, prefix + "driver.json"), "a stale heartbeat", 60)
+        gate.unlink()
+        second = driver("second")
+        assert second.wait(timeout=300) == 0, (tmp_path / "second.err").read_text()
+    assert f"resuming from {uri}/live" in (tmp_path / "second.err").read_text()
+
+    after = sweeper.load(f"{uri}/live")
+    assert len(after) == RUNS and not after.duplicated(["trial", "replicate"]).any()
+    assert (after["status"] == "complete").all(), after["error"].dropna().tolist()
+    kept = after.merge(before, on=["trial", "replicate"], suffixes=("", "_before"))
+    assert len(kept) == len(before) and (kept["ended_at"] == kept["ended_at_before"]).all()
+    assert after["node"].nunique() == 2  # runs ran on the worker node too, not only beside the driver
+    objects = set(keys(s3, prefix + "artifacts/"))
+    for row in after.itertuples():
+        key = f"{prefix}artifacts/trial-{row.trial}/rep-{row.replicate}/model.txt"
+        assert key in objects, f"no artifact for trial {row.trial} rep {row.replicate}"
+    body = s3.get_object(Bucket="sweeps", Key=key)["Body"].read().decode()
+    assert body.startswith(f"{row.x} {row.y} {row.seed}\nscaled by 2\n")  # the job's output ...
+    assert '"n": 7' in body and "sweeper-results-" not in body  # ... read from the bucket, not staging
+
+    folder = local_copy(f"{uri}/live")
+    models = load_components(folder).query("name == 'model' and role == 'output'")
+    # Links of runs that ended just before the SIGKILL can be lost (the components writer flushes apart
+    # from the trial table; not an object-storage matter); every run of the second driver has its own.
+    assert len(models) >= RUNS - len(before)
+    assert all(u.startswith(f"{uri}/live/artifacts/trial-") for u in models["uri"]), models["uri"].tolist()
+    steps = load_history(folder).drop_duplicates(["trial", "replicate", "step"])
+    assert len(steps) == 3 * RUNS  # every run's learning curve, through the driver
+
+
+def get_json(url: str):
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return json.loads(r.read())
+    except OSError:
+        return None
+
+
+def listening(proc: subprocess.Popen[str]) -> str:
+    """The http://127.0.0.1:PORT/ a `sweeper serve` or `sweeper dashboard` prints first."""
+    line = proc.stdout.readline() if proc.stdout else ""
+    assert "http://127.0.0.1:" in line, line
+    return line.split("http://", 1)[1].split("/", 1)[0]
+
+
+@pytest.mark.timeout(600)
+def test_status_serve_and_dashboard_follow_a_sweep_in_the_bucket(tmp_path, s3):
+    """The live views take the URI as launch does: status says running (the heartbeat decides, as
+    in a bucket there is no lock), serve's page and the dashboard's study follow the sweep to its end."""
+    uri = "s3://sweeps/team/views/live"
+    driver, _, gate = start(tmp_path, "--results", "s3://sweeps/team/views", pause_at=8)
+    views: list[subprocess.Popen[str]] = []
+    try:
+        wait_for(lambda: [k for k in keys(s3, "team/views/live/trials/") if k.endswith(".parquet")], "a part")
+        status = cli("status", uri)
+        assert status.returncode == 0 and "live: running" in status.stdout, status.stdout + status.stderr
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "sweeper", "serve", uri, "--port", "0", "--every", "0.5"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        views.append(serve)
+        page = f"http://{listening(serve)}"
+        held = wait_for(lambda: get_json(f"{page}/state"), "the live page's state")
+        assert held["state"] == "running" and 0 < held["runs"] < RUNS, held
+        dash = None
+        if __import__("importlib.util").util.find_spec("optuna_dashboard") is not None:
+            port = socket.socket()
+            port.bind(("127.0.0.1", 0))
+            free = port.getsockname()[1]
+            port.close()
+            dash = subprocess.Popen(
+                [sys.executable, "-m", "sweeper", "dashboard", uri, "--port", str(free), "--every", "0.5"],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            views.append(dash)
+            board = f"http://{listening(dash)}"
+            wait_for(lambda: (get_json(f"{board}/api/studies") or {}).get("study_summaries"), "a study")
+        gate.unlink()
+        assert driver.wait(timeout=300) == 0, (tmp_path / "driver.err").read_text()
+        done = wait_for(
+            lambda: (s := get_json(f"{page}/state")) and s["state"] == "finished" and s, "the page to finish"
+        )
+        assert done["runs"] == RUNS
+        import urllib.request
+
+        with urllib.request.urlopen(page, timeout=10) as r:
+            html = r.read().decode()
+        assert "Report: live" in html and 'class="verdict yes"' in html
+        if dash is not None:
+
+            def six_trials() -> list:
+                study = get_json(f"{board}/api/studies")["study_summaries"][0]["study_id"]
+                trials = (get_json(f"{board}/api/studies/{study}") or {}).get("trials", [])
+                return trials if len(trials) == 6 else []
+
+            trials = wait_for(six_trials, "all 6 trials in the dashboard", 120)
+            assert all(t["state"] == "Complete" for t in trials)
+    finally:
+        for view in views:
+            view.terminate()
+            view.wait(timeout=30)
+            if view.stdout is not None:
+                view.stdout.close()
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()

@@ -1,0 +1,109 @@
+"""results/store.py and run/stored.py on a file:// URI (a real pyarrow filesystem, no server): a copy
+that follows a results URI, and runs that put their artifacts and read declared components there."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from sweeper.errors import SweeperError
+from sweeper.results.store import COPY_OF, Replica, storage_env
+from sweeper.run.objective import execute
+from sweeper.run.types import Run, RunContext
+
+
+def makes_a_model(x: float, seed: int, trial, config: str) -> dict[str, float]:
+    (trial.artifact_dir / "model.txt").write_text(f"{x} {seed} {Path(config).read_text()}")
+    trial.log_component("model", "model.txt")
+    return {"loss": x}
+
+
+def test_a_replica_follows_the_uri_and_leaves_its_own_files_alone(tmp_path):
+    remote = tmp_path / "bucket" / "exp"
+    (remote / "trials").mkdir(parents=True)
+    (remote / "artifacts" / "trial-0").mkdir(parents=True)
+    (remote / "experiment.json").write_text("{}")
+    (remote / "trials" / "a.parquet").write_bytes(b"a")
+    (remote / "artifacts" / "trial-0" / "big.bin").write_bytes(b"x" * 10)
+    replica = Replica(remote.as_uri()).pull()
+    copy = replica.folder
+    assert (copy / "trials" / "a.parquet").read_bytes() == b"a"
+    assert not (copy / "artifacts").exists()  # no view reads artifacts: they stay in the bucket
+    assert (copy / COPY_OF).read_text().strip() == remote.as_uri()
+    (copy / "report").mkdir()
+    (copy / "report" / "index.html").write_text("mine")  # rendered here, never in the bucket
+    (remote / "trials" / "b.parquet").write_bytes(b"b")  # compaction: b replaces a
+    (remote / "trials" / "a.parquet").unlink()
+    replica.pull()
+    assert sorted(p.name for p in (copy / "trials").iterdir()) == ["b.parquet"]
+    assert (copy / "report" / "index.html").read_text() == "mine"
+
+
+def test_a_replica_of_an_empty_prefix_says_so(tmp_path):
+    with pytest.raises(SweeperError, match="no results there"):
+        Replica((tmp_path / "nothing").as_uri()).pull()
+
+
+def test_a_copy_of_a_uri_reads_a_fresh_heartbeat_as_running_even_from_this_host(tmp_path):
+    """A bucket has no lock file: a copy's driver is alive while its heartbeat is fresh."""
+    from sweeper.results.lock import is_locked
+
+    beat = {
+        "state": "running",
+        "pid": 1,
+        "host": socket.gethostname(),
+        "heartbeat_at": dt.datetime.now(dt.UTC).isoformat(),
+    }
+    (tmp_path / "driver.json").write_text(json.dumps(beat))
+    assert not is_locked(tmp_path)  # a local folder: this host's flock decides, and nobody holds it
+    (tmp_path / COPY_OF).write_text("s3://b/x\n")
+    assert is_locked(tmp_path)
+
+
+def test_runs_put_their_artifacts_under_the_uri_and_read_components_from_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+    assert ("AWS_ENDPOINT_URL", "http://127.0.0.1:1") in storage_env()
+    staging = tmp_path / "staging" / "exp"  # the driver's copy, which a worker elsewhere never sees
+    bucket = tmp_path / "bucket" / "exp"
+    (bucket / "artifacts" / "components").mkdir(parents=True)
+    (bucket / "artifacts" / "components" / "config.json").write_text('{"n": 7}')
+    ref = RunContext(
+        "tests.unit.test_store:makes_a_model",
+        str(Path(__file__).parents[2]),
+        ("loss",),
+        folder=str(staging),
+        inputs=(("config", str(staging / "artifacts" / "components" / "config.json")),),
+        results_uri=bucket.as_uri(),
+        storage_env=(("SWEEPER_TEST_STORE", "set"),),
+    )
+    assert "set" not in repr(ref)  # credentials never show in a repr
+    [out] = execute(ref, [Run(3, 1, 42, {"x": 0.5})])
+    assert out.status == "complete", out.error
+    put = bucket / "artifacts" / "trial-3" / "rep-1" / "model.txt"
+    assert put.read_text() == '0.5 42 {"n": 7}'  # the component came from the bucket
+    assert [c.uri for c in out.components] == [f"{bucket.as_uri()}/artifacts/trial-3/rep-1/model.txt"]
+    assert not staging.exists()  # nothing was written where the driver's copy would be
+    assert "SWEEPER_TEST_STORE" not in os.environ  # the driver's variables were set only meanwhile
+
+
+def test_a_run_whose_artifacts_cannot_be_put_fails_saying_where_they_stay(tmp_path):
+    (tmp_path / "bucket").write_text("a file, not a folder")
+    (tmp_path / "config.json").write_text("{}")
+    ref = RunContext(
+        "tests.unit.test_store:makes_a_model",
+        str(Path(__file__).parents[2]),
+        ("loss",),
+        folder=str(tmp_path / "staging"),
+        inputs=(("config", str(tmp_path / "config.json")),),  # outside the results folder: as given
+        results_uri=f"{(tmp_path / 'bucket').as_uri()}/exp",
+    )
+    [out] = execute(ref, [Run(0, 0, 1, {"x": 1.0})])
+    assert out.status == "failed" and out.metrics == {"loss": 1.0}
+    assert "artifacts could not be put at" in out.error and "fix:" in out.error
+    kept = out.error.split("they stay in ")[1].split(" on ")[0]
+    assert (Path(kept) / "model.txt").is_file()
