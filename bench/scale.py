@@ -701,6 +701,9 @@ def main() -> None:
     if args.child:
         child(args)
         return
+    # `timeout` ends a bench with SIGTERM: exit through the finally blocks, so the `ray start`
+    # nodes it started (each in its own session) are stopped instead of left running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     only = set(args.only.split(","))
     q = args.quick
     print(
