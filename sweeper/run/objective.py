@@ -185,6 +185,18 @@ def _stored(ref: RunContext, runs: Sequence[Run], node: str) -> list[Outcome]:
     return [ship(here, run, out) for run, out in zip(runs, _execute(here, runs, node), strict=True)]
 
 
+def _worker_terminated(exc: SystemExit) -> bool:
+    """Whether ``exc`` came from Ray's SIGTERM handler in the worker rather than from the objective
+    (Slurm preempting or requeueing the job signals every process of it)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_name == "sigterm_handler" and "ray" in code.co_filename:
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def _call(
     func: Callable[..., Any],
     ref: RunContext,
@@ -219,6 +231,8 @@ def _call(
     except MetricError as exc:
         metrics, status, error, fatal = {}, "failed", str(exc), False
     except SystemExit as exc:  # a run that exits ends only itself, on every backend
+        if _worker_terminated(exc):
+            raise  # the worker is being stopped (a preempted job): the run is lost, not failed
         metrics, status, fatal = {}, "failed", False
         error = (
             f"the objective called sys.exit({exc.code!r}) (SystemExit), which would end the worker;"
