@@ -123,7 +123,7 @@ class MlflowMirror:
                     continue
                 k = int(tags[f"{TAG}trial"])
                 if f"{TAG}replicate" in tags:
-                    if f"{TAG}row" not in tags:  # the driver died while logging it: log it again
+                    if f"{TAG}row" not in tags or run.info.status == "RUNNING":  # half-logged: again
                         self.client.delete_run(run.info.run_id)
                         continue
                     self._children[(k, int(tags[f"{TAG}replicate"]))] = (run.info.run_id, tags[f"{TAG}row"])
@@ -249,7 +249,6 @@ class MlflowMirror:
                 node=row.get("node"),
                 error=row.get("error"),
                 artifact_uri=art.resolve().as_uri() if art.exists() else "",
-                row=f"{_text(row.get('attempt'))}:{_ms(row.get('ended_at'))}",
             ),
         )
         self.client.set_terminated(
@@ -257,6 +256,8 @@ class MlflowMirror:
             "FINISHED" if status == "complete" else "KILLED" if status == "pruned" else "FAILED",
             end_time=end,
         )
+        # last: the mark that the run is whole (a server lost before it leaves a run logged again)
+        self.client.set_tag(rid, f"{TAG}row", f"{_text(row.get('attempt'))}:{_ms(row.get('ended_at'))}")
         return str(rid)
 
     def _summarise(self, k: int, rows: pd.DataFrame) -> None:
