@@ -394,6 +394,7 @@ def _run(
             inputs=inputs,
             poll_s=0.0 if where == "local" else POLL_S,
         )
+        writer.before_flush = tracker.flush  # a row lands after its runs' links
         if restored is not None:
             tracker.replay(folder, restored.partial)
         with stop_on_interrupt(engine, runs_here=where == "local") as signals:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sweeper.results.components import COMPONENTS
 from sweeper.results.history import Report
 from sweeper.results.values import CONFIRM_BASE
 
@@ -197,10 +198,13 @@ class Tracker:
         self.poll_s = poll_s
         self._polled = 0.0
         self._components: ComponentWriter | None = None
+        self._closed = False
         self._reported: set[int] = set()  # trials in flight whose runs reported
         self._curves: dict[int, dict[int, float]] = {}  # closed by the judge, not yet finished here
         if inputs is not None and inputs.records:
             self._components = inputs.writer()
+        elif (folder / COMPONENTS / "links").is_dir():  # a resume: settle the links before any run
+            self._component_writer()
 
     def poll(self, *, force: bool = False) -> None:
         now = time.monotonic()
@@ -274,6 +278,17 @@ class Tracker:
         if items:
             self.monitor.replay(items)
 
+    def flush(self) -> None:
+        """Write what runs reported so far; the trial table calls this before each part it writes,
+        so a recorded row's component links and curve are on disk whenever the driver dies (a run's
+        reports reach the monitor before its outcome reaches the driver)."""
+        if self._closed:
+            return
+        self.poll(force=True)
+        self.history.flush()
+        if self._components is not None:
+            self._components.flush()
+
     def _component_writer(self) -> ComponentWriter:
         if self._components is None:
             from sweeper.results.components import ComponentWriter
@@ -282,6 +297,7 @@ class Tracker:
         return self._components
 
     def close(self) -> None:
+        self._closed = True  # the trial table's last flush comes after: everything is written here
         try:
             self.poll(force=True)
         finally:

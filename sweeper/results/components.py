@@ -7,6 +7,9 @@ Layout under ``<results>/<experiment>/components/`` (a public contract):
   per component. The id derives from kind, name and content, so the same file logged twice is one
   component, and a component shared by many trials is stored once.
 - ``links/`` Parquet: ``id``, ``trial``, ``replicate`` (null when the whole trial uses it), ``role``.
+  A run's links are written before the trial-table part that holds its row, so every recorded row
+  has its links whenever the driver dies; a resume drops the links of runs the table never
+  recorded (they run again and link afresh) and relinks a recorded trial's missing inputs.
 - ``inputs.json``: the declared inputs' hashes. A later launch (a resume) that finds different content
   refuses to run, since the finished trials were made with the old data.
 
@@ -27,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from sweeper.errors import SweeperError
 from sweeper.results.schema import COMPONENT_KINDS
-from sweeper.results.table import TableWriter, read_folder
+from sweeper.results.table import TRIALS, TableWriter, read_folder
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -36,6 +39,7 @@ if TYPE_CHECKING:
 
 COMPONENTS = "components"
 CHUNK = 1 << 20
+LINK_KEYS = ("id", "trial", "replicate", "role")  # a link written twice (a rerun's inputs) is one
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,15 +135,60 @@ def link_schema() -> pa.Schema:
 
 
 class ComponentWriter:
-    """Streams component rows and trial links; the declared inputs are written once, up front."""
+    """Streams component rows and trial links; the declared inputs are written once, up front.
+
+    Made by the driver before its first run; on a resume it first settles the links with the
+    trial table (:meth:`_settle`)."""
 
     def __init__(self, folder: Path, inputs: Sequence[Record]):
         base = Path(folder) / COMPONENTS
+        resuming = (base / "links").is_dir()
         self.items = TableWriter(base / "items", item_schema(), keys=("id",))
-        self.links = TableWriter(base / "links", link_schema(), keys=())
+        self.links = TableWriter(base / "links", link_schema(), keys=LINK_KEYS)
         self._inputs = [r.id for r in inputs]
         self._seen: set[str] = set()
+        if resuming:
+            self._settle(Path(folder) / TRIALS)
         self._add(inputs)
+
+    def _settle(self, trials: Path) -> None:
+        """Make the links agree with what the trial table records: drop output links of runs it has
+        no row for (a driver killed between the two writes; those runs run again) and the items
+        only they named, and link every recorded trial to the declared inputs it lacks."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        keys = pa.schema([pa.field("trial", pa.int64()), pa.field("replicate", pa.int32())])
+        rows = read_folder(trials, columns=keys.names) if trials.is_dir() else keys.empty_table()
+        runs = rows.select(keys.names).cast(keys) if rows.num_rows else keys.empty_table()
+        links = read_folder(self.links.folder, LINK_KEYS)
+        links = links.cast(link_schema()) if links.num_rows else link_schema().empty_table()
+        out = links.filter(pc.equal(links["role"], "output"))
+        out = out.join(runs, keys=["trial", "replicate"], join_type="left semi")
+        trials_run = pa.table({"trial": pc.unique(runs["trial"])})
+        ins = links.filter(pc.equal(links["role"], "input"))
+        ins = ins.join(trials_run, keys="trial", join_type="left semi")
+        n = trials_run.num_rows
+        wanted = pa.table(
+            {
+                "id": pa.array(np.repeat(np.array(self._inputs, dtype=object), n), pa.string()),
+                "trial": pa.array(np.tile(trials_run["trial"].to_numpy(), len(self._inputs)), pa.int64()),
+                "replicate": pa.nulls(n * len(self._inputs), pa.int32()),
+                "role": pa.array(["input"] * (n * len(self._inputs)), pa.string()),
+            }
+        )
+        new = wanted.join(ins.select(["id", "trial"]), keys=["id", "trial"], join_type="left anti")
+        if out.num_rows + ins.num_rows == links.num_rows and new.num_rows == 0:
+            return
+        kept = pa.concat_tables([out, ins, new.select(link_schema().names).cast(link_schema())])
+        self.links.rewrite(kept)
+        items = read_folder(self.items.folder, ("id",))
+        if items.num_rows:
+            named = pa.concat_arrays([kept["id"].combine_chunks(), pa.array(self._inputs, pa.string())])
+            used = items.filter(pc.is_in(items["id"], value_set=named))
+            if used.num_rows < items.num_rows:
+                self.items.rewrite(used.cast(item_schema()))
 
     def _add(self, records: Iterable[Record]) -> None:
         now = int(dt.datetime.now(dt.UTC).timestamp() * 1e6)
@@ -159,6 +208,10 @@ class ComponentWriter:
             [{"id": r.id, "trial": trial, "replicate": replicate, "role": "output"} for r in records]
         )
 
+    def flush(self) -> None:
+        self.items.flush()  # a link's component is on disk before the link
+        self.links.flush()
+
     def close(self) -> None:
         self.items.close()
         self.links.close()
@@ -167,20 +220,19 @@ class ComponentWriter:
 def load_components(path: str | Path) -> pd.DataFrame:
     """Components of a results folder joined with their links: one row per (component, trial link);
     a component nobody links to appears once with a null trial."""
-    import pandas as pd
-
     base = Path(path) / COMPONENTS
-    if not (base / "items").is_dir():
-        if not (Path(path) / "experiment.json").is_file():
-            raise SweeperError(f"{path}: not a results folder (no experiment.json)")
-        return pd.DataFrame(columns=[*item_schema().names, "trial", "replicate", "role"])
-    items = read_folder(base / "items", keys=("id",)).to_pandas()
-    links = (
-        read_folder(base / "links", keys=()).to_pandas()
-        if (base / "links").is_dir()
-        else pd.DataFrame(columns=link_schema().names)
-    )
+    if not (base / "items").is_dir() and not (Path(path) / "experiment.json").is_file():
+        raise SweeperError(f"{path}: not a results folder (no experiment.json)")
+    items = _read(base / "items", ("id",), item_schema())
+    links = _read(base / "links", LINK_KEYS, link_schema())
     return items.merge(links, on="id", how="left")
+
+
+def _read(folder: Path, keys: tuple[str, ...], schema: pa.Schema) -> pd.DataFrame:
+    """A components table; empty with its columns while nothing is written yet (a folder is made
+    before its first part)."""
+    table = read_folder(folder, keys) if folder.is_dir() else None
+    return (table if table is not None and table.num_columns else schema.empty_table()).to_pandas()
 
 
 def describe(path: str | Path, trial: int | None = None) -> str:

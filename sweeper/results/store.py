@@ -276,7 +276,7 @@ class Uploader:
 
     def _push(self) -> None:
         now = self._scan()
-        for rel, sig in sorted(now.items(), key=lambda kv: kv[0].endswith(".json")):  # data before records
+        for rel, sig in sorted(now.items(), key=_push_order):
             if self._sent.get(rel) == sig:
                 continue
             try:
@@ -327,6 +327,13 @@ class Uploader:
         if self._thread.is_alive():
             self._thread.join()
         self.push()
+
+
+def _push_order(item: tuple[str, tuple[int, int]]) -> tuple[int, str]:
+    """Trial-table parts after everything else (a row's component links and curve are up before it,
+    as they are on disk before it), records last (a part never lands before its schema)."""
+    rel = item[0]
+    return (2 if rel.endswith(".json") else 1 if rel.startswith("trials/") else 0), rel
 
 
 @contextlib.contextmanager

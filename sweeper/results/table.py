@@ -21,7 +21,7 @@ import secrets
 import shutil
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -228,6 +228,9 @@ class TableWriter:
         self._last_flush = time.monotonic()
         self.set_aside: tuple[Path, int] | None = None  # (file, rows) a failed close() put aside
         self.unsaved = 0  # rows that a failed close() could write nowhere
+        # called before each part is written: what the rows refer to (their runs' component links)
+        # lands first, so a kill between the two leaves no row without it
+        self.before_flush: Callable[[], None] | None = None
 
     def append(self, rows: Iterable[Mapping[str, Any]]) -> None:
         self._rows.extend(rows)  # type: ignore[arg-type]
@@ -238,6 +241,8 @@ class TableWriter:
         self._last_flush = time.monotonic()
         if not self._rows:
             return
+        if self.before_flush is not None:
+            self.before_flush()  # on a failure the rows stay buffered, as on a failure to write them
         import pyarrow as pa
 
         table = pa.Table.from_pylist(self._rows, schema=self.schema)
@@ -259,20 +264,43 @@ class TableWriter:
         compact, parts = _parts(self.folder)
         if not parts or (compact is None and len(parts) == 1):
             return
-        table = read_folder(self.folder, self.keys)
+        with contextlib.suppress(OSError, StorageError):  # no room to compact: the parts stay, still correct
+            self._swap_in(read_folder(self.folder, self.keys), parts[-1][0])
+
+    def rewrite(self, table: pa.Table) -> None:
+        """Make ``table`` the folder's whole content (rows no longer wanted are dropped): one compact
+        file numbered after every part, swapped in like a compaction; where folders cannot be
+        swapped, written beside the parts (every reader of ours then reads it alone) before they
+        are removed."""
+        self.flush()
+        number, self._next = self._next, self._next + 1
+        try:
+            if self._swap_in(table, number):
+                return
+            atomic_write_table(self.folder / f"compact-{number:06d}.parquet", table)
+            for p in self.folder.iterdir():
+                m = PART_RE.match(p.name)
+                if m and int(m.group(2)) < number:
+                    p.unlink(missing_ok=True)
+        except OSError as exc:
+            raise StorageError(_cannot_write(self.folder, exc)) from None
+
+    def _swap_in(self, table: pa.Table, number: int) -> bool:
+        """Put ``table`` as ``compact-<number>`` in place of the folder's files in one atomic swap;
+        False (nothing changed) where the file system cannot swap folders."""
         stage = _stage(self.folder)
         shutil.rmtree(stage, ignore_errors=True)
         try:
             stage.mkdir()
-            atomic_write_table(stage / f"compact-{parts[-1][0]:06d}.parquet", table)
+            atomic_write_table(stage / f"compact-{number:06d}.parquet", table)
             swapped = _exchange(stage, self.folder)
-        except (OSError, StorageError):  # no room to compact: the parts stay, still correct
-            swapped = False
-        if not swapped:  # no atomic swap here: the parts stay, still correct
+        except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
-            return
-        _fsync_dir(self.folder.parent)
-        shutil.rmtree(stage, ignore_errors=True)  # the old parts
+            raise
+        if swapped:
+            _fsync_dir(self.folder.parent)
+        shutil.rmtree(stage, ignore_errors=True)  # the old files, or the unused compact file
+        return swapped
 
     def _put_aside(self) -> None:
         """Write the buffered rows beside the folder (it may be the folder alone that is read-only);
@@ -358,21 +386,24 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(errno, os.strerror(errno), str(b))
 
 
-def read_folder(folder: Path, keys: tuple[str, ...] = ("trial", "replicate")) -> pa.Table:
+def read_folder(
+    folder: Path, keys: tuple[str, ...] = ("trial", "replicate"), columns: Sequence[str] | None = None
+) -> pa.Table:
     """Read a parts folder as one table; a later row for the same ``keys`` replaces an earlier one.
+    ``columns``: only these (with ``keys``, they must include them).
 
     A file that vanishes between listing and reading was compacted meanwhile (the folder was
     swapped): the folder is listed again, a few times, before anything is called damaged.
     """
     for _ in range(5):
         try:
-            return _read_once(folder, keys)
+            return _read_once(folder, keys, columns)
         except FileNotFoundError:
             time.sleep(0.05)
-    return _read_once(folder, keys)
+    return _read_once(folder, keys, columns)
 
 
-def _read_once(folder: Path, keys: tuple[str, ...]) -> pa.Table:
+def _read_once(folder: Path, keys: tuple[str, ...], columns: Sequence[str] | None = None) -> pa.Table:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -381,7 +412,7 @@ def _read_once(folder: Path, keys: tuple[str, ...]) -> pa.Table:
     tables = []
     for f in files:
         try:
-            tables.append(pq.read_table(f))
+            tables.append(pq.read_table(f, columns=None if columns is None else list(columns)))
         except FileNotFoundError:
             raise
         except (OSError, pa.ArrowInvalid) as exc:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sweeper.errors import SweeperError
-from sweeper.results.store import COPY_OF, Replica, storage_env
+from sweeper.results.store import COPY_OF, Replica, Uploader, storage_env
 from sweeper.run.objective import execute
 from sweeper.run.types import Run, RunContext
 
@@ -107,3 +107,43 @@ def test_a_run_whose_artifacts_cannot_be_put_fails_saying_where_they_stay(tmp_pa
     assert "artifacts could not be put at" in out.error and "fix:" in out.error
     kept = out.error.split("they stay in ")[1].split(" on ")[0]
     assert (Path(kept) / "model.txt").is_file()
+
+
+def test_the_uploader_puts_a_rows_links_and_curve_before_the_row(tmp_path):
+    """A driver killed mid-push leaves no trial-table part in the bucket without its runs' links:
+    on disk those are written first, and the uploader puts ``trials/`` after everything else."""
+    folder = tmp_path / "exp"
+    names = [
+        "trials/part-000001.parquet",
+        "components/links/part-000000.parquet",
+        "experiment.json",
+        "history/part-000003.parquet",
+        "components/items/part-000000.parquet",
+    ]
+    for name in names:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(name.encode())
+    up = Uploader(folder, (tmp_path / "bucket" / "exp").as_uri())
+    put: list[str] = []
+
+    class Recording:  # the real file:// filesystem, with the order of its puts noted
+        def __init__(self, remote):
+            self._remote = remote
+
+        def __getattr__(self, name):
+            return getattr(self._remote, name)
+
+        def open_output_stream(self, path):
+            put.append(path.rsplit("/exp/", 1)[1])
+            return self._remote.open_output_stream(path)
+
+    up.remote = Recording(up.remote)
+    up.push()
+    assert put == [
+        "components/items/part-000000.parquet",
+        "components/links/part-000000.parquet",
+        "history/part-000003.parquet",
+        "trials/part-000001.parquet",
+        "experiment.json",
+    ]
+    assert (tmp_path / "bucket" / "exp" / "trials" / "part-000001.parquet").read_bytes() == names[0].encode()
