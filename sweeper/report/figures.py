@@ -115,19 +115,10 @@ def metric_vs_variables(df: pd.DataFrame, spec: Experiment, path: Path) -> Path 
         else:
             xr, xt = x_rep.astype(float), x_trial.astype(float)
             if v.log:
-                ax.set_xscale("log")
-        ax.scatter(xr, done[metric], s=8, color=FAINT, alpha=0.5, label="replicates")
-        ax.errorbar(
-            xt,
-            stats["mean"],
-            yerr=stats["std"].fillna(0),
-            fmt="o",
-            ms=4,
-            lw=1,
-            capsize=2,
-            color="C0",
-            label="trial mean ± sd",
-        )
+                _log_axis(ax, "x")
+        # markers on a line without segments, not scatter: one path, a tenth of the drawing time
+        ax.plot(xr, done[metric], "o", ms=2.8, mew=0, color=FAINT, alpha=0.5, label="replicates")
+        _mean_sd(ax, xt, stats["mean"], stats["std"], ms=4, lw=1, label="trial mean ± sd")
         _auto_log(ax, done[metric])
         ax.set_xlabel(name + (" (active in some trials)" if v.when else ""))
         ax.set_ylabel(metric)
@@ -136,6 +127,26 @@ def metric_vs_variables(df: pd.DataFrame, spec: Experiment, path: Path) -> Path 
     axes[0].legend(fontsize=8, loc="best")
     fig.suptitle(f"{metric} against each variable{rest}")
     return _save(fig, path)
+
+
+def _mean_sd(
+    ax: Any, x: Any, mean: Any, sd: Any, *, ms: float, lw: float, label: str, alpha: float = 1.0
+) -> None:
+    """Means as dots with ±sd bars, as one line broken by NaNs: ``errorbar`` builds a segment
+    object per trial (most of a 1,000-trial figure's time)."""
+    import numpy as np
+
+    x, m = np.asarray(x, dtype=float), np.asarray(mean, dtype=float)
+    s = np.nan_to_num(np.asarray(sd, dtype=float))
+    gap = np.full_like(x, np.nan)
+    ax.plot(
+        np.column_stack([x, x, gap]).ravel(),
+        np.column_stack([m - s, m + s, gap]).ravel(),
+        color="C0",
+        lw=lw,
+        alpha=alpha,
+    )
+    ax.plot(x, m, "o", ms=ms, color="C0", alpha=alpha, label=label)
 
 
 def _positions(values: pd.Series, order: list[Any]) -> pd.Series:
@@ -155,16 +166,8 @@ def optimisation_history(df: pd.DataFrame, spec: Experiment, path: Path) -> Path
     fig = _figure(7, 3.6)
     ax = fig.subplots()
     x = stats.index.to_numpy(dtype=float)
-    ax.errorbar(
-        x,
-        stats["mean"],
-        yerr=stats["std"].fillna(0),
-        fmt="o",
-        ms=3,
-        lw=0.8,
-        color="C0",
-        alpha=0.8,
-        label="trial mean ± sd over replicates",
+    _mean_sd(
+        ax, x, stats["mean"], stats["std"], ms=3, lw=0.8, alpha=0.8, label="trial mean ± sd over replicates"
     )
     acc = np.maximum.accumulate if spec.primary.direction == "maximize" else np.minimum.accumulate
     ax.step(x, acc(stats["mean"].to_numpy()), where="post", color=BEST, label="best so far")
@@ -352,7 +355,18 @@ def _auto_log(ax: Any, values: Any, ratio: float = 100.0, axis: str = "y") -> No
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     if len(v) and v.min() > 0 and v.max() / v.min() > ratio:
-        (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+        _log_axis(ax, axis)
+
+
+def _log_axis(ax: Any, axis: str) -> None:
+    """A log scale labelled in plain text (1e-04): matplotlib's default labels are mathtext, and
+    parsing them was a third of the variables figure's time."""
+    from matplotlib.ticker import LogFormatter
+
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    scale = ax.xaxis if axis == "x" else ax.yaxis
+    scale.set_major_formatter(LogFormatter())
+    scale.set_minor_formatter(LogFormatter(labelOnlyBase=False))
 
 
 def last_attempt(history: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,298 @@
+"""The report's figures, drawn in a second process while the first computes the statistics.
+
+On a 2,000-trial table the figures (matplotlib's import and 6-8 PNGs) and the statistics (the tests,
+fANOVA and scikit-learn's import) each take about half of ``sweeper report``, and the figures of the
+table need nothing the statistics compute. So a child Python (``python -m sweeper.report.drawing``)
+gets a pickled copy of the rows the parent loaded (the same rows, even while a sweep appends more),
+draws the table's figures, then the verdict's and the importance's once the parent sends those. A
+small table is drawn in process: starting Python and importing pandas and matplotlib again costs
+more than drawing it. Whatever fails in the child is raised in the parent, its traceback attached.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sweeper.errors import SweeperError
+
+if TYPE_CHECKING:
+    import subprocess
+    import threading
+
+    import pandas as pd
+
+    from sweeper.analysis import Verdict
+    from sweeper.analysis.importance import Importance
+    from sweeper.spec.model import Experiment
+
+Drawn = tuple[str, str]  # (PNG file name, caption) of a figure that was drawn
+
+PARALLEL_TRIALS = 500  # from this many trials on, a second process draws (below it: slower, not faster)
+PLOTTED = 1000  # trials the scatter figures draw at most (points past it cost time, not information)
+
+
+class Drawing:
+    """The figures being drawn for one report: :meth:`verdict` hands over the verdict as soon as it is
+    known (its figures start), :meth:`done` the importance, and returns every figure in page order."""
+
+    def __init__(self, df: pd.DataFrame, spec: Experiment, out: Path) -> None:
+        self.df, self.spec, self.out = df, spec, out
+        self.drawn: list[Drawn] = []  # in process: what is drawn so far, in page order
+        self.child: subprocess.Popen[bytes] | None = None
+        self.sent: threading.Thread | None = None  # the thread writing the table to the child
+
+    def verdict(self, verdict: Verdict | None) -> None:
+        if self.child is None:
+            self.drawn = verdict_figures(self.df, self.spec, verdict, self.out) + self.drawn
+            return
+        if self.sent is not None:
+            self.sent.join()
+        _send(self.child, verdict)
+
+    def done(self, imp: Importance) -> list[Drawn]:
+        if self.child is None:
+            return self.drawn + importance_figure(imp, self.spec, self.out)
+        _send(self.child, imp)
+        stdin, stdout = self.child.stdin, self.child.stdout
+        if stdin is not None:
+            with contextlib.suppress(BrokenPipeError):  # a dead child: its exit code tells
+                stdin.close()
+        reply = stdout.read() if stdout is not None else b""
+        return _answer(reply, self.child.wait())
+
+
+@contextlib.contextmanager
+def figures(df: pd.DataFrame, history: pd.DataFrame | None, spec: Experiment, out: Path) -> Iterator[Drawing]:
+    """Start drawing the table's figures into ``out`` (see :class:`Drawing` for the rest). Leaving the
+    block ends a child that is still drawing (the statistics failed)."""
+    import subprocess
+    import threading
+
+    drawing = Drawing(df, spec, out)
+    if df["trial"].nunique() >= PARALLEL_TRIALS and _cpus() >= 2:
+        root = str(Path(__file__).resolve().parents[2])  # the folder holding this sweeper package
+        path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+        with contextlib.suppress(OSError):  # no interpreter to start (an embedded Python): draw here
+            drawing.child = subprocess.Popen(
+                [sys.executable, "-m", "sweeper.report.drawing"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env={**os.environ, "PYTHONPATH": path, "MPLBACKEND": "Agg"},
+            )
+    child = drawing.child
+    if child is None:
+        drawing.drawn = table_figures(df, history, spec, out)
+        yield drawing
+        return
+    # the table goes down the pipe from a thread: the child reads it only once its imports are done
+    drawing.sent = threading.Thread(target=_send, args=(child, (df, history, spec, out)), daemon=True)
+    drawing.sent.start()
+    try:
+        yield drawing
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+        for pipe in (child.stdin, child.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def _send(child: subprocess.Popen[bytes], payload: Any) -> None:
+    if child.stdin is None:
+        return
+    with contextlib.suppress(BrokenPipeError):  # the child died: its exit code says so in done()
+        pickle.dump(payload, child.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+        child.stdin.flush()
+
+
+def _answer(reply: bytes, code: int) -> list[Drawn]:
+    """The figures the child drew, or its exception raised here with the child's traceback."""
+    if not reply:
+        raise SweeperError(
+            f"the process drawing the report's figures ended (exit code {code}) before it finished; "
+            "its own error, if any, is printed above"
+        )
+    answer = pickle.loads(reply)
+    if answer[0] == "ok":
+        return list(answer[1])
+    _, exc, trace = answer
+    if exc is None:  # an exception pickle could not carry
+        raise SweeperError(f"drawing the report's figures failed:\n{trace}")
+    exc.add_note(f"raised in the process drawing the report's figures:\n{trace}")
+    raise exc
+
+
+def _child() -> None:
+    """``python -m sweeper.report.drawing``: the table, the verdict, then the importance in on stdin;
+    the figures drawn (or the exception) out on stdout, as pickles."""
+    import traceback
+
+    reply = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # a library's stray print goes to stderr, not into the reply
+    import matplotlib
+
+    matplotlib.use("Agg")
+    try:
+        df, history, spec, out = pickle.load(sys.stdin.buffer)
+        table = table_figures(df, history, spec, out)
+        drawn = verdict_figures(df, spec, pickle.load(sys.stdin.buffer), out) + table
+        answer: tuple[Any, ...] = ("ok", drawn + importance_figure(pickle.load(sys.stdin.buffer), spec, out))
+    except BaseException as exc:  # every failure goes back to the parent, which raises it
+        answer = ("error", exc, traceback.format_exc())
+    try:
+        data = pickle.dumps(answer)
+    except Exception:  # an exception that does not pickle: its text still goes back
+        data = pickle.dumps(("error", None, answer[-1]))
+    reply.write(data)
+    reply.close()
+
+
+# ---------------------------------------------------------------- the figures
+
+
+def _kept(out: Path, name: str, caption: str, made: Path | None) -> list[Drawn]:
+    """The figure as drawn, or none, with a stale PNG of that name from an earlier report removed."""
+    if made is not None:
+        return [(name, caption)]
+    (out / name).unlink(missing_ok=True)
+    return []
+
+
+def table_figures(df: pd.DataFrame, history: pd.DataFrame | None, spec: Experiment, out: Path) -> list[Drawn]:
+    """The figures drawn from the table alone: variables, history, parallel coordinates, learning
+    curves, Pareto front."""
+    from sweeper.analysis import stage_rows
+    from sweeper.report import figures as plots
+
+    few, shown, of = thin(stage_rows(df), spec)  # 200,000 trials' dots: minutes, and a blot
+    drawn = f" ({shown:,} of {of:,} trials drawn: a seeded sample plus every new best and the top trials)"
+    thinned = drawn if shown < of else ""
+    return [
+        *_kept(
+            out,
+            "variables.png",
+            f"{spec.primary.name} against each variable: grey dots are replicates, blue the trial mean ± sd."
+            + thinned,
+            plots.metric_vs_variables(few, spec, out / "variables.png"),
+        ),
+        *_kept(
+            out,
+            "history.png",
+            "Optimisation history: trial means in trial order and the best so far." + thinned,
+            plots.optimisation_history(few, spec, out / "history.png"),
+        ),
+        *_kept(
+            out,
+            "parallel.png",
+            "Parallel coordinates of the top trials, coloured by the primary metric.",
+            plots.parallel_coordinates(df, spec, out / "parallel.png"),
+        ),
+        *_kept(
+            out,
+            "learning_curves.png",
+            "Learning curves from the history table: mean over replicates "
+            "(band: their range); grey: other finished trials; dashed: trials stopped early.",
+            plots.learning_curves(history, df, spec, out / "learning_curves.png"),
+        ),
+        *_kept(
+            out,
+            "pareto.png",
+            "Pareto front of the first two metrics (trial means)." + thinned,
+            plots.pareto_front(few, spec, out / "pareto.png"),
+        ),
+    ]
+
+
+def importance_figure(imp: Importance, spec: Experiment, out: Path) -> list[Drawn]:
+    from sweeper.report import figures as plots
+
+    return _kept(
+        out,
+        "importance.png",
+        f"Variable importance: Optuna's {imp.method} on the study rebuilt "
+        "from the table (target: trial mean of the primary metric); conditional variables are "
+        "weighed inside each branch where they are active.",
+        plots.importance_bars(imp, spec.primary.name, out / "importance.png"),
+    )
+
+
+def verdict_figures(df: pd.DataFrame, spec: Experiment, verdict: Verdict | None, out: Path) -> list[Drawn]:
+    """The comparison's figures: per-seed arms, or per-setting effects, CD diagram and confirmation."""
+    from sweeper.analysis import CONFIRM, stage_rows
+    from sweeper.report import figures as plots
+    from sweeper.report import figures_compare as fc
+    from sweeper.results.values import raced
+
+    if verdict is None:
+        return []
+    if not (verdict.within or verdict.stage == CONFIRM):
+        return _kept(
+            out,
+            "arms.png",
+            f"{verdict.metric} per seed in each arm of the comparison (lines join "
+            "replicates that share a seed).",
+            plots.arm_spread(raced(stage_rows(df), spec, (verdict.variable,)), verdict, out / "arms.png"),
+        )
+    drawn = _kept(
+        out,
+        "effects.png",
+        f"Effect on {verdict.metric} (treatment - baseline) in each setting with its CI"
+        + ("; the shaded band is the ROPE." if verdict.rope is not None else "."),
+        fc.setting_effects(verdict, out / "effects.png"),
+    )
+    if verdict.across is not None:
+        drawn += _kept(
+            out,
+            "cd.png",
+            "Critical-difference diagram (Demšar 2006): average rank of each arm over the settings; "
+            "arms joined by a thick bar differ by less than the Nemenyi critical difference.",
+            fc.cd_diagram(verdict.across, out / "cd.png"),
+        )
+    return drawn + _kept(
+        out,
+        "confirm.png",
+        "Each arm's search-stage estimate (its best trial on the search's seeds) and its mean on the "
+        "confirmation stage's fresh seeds: the gap is the winner's curse.",
+        fc.search_vs_confirm(verdict, out / "confirm.png"),
+    )
+
+
+def thin(
+    df: pd.DataFrame, spec: Experiment, limit: int = PLOTTED, seed: int = 0
+) -> tuple[pd.DataFrame, int, int]:
+    """The rows of at most about ``limit`` trials for the scatter figures, and (trials kept, trials):
+    a seeded sample, plus every trial that set a new best in trial order (so the best-so-far line is
+    exact) and the 50 best."""
+    import numpy as np
+
+    ids = np.unique(df["trial"].to_numpy())
+    if len(ids) <= limit:
+        return df, len(ids), len(ids)
+    metric = spec.primary.name
+    means = df[df["status"] == "complete"].groupby("trial")[metric].mean().dropna()
+    sign = 1.0 if spec.primary.direction == "maximize" else -1.0
+    scored = sign * means.to_numpy()
+    records = means.index[scored >= np.maximum.accumulate(scored)]
+    best = means.index[np.argsort(-scored, kind="stable")[:50]]
+    sample = np.random.default_rng(seed).choice(ids, limit, replace=False)
+    keep = np.union1d(np.union1d(sample, records.to_numpy()), best.to_numpy())
+    return df[df["trial"].isin(keep)], len(keep), len(ids)
+
+
+if __name__ == "__main__":
+    _child()

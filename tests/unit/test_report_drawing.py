@@ -1,0 +1,62 @@
+"""The report's figures drawn by a second process (sweeper/report/drawing.py, issue 13 item 5): the same
+files as drawn in process, and whatever goes wrong there is raised in the report's own process."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sweeper.analysis.importance import Importance
+from sweeper.errors import SweeperError
+from sweeper.report import drawing
+from sweeper.report.build import write_report
+from tests.unit.test_report_golden import plain_case
+
+TEXTS = ("report.md", "summary.csv", "verdict.json", "importance.json")
+
+
+def _report(folder: Path) -> dict[str, bytes]:
+    rep = write_report(folder)
+    shown = {name: (rep.folder / name).read_bytes() for name in rep.figures}
+    return shown | {name: (rep.folder / name).read_bytes() for name in TEXTS}
+
+
+def test_a_second_process_draws_the_same_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = plain_case(tmp_path / "plain")
+    here = _report(folder)  # 80 trials: under PARALLEL_TRIALS, drawn in process
+    assert {"arms.png", "variables.png", "history.png", "importance.png"} <= set(here)
+
+    def not_here(*args: Any) -> Any:
+        raise AssertionError("the table's figures were drawn in the report's own process")
+
+    monkeypatch.setattr(drawing, "PARALLEL_TRIALS", 1)
+    monkeypatch.setattr(drawing, "table_figures", not_here)  # the child imports its own, unpatched
+    there = _report(folder)
+    assert list(there) == list(here)  # the same figures in the same page order, and the same texts
+    for name, data in here.items():
+        assert there[name] == data, name
+
+
+def test_a_figure_failing_in_the_second_process_fails_the_report_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = plain_case(tmp_path / "plain")
+    monkeypatch.setattr(drawing, "PARALLEL_TRIALS", 1)
+    broken = Importance({"lr": "not a share"}, 80, ())  # type: ignore[dict-item]
+    monkeypatch.setattr("sweeper.analysis.importance.importance", lambda df, spec: broken)
+    with pytest.raises(Exception) as caught:
+        write_report(folder)
+    notes = "\n".join(getattr(caught.value, "__notes__", []))
+    assert "raised in the process drawing the report's figures" in notes
+    assert "importance_bars" in notes  # the child's own traceback comes with it
+
+
+def test_a_second_process_that_dies_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = plain_case(tmp_path / "plain")
+    monkeypatch.setattr(drawing, "PARALLEL_TRIALS", 1)
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # starts, reads nothing, exits 1
+    with pytest.raises(SweeperError, match=r"drawing the report's figures ended \(exit code 1\)"):
+        write_report(folder)
