@@ -2,6 +2,7 @@
 
     python bench/report_scale.py                      # 2,000 / 20,000 / 200,000 trials x 3 replicates
     python bench/report_scale.py --sizes 2000 --src /path/to/other/checkout   # the same on other code
+    python bench/report_scale.py --importance         # is fANOVA's estimate stable at its sample / trees?
 
 Each size gets a results folder (experiment.json and one Parquet file, written with pyarrow, no
 sweep run): three models, a log-scaled float, an int, 1 % failed runs, a compare: block. Each command
@@ -123,13 +124,47 @@ def run(
     return float(seconds), float(cpu), int(rss_kib) / 1024
 
 
+def importance_stability(root: Path, seeds: int = 5) -> None:
+    """fANOVA's shares on the 2,000-trial table for several (sample, trees): CPU seconds per run and
+    each variable's mean and sd over ``seeds`` sample seeds, against Optuna's default of 64 trees.
+    The report's setting is fine when its spread is close to the default's and the order agrees."""
+    import sweeper.analysis.importance as imp
+    from sweeper.results.table import load, read_spec
+
+    folder = write_folder(root, 2000, 3)
+    spec, df = read_spec(folder), load(folder)
+    imp.importance(df, spec)  # imports (optuna, scikit-learn) before any timing
+    report = (imp.SAMPLE, imp.FANOVA_TREES)
+    print("| sample | trees | CPU s per run | share: mean ± sd over seeds | order as 300 x 64 |")
+    print("|---|---|---|---|---|")
+    reference: list[str] = []
+    for sample, trees in dict.fromkeys(((300, 64), (300, 16), (300, 8), (200, 16), (200, 8), report)):
+        imp.SAMPLE, imp.FANOVA_TREES = sample, trees
+        started = time.process_time()
+        runs = [imp.importance(df, spec, seed=seed).values for seed in range(seeds)]
+        cpu = (time.process_time() - started) / seeds
+        names = sorted(runs[0])
+        mean = {n: float(np.mean([r[n] for r in runs])) for n in names}
+        order = sorted(names, key=lambda n: -mean[n])
+        reference = reference or order
+        shares = ", ".join(f"{n} {mean[n]:.3f} ± {np.std([r[n] for r in runs]):.3f}" for n in order)
+        mark = " (the report's)" if (sample, trees) == report else ""
+        print(f"| {sample}{mark} | {trees} | {cpu:.2f} | {shares} | {order == reference} |", flush=True)
+    imp.SAMPLE, imp.FANOVA_TREES = report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 20000, 200000])
     parser.add_argument("--replicates", type=int, default=3)
     parser.add_argument("--src", help="import sweeper from this source folder instead (before/after)")
     parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--importance", action="store_true", help="fANOVA's stability at a few settings")
     a = parser.parse_args()
+    if a.importance:
+        with tempfile.TemporaryDirectory(prefix="report-scale-") as tmp:
+            importance_stability(Path(tmp))
+        return
     with open("/proc/loadavg") as fh:
         print(f"<!-- load average at start: {fh.read().strip()} -->")
     print("| trials x replicates | command | seconds | CPU seconds | peak RSS MiB | target |")
