@@ -28,17 +28,34 @@ RUNS = [0]
 
 
 def storage_fault(x: float, y: int, kind: str) -> float:
-    """Run on the local backend (in the driver's process): at run ``FAULT_AT`` the results folder
-    fails. ``FAULT=readonly`` makes ``FAULT_DIR`` (the trials/ folder) read-only; ``FAULT=full`` caps
-    the size of any file this process writes at 0 bytes (RLIMIT_FSIZE, SIGXFSZ ignored): every later
-    write fails with EFBIG, as every write does on a full disk (ENOSPC)."""
+    """The results folder fails mid-sweep. ``FAULT=readonly`` makes ``FAULT_DIR`` (the trials/
+    folder) read-only at this process's run ``FAULT_AT``; ``FAULT=full`` (the local backend: in the
+    driver's process) then caps the size of any file this process writes at 0 bytes (RLIMIT_FSIZE,
+    SIGXFSZ ignored), so every later write fails with EFBIG, as on a full disk. ``FAULT=enospc``
+    fills the (small tmpfs) file system holding the results with ``FAULT_FILL`` once the table has
+    a part, from whichever process claims the ``FAULT_ARM`` file first (Ray workers outlive a
+    launch and count runs apart), so every later write fails with ENOSPC."""
     import os
     import resource
     import signal
     import time
+    from pathlib import Path
 
     RUNS[0] += 1
-    if RUNS[0] == int(os.environ["FAULT_AT"]):
+    if os.environ["FAULT"] == "enospc":
+        if any(Path(os.environ["FAULT_DIR"]).glob("part-*.parquet")):
+            try:
+                os.rename(os.environ["FAULT_ARM"], os.environ["FAULT_ARM"] + ".fired")
+            except FileNotFoundError:  # fired already, or not armed
+                pass
+            else:
+                with open(os.environ["FAULT_FILL"], "ab", buffering=0) as fill:
+                    try:
+                        while fill.write(b"\0" * (1 << 20)):
+                            pass
+                    except OSError:  # ENOSPC: the file system is full
+                        pass
+    elif RUNS[0] == int(os.environ["FAULT_AT"]):
         if os.environ["FAULT"] == "readonly":
             os.chmod(os.environ["FAULT_DIR"], 0o555)
         else:

@@ -1,9 +1,12 @@
 """Storage faults mid-sweep (issue 12, item 14): a read-only trials/ folder and a disk that takes no
 more bytes stop the sweep cleanly, keep what was written, say what happened and how to resume; the
-resume finishes the sweep with every run exactly once."""
+resume finishes the sweep with every run exactly once. The full disk is a real one (a small tmpfs
+mounted for the test, filled mid-sweep: ENOSPC, on the local backend and under Ray) where the tests
+may mount, and a file size limit (EFBIG) everywhere."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -11,12 +14,13 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
 import sweeper
+from tests.ray_cluster import RayCluster
 
 HERE = Path(__file__).parent
 TRIALS = 40
@@ -44,6 +48,26 @@ def _unprivileged() -> list[str]:
     return drop
 
 
+@contextlib.contextmanager
+def _small_disk(where: Path) -> Iterator[None]:
+    """A 16 MiB tmpfs mounted on ``where`` (empty), unmounted after: a file system that really fills."""
+    where.mkdir(parents=True)
+    mount = shutil.which("mount")
+    done = subprocess.run(
+        [mount or "mount", "-t", "tmpfs", "-o", "size=16m,mode=0755", "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mount is None or done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN): {done.stderr.strip()}")
+    try:
+        yield
+    finally:
+        if subprocess.run(["umount", str(where)], check=False).returncode != 0:
+            subprocess.run(["umount", "-l", str(where)], check=False)  # busy: detach it now, freed later
+
+
 def _sweeper(
     argv: list[str], env: dict[str, str], prefix: Sequence[str] = ()
 ) -> subprocess.CompletedProcess[str]:
@@ -66,26 +90,51 @@ def _kept(stderr: str) -> int:
     return int(kept.group(1)) + (int(aside.group(1)) if aside else 0)
 
 
-@pytest.mark.parametrize("fault", ["readonly", "full"])
-def test_a_storage_fault_stops_cleanly_and_the_resume_runs_each_run_once(tmp_path: Path, fault: str) -> None:
+@pytest.mark.parametrize(
+    ("fault", "backend"), [("readonly", "local"), ("full", "local"), ("enospc", "local"), ("enospc", "ray")]
+)
+def test_a_storage_fault_stops_cleanly_and_the_resume_runs_each_run_once(
+    tmp_path: Path, fault: str, backend: str
+) -> None:
+    results = tmp_path / "results"
+    fault_env = {
+        "FAULT": fault,
+        "FAULT_AT": str(FAULT_AT),
+        "FAULT_DIR": str(results / "fault" / "trials"),
+        "FAULT_FILL": str(results / "filler"),
+        "FAULT_ARM": str(tmp_path / "armed"),
+    }
+    (tmp_path / "armed").touch()
+    with contextlib.ExitStack() as stack:
+        if fault == "enospc":
+            stack.enter_context(_small_disk(results))
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+        if backend == "ray":  # its own cluster: its workers get the fault's settings
+            cluster = RayCluster(tmp_path, nodes=1, cpus=2, extra_path=[str(HERE)], env=fault_env)
+            env = stack.enter_context(cluster).env
+        address = ["--address", cluster.address] if backend == "ray" else []
+        _fault_and_resume(tmp_path, fault, backend, {**env, **fault_env}, address)
+
+
+def _fault_and_resume(
+    tmp_path: Path, fault: str, backend: str, env: dict[str, str], address: list[str]
+) -> None:
     sweep = _sweep(tmp_path)
     results = tmp_path / "results"
     folder = results / "fault"
-    env = {
-        **os.environ,
-        "FAULT": fault,
-        "FAULT_AT": str(FAULT_AT),
-        "FAULT_DIR": str(folder / "trials"),
-        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
-    }
     prefix = _unprivileged() if fault == "readonly" else []
-    argv = ["sweeper", "launch", str(sweep), "--results", str(results), "--backend", "local"]
+    argv = ["sweeper", "launch", str(sweep), "--results", str(results), "--backend", backend, *address]
     first = _sweeper(argv, env, prefix)
     err = first.stderr
     assert first.returncode == 2, err
     assert "Traceback" not in err and err.count("error:") == 1, err
-    reason = "Permission denied (EACCES)" if fault == "readonly" else "File too large (EFBIG)"
-    assert f"cannot write {folder / 'trials'}/part-" in err and reason in err, err
+    reason = {
+        "readonly": "Permission denied (EACCES)",
+        "full": "File too large (EFBIG)",
+        "enospc": "No space left on device (ENOSPC)",
+    }[fault]
+    where = folder if fault == "enospc" else folder / "trials/part-"  # a full disk: any file first
+    assert f"cannot write {where}" in err and reason in err, err
     assert f"free space on (or give write permission to) {folder}" in err
     hint = _resume_hint(err)
     assert hint == argv, hint  # literal: the same file, results root and backend
@@ -105,9 +154,11 @@ def test_a_storage_fault_stops_cleanly_and_the_resume_runs_each_run_once(tmp_pat
         assert "still says running (sweeper status calls it crashed)" in err
         assert record["status"] == "running"
         status = _sweeper(["sweeper", "status", str(folder)], env)
-        assert "fault: crashed" in status.stdout and "--backend local" in status.stdout, status.stdout
+        assert "fault: crashed" in status.stdout and f"--backend {backend}" in status.stdout, status.stdout
     written = len(sweeper.load(folder))
     assert 0 < written <= kept
+    if fault == "enospc":
+        (results / "filler").unlink()  # the user frees space
 
     env["FAULT_AT"] = "0"  # no fault this time
     second = _sweeper(hint, env)
