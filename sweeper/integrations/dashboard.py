@@ -198,3 +198,5 @@ def _stop_group(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             continue
     proc.wait()
+    if proc.stderr is not None:
+        proc.stderr.close()

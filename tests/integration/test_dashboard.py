@@ -73,7 +73,7 @@ def test_dashboard_shows_the_study_and_follows_the_sweep(tmp_path):
     finally:
         if dash is not None:
             dash.terminate()
-            dash.wait(timeout=30)
+            dash.communicate(timeout=30)
         if driver.poll() is None:
             driver.kill()
             driver.wait()

@@ -263,9 +263,11 @@ def test_table_is_readable_while_the_sweep_runs(tmp_path):
                     break
             time.sleep(0.2)
         assert 0 < seen < 80, "expected a partial table mid-sweep"
-        assert proc.wait(timeout=60) == 0
+        _out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
     finally:
         proc.kill()
+        proc.communicate()
     assert len(sweeper.load(tmp_path / "slow")) == 80
     files = [p.name for p in (tmp_path / "slow" / "trials").iterdir()]
     assert len(files) == 1 and files[0].startswith("compact-")  # parts compacted at the end

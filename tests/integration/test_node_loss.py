@@ -76,6 +76,7 @@ def test_runs_on_a_killed_node_are_retried_elsewhere(tmp_path):
         finally:
             if driver.poll() is None:
                 driver.kill()
+                driver.communicate()
         assert driver.returncode == 0, err
     df = sweeper.load(results)
     assert len(df) == TRIALS * REPLICATES

@@ -64,7 +64,7 @@ def killed_and_resumed(tmp_path: Path, backend: str, address: str = "") -> pd.Da
         time.sleep(0.02)
     assert proc.poll() is None, proc.communicate()[0].decode()  # killed mid-race, not after it
     proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc.communicate()
     partial = len(sweeper.load(results / "race"))
     final = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, check=False)
     assert final.returncode == 0, final.stdout + final.stderr

@@ -100,7 +100,7 @@ def test_sigkill_at_random_moments_loses_and_repeats_nothing(tmp_path: Path) -> 
         if proc.poll() is not None:
             break
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.communicate()
         kills += 1
         rows_seen.append(check(folder))
     final = launch(sweep_file, results, env)
@@ -163,7 +163,7 @@ def test_sigkill_of_a_ray_driver(tmp_path: Path, ray_session: Any) -> None:
         time.sleep(0.3)
         assert proc.poll() is None, proc.communicate()[0]
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.communicate()
         table = sweeper.load(folder)
         assert not table.duplicated(["trial", "replicate"]).any()
         seen.append(len(table))

@@ -107,7 +107,7 @@ def test_status_while_running_then_after_a_crash(tmp_path: Path, ray_session: An
         assert second.returncode == 2 and "is being run by another sweeper driver" in second.stderr
     finally:
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.communicate()
     st = experiment_status(folder)
     assert st.state == "crashed" and st.running == 0 and st.resumable
     assert f"{80 - st.rows} of 80 runs left" in st.note and "sweeper launch" in st.note

@@ -69,7 +69,7 @@ def test_live_page_follows_a_running_sweep_to_its_verdict(tmp_path, browser):
     finally:
         if server is not None:
             server.terminate()
-            server.wait(timeout=30)
+            server.communicate(timeout=30)
         if driver.poll() is None:
             driver.kill()
             driver.wait()
