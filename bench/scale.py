@@ -19,6 +19,11 @@ Workloads:
     grid (time from launch to its first run).
  4. Start-up: a small sweep's ``--profile`` breakdown against ``ray.init``/``ray.shutdown`` alone,
     and a resume with nothing left to run (must not start Ray).
+ 5. CPU per run at 64 slots of 1 s sleeps: each process's CPU time (``/proc``, via psutil) sampled
+    while the sweep runs, split into the driver, the workers, the raylet, the GCS and Ray's other
+    daemons, over the steady part (once every actor is up) and divided by the runs that ended in it;
+    beside Ray alone (64 actors fed the same sleeps, and 64 idle actors) and, with ``--before DIR``,
+    the same sweep on another checkout.
 """
 
 from __future__ import annotations
@@ -195,10 +200,155 @@ def child_load(args: argparse.Namespace) -> dict[str, Any]:
     return {"load_s": time.time() - begin, "rows": len(df)}
 
 
+def _kind(proc: Any, me: int) -> str | None:
+    """Which part of the run path a process is: the driver, a Ray worker, or one of Ray's daemons."""
+    import psutil
+
+    if proc.pid == me:
+        return "driver"
+    try:
+        name, cmd = proc.name(), " ".join(proc.cmdline()[:2])
+    except psutil.Error:
+        return None
+    if "gcs_server" in name or "gcs_server" in cmd:
+        return "gcs"
+    if name == "raylet" or cmd.split(" ")[0].endswith("raylet"):
+        return "raylet"
+    if name.startswith("ray::") and not name.startswith(("ray::Dashboard", "ray::RuntimeEnv")):
+        return "workers"
+    if "default_worker.py" in cmd:
+        return "workers"
+    return "daemons"
+
+
+class CpuSampler(threading.Thread):
+    """Every 0.25 s: the runs ended so far and the CPU seconds of the driver and every process below it
+    (a local Ray's daemons and workers), by part; its own thread's CPU is taken off the driver's."""
+
+    def __init__(self, runs: Any, pool: Any = lambda: None):
+        super().__init__(daemon=True)
+        self.runs, self.pool = runs, pool
+        self.samples: list[tuple[float, int, dict[str, float], int, int]] = []
+        self._kinds: dict[int, str | None] = {}
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        import psutil
+
+        me, own = psutil.Process(), 0.0
+        while not self._done.wait(0.25):
+            begin = time.thread_time()
+            cpu: dict[str, float] = {}
+            for proc in [me, *me.children(recursive=True)]:
+                if proc.pid not in self._kinds:
+                    self._kinds[proc.pid] = _kind(proc, me.pid)
+                kind = self._kinds[proc.pid]
+                if kind is None:
+                    continue
+                with contextlib.suppress(psutil.Error):
+                    t = proc.cpu_times()
+                    cpu[kind] = cpu.get(kind, 0.0) + t.user + t.system
+            own += time.thread_time() - begin
+            cpu["driver"] = cpu.get("driver", 0.0) - own
+            pool = self.pool()
+            up = len(pool._load) - len(pool._starting) if pool is not None else 0
+            starting = len(pool._starting) if pool is not None else 0
+            self.samples.append((time.time(), self.runs(), cpu, up, starting))
+
+    def result(self, n: int) -> dict[str, Any]:
+        """CPU per run over the steady part: from once no actor is still starting (and a tenth of the
+        runs ended) to 95 % of the runs; the whole middle if the pool never filled."""
+        self._done.set()
+        self.join()
+        s = self.samples
+        begin = next((x for x in s if x[4] == 0 and x[3] > 0 and x[1] >= 0.1 * n), None)
+        end = next((x for x in reversed(s) if x[1] <= 0.95 * n), None)
+        if begin is None or end is None or end[1] - begin[1] < 0.1 * n:
+            begin = next(x for x in s if x[1] >= 0.2 * n)
+            end = next(x for x in reversed(s) if x[1] <= 0.9 * n)
+        runs, seconds = end[1] - begin[1], end[0] - begin[0]
+        parts = {k: 1000 * (end[2].get(k, 0.0) - begin[2].get(k, 0.0)) / runs for k in end[2]}
+        ramp = next((x[0] for x in s if x[4] == 0 and x[3] > 0), None)
+        first = next((x[0] for x in s if x[3] > 0), None)
+        return {
+            "window_runs": runs,
+            "window_s": seconds,
+            "ms_per_run": parts,
+            "actors_up": end[3],
+            "ramp_s": (ramp - first) if ramp is not None and first is not None else None,
+        }
+
+
+def child_cpu(args: argparse.Namespace) -> dict[str, Any]:
+    """One run-path CPU measurement: sweeper's sweep, or Ray alone with the same sleeps on actors."""
+    import ray
+
+    out: dict[str, Any] = {"ray_init": _ray_init(args)}
+    if args.method == "ray":
+        from objectives import nap
+
+        @ray.remote(num_cpus=1)
+        class Sleeper:
+            def ready(self) -> bool:
+                return True
+
+            def nap(self, seconds: float) -> float:
+                return nap(0.1, 0.2, 0.3, seconds)
+
+        actors = [Sleeper.remote() for _ in range(args.cpus)]  # type: ignore[attr-defined]
+        ray.get([a.ready.remote() for a in actors])
+        if args.n == 0:  # idle: what 64 actors that wait for work cost
+            time.sleep(10.0)
+            sampler = CpuSampler(lambda: 0)
+            sampler.start()
+            time.sleep(20.0)
+            sampler._done.set()
+            sampler.join()
+            a, b = sampler.samples[0], sampler.samples[-1]
+            out["idle_ms_per_s"] = {k: 1000 * (b[2][k] - a[2].get(k, 0.0)) / (b[0] - a[0]) for k in b[2]}
+            return out
+        done = [0]
+        sampler = CpuSampler(lambda: done[0])
+        sampler.start()
+        pending = [actors[i % len(actors)].nap.remote(args.seconds) for i in range(args.n)]
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            done[0] += len(ready)
+        out.update(sampler.result(args.n))
+        return out
+    import sweeper
+    from sweeper.engine import loop
+
+    engines: list[Any] = []
+    init = loop.Engine.__init__
+
+    def keep(self: Any, *a: Any, **kw: Any) -> None:
+        init(self, *a, **kw)
+        engines.append(self)
+
+    loop.Engine.__init__ = keep  # type: ignore[method-assign]
+    sampler = CpuSampler(
+        lambda: engines[0].stats.runs_done if engines else 0,
+        lambda: getattr(engines[0].backend, "_pool", None) if engines else None,
+    )
+    sampler.start()
+    spec = sweeper.load_spec(_spec("bench-cpu", args.n, "random", args.seconds), root=str(HERE))
+    sweeper.launch(spec, results=args.results)
+    out.update(sampler.result(args.n))
+    out["sweeper"] = str(Path(sweeper.__file__).parents[1])
+    return out
+
+
 def child(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(HERE))
     start = time.time()
-    kinds = {"sweeper": child_sweeper, "ray": child_ray_alone, "tune": child_tune, "load": child_load}
+    kinds = {
+        "sweeper": child_sweeper,
+        "ray": child_ray_alone,
+        "tune": child_tune,
+        "load": child_load,
+        "cpu": child_cpu,
+    }
     out = kinds[args.child](args)
     out["wall"] = time.time() - start
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -208,9 +358,10 @@ def child(args: argparse.Namespace) -> None:
 
 
 # -- the parent: processes, memory, tables -------------------------------------------------------
-def _env() -> dict[str, str]:
+def _env(src: Path = REPO) -> dict[str, str]:
+    """The children's environment; ``src``: the checkout whose sweeper they import."""
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), str(HERE), os.environ.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(src), str(HERE), os.environ.get("PYTHONPATH")) if p)
     env.pop("RAY_ADDRESS", None)
     return env
 
@@ -246,12 +397,21 @@ class Sampler(threading.Thread):
 
 
 def measure(
-    kind: str, *flags: str, nodes: list[int] = (), timeout: float = 1800, kill_at_rows: int = 0, **kw: Any
+    kind: str,
+    *flags: str,
+    nodes: list[int] = (),
+    timeout: float = 1800,
+    kill_at_rows: int = 0,
+    src: Path = REPO,
+    **kw: Any,
 ) -> dict[str, Any]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind, *flags]
     for key, value in kw.items():
         cmd += [f"--{key.replace('_', '-')}", str(value)]
-    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Ray puts the driver's working directory on its workers' sys.path: the checkout's own
+    proc = subprocess.Popen(
+        cmd, cwd=src, env=_env(src), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     sampler = Sampler([proc.pid, *nodes], skip=proc.pid)
     sampler.start()
     killed = None
@@ -683,10 +843,67 @@ def startup(tmp: str) -> None:
     )
 
 
+def cpu_per_run(n: int, seconds: float, slots: int, before: str, tmp: str) -> None:
+    parts = ["driver", "workers", "raylet", "gcs", "daemons"]
+    head = [
+        "what",
+        "runs (window)",
+        "runs/s (ideal)",
+        *(f"{p} ms/run" for p in parts),
+        "total ms/run",
+        "actors up",
+        "actor ramp s",
+        "load",
+    ]
+    rows = []
+
+    def row(name: str, r: dict[str, Any]) -> None:
+        if "error" in r:
+            rows.append(_fail(name, r, len(head)))
+            return
+        ms = r["ms_per_run"]
+        ramp = r.get("ramp_s")
+        rows.append(
+            [
+                name,
+                f"{r['window_runs']:,}",
+                f"{r['window_runs'] / r['window_s']:.1f} ({slots / seconds:.0f})",
+                *(f"{ms.get(p, 0.0):.2f}" for p in parts),
+                f"{sum(ms.values()):.2f}",
+                r["actors_up"] or "-",
+                f"{ramp:.0f}" if ramp is not None else "-",
+                f"{os.getloadavg()[0]:.1f}",
+            ]
+        )
+
+    row("Ray alone: actors fed the sleeps", measure("cpu", method="ray", n=n, seconds=seconds, cpus=slots))
+    idle = measure("cpu", method="ray", n=0, cpus=slots)
+    checkouts = [("sweeper (this checkout)", REPO)]
+    if before:
+        checkouts.append((f"sweeper ({before})", Path(before)))
+    for name, src in checkouts:
+        r = measure("cpu", n=n, seconds=seconds, cpus=slots, results=tempfile.mkdtemp(dir=tmp), src=src)
+        row(name, r)
+    _table(
+        f"5. CPU per run: {n:,} x {seconds:g} s sleeps at {slots} slots, local Ray (steady part: every"
+        " actor up)",
+        head,
+        rows,
+    )
+    if "error" not in idle:
+        ms = idle["idle_ms_per_s"]
+        print(
+            f"Ray alone, {slots} idle actors (CPU ms per second, by part): "
+            + ", ".join(f"{p} {ms.get(p, 0.0):.1f}" for p in parts)
+            + f"; per actor {ms.get('workers', 0.0) / slots:.2f} ms/s; load {os.getloadavg()[0]:.1f}"
+        )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="small sizes, to check it runs")
-    p.add_argument("--only", default="1,2,3,4", help="workloads to run, e.g. 1,4")
+    p.add_argument("--only", default="1,2,3,4,5", help="workloads to run, e.g. 1,4")
+    p.add_argument("--before", default="", help="workload 5 also on this checkout (before/after)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     for flag in ("--name", "--method", "--objective", "--results", "--address", "--backend"):
         p.add_argument(
@@ -719,6 +936,8 @@ def main() -> None:
             million(20_000 if q else 1_000_000, 2_000 if q else 10_000, 20 if q else 100, tmp)
         if "4" in only:
             startup(tmp)
+        if "5" in only:
+            cpu_per_run(1_500 if q else 6_000, 0.2 if q else 1.0, 16 if q else SLOTS, args.before, tmp)
 
 
 if __name__ == "__main__":

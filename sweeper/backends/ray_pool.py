@@ -8,9 +8,11 @@ of ideal this way against 0.91 with tasks (2 CPUs, Ray 2.60).
 Actors hold their resources for the whole sweep. The pool starts ``slots`` actors and waits only
 for the first to come up: batches are queued on those still starting (each begins as soon as its
 actor is up), so the first run does not wait for 64 worker processes to start on a small machine.
-An actor not up within ``start_s`` of its start (on a busy shared cluster, maybe no room for it) is
-let go (no other is started in its place), and the batches queued on it are reported as never
-started.
+Actors come up one after another (Ray starts a node's workers a few at a time: 64 took 90 s on 2
+loaded cores), so an actor is overdue only when ``start_s`` has passed since its own start and since
+any actor last came up: the pool stopped growing (on a busy shared cluster, no room for the rest).
+The overdue are let go (no other is started in their place), and the batches queued on them are
+reported as never started.
 
 An actor that dies (its node lost, or its process killed by a run) fails the batches queued on it;
 the engine retries them like any lost task. Who killed it is not always knowable: a batch that ended
@@ -35,17 +37,21 @@ if TYPE_CHECKING:
     from sweeper.backends.base import Handle
     from sweeper.run.types import Outcome, Run, RunContext
 
-START_S = 60.0  # longest wait for an actor to come up
+START_S = 60.0  # longest wait for the pool to grow by one actor
 
 
 class _Runner:
-    def run(self, ref: RunContext, runs: Sequence[Run]) -> list[Outcome]:
-        return run_batch(ref, runs)
+    _ref: RunContext
+
+    def run(self, runs: Sequence[Run]) -> list[Outcome]:
+        return run_batch(self._ref, runs)
 
     def ready(self, ref: RunContext) -> bool:
-        """Import the objective before the first batch, so that time is start-up, not run time."""
+        """Keep the run context (no batch carries it: one argument less to serialize each way) and
+        import the objective before the first batch (start-up time, not run time)."""
         from sweeper.run.objective import load_objective
 
+        self._ref = ref
         with contextlib.suppress(Exception):  # an import error is reported by each run
             load_objective(ref)
         return True
@@ -59,7 +65,7 @@ class WarmPool:
         self._cls = ray.remote(_Runner).options(**actor_options, max_restarts=0, max_task_retries=0)
         self._ref = ref
         self.draining = False  # an actor was lost: the backend sends new batches to plain tasks
-        self._starting: dict[Any, tuple[Any, float]] = {}  # ready-ref -> (actor not yet up, deadline)
+        self._starting: dict[Any, tuple[Any, float]] = {}  # ready-ref -> (actor not yet up, its start)
         self._load: dict[Any, int] = {}  # live actor (up or starting) -> batches queued on it
         self._owner: dict[Any, Any] = {}  # batch ref -> actor running it
         self._order: dict[Any, list[Any]] = {}  # actor -> its batch refs not yet done, oldest first
@@ -67,6 +73,7 @@ class WarmPool:
         self._dead: set[Any] = set()  # actors seen dead (their batches are being reported)
         self._start_s = start_s
         self._overdue = 0  # actors let go for not coming up in time: their slots get no new one
+        self._grew = time.monotonic()  # when an actor last came up
         for _ in range(slots):
             self._start()
         if self._starting:  # the first actor up is enough to begin
@@ -85,7 +92,7 @@ class WarmPool:
         # The least loaded actor, one that is up before one still starting.
         actor = min(self._load, key=lambda a: (self._load[a], a in starting))
         self._load[actor] += 1
-        handle: Handle = actor.run.remote(self._ref, runs)
+        handle: Handle = actor.run.remote(runs)  # after ready(): an actor runs its calls in order
         self._owner[handle] = actor
         self._order.setdefault(actor, []).append(handle)
         return handle
@@ -147,7 +154,7 @@ class WarmPool:
     def _start(self) -> None:
         actor = self._cls.remote()
         ready = actor.ready.remote(self._ref)  # type: ignore[attr-defined]  # a Ray actor method
-        self._starting[ready] = (actor, time.monotonic() + self._start_s)
+        self._starting[ready] = (actor, time.monotonic())
         self._load[actor] = 0
 
     def _drop(self, actor: Any) -> None:
@@ -169,15 +176,16 @@ class WarmPool:
             return
         refs = list(self._starting)
         up, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
+        now = time.monotonic()
         for ready_ref in up:
             actor, _ = self._starting.pop(ready_ref)
             try:
                 ray.get(ready_ref)
+                self._grew = now
             except Exception:  # it died starting (its node lost)
                 self._unstarted.update(self._order.get(actor, []))
                 self._drop(actor)
-        now = time.monotonic()
-        for actor, deadline in list(self._starting.values()):
-            if deadline <= now:  # not placed in time: leave the room to others, and start none for it
+        for actor, started in list(self._starting.values()):
+            if now - max(started, self._grew) >= self._start_s:  # the pool stopped growing: no room
                 self._overdue += 1
                 self._drop(actor)

@@ -11,11 +11,15 @@ from contextlib import contextmanager
 from sweeper.run.objective import execute
 from sweeper.run.types import Outcome, Run, RunContext
 
+_NODE: list[str] = []  # this worker's node name, found once (a worker process never moves)
+
 
 def run_batch(ref: RunContext, runs: Sequence[Run]) -> list[Outcome]:
     import ray
 
-    node = f"{socket.gethostname()}/{ray.get_runtime_context().get_node_id()[:8]}"
+    if not _NODE:
+        _NODE.append(f"{socket.gethostname()}/{ray.get_runtime_context().get_node_id()[:8]}")
+    node = _NODE[0]
     if ray.get_gpu_ids():  # Ray has set CUDA_VISIBLE_DEVICES to this run's GPUs
         return execute(ref, runs, node)
     # Ray leaves the variable alone for a task without GPUs, so it would see every GPU of the node.
