@@ -64,22 +64,24 @@ def write_report(path: str | Path, spec: Experiment | None = None) -> Report:
     )
 
     folder = Path(path)
-    spec = spec or read_spec(folder)
-    alive = is_locked(folder)
-    meta = read_record(folder / EXPERIMENT_JSON)
-    meta = {**meta, "status": state_of(meta, alive)}  # "crashed", as sweeper status says
-    df = load(folder)
-    if df.empty:
-        raise SweeperError(
-            f"{folder}: the trial table is empty; nothing to report yet "
-            "(reports work mid-sweep once the first runs have finished)"
-        )
-    history = load_history(folder)
     out = folder / REPORT
-    out.mkdir(parents=True, exist_ok=True)
+    # the figures are drawn by a second process (started now: its imports overlap the reading) while the
+    # values are computed; a small table is drawn here
+    with drawing.figures(out) as draw:
+        spec = spec or read_spec(folder)
+        alive = is_locked(folder)
+        meta = read_record(folder / EXPERIMENT_JSON)
+        meta = {**meta, "status": state_of(meta, alive)}  # "crashed", as sweeper status says
+        df = load(folder)
+        if df.empty:
+            raise SweeperError(
+                f"{folder}: the trial table is empty; nothing to report yet "
+                "(reports work mid-sweep once the first runs have finished)"
+            )
+        history = load_history(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        draw.table(df, history, spec)
 
-    # the table's figures are drawn (by a second process on a big table) while the values are computed
-    with drawing.figures(df, history, spec, out) as draw:
         # 1. values, saved before the figures that show them
         verdict = analysis.hypothesis_verdict(df, spec)
         draw.verdict(verdict)  # its figures start while the rest is computed

@@ -2,11 +2,12 @@
 
 On a 2,000-trial table the figures (matplotlib's import and 6-8 PNGs) and the statistics (the tests,
 fANOVA and scikit-learn's import) each take about half of ``sweeper report``, and the figures of the
-table need nothing the statistics compute. So a child Python (``python -m sweeper.report.drawing``)
-gets a pickled copy of the rows the parent loaded (the same rows, even while a sweep appends more),
-draws the table's figures, then the verdict's and the importance's once the parent sends those. A
-small table is drawn in process: starting Python and importing pandas and matplotlib again costs
-more than drawing it. Whatever fails in the child is raised in the parent, its traceback attached.
+table need nothing the statistics compute. So, when a core is idle, a child Python (``python -m
+sweeper.report.drawing``, started first: its imports overlap the table's reading) gets a pickled
+copy of the rows the parent loaded (the same rows, even while a sweep appends more), draws the
+table's figures, then the verdict's and the importance's once the parent sends those. A small table
+(or a busy machine) is drawn in process: starting Python and importing pandas again costs more than
+it saves. Whatever fails in the child is raised in the parent, its traceback attached.
 """
 
 from __future__ import annotations
@@ -38,14 +39,30 @@ PLOTTED = 1000  # trials the scatter figures draw at most (points past it cost t
 
 
 class Drawing:
-    """The figures being drawn for one report: :meth:`verdict` hands over the verdict as soon as it is
-    known (its figures start), :meth:`done` the importance, and returns every figure in page order."""
+    """The figures being drawn for one report: :meth:`table` hands over the table (its figures start),
+    :meth:`verdict` the verdict as soon as it is known, :meth:`done` the importance, and returns every
+    figure in page order."""
 
-    def __init__(self, df: pd.DataFrame, spec: Experiment, out: Path) -> None:
-        self.df, self.spec, self.out = df, spec, out
+    def __init__(self, out: Path, child: subprocess.Popen[bytes] | None) -> None:
+        self.out, self.child = out, child
         self.drawn: list[Drawn] = []  # in process: what is drawn so far, in page order
-        self.child: subprocess.Popen[bytes] | None = None
         self.sent: threading.Thread | None = None  # the thread writing the table to the child
+
+    def table(self, df: pd.DataFrame, history: pd.DataFrame | None, spec: Experiment) -> None:
+        import threading
+
+        self.df, self.spec = df, spec
+        if self.child is not None and df["trial"].nunique() < PARALLEL_TRIALS:
+            _end(self.child)  # a small table: drawing it here costs less than the child's imports
+            self.child = None
+        if self.child is None:
+            self.drawn = table_figures(df, history, spec, self.out)
+            return
+        # the table goes down the pipe from a thread: the child reads it once its imports are done
+        self.sent = threading.Thread(
+            target=_send, args=(self.child, (df, history, spec, self.out)), daemon=True
+        )
+        self.sent.start()
 
     def verdict(self, verdict: Verdict | None) -> None:
         if self.child is None:
@@ -68,48 +85,54 @@ class Drawing:
 
 
 @contextlib.contextmanager
-def figures(df: pd.DataFrame, history: pd.DataFrame | None, spec: Experiment, out: Path) -> Iterator[Drawing]:
-    """Start drawing the table's figures into ``out`` (see :class:`Drawing` for the rest). Leaving the
-    block ends a child that is still drawing (the statistics failed)."""
+def figures(out: Path) -> Iterator[Drawing]:
+    """Start the process that draws the report's figures into ``out`` (with 2 CPUs or more), so that
+    its imports overlap the table's reading (see :class:`Drawing` for the rest). Leaving the block
+    ends a child that is still running (the statistics failed, or the table was small)."""
     import subprocess
-    import threading
 
-    drawing = Drawing(df, spec, out)
-    if df["trial"].nunique() >= PARALLEL_TRIALS and _cpus() >= 2:
+    child = None
+    if _spare_core():
         root = str(Path(__file__).resolve().parents[2])  # the folder holding this sweeper package
         path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
         with contextlib.suppress(OSError):  # no interpreter to start (an embedded Python): draw here
-            drawing.child = subprocess.Popen(
+            child = subprocess.Popen(
                 [sys.executable, "-m", "sweeper.report.drawing"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 env={**os.environ, "PYTHONPATH": path, "MPLBACKEND": "Agg"},
             )
-    child = drawing.child
-    if child is None:
-        drawing.drawn = table_figures(df, history, spec, out)
-        yield drawing
-        return
-    # the table goes down the pipe from a thread: the child reads it only once its imports are done
-    drawing.sent = threading.Thread(target=_send, args=(child, (df, history, spec, out)), daemon=True)
-    drawing.sent.start()
+    drawing = Drawing(out, child)
     try:
         yield drawing
     finally:
-        if child.poll() is None:
-            child.kill()
-        child.wait()
-        for pipe in (child.stdin, child.stdout):
-            if pipe is not None:
-                with contextlib.suppress(OSError):
-                    pipe.close()
+        if drawing.child is not None:
+            _end(drawing.child)
 
 
-def _cpus() -> int:
+def _end(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is None:
+        child.kill()
+    child.wait()
+    for pipe in (child.stdin, child.stdout):
+        if pipe is not None:
+            with contextlib.suppress(OSError):
+                pipe.close()
+
+
+def _spare_core() -> bool:
+    """Whether a second process would get a core of its own: 2 CPUs or more, and a load average
+    (over the last minute) that leaves one idle, as ``make -l`` asks. On a busy machine the child's
+    own imports (about a CPU second) cost more than running beside the statistics saves."""
     try:
-        return len(os.sched_getaffinity(0))
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # Windows: no load average
+        load = 0.0
+    return cpus >= 2 and load <= cpus - 1
 
 
 def _send(child: subprocess.Popen[bytes], payload: Any) -> None:

@@ -26,7 +26,8 @@ def _report(folder: Path) -> dict[str, bytes]:
 
 def test_a_second_process_draws_the_same_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = plain_case(tmp_path / "plain")
-    here = _report(folder)  # 80 trials: under PARALLEL_TRIALS, drawn in process
+    monkeypatch.setattr(drawing, "_spare_core", lambda: True)  # whatever the machine's load
+    here = _report(folder)  # 80 trials, under PARALLEL_TRIALS: the child is ended, drawn in process
     assert {"arms.png", "variables.png", "history.png", "importance.png"} <= set(here)
 
     def not_here(*args: Any) -> Any:
@@ -45,6 +46,7 @@ def test_a_figure_failing_in_the_second_process_fails_the_report_here(
 ) -> None:
     folder = plain_case(tmp_path / "plain")
     monkeypatch.setattr(drawing, "PARALLEL_TRIALS", 1)
+    monkeypatch.setattr(drawing, "_spare_core", lambda: True)  # whatever the machine's load
     broken = Importance({"lr": "not a share"}, 80, ())  # type: ignore[dict-item]
     monkeypatch.setattr("sweeper.analysis.importance.importance", lambda df, spec: broken)
     with pytest.raises(Exception) as caught:
@@ -57,6 +59,7 @@ def test_a_figure_failing_in_the_second_process_fails_the_report_here(
 def test_a_second_process_that_dies_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = plain_case(tmp_path / "plain")
     monkeypatch.setattr(drawing, "PARALLEL_TRIALS", 1)
+    monkeypatch.setattr(drawing, "_spare_core", lambda: True)  # whatever the machine's load
     monkeypatch.setattr(sys, "executable", "/bin/false")  # starts, reads nothing, exits 1
     with pytest.raises(SweeperError, match=r"drawing the report's figures ended \(exit code 1\)"):
         write_report(folder)
