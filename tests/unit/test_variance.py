@@ -103,3 +103,27 @@ def test_one_factor_takes_all_the_spread() -> None:
     spec = dataclasses.replace(SPEC, factors=(SeedFactor("data", 5),), replicates=5)
     dec = decompose(table(spec, 3, lambda k, d: float(d)), spec)
     assert dec is not None and dec.shares() == {"data": 1.0}
+
+
+def test_all_trials_at_once_equal_each_trial_alone() -> None:
+    """decompose's one vectorised pass gives each trial what components gives it alone."""
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(0, 2.0, (30, 4)), rng.normal(0, 1.0, (30, 3))
+    df = table(SPEC, 30, lambda k, d, i: a[k, d] + b[k, i] + rng.normal(0, 0.5))
+    df.loc[(df["trial"] == 7) & (df["replicate"] == 2), "status"] = "failed"  # incomplete: skipped
+    df.loc[(df["trial"] == 9) & (df["replicate"] == 4), "acc"] = np.inf  # not finite: skipped
+    df = df.sample(frac=1.0, random_state=1)  # rows in any order
+    dec = decompose(df, SPEC)
+    assert (
+        dec is not None
+        and dec.skipped == 2
+        and list(dec.per_trial["trial"]) == [k for k in range(30) if k not in (7, 9)]
+    )
+    cols = ["data_seed", "init_seed"]
+    for _, row in dec.per_trial.iterrows():
+        t = df[df["trial"] == row["trial"]]
+        levels = [t[c].rank(method="dense").astype(int) - 1 for c in cols]
+        alone = components(t["acc"].tolist(), list(zip(*(lv.tolist() for lv in levels), strict=True)), [4, 3])
+        clipped = np.clip(alone, 0, None)
+        got = row[["var_data", "var_init", "var_residual"]].to_numpy(dtype=float)
+        assert np.allclose(got, clipped, rtol=1e-12, atol=1e-12)
