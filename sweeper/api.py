@@ -153,6 +153,8 @@ def launch(
                 return _launch(
                     spec, sweep, root, backend, address, False, retry_failed, progress, profile, prof, store
                 )
+            except StorageError:  # names the staging copy where it failed, and the bucket
+                raise
             except (Interrupted, SweeperError) as exc:  # name the bucket, not the staging copy
                 raise type(exc)(str(exc).replace(str(root), str(results).rstrip("/"))) from None
     return _launch(spec, sweep, results, backend, address, fresh, retry_failed, progress, profile, prof, None)
@@ -337,15 +339,16 @@ def _run(
     resuming = holds_experiment(folder)
     take_in(folder / TRIALS)  # runs a storage fault put aside count as done (this driver holds the lock)
     say = progress or (progress is None and sys.stderr.isatty())
+    shown = store.uri if store is not None else folder  # what the user knows the folder by
     if say and not resuming:
-        print(f"results: {folder} (new experiment)", file=sys.stderr)
+        print(f"results: {shown} (new experiment)", file=sys.stderr)
     if resuming:
         with prof.phase("resume"):
             check_compatible(folder, spec, None if isinstance(sweep, Mapping | Experiment) else str(sweep))
             restored = restore(spec, folder, searcher, retry_failed=retry_failed)
         if say:
             print(
-                f"resuming {folder}: {restored.runs_done} runs done, {restored.trials_done} trials"
+                f"resuming {shown}: {restored.runs_done} runs done, {restored.trials_done} trials"
                 f" finished, {sum(len(p.missing) for p in restored.partial.values())} replicates of"
                 f" {len(restored.partial)} unfinished trials to run first",
                 file=sys.stderr,
@@ -437,23 +440,25 @@ def _run(
         if profiling:
             print(prof.format(engine.stats.first_new, engine.stats.last_end), file=sys.stderr)
     again = (
-        launch_command(str(Path(sweep).resolve()), folder, backend, address)
+        launch_command(str(Path(sweep).resolve()), shown, backend, address)
         if isinstance(sweep, str | Path)
         else "sweeper.launch(...) again with the same spec and results"
     )
     if faults:
-        raise StorageError(_storage_message(spec, folder, engine.stats, writer, faults, recorded, again))
+        raise StorageError(
+            _storage_message(spec, folder, engine.stats, writer, faults, recorded, again, store)
+        )
     if status == "interrupted":
         s = engine.stats
         raise Interrupted(
-            f"interrupted: {s.runs_done} runs are recorded in {folder}"
+            f"interrupted: {s.runs_done} runs are recorded in {shown}"
             f"{' (' + s.stopping + ')' if s.stopping.startswith('cancelled') else ''}."
             f"\nresume with: {again}"
         )
     if engine.halted:
         raise SweeperError(
-            f"{spec.name}: {engine.halted}. Every run so far is recorded in {folder}."
-            f"\n  fix: `sweeper errors {folder}` prints the tracebacks; fix the cause, then relaunch"
+            f"{spec.name}: {engine.halted}. Every run so far is recorded in {shown}."
+            f"\n  fix: `sweeper errors {shown}` prints the tracebacks; fix the cause, then relaunch"
             " with --retry-failed (retry_failed=True) to rerun the failed runs"
             + (", or raise max_failures" if "max_failures" in engine.halted else "")
         )
@@ -481,14 +486,21 @@ def _storage_message(
     faults: list[StorageError],
     recorded: bool,
     again: str,
+    store: Uploader | None = None,
 ) -> str:
-    """What a storage fault did, what was kept, and how to go on (``StorageError``'s text)."""
+    """What a storage fault did, what was kept, and how to go on (``StorageError``'s text). With
+    results on object storage it is the local staging copy that failed: the fix names it, the rest
+    names the URI (what was kept is streamed up from it)."""
     aside, lost = writer.set_aside, writer.unsaved
     kept = stats.runs_done - (aside[1] if aside else 0) - lost
+    shown = store.uri if store is not None else str(folder)
+    put: Path | str | None = aside[0] if aside else None
+    if aside and store is not None:  # the uploader puts it up beside the table
+        put = f"{shown}/{aside[0].relative_to(folder)}"
     lines = [
         f"{spec.name}: stopped because the results folder cannot be written: {faults[0]}",
-        f"  kept: {kept} runs in {folder / TRIALS}"
-        + (f"; the last {aside[1]} finished runs in {aside[0]} (a relaunch takes them in)" if aside else "")
+        f"  kept: {kept} runs in {shown}/{TRIALS}"
+        + (f"; the last {aside[1]} finished runs in {put} (a relaunch takes them in)" if aside else "")
         + (f"; {lost} finished runs could not be saved anywhere and run again on resume" if lost else "")
         + (
             f"; {stats.stopping} (they run again on resume)" if stats.stopping.startswith("cancelled") else ""
@@ -496,8 +508,11 @@ def _storage_message(
     ]
     lines += [f"  then: {f}" for f in faults[1:] if str(f) != str(faults[0])][:3]
     if not recorded:
-        lines.append(f"  {folder / EXPERIMENT_JSON} still says running (sweeper status calls it crashed)")
-    lines.append(f"  fix: free space on (or give write permission to) {folder}, then resume with: {again}")
+        lines.append(f"  {shown}/{EXPERIMENT_JSON} still says running (sweeper status calls it crashed)")
+    where = (
+        f"{folder} (the local staging copy of {shown}; TMPDIR sets where)" if store is not None else folder
+    )
+    lines.append(f"  fix: free space on (or give write permission to) {where}, then resume with: {again}")
     return "\n".join(lines)
 
 

@@ -92,7 +92,7 @@ def experiment_status(folder: str | Path) -> ExperimentStatus:
     failed = counts.get("failed", 0) + counts.get("timeout", 0)
     racing, racing_left = _race_state(spec, table, total)
     again = launch_command(
-        base["source"] or "FILE", folder, record.get("backend"), record.get("address") or None
+        base["source"] or "FILE", known_as(folder), record.get("backend"), record.get("address") or None
     )
     if alive:
         resumable, note = False, "a driver is running it now; it cannot be launched twice"
@@ -110,8 +110,14 @@ def experiment_status(folder: str | Path) -> ExperimentStatus:
     aside = _put_aside(folder)
     if aside and not alive:
         resumable = True
+        shown = known_as(folder)
+        waiting = (
+            f"{shown}/{aside_folder(Path(TRIALS))}"
+            if isinstance(shown, str)
+            else aside_folder(folder / TRIALS)
+        )
         note += (
-            f"; {aside} more finished runs wait in {aside_folder(folder / TRIALS)} (put there after a"
+            f"; {aside} more finished runs wait in {waiting} (put there after a"
             " storage error): the launch takes them in first"
         )
     return ExperimentStatus(
@@ -174,18 +180,32 @@ def _race_state(spec: Any, table: Any, total: int) -> tuple[str, bool]:
     return line, ended < len(trials) or len(trials) < total
 
 
-def launch_command(source: str, folder: Path, backend: str | None, address: str | None) -> str:
-    """The command that resumes ``folder`` as it was launched, good from any folder: the sweep file,
-    the results root and the backend (and its address) it ran on. ``address="auto"`` (a driver inside
-    a cluster job, which joins that job's Ray) is left out: it means nothing outside the job."""
+def launch_command(source: str, folder: Path | str, backend: str | None, address: str | None) -> str:
+    """The command that resumes ``folder`` (a path, or the URI of one on object storage) as it was
+    launched, good from any folder: the sweep file, the results root and the backend (and its
+    address) it ran on. ``address="auto"`` (a driver inside a cluster job, which joins that job's
+    Ray) is left out: it means nothing outside the job."""
     import shlex
 
-    words = ["sweeper", "launch", source, "--results", str(folder.parent)]
+    root = folder.rsplit("/", 1)[0] if isinstance(folder, str) else str(folder.parent)
+    words = ["sweeper", "launch", source, "--results", root]
     if backend:
         words += ["--backend", backend]
     if address and address != "auto":
         words += ["--address", address]
     return shlex.join(words)
+
+
+def known_as(folder: Path) -> Path | str:
+    """What the user calls a results folder: the URI it is a local copy of (``sweeper status
+    s3://...`` reads one), else the folder itself."""
+    from sweeper.results.store import COPY_OF
+
+    try:
+        uri = (folder / COPY_OF).read_text(encoding="utf-8").strip()
+    except OSError:
+        return folder
+    return uri or folder
 
 
 def state_of(record: dict[str, Any], alive: bool) -> str:
@@ -204,7 +224,7 @@ def format_status(st: ExperimentStatus) -> str:
     from sweeper.results.failures import group_lines
 
     want = (st.trials_total or 0) * st.replicates
-    lines = [f"{st.name}: {st.state}  ({st.folder})"]
+    lines = [f"{st.name}: {st.state}  ({known_as(st.folder)})"]
     if st.state == "running" and st.driver:
         lines.append(
             f"  driver: pid {st.driver.get('pid')} on {st.driver.get('host')}, "
@@ -219,7 +239,7 @@ def format_status(st: ExperimentStatus) -> str:
     if st.confirm_rows:
         lines.append(f"  confirmation stage: {st.confirm_rows} runs of {st.confirm_trials} trials recorded")
     lines.append(f"  in flight: {st.running + st.queued} ({st.running} running, {st.queued} queued)")
-    lines += ["  " + line for line in group_lines(st.errors, st.folder)]
+    lines += ["  " + line for line in group_lines(st.errors, known_as(st.folder))]
     if st.best:
         lines.append(
             f"  best so far: trial {st.best['trial']} {st.best['metric']}={st.best['mean']:.6g}"

@@ -328,6 +328,21 @@ class Uploader:
             self._thread.join()
         self.push()
 
+    def release(self) -> None:
+        """The driver's process ends: a heartbeat it left saying ``running`` (it could not write its
+        end state: a full disk) would make the bucket refuse a resume for FRESH_S; say it exited."""
+        import json
+
+        try:
+            rec = json.loads((self.folder / HEARTBEAT).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if not isinstance(rec, dict) or rec.get("state") != "running":
+            return
+        rec.update(state="exited", running=0, queued=0)
+        with self.remote.open_output_stream(f"{self.path}/{HEARTBEAT}") as out:
+            out.write(json.dumps(rec, indent=2).encode())
+
 
 def _push_order(item: tuple[str, tuple[int, int]]) -> tuple[int, str]:
     """Trial-table parts after everything else (a row's component links and curve are up before it,
@@ -354,3 +369,4 @@ def staged(uri: str, name: str, check: Callable[[Path, str], None]) -> Iterator[
         yield up
     finally:
         up.close()
+        up.release()

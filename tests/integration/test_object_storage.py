@@ -328,3 +328,52 @@ def test_status_serve_and_dashboard_follow_a_sweep_in_the_bucket(tmp_path, s3):
         if driver.poll() is None:
             driver.kill()
             driver.wait()
+
+
+def test_every_resume_hint_names_the_bucket_not_the_staging_copy(tmp_path, s3):
+    """Ctrl-C, `sweeper status` and a storage fault each print a resume command; with --results on
+    object storage it names the URI (the staging copy is gone once the driver ends), and following
+    the storage fault's command literally finishes the sweep from the bucket, each run once."""
+    import re
+    import shlex
+
+    import sweeper
+
+    uri = "s3://sweeps/hints"
+    driver, _, gate = start(tmp_path, "--results", uri, pause_at=4)
+    wait_for(lambda: len(list((tmp_path / "log").iterdir())) >= 5, "the sweep held at its gate")
+    driver.send_signal(signal.SIGINT)  # stop launching; the run in flight ends when the gate opens
+    time.sleep(0.5)
+    gate.unlink()
+    assert driver.wait(timeout=120) != 0
+    err = (tmp_path / "driver.err").read_text()
+    resume = f"sweeper launch {tmp_path / 'live.yaml'} --results {uri} --backend local"
+    assert f"resume with: {resume}" in err, err
+    assert "sweeper-results-" not in err, err  # no staging path anywhere
+
+    status = cli("status", f"{uri}/live")
+    assert status.returncode == 0, status.stderr
+    assert f"`{resume}` continues it" in status.stdout, status.stdout
+    assert "sweeper-read-" not in status.stdout, status.stdout
+
+    here = Path(__file__).parent
+    sweep = tmp_path / "fault.yaml"
+    sweep.write_text(
+        "experiment: fault\nobjective: hostile_objectives:storage_fault\nmetrics: [{loss: minimize}]\n"
+        "variables: {x: {float: [0, 1]}, y: {int: [0, 4]}, kind: {choice: [a, b]}}\n"
+        "search: {method: random, trials: 30, seed: 0}\n"
+    )
+    env = {**os.environ, "FAULT": "full", "FAULT_AT": "12"}  # a file size limit on the driver: EFBIG
+    env["PYTHONPATH"] = os.pathsep.join([str(here), env.get("PYTHONPATH", "")])
+    argv = [sys.executable, "-m", "sweeper", "launch", str(sweep), "--results", uri, "--backend", "local"]
+    first = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=240)
+    assert first.returncode == 2, first.stderr
+    hint = re.search(r"then resume with: (.+)$", first.stderr, re.MULTILINE)
+    assert hint, first.stderr
+    assert shlex.split(hint.group(1)) == ["sweeper", *argv[3:]], first.stderr
+    assert "(EFBIG)" in first.stderr and f"staging copy of {uri}/fault" in first.stderr, first.stderr
+    env["FAULT_AT"] = "0"
+    again = subprocess.run([sys.executable, "-m", *shlex.split(hint.group(1))], env=env, capture_output=True)
+    assert again.returncode == 0, again.stderr.decode()
+    table = sweeper.load(f"{uri}/fault")
+    assert len(table) == 30 and table["trial"].nunique() == 30 and (table["status"] == "complete").all()
