@@ -45,18 +45,20 @@ class Drawing:
 
     def __init__(self, out: Path, child: subprocess.Popen[bytes] | None) -> None:
         self.out, self.child = out, child
+        self.wide = False  # its table figures wait for the importance, which picks their variables
         self.drawn: list[Drawn] = []  # in process: what is drawn so far, in page order
         self.sent: threading.Thread | None = None  # the thread writing the table to the child
 
     def table(self, df: pd.DataFrame, history: pd.DataFrame | None, spec: Experiment) -> None:
         import threading
 
-        self.df, self.spec = df, spec
+        self.df, self.history, self.spec = df, history, spec
+        self.wide = wide(df, spec)
         if self.child is not None and df["trial"].nunique() < PARALLEL_TRIALS:
             _end(self.child)  # a small table: drawing it here costs less than the child's imports
             self.child = None
         if self.child is None:
-            self.drawn = table_figures(df, history, spec, self.out)
+            self.drawn = [] if self.wide else table_figures(df, history, spec, self.out)
             return
         # the table goes down the pipe from a thread: the child reads it once its imports are done
         self.sent = threading.Thread(
@@ -74,7 +76,8 @@ class Drawing:
 
     def done(self, imp: Importance) -> list[Drawn]:
         if self.child is None:
-            return self.drawn + importance_figure(imp, self.spec, self.out)
+            table = table_figures(self.df, self.history, self.spec, self.out, imp) if self.wide else []
+            return self.drawn + table + importance_figure(imp, self.spec, self.out)
         _send(self.child, imp)
         stdin, stdout = self.child.stdin, self.child.stdout
         if stdin is not None:
@@ -172,9 +175,12 @@ def _child() -> None:
     matplotlib.use("Agg")
     try:
         df, history, spec, out = pickle.load(sys.stdin.buffer)
-        table = table_figures(df, history, spec, out)
+        table = [] if wide(df, spec) else table_figures(df, history, spec, out)
         drawn = verdict_figures(df, spec, pickle.load(sys.stdin.buffer), out) + table
-        answer: tuple[Any, ...] = ("ok", drawn + importance_figure(pickle.load(sys.stdin.buffer), spec, out))
+        imp = pickle.load(sys.stdin.buffer)
+        if wide(df, spec):
+            drawn += table_figures(df, history, spec, out, imp)
+        answer: tuple[Any, ...] = ("ok", drawn + importance_figure(imp, spec, out))
     except BaseException as exc:  # every failure goes back to the parent, which raises it
         answer = ("error", exc, traceback.format_exc())
     try:
@@ -196,9 +202,23 @@ def _kept(out: Path, name: str, caption: str, made: Path | None) -> list[Drawn]:
     return []
 
 
-def table_figures(df: pd.DataFrame, history: pd.DataFrame | None, spec: Experiment, out: Path) -> list[Drawn]:
-    """The figures drawn from the table alone: variables, history, parallel coordinates, learning
-    curves, Pareto front."""
+def wide(df: pd.DataFrame, spec: Experiment) -> bool:
+    """More swept variables than a figure draws: the importance picks which (so those figures wait)."""
+    from sweeper.analysis import swept
+    from sweeper.report.figures import MAX_PANELS
+
+    return len(swept(spec, df)) > MAX_PANELS
+
+
+def table_figures(
+    df: pd.DataFrame,
+    history: pd.DataFrame | None,
+    spec: Experiment,
+    out: Path,
+    imp: Importance | None = None,
+) -> list[Drawn]:
+    """The figures drawn from the table (and, on a wide sweep, the importance, which picks their
+    variables): variables, history, parallel coordinates, learning curves, Pareto front."""
     from sweeper.analysis import stage_rows
     from sweeper.report import figures as plots
 
@@ -211,7 +231,7 @@ def table_figures(df: pd.DataFrame, history: pd.DataFrame | None, spec: Experime
             "variables.png",
             f"{spec.primary.name} against each variable: grey dots are replicates, blue the trial mean ± sd."
             + thinned,
-            plots.metric_vs_variables(few, spec, out / "variables.png"),
+            plots.metric_vs_variables(few, spec, out / "variables.png", imp),
         ),
         *_kept(
             out,
@@ -223,7 +243,7 @@ def table_figures(df: pd.DataFrame, history: pd.DataFrame | None, spec: Experime
             out,
             "parallel.png",
             "Parallel coordinates of the top trials, coloured by the primary metric.",
-            plots.parallel_coordinates(df, spec, out / "parallel.png"),
+            plots.parallel_coordinates(df, spec, out / "parallel.png", imp=imp),
         ),
         *_kept(
             out,

@@ -50,11 +50,23 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def _shown(names: list[str]) -> tuple[list[str], str]:
-    """The variables a figure draws (the first MAX_PANELS, in sweep-file order) and a note on the rest."""
+def _shown(names: list[str], imp: Importance | None = None) -> tuple[list[str], str]:
+    """The variables a figure draws and a note on the rest: every one, or on a wide sweep the
+    MAX_PANELS most important (the report's importance; a conditional variable by its largest share
+    in a branch where it is active), most important first. Variables the importance did not weigh
+    come after those it did, in sweep-file order; with no importance at all, the first MAX_PANELS."""
     if len(names) <= MAX_PANELS:
         return names, ""
-    return names[:MAX_PANELS], f"; the first {MAX_PANELS} of {len(names)} variables, in sweep-file order"
+    score: dict[str, float] = {}
+    if imp is not None:
+        score.update(imp.values)
+        for _, _, values in imp.branches:
+            for name, share in values.items():
+                score[name] = max(share, score.get(name, share))
+    if imp is None or not any(n in score for n in names):
+        return names[:MAX_PANELS], f"; the first {MAX_PANELS} of {len(names)} variables, in sweep-file order"
+    ranked = sorted(names, key=lambda n: -score.get(n, -math.inf))  # stable: ties keep file order
+    return ranked[:MAX_PANELS], f"; the {MAX_PANELS} most important of {len(names)} variables ({imp.method})"
 
 
 def _thinned(ticks: list[tuple[float, str]]) -> list[tuple[float, str]]:
@@ -74,14 +86,17 @@ def _trial_stats(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     return done.groupby("trial")[metric].agg(["mean", "std", "count"])
 
 
-def metric_vs_variables(df: pd.DataFrame, spec: Experiment, path: Path) -> Path | None:
-    """The primary metric against each swept variable: replicates as dots, trial means with sd."""
+def metric_vs_variables(
+    df: pd.DataFrame, spec: Experiment, path: Path, imp: Importance | None = None
+) -> Path | None:
+    """The primary metric against each swept variable: replicates as dots, trial means with sd
+    (``imp`` picks the variables of a wide sweep)."""
     import numpy as np
 
     from sweeper.analysis import completed, swept
 
     metric = spec.primary.name
-    names, rest = _shown(swept(spec, df))
+    names, rest = _shown(swept(spec, df), imp)
     done = completed(df)
     done = done[done[metric].notna()]
     if not names or done.empty:
@@ -198,8 +213,11 @@ def _scale(v: Variable, values: pd.Series) -> tuple[pd.Series, list[tuple[float,
     return (f(x) - f(lo)) / span, [(0.0, f"{lo:.3g}"), (1.0, f"{hi:.3g}")]
 
 
-def parallel_coordinates(df: pd.DataFrame, spec: Experiment, path: Path, top: int = TOP) -> Path | None:
-    """The best trials' variables side by side, coloured by the primary metric."""
+def parallel_coordinates(
+    df: pd.DataFrame, spec: Experiment, path: Path, top: int = TOP, imp: Importance | None = None
+) -> Path | None:
+    """The best trials' variables side by side, coloured by the primary metric (``imp`` picks the
+    variables of a wide sweep)."""
     import numpy as np
     from matplotlib import colormaps
     from matplotlib.colors import Normalize
@@ -207,7 +225,7 @@ def parallel_coordinates(df: pd.DataFrame, spec: Experiment, path: Path, top: in
     from sweeper.analysis import completed, swept
 
     metric = spec.primary.name
-    names, rest = _shown(swept(spec, df))
+    names, rest = _shown(swept(spec, df), imp)
     stats = _trial_stats(df, metric)
     if not names or len(stats) < 2:
         return None

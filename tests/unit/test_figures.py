@@ -158,3 +158,42 @@ def test_ten_thousand_variables_draw_the_first_few_and_say_so(tmp_path: Path, dr
     assert [t.get_text() for t in drawn[1].axes[0].get_xticklabels()][-1] == "loss"
     assert len(drawn[1].axes[0].get_xticklabels()) == figures.MAX_PANELS + 1
     assert note in drawn[1].axes[0].get_title()
+
+
+def wide_case(folder: Path, n: int = 30, trials: int = 60) -> Path:
+    """A results folder of ``n`` variables of which only the last three move the loss."""
+    spec = {
+        "experiment": "wide",
+        "objective": "m:f",
+        "metrics": [{"loss": "minimize"}],
+        "variables": {f"v{i}": {"float": [0.0, 1.0]} for i in range(n)},
+        "search": {"method": "random", "trials": trials},
+    }
+    values = np.random.default_rng(3).uniform(0, 1, (trials, n))
+    rows = [
+        {
+            "trial": t,
+            "replicate": 0,
+            **{f"v{i}": float(values[t, i]) for i in range(n)},
+            "loss": float(5 * values[t, n - 1] + 3 * values[t, n - 3] ** 2 + 2 * values[t, n - 2]),
+        }
+        for t in range(trials)
+    ]
+    return write_results(folder, spec, rows)
+
+
+def test_a_wide_sweeps_figures_draw_its_most_important_variables(tmp_path: Path, drawn: list[Any]) -> None:
+    """30 variables, of which only the last three move the loss: the report's variables figure and
+    parallel coordinates show those (the importance it computes picks them), not the first 12."""
+    n = 30
+    folder = wide_case(tmp_path / "wide", n)
+    write_report(folder)
+    important = {"v27", "v28", "v29"}
+    variables = next(f for f in drawn if "against each variable" in f.get_suptitle())
+    panels = [ax.get_xlabel() for ax in variables.axes if ax.get_visible()]
+    assert len(panels) == figures.MAX_PANELS and important <= set(panels[:3]), panels
+    assert f"the {figures.MAX_PANELS} most important of {n} variables (fANOVA)" in variables.get_suptitle()
+    parallel = next(f for f in drawn if f.axes and f.axes[0].get_title().startswith("Top "))
+    axes = [t.get_text() for t in parallel.axes[0].get_xticklabels()]
+    assert important <= set(axes[:3]) and axes[-1] == "loss", axes
+    assert (folder / "report" / "variables.png").is_file() and (folder / "report" / "parallel.png").is_file()

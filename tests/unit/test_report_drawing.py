@@ -13,6 +13,7 @@ from sweeper.analysis.importance import Importance
 from sweeper.errors import SweeperError
 from sweeper.report import drawing
 from sweeper.report.build import write_report
+from tests.unit.test_figures import wide_case
 from tests.unit.test_report_golden import plain_case
 
 TEXTS = ("report.md", "summary.csv", "verdict.json", "importance.json")
@@ -37,6 +38,27 @@ def test_a_second_process_draws_the_same_report(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setattr(drawing, "table_figures", not_here)  # the child imports its own, unpatched
     there = _report(folder)
     assert list(there) == list(here)  # the same figures in the same page order, and the same texts
+    for name, data in here.items():
+        assert there[name] == data, name
+
+
+def test_a_second_process_draws_a_wide_sweeps_figures_as_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wide sweep's table figures wait for the importance (it picks their variables): in the second
+    process too, with the same files in the same page order."""
+    folder = wide_case(tmp_path / "wide")
+    monkeypatch.setattr(drawing, "_spare_core", lambda: True)  # whatever the machine's load
+
+    def figures() -> dict[str, bytes]:
+        rep = write_report(folder)
+        return {name: (rep.folder / name).read_bytes() for name in rep.figures}
+
+    here = figures()
+    monkeypatch.setattr(drawing, "PARALLEL_TRIALS", 1)
+    monkeypatch.setattr(drawing, "table_figures", lambda *a: pytest.fail("drawn in the report's process"))
+    there = figures()
+    assert list(there) == list(here) and {"variables.png", "parallel.png"} <= set(here)
     for name, data in here.items():
         assert there[name] == data, name
 
