@@ -684,7 +684,9 @@ def adaptive(n: int, n_cma: int, tmp: str) -> None:
     _table("2b. Time of one ask against trials told (mean over asks near that count)", head, table)
 
 
-def million(n: int, n_small: int, grid_side: int, tmp: str) -> None:
+def million(n: int, n_small: int, grid_side: int, tmp: str, n_kill: int = 0) -> None:
+    """``n_kill``: trials of the sweep killed half-way and resumed (``n`` if 0)."""
+    n_kill = n_kill or n
     rows = []
     small = measure(
         "sweeper",
@@ -737,12 +739,12 @@ def million(n: int, n_small: int, grid_side: int, tmp: str) -> None:
     killed = measure(
         "sweeper",
         name="bench-kill",
-        n=n,
+        n=n_kill,
         method="random",
         objective="quadratic",
         seconds=0,
         results=root,
-        kill_at_rows=n // 2,
+        kill_at_rows=n_kill // 2,
     )
     reads = [r for r in killed.get("reads", []) if "rows" in r]
     if reads:
@@ -757,7 +759,7 @@ def million(n: int, n_small: int, grid_side: int, tmp: str) -> None:
             "sweeper",
             "--profile",
             name="bench-kill",
-            n=n,
+            n=n_kill,
             method="random",
             objective="quadratic",
             seconds=0,
@@ -903,6 +905,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="small sizes, to check it runs")
     p.add_argument("--only", default="1,2,3,4,5", help="workloads to run, e.g. 1,4")
+    p.add_argument("--trials", type=int, default=0, help="trials of workloads 1 and 2 (their full size if 0)")
+    p.add_argument("--kill-trials", type=int, default=0, help="workload 3's killed sweep (full size if 0)")
     p.add_argument("--before", default="", help="workload 5 also on this checkout (before/after)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     for flag in ("--name", "--method", "--objective", "--results", "--address", "--backend"):
@@ -929,11 +933,14 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(prefix="sweeper-scale-") as tmp:
         if "1" in only:
-            many_slots(640 if q else 10_000, 640 if q else 5_000, 128 if q else 640, tmp)
+            n = args.trials or (640 if q else 10_000)
+            many_slots(n, n if q else n // 2, 128 if q else 640, tmp)
         if "2" in only:
-            adaptive(320 if q else 5000, 320 if q else 2000, tmp)
+            n = args.trials or (320 if q else 5000)
+            adaptive(n, n if q else min(n, 2000), tmp)
         if "3" in only:
-            million(20_000 if q else 1_000_000, 2_000 if q else 10_000, 20 if q else 100, tmp)
+            n = 20_000 if q else 1_000_000
+            million(n, 2_000 if q else 10_000, 20 if q else 100, tmp, args.kill_trials)
         if "4" in only:
             startup(tmp)
         if "5" in only:
