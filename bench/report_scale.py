@@ -3,6 +3,7 @@
     python bench/report_scale.py                      # 2,000 / 20,000 / 200,000 trials x 3 replicates
     python bench/report_scale.py --sizes 2000 --src /path/to/other/checkout   # the same on other code
     python bench/report_scale.py --importance         # is fANOVA's estimate stable at its sample / trees?
+    python bench/report_scale.py --factors --sizes 2000 20000   # replicates: {data: 4, init: 3}
 
 Each size gets a results folder (experiment.json and one Parquet file, written with pyarrow, no
 sweep run): three models, a log-scaled float, an int, 1 % failed runs, a compare: block. Each command
@@ -52,12 +53,15 @@ CHILD = (
 )
 
 
-def write_folder(root: Path, trials: int, replicates: int, seed: int = 0) -> Path:
-    """A results folder of ``trials`` x ``replicates`` rows with a known structure."""
+def write_folder(root: Path, trials: int, replicates: int, seed: int = 0, factors: bool = False) -> Path:
+    """A results folder of ``trials`` x ``replicates`` rows with a known structure; ``factors``: the
+    replicates are a full factorial of seed factors data (4) x init (3), each with its seed column."""
     rng = np.random.default_rng(seed)
-    folder = root / f"scale-{trials}"
+    folder = root / f"scale-{trials}{'-factors' if factors else ''}"
     (folder / "trials").mkdir(parents=True)
-    spec = dict(SPEC, search={"method": "random", "trials": trials}, replicates=replicates)
+    reps: int | dict[str, int] = {"data": 4, "init": 3} if factors else replicates
+    replicates = 12 if factors else replicates
+    spec = dict(SPEC, search={"method": "random", "trials": trials}, replicates=reps)
     record = {"name": "scale", "spec": spec, "root": str(Path(__file__).parent.parent), "status": "finished"}
     (folder / "experiment.json").write_text(json.dumps(record))
     n = trials * replicates
@@ -68,6 +72,15 @@ def write_folder(root: Path, trials: int, replicates: int, seed: int = 0) -> Pat
     depth = rng.integers(1, 9, trials)[trial]
     acc = 0.8 + 0.01 * (model == "b") - 0.02 * np.abs(np.log10(lr) + 2.5) + 0.003 * depth
     acc = acc + rng.normal(0, 0.01, replicates)[replicate] + rng.normal(0, 0.01, n)
+    seeds = {}
+    if factors:  # the data split moves the result 3x more than the initialisation
+        data, init = replicate // 3, replicate % 3
+        acc = (
+            acc
+            + rng.normal(0, 0.015, (trials, 4))[trial, data]
+            + rng.normal(0, 0.005, (trials, 3))[trial, init]
+        )
+        seeds = {"data_seed": pa.array(100 + data, pa.int64()), "init_seed": pa.array(200 + init, pa.int64())}
     status = np.where(rng.random(n) < 0.01, "failed", "complete")
     start = 1.7e15 + np.arange(n) * 1e5
     table = pa.table(
@@ -75,6 +88,7 @@ def write_folder(root: Path, trials: int, replicates: int, seed: int = 0) -> Pat
             "trial": pa.array(trial, pa.int64()),
             "replicate": pa.array(replicate, pa.int32()),
             "seed": pa.array(1000 + replicate, pa.int64()),
+            **seeds,
             "status": status,
             "model": model,
             "lr": lr,
@@ -163,6 +177,7 @@ def main() -> None:
     parser.add_argument("--src", help="import sweeper from this source folder instead (before/after)")
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--importance", action="store_true", help="fANOVA's stability at a few settings")
+    parser.add_argument("--factors", action="store_true", help="replicates: {data: 4, init: 3} (12 each)")
     a = parser.parse_args()
     if a.importance:
         with tempfile.TemporaryDirectory(prefix="report-scale-") as tmp:
@@ -184,7 +199,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="report-scale-") as tmp:
         for size in a.sizes:
             started = time.perf_counter()
-            folder = write_folder(Path(tmp), size, a.replicates)
+            folder = write_folder(Path(tmp), size, a.replicates, factors=a.factors)
+            reps = "(4 x 3)" if a.factors else a.replicates
             made = time.perf_counter() - started
             for name, args in (
                 ("status", ["status", str(folder)]),
@@ -198,7 +214,7 @@ def main() -> None:
                 mib = f"{peak:.0f}" if peak is not None else ""
                 kids = f"{kid:.0f}" if kid else ""  # 0: no child process
                 print(
-                    f"| {size:,} x {a.replicates} | {name} | {shown} | {used} | {mib} | {kids} | {target} |",
+                    f"| {size:,} x {reps} | {name} | {shown} | {used} | {mib} | {kids} | {target} |",
                     flush=True,
                 )
             with open("/proc/loadavg") as fh:
