@@ -1,4 +1,5 @@
-"""Results on object storage (``s3://``, ``gs://``, any ``pyarrow.fs`` URI): the one place that talks to it.
+"""Results on object storage (``s3://``, ``gs://``, any ``pyarrow.fs`` URI, and through fsspec any URI
+it opens): the one place that talks to it.
 
 Every other module reads and writes a local folder. For a URI:
 
@@ -67,18 +68,49 @@ def join(uri: str, name: str) -> str:
     return uri.rstrip("/") + "/" + name
 
 
+PYARROW_SCHEMES = ("s3", "gs", "gcs", "hdfs", "viewfs", "file", "abfs", "abfss")  # pyarrow.fs's own
+
+
 def _filesystem(uri: str) -> tuple[Any, str]:
+    """The pyarrow file system and path of ``uri``: pyarrow.fs's own for its schemes, any other
+    through fsspec (``az://``, ``memory://``, ``http://``, ...) when it is installed."""
     from pyarrow import fs
 
+    scheme = uri.split("://", 1)[0].lower()
     try:
         filesystem, path = fs.FileSystem.from_uri(uri)
     except Exception as exc:  # pyarrow's errors name neither the option nor the fix
+        if scheme not in PYARROW_SCHEMES:
+            return _fsspec(uri, scheme, exc)
         raise SweeperError(
             f"{uri}: cannot open this results URI ({exc})"
             "\n  fix: use s3://bucket/prefix, gs://bucket/prefix or another pyarrow.fs URI; for S3 set"
             " AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION (and AWS_ENDPOINT_URL)"
         ) from None
     return filesystem, str(path).rstrip("/")
+
+
+def _fsspec(uri: str, scheme: str, why: Exception) -> tuple[Any, str]:
+    """A URI pyarrow.fs cannot open, through fsspec's file system for its scheme, wrapped for pyarrow."""
+    try:
+        import fsspec
+    except ImportError:
+        raise SweeperError(
+            f"{uri}: pyarrow.fs cannot open {scheme}:// URIs ({why})"
+            "\n  fix: pip install fsspec (and the fsspec package for this scheme), or use s3://, gs://,"
+            " hdfs:// or file://"
+        ) from None
+    from pyarrow import fs
+
+    try:
+        filesystem, path = fsspec.core.url_to_fs(uri)
+    except (ImportError, ValueError) as exc:  # an unknown protocol, or its package is missing
+        raise SweeperError(
+            f"{uri}: neither pyarrow.fs nor fsspec can open {scheme}:// URIs ({exc})"
+            "\n  fix: install the fsspec package for this scheme (e.g. adlfs for az://, sshfs for ssh://),"
+            " or use s3://, gs://, hdfs:// or file://"
+        ) from None
+    return fs.PyFileSystem(fs.FSSpecHandler(filesystem)), str(path).rstrip("/")
 
 
 def storage_env() -> tuple[tuple[str, str], ...]:

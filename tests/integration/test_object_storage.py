@@ -377,3 +377,39 @@ def test_every_resume_hint_names_the_bucket_not_the_staging_copy(tmp_path, s3):
     assert again.returncode == 0, again.stderr.decode()
     table = sweeper.load(f"{uri}/fault")
     assert len(table) == 30 and table["trial"].nunique() == 30 and (table["status"] == "complete").all()
+
+
+def test_a_uri_only_fsspec_opens_holds_a_sweep_and_its_resume(monkeypatch):
+    """memory:// is no pyarrow.fs scheme: fsspec's file system, wrapped for pyarrow, holds the sweep,
+    its reads and its resume (in this process: fsspec's memory file system lives as long as it)."""
+    fsspec = pytest.importorskip("fsspec", reason="fsspec is a test extra (pip install -e '.[test]')")
+    import sweeper
+    from sweeper.errors import SweeperError
+    from sweeper.results.status import experiment_status, format_status
+    from sweeper.results.store import local_copy
+    from tests.conftest import sweep_spec
+
+    uri = "memory://sweeps/fs"
+    spec = sweeper.load_spec(sweep_spec(), root=Path(__file__).parents[1])
+    memory = fsspec.filesystem("memory")
+    try:
+        first = sweeper.launch(spec, results=uri, backend="local", progress=False)
+        assert first.stats.runs_done == 12
+        assert memory.isfile("/sweeps/fs/t/experiment.json")
+        assert [p for p in memory.find("/sweeps/fs/t/trials") if p.endswith(".parquet")]
+        table = sweeper.load(f"{uri}/t")
+        assert len(table) == 12 and not table.duplicated(["trial", "replicate"]).any()
+        text = format_status(experiment_status(local_copy(f"{uri}/t")))
+        assert text.startswith(f"t: finished  ({uri}/t)") and "runs: 12/12" in text, text
+        again = sweeper.launch(spec, results=uri, backend="local", progress=False)
+        assert again.stats.runs_done == 12 and again.stats.runs_before == 12  # resumed: nothing rerun
+    finally:
+        if memory.exists("/sweeps"):
+            memory.rm("/sweeps", recursive=True)
+    with pytest.raises(SweeperError, match=r"nosuch://x/y: neither pyarrow.fs nor fsspec can open") as err:
+        sweeper.load("nosuch://x/y")
+    assert "fix: install the fsspec package for this scheme" in str(err.value)
+    monkeypatch.setitem(sys.modules, "fsspec", None)  # as where fsspec is not installed
+    with pytest.raises(SweeperError, match=r"memory://x/y: pyarrow.fs cannot open memory:// URIs") as err:
+        sweeper.load("memory://x/y")
+    assert "fix: pip install fsspec" in str(err.value)
