@@ -478,6 +478,10 @@ def _saving(step: Callable[[], object], faults: list[StorageError]) -> bool:
     return True
 
 
+def _runs(n: int, kind: str = "") -> str:
+    return f"{n} {kind}run{'' if n == 1 else 's'}"
+
+
 def _storage_message(
     spec: Experiment,
     folder: Path,
@@ -497,14 +501,16 @@ def _storage_message(
     put: Path | str | None = aside[0] if aside else None
     if aside and store is not None:  # the uploader puts it up beside the table
         put = f"{shown}/{aside[0].relative_to(folder)}"
+    kept_parts = [f"{_runs(kept)} in {shown}/{TRIALS}"]
+    if aside:
+        kept_parts.append(f"the last {_runs(aside[1], 'finished ')} in {put} (a relaunch takes them in)")
+    if lost:
+        kept_parts.append(f"{_runs(lost, 'finished ')} could not be saved anywhere and run again on resume")
+    if stats.stopping.startswith("cancelled"):
+        kept_parts.append(f"{stats.stopping} (they run again on resume)")
     lines = [
         f"{spec.name}: stopped because the results folder cannot be written: {faults[0]}",
-        f"  kept: {kept} runs in {shown}/{TRIALS}"
-        + (f"; the last {aside[1]} finished runs in {put} (a relaunch takes them in)" if aside else "")
-        + (f"; {lost} finished runs could not be saved anywhere and run again on resume" if lost else "")
-        + (
-            f"; {stats.stopping} (they run again on resume)" if stats.stopping.startswith("cancelled") else ""
-        ),
+        f"  kept: {'; '.join(kept_parts)}",
     ]
     lines += [f"  then: {f}" for f in faults[1:] if str(f) != str(faults[0])][:3]
     if not recorded:
