@@ -329,20 +329,31 @@ class Uploader:
         """Keep the bucket's heartbeat fresh while this process lives: the driver writes its own only
         between runs, and a run on the local backend may take longer than FRESH_S (a bucket has no
         flock to say the driver is alive)."""
-        import json
-
         if time.monotonic() - self._beat_at < BEAT_S:
             return
+        rec = self._running_heartbeat()
+        if rec is None:
+            return
+        rec["heartbeat_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        with self._pushing:
+            self._put_heartbeat(rec)
+        self._beat_at = time.monotonic()
+
+    def _running_heartbeat(self) -> dict[str, Any] | None:
+        """The local heartbeat record, when it says the driver is running (else there is nothing to say)."""
+        import json
+
         try:
             rec = json.loads((self.folder / HEARTBEAT).read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return
-        if not isinstance(rec, dict) or rec.get("state") != "running":
-            return
-        rec["heartbeat_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        with self._pushing, self.remote.open_output_stream(f"{self.path}/{HEARTBEAT}") as out:
+            return None
+        return rec if isinstance(rec, dict) and rec.get("state") == "running" else None
+
+    def _put_heartbeat(self, rec: dict[str, Any]) -> None:
+        import json
+
+        with self.remote.open_output_stream(f"{self.path}/{HEARTBEAT}") as out:
             out.write(json.dumps(rec, indent=2).encode())
-        self._beat_at = time.monotonic()
 
     def _loop(self) -> None:
         while not self._stop.wait(EVERY_S):
@@ -363,17 +374,10 @@ class Uploader:
     def release(self) -> None:
         """The driver's process ends: a heartbeat it left saying ``running`` (it could not write its
         end state: a full disk) would make the bucket refuse a resume for FRESH_S; say it exited."""
-        import json
-
-        try:
-            rec = json.loads((self.folder / HEARTBEAT).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return
-        if not isinstance(rec, dict) or rec.get("state") != "running":
-            return
-        rec.update(state="exited", running=0, queued=0)
-        with self.remote.open_output_stream(f"{self.path}/{HEARTBEAT}") as out:
-            out.write(json.dumps(rec, indent=2).encode())
+        rec = self._running_heartbeat()
+        if rec is not None:
+            rec.update(state="exited", running=0, queued=0)
+            self._put_heartbeat(rec)
 
 
 def _push_order(item: tuple[str, tuple[int, int]]) -> tuple[int, str]:
