@@ -72,13 +72,11 @@ def importance(df: pd.DataFrame, spec: Experiment, metric: str | None = None, se
         return Importance({}, 0, conditional, screened or "no finished trials with swept variables")
     goal = direction(spec, metric)
     variables = [v for v in spec.variables if v.name in names]
+    cells = firsts.to_dict("index")  # one pass over the frame, not a .at lookup per cell
     rows = []
     for trial, value in means.items():
-        params = {
-            v.name: _param(v, firsts.at[trial, v.name])
-            for v in variables
-            if not pd.isna(firsts.at[trial, v.name])
-        }  # NA: an inactive variable
+        row = cells[trial]  # a missing cell (NA): the variable is inactive there
+        params = {v.name: _param(v, row[v.name]) for v in variables if not pd.isna(row[v.name])}
         rows.append((params, float(value)))
     evaluate, method, note = _evaluator(seed)
     always = [(p, y) for p, y in rows if all(v.name in p for v in variables if not v.when)]
@@ -208,12 +206,14 @@ def _study(rows: list[tuple[dict[str, Any], float]], variables: list[Any], direc
 
     optuna.logging.set_verbosity(logging.WARNING)
     study = optuna.create_study(direction=optuna.study.StudyDirection[direction.upper()])
-    known = {x.name for x in variables}
+    every = distributions(variables, {x.name: None for x in variables})  # built once, shared by the trials
+    trials = []
     for params, value in rows:
-        keep = {k: v for k, v in params.items() if k in known}
-        study.add_trial(
-            optuna.trial.create_trial(params=keep, distributions=distributions(variables, keep), value=value)
+        keep = {k: v for k, v in params.items() if k in every}
+        trials.append(
+            optuna.trial.create_trial(params=keep, distributions={k: every[k] for k in keep}, value=value)
         )
+    study.add_trials(trials)
     return study
 
 
