@@ -186,12 +186,14 @@ def _stored(ref: RunContext, runs: Sequence[Run], node: str) -> list[Outcome]:
 
 
 def _worker_terminated(exc: SystemExit) -> bool:
-    """Whether ``exc`` came from Ray's SIGTERM handler in the worker rather than from the objective
-    (Slurm preempting or requeueing the job signals every process of it)."""
+    """Whether ``exc`` came from the process's own SIGTERM handler (Ray's, in a worker) rather than from
+    the objective (Slurm preempting or requeueing the job signals every process of it). The handler is
+    found by identity, so no name of Ray's is relied on."""
+    handler = signal.getsignal(signal.SIGTERM)
+    code = getattr(handler, "__code__", None)
     tb = exc.__traceback__
-    while tb is not None:
-        code = tb.tb_frame.f_code
-        if code.co_name == "sigterm_handler" and "ray" in code.co_filename:
+    while code is not None and tb is not None:
+        if tb.tb_frame.f_code is code:
             return True
         tb = tb.tb_next
     return False
