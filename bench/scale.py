@@ -95,7 +95,7 @@ def _ray_init(args: argparse.Namespace) -> float:
 def _table_stats(folder: Path) -> dict[str, Any]:
     import pyarrow.compute as pc
 
-    from sweeper.results.table import read_folder
+    from sweeper.results.reading import read_folder
 
     t = read_folder(folder / "trials")
     started = pc.min(t.column("started_at")).value / 1e6

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
 from sweeper.errors import SweeperError
-from sweeper.results.table import EXPERIMENT_JSON, TRIALS, check_table, read_json
+from sweeper.results.reading import check_table
+from sweeper.results.table import EXPERIMENT_JSON, TRIALS, read_json
 from sweeper.results.values import trial_values
 
 if TYPE_CHECKING:
@@ -184,7 +185,7 @@ def restore(
     """
     import numpy as np
 
-    from sweeper.results.table import read_folder
+    from sweeper.results.reading import read_folder
 
     tables = folder / TRIALS
     out = Restored({})
@@ -461,14 +462,13 @@ def _attempts(folder: Path) -> dict[tuple[int, int], int]:
     """
     import pyarrow.parquet as pq
 
-    from sweeper.results.table import _parts
+    from sweeper.results.reading import file_list
 
     history = folder / "history"
     if not history.is_dir():
         return {}
-    compact, parts = _parts(history)
     out: dict[tuple[int, int], int] = {}
-    for f in ([compact] if compact else []) + [p for _, p in parts]:
+    for f in file_list(history):
         try:
             cols = pq.read_table(f, columns=["trial", "replicate", "attempt"]).to_pydict()
         except Exception:  # history is advisory here; the trial table decides

@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sweeper.errors import SweeperError
+from sweeper.results.reading import read_folder
 from sweeper.results.schema import COMPONENT_KINDS
-from sweeper.results.table import TRIALS, TableWriter, read_folder
+from sweeper.results.table import TRIALS, TableWriter
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from sweeper.errors import SweeperError
 from sweeper.results import schema
-from sweeper.results.table import TableWriter, arrow_fields, read_folder
+from sweeper.results.reading import read_folder
+from sweeper.results.table import TableWriter, arrow_fields
 
 if TYPE_CHECKING:
     import pandas as pd

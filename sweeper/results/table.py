@@ -26,6 +26,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeper.errors import StorageError, SweeperError
+from sweeper.results.reading import (
+    PART_RE,
+    check_table,
+    clash,
+    file_list,
+    last_rows,
+    open_file,
+    read_folder,
+    table_files,
+)
 from sweeper.results.schema import TRIAL_KEYS, TRIAL_RUN, TRIAL_STAGE
 
 if TYPE_CHECKING:
@@ -35,9 +45,6 @@ if TYPE_CHECKING:
     from sweeper.spec.model import Experiment, Variable
 
 TRIALS = "trials"
-PART_RE = re.compile(r"^(part|compact)-(\d{6})\.parquet$")
-# The columns every trial part has, with their kind (from the one schema of the table).
-KEY_COLUMNS = {n: "string" if t == "string" else "int" for n, t in TRIAL_KEYS if n != "seed"}
 
 
 @contextlib.contextmanager
@@ -171,25 +178,6 @@ def arrow_fields(columns: Sequence[tuple[str, str]]) -> list[pa.Field]:
     return [pa.field(name, types.get(kind) or pa.type_for_alias(kind)) for name, kind in columns]
 
 
-def _parts(folder: Path) -> tuple[Path | None, list[tuple[int, Path]]]:
-    """The newest compact file and the part files after it, in order."""
-    compact: tuple[int, Path] | None = None
-    parts: list[tuple[int, Path]] = []
-    if folder.is_dir():
-        for p in folder.iterdir():
-            m = PART_RE.match(p.name)
-            if not m:
-                continue
-            n = int(m.group(2))
-            if m.group(1) == "compact":
-                if compact is None or n > compact[0]:
-                    compact = (n, p)
-            else:
-                parts.append((n, p))
-    upto = compact[0] if compact else -1
-    return (compact[1] if compact else None), sorted(x for x in parts if x[0] > upto)
-
-
 class TableWriter:
     """Appends rows to a Parquet dataset folder in atomic parts; ``close()`` compacts.
 
@@ -261,11 +249,11 @@ class TableWriter:
         except StorageError:
             self._put_aside()
             raise
-        compact, parts = _parts(self.folder)
+        compact, parts = table_files(self.folder)
         if not parts or (compact is None and len(parts) == 1):
             return
         with contextlib.suppress(OSError, StorageError):  # no room to compact: the parts stay, still correct
-            self._swap_in(read_folder(self.folder, self.keys), parts[-1][0])
+            self._swap_in(lambda path: compact_into(path, self.folder, self.keys), parts[-1][0])
 
     def rewrite(self, table: pa.Table) -> None:
         """Make ``table`` the folder's whole content (rows no longer wanted are dropped): one compact
@@ -275,7 +263,7 @@ class TableWriter:
         self.flush()
         number, self._next = self._next, self._next + 1
         try:
-            if self._swap_in(table, number):
+            if self._swap_in(lambda path: atomic_write_table(path, table), number):
                 return
             atomic_write_table(self.folder / f"compact-{number:06d}.parquet", table)
             for p in self.folder.iterdir():
@@ -285,14 +273,14 @@ class TableWriter:
         except OSError as exc:
             raise StorageError(_cannot_write(self.folder, exc)) from None
 
-    def _swap_in(self, table: pa.Table, number: int) -> bool:
-        """Put ``table`` as ``compact-<number>`` in place of the folder's files in one atomic swap;
-        False (nothing changed) where the file system cannot swap folders."""
+    def _swap_in(self, write: Callable[[Path], None], number: int) -> bool:
+        """Put the file ``write`` makes as ``compact-<number>`` in place of the folder's files in one
+        atomic swap; False (nothing changed) where the file system cannot swap folders."""
         stage = _stage(self.folder)
         shutil.rmtree(stage, ignore_errors=True)
         try:
             stage.mkdir()
-            atomic_write_table(stage / f"compact-{number:06d}.parquet", table)
+            write(stage / f"compact-{number:06d}.parquet")
             swapped = _exchange(stage, self.folder)
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
@@ -318,9 +306,76 @@ class TableWriter:
 
 
 def _next_part(folder: Path) -> int:
-    compact, parts = _parts(folder)
+    compact, parts = table_files(folder)
     last = parts[-1][0] if parts else (int(PART_RE.match(compact.name).group(2)) if compact else -1)  # type: ignore[union-attr]
     return last + 1
+
+
+# Rows per row group of a compact file: the compaction holds about one of them (and the keys) at a
+# time, and a later compaction or reader can read the file a row group at a time.
+ROW_GROUP = 65_536
+
+
+def compact_into(path: Path, folder: Path, keys: tuple[str, ...]) -> None:
+    """Write the folder's table, as :func:`read_folder` reads it, to ``path`` (atomically), streamed:
+    the last row of each key is found from the key columns alone, then the files are copied a row
+    group at a time, so the driver never holds the table (a million rows took 1.8x the sweep's
+    memory when read whole)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = file_list(folder)
+    schemas, key_tables = [], []
+    for f in files:  # one file open at a time: a million-trial sweep leaves hundreds of parts
+        with open_file(f, folder) as source:
+            schemas.append(source.schema_arrow)
+            if keys:
+                key_tables.append(source.read(columns=[k for k in keys if k in source.schema_arrow.names]))
+    try:
+        schema = pa.unify_schemas(schemas, promote_options="default")
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        raise SweeperError(clash(files, schemas, folder)) from None
+    keep = None
+    if keys and all(k in schema.names for k in keys) and len(files) > 1:
+        key_schema = pa.schema([schema.field(k) for k in keys])
+        keep = last_rows(pa.concat_tables([_conform(t, key_schema) for t in key_tables]))
+    del key_tables
+    with replacing(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as out:
+        waiting: list[pa.Table] = []
+        offset = size = written = 0
+        for f in files:
+            with open_file(f, folder) as source:
+                for batch in source.iter_batches(batch_size=ROW_GROUP):
+                    rows = pa.Table.from_batches([batch])
+                    if keep is not None:
+                        lo, hi = np.searchsorted(keep, [offset, offset + rows.num_rows])
+                        rows = rows.take(pa.array(keep[lo:hi] - offset))
+                    offset += batch.num_rows
+                    waiting.append(_conform(rows, schema))
+                    size += rows.num_rows
+                    if size >= ROW_GROUP:  # whole row groups out, the rest waits for the next rows
+                        rows, full = pa.concat_tables(waiting), size - size % ROW_GROUP
+                        out.write_table(rows.slice(0, full), row_group_size=ROW_GROUP)
+                        waiting, size, written = [rows.slice(full)], size - full, written + 1
+        if size or not written:  # (a table with no rows still has its schema)
+            out.write_table(pa.concat_tables(waiting) if waiting else schema.empty_table())
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with ``schema``'s columns in its order: a column it lacks is null (as concat_tables'
+    default promotion makes it)."""
+    import pyarrow as pa
+
+    if table.schema.equals(schema):
+        return table
+    columns = [
+        table.column(f.name).cast(f.type)
+        if f.name in table.column_names
+        else pa.nulls(table.num_rows, f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def aside_folder(folder: Path) -> Path:
@@ -384,169 +439,6 @@ def _exchange(a: Path, b: Path) -> bool:
     if errno in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: this file system cannot swap
         return False
     raise OSError(errno, os.strerror(errno), str(b))
-
-
-def read_folder(
-    folder: Path,
-    keys: tuple[str, ...] = ("trial", "replicate"),
-    columns: Sequence[str] | None = None,
-    *,
-    ordered: bool = False,
-) -> pa.Table:
-    """Read a parts folder as one table; a later row for the same ``keys`` replaces an earlier one.
-    ``columns``: only these (with ``keys``, they must include them). ``ordered``: rows sorted by
-    ``keys`` (else in the order they were written).
-
-    A file that vanishes between listing and reading was compacted meanwhile (the folder was
-    swapped): the folder is listed again, a few times, before anything is called damaged.
-    """
-    for _ in range(5):
-        try:
-            return _read_once(folder, keys, columns, ordered)
-        except FileNotFoundError:
-            time.sleep(0.05)
-    return _read_once(folder, keys, columns, ordered)
-
-
-def _read_once(
-    folder: Path, keys: tuple[str, ...], columns: Sequence[str] | None = None, ordered: bool = False
-) -> pa.Table:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    compact, parts = _parts(folder)
-    files = ([compact] if compact else []) + [p for _, p in parts]
-    tables = []
-    for f in files:
-        try:
-            tables.append(pq.read_table(f, columns=None if columns is None else list(columns)))
-        except FileNotFoundError:
-            raise
-        except (OSError, pa.ArrowInvalid) as exc:
-            if not f.exists():
-                raise FileNotFoundError(f) from None
-            raise SweeperError(
-                f"{f}: not a readable Parquet file ({exc}). Move it out of {folder} to read the rest; "
-                "sweeper never writes partial files, so it was damaged or put there by something else."
-            ) from None
-    if not tables:
-        return pa.table({})
-    try:
-        table = pa.concat_tables(tables, promote_options="default")
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-        raise SweeperError(_clash(files, tables, folder)) from None
-    if keys and all(k in table.column_names for k in keys) and (len(files) > 1 or ordered):
-        table = _keep_last(table, keys, ordered)
-    return table
-
-
-def _clash(files: list[Path], tables: list[pa.Table], folder: Path) -> str:
-    """Name the file and column whose type differs from the first file's."""
-    first = tables[0].schema
-    for f, t in zip(files[1:], tables[1:], strict=True):
-        for col in t.schema:
-            if col.name in first.names and first.field(col.name).type != col.type:
-                return (
-                    f"{f}: column {col.name!r} is {col.type} here but {first.field(col.name).type} in"
-                    f" {files[0].name}, so the parts cannot be read as one table"
-                    f"\n  fix: move the file that sweeper did not write out of {folder} (sweeper writes one"
-                    " schema per experiment); the others are untouched"
-                )
-    return f"{folder}: its parts have columns of clashing types\n  fix: move foreign files out of {folder}"
-
-
-def _keep_last(table: pa.Table, keys: tuple[str, ...], ordered: bool = False) -> pa.Table:
-    """The last row of each key, in the order written (``ordered``: sorted by the keys)."""
-    import numpy as np
-    import pyarrow as pa
-
-    packed = _packed(table, keys)
-    if packed is None:  # keys that are not small non-negative integers: Arrow groups them
-        idx = pa.array(np.arange(table.num_rows))
-        grouped = (
-            table.select(list(keys)).append_column("_i", idx).group_by(list(keys)).aggregate([("_i", "max")])
-        )
-        keep = np.sort(grouped.column("_i_max").to_numpy())
-        table = table.take(pa.array(keep))
-        return table.sort_by([(k, "ascending") for k in keys]) if ordered else table
-    # One stable sort of the keys packed in an int64 finds the last of each key (and the key order):
-    # a tenth of Arrow's group_by at 10^6 rows here, and nothing at all to take when none repeats.
-    order = np.argsort(packed, kind="stable")
-    ranked = packed[order]
-    last = np.ones(len(order), dtype=bool)
-    last[:-1] = ranked[1:] != ranked[:-1]
-    if last.all():  # no key twice
-        if not ordered or bool(np.all(packed[1:] > packed[:-1])):  # (and already in key order)
-            return table
-        return table.take(pa.array(order))
-    return table.take(pa.array(order[last] if ordered else np.sort(order[last])))
-
-
-def _packed(table: pa.Table, keys: tuple[str, ...]) -> Any:
-    """The keys of each row as one int64 that sorts as they do, or None when they do not fit in one
-    (a key that is not an integer column, has nulls or negative values, or too many bits in all)."""
-    import numpy as np
-    import pyarrow as pa
-
-    columns = []
-    for name in keys:
-        column = table.column(name)
-        if not pa.types.is_integer(column.type) or column.null_count:
-            return None
-        values = column.to_numpy().astype(np.int64, copy=False)
-        if len(values) and values.min() < 0:
-            return None
-        columns.append(values)
-    widths = [int(v.max()).bit_length() if len(v) else 0 for v in columns]
-    if sum(widths) > 62:
-        return None
-    packed = np.zeros(table.num_rows, dtype=np.int64)
-    for values, width in zip(columns, widths, strict=True):
-        packed = (packed << width) | values
-    return packed
-
-
-def check_table(folder: Path) -> None:
-    """Refuse a trial table with a part that is not a readable trial-table file; name the file.
-
-    Reads only the footers, and never touches any file: the user moves the bad one away. Launch
-    (resume), status, table and report all read the table through this, so they agree on it.
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    compact, parts = _parts(folder)
-    for f in ([compact] if compact else []) + [p for _, p in parts]:
-        try:
-            schema = pq.read_schema(f)
-        except (OSError, pa.ArrowException) as exc:
-            if not f.exists():
-                continue  # compacted meanwhile: the reader lists the folder again
-            raise SweeperError(
-                f"{f}: not a readable Parquet file ({exc})\n  fix: move this one file out of {folder}"
-                " (the others are untouched) and relaunch; its runs will be run again"
-            ) from None
-        names = set(schema.names)
-        missing = [c for c in KEY_COLUMNS if c not in names]
-        wrong = [
-            c for c, kind in KEY_COLUMNS.items() if c in names and not _is_kind(schema.field(c).type, kind)
-        ]
-        if missing or wrong:
-            what = (
-                f"lacks the columns {', '.join(missing)}"
-                if missing
-                else f"has columns of the wrong type: {', '.join(wrong)}"
-            )
-            raise SweeperError(
-                f"{f}: not a part of a sweeper trial table (it {what})\n  fix: move this one file out of"
-                f" {folder} (the others are untouched) and relaunch"
-            )
-
-
-def _is_kind(dtype: pa.DataType, kind: str) -> bool:
-    import pyarrow.types as t
-
-    return bool(t.is_integer(dtype)) if kind == "int" else (t.is_string(dtype) or t.is_large_string(dtype))
 
 
 def load(path: str | Path) -> pd.DataFrame:

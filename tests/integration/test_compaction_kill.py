@@ -6,6 +6,7 @@ polars, DuckDB and sweeper.load each read the folder, and a relaunch (a new writ
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -63,6 +64,15 @@ WRITER = textwrap.dedent("""
         os.replace = replace
     elif mode == "before-swap":
         t._exchange = die
+    elif mode == "mid-stream":  # the compact file half written (row groups of 4, killed at the 3rd part)
+        import pyarrow.parquet as pq
+        t.ROW_GROUP, real_iter, files = 4, pq.ParquetFile.iter_batches, []
+        def iter_batches(self, *a, **k):
+            files.append(1)
+            if len(files) == 3:
+                die()
+            return real_iter(self, *a, **k)
+        pq.ParquetFile.iter_batches = iter_batches
     w.close()
 """)
 
@@ -88,12 +98,15 @@ def _counts(folder: Path) -> dict[str, int]:
     }
 
 
-@pytest.mark.parametrize("mode", ["first-removal", "compact-write", "before-swap"])
+@pytest.mark.parametrize("mode", ["first-removal", "compact-write", "before-swap", "mid-stream"])
 def test_a_kill_during_compaction_never_duplicates_rows_and_a_relaunch_tidies(
     tmp_path: Path, mode: str
 ) -> None:
     folder = tmp_path / "exp" / "trials"
     _kill_writer(folder, mode)
+    if mode == "mid-stream":  # killed with the streamed file part-written beside the folder
+        (left,) = (folder.parent / ".trials.compacting").iterdir()
+        assert left.name.endswith(".tmp") and left.stat().st_size > 0
     assert set(_counts(folder).values()) == {ROWS}, _counts(folder)
     # a relaunch opens a writer on the folder: it finishes or undoes the interrupted compaction
     import pyarrow as pa
@@ -152,3 +165,55 @@ def test_load_during_a_compaction_reads_the_new_folder_not_a_damaged_part(
     monkeypatch.setattr(pq, "read_table", read_while_compacting)
     table = results_table.load(folder)
     assert raced and sorted(table["trial"]) == list(range(20))
+
+
+DRIVER = textwrap.dedent("""
+    import json, os, signal, sys
+    import pyarrow.parquet as pq
+    import sweeper
+    from sweeper.results import table as t
+
+    # parts of 10 rows, row groups of 8: the final compaction streams several files
+    t.TableWriter.__init__.__kwdefaults__["flush_rows"] = 10
+    t.ROW_GROUP, real_iter, files = 8, pq.ParquetFile.iter_batches, []
+    def iter_batches(self, *a, **k):
+        files.append(1)
+        if len(files) == 3:  # two files streamed into the compact file, then SIGKILL
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_iter(self, *a, **k)
+    pq.ParquetFile.iter_batches = iter_batches
+    spec = sweeper.load_spec(json.loads(sys.argv[1]), root=sys.argv[3])
+    sweeper.launch(spec, results=sys.argv[2], backend="local", progress=False)
+""")
+
+
+def test_a_driver_killed_in_its_streamed_compaction_resumes_without_rerunning_and_again_idempotently(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    import sweeper
+    from tests.conftest import REPO, sweep_spec
+
+    data = sweep_spec(experiment="stream", search={"method": "random", "trials": 40, "seed": 3})
+    results, root = tmp_path / "results", str(REPO / "tests")
+    proc = subprocess.run(
+        [sys.executable, "-c", DRIVER, json.dumps(data), str(results), root],
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    folder = results / "stream"
+    assert (folder / ".trials.compacting").is_dir()  # killed mid-compaction, parts still in place
+    before = sweeper.load(folder)
+    assert len(before) == 80 and not before.duplicated(["trial", "replicate"]).any()
+    spec = sweeper.load_spec(data, root=root)
+    first = sweeper.launch(spec, results=results, backend="local", progress=False)
+    assert first.stats.first_new is None  # every run was recorded: nothing ran again
+    after = sweeper.load(folder)
+    assert after.equals(before)
+    (only,) = (folder / "trials").iterdir()
+    assert only.name.startswith("compact-") and not (folder / ".trials.compacting").exists()
+    second = sweeper.launch(spec, results=results, backend="local", progress=False)
+    assert second.stats.first_new is None and sweeper.load(folder).equals(before)
+    assert len(list((folder / "trials").iterdir())) == 1

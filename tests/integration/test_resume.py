@@ -11,7 +11,8 @@ import pytest
 
 import sweeper
 from sweeper.errors import SweeperError
-from sweeper.results.table import TRIALS, atomic_write_table, read_folder
+from sweeper.results.reading import read_folder
+from sweeper.results.table import TRIALS, atomic_write_table
 from sweeper.spec.model import load_spec
 
 HERE = Path(__file__).parent

@@ -17,7 +17,8 @@ from sweeper.engine import loop
 from sweeper.engine.loop import MAX_ATTEMPTS, Engine
 from sweeper.engine.signals import stop_on_interrupt
 from sweeper.errors import ObjectiveError
-from sweeper.results.table import TableWriter, read_folder, trial_schema
+from sweeper.results.reading import read_folder
+from sweeper.results.table import TableWriter, trial_schema
 from sweeper.run.types import RunContext
 from sweeper.search.searcher import Searcher
 from tests.conftest import REPO, sweep_spec

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import sweeper
-from sweeper.results.table import read_folder
+from sweeper.results.reading import read_folder
 
 
 def _parts(folder: Path, seed: int, keys: dict[str, object]) -> pd.DataFrame:
