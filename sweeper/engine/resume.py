@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 # Statuses a replicate is not rerun for unless asked (--retry-failed).
 FAILED = frozenset({"failed", "timeout"})
 TIMES = ("started_at", "ended_at")
+KEYS = ("trial", "replicate")
 
 
 def fingerprint(spec: Experiment) -> dict[str, Any]:
@@ -186,13 +187,18 @@ def restore(
     import numpy as np
 
     from sweeper.results.reading import read_folder
+    from sweeper.search.searcher import told_metrics
 
     tables = folder / TRIALS
     out = Restored({})
     if not tables.is_dir():
         return out
     check_table(tables)
-    table = _of_stage(read_folder(tables), stage)
+    # only the columns restored (a run's node, error, seed and other metrics are not)
+    names = [v.name for v in spec.variables] + [m.name for m in told_metrics(spec)]
+    table = _of_stage(
+        read_folder(tables, columns=[*KEYS, "status", "stage", "attempt", *TIMES, *names]), stage
+    )
     if table.num_rows == 0:
         return out
     from sweeper.search.racing import replay
@@ -264,7 +270,8 @@ def _of_stage(table: pa.Table, stage: str) -> pa.Table:
 
     if "stage" not in table.column_names:
         return table if stage == "search" else table.slice(0, 0)
-    return table.filter(pc.equal(pc.fill_null(table.column("stage"), "search"), stage))
+    wanted = pc.equal(pc.fill_null(table.column("stage"), "search"), stage)
+    return table if pc.all(wanted).as_py() else table.filter(wanted)  # (a copy of every column)
 
 
 @dataclass(slots=True)
@@ -460,9 +467,8 @@ def _attempts(folder: Path) -> dict[tuple[int, int], int]:
     A rerun after a crash is a new attempt, so its learning curve never mixes with the partial one
     the killed run left behind.
     """
-    import pyarrow.parquet as pq
 
-    from sweeper.results.reading import file_list
+    from sweeper.results.reading import file_list, read_file
 
     history = folder / "history"
     if not history.is_dir():
@@ -470,7 +476,7 @@ def _attempts(folder: Path) -> dict[tuple[int, int], int]:
     out: dict[tuple[int, int], int] = {}
     for f in file_list(history):
         try:
-            cols = pq.read_table(f, columns=["trial", "replicate", "attempt"]).to_pydict()
+            cols = read_file(f, ["trial", "replicate", "attempt"]).to_pydict()
         except Exception:  # history is advisory here; the trial table decides
             continue
         for k, r, a in zip(cols["trial"], cols["replicate"], cols["attempt"], strict=True):

@@ -79,7 +79,7 @@ def _read_once(
     import pyarrow as pa
 
     files = file_list(folder)
-    tables = [_readable(f, folder, lambda f: _read(f, columns)) for f in files]
+    tables = [_readable(f, folder, lambda f: read_file(f, columns)) for f in files]
     if not tables:
         return pa.table({})
     try:
@@ -93,10 +93,13 @@ def _read_once(
     return table
 
 
-def _read(f: Path, columns: Sequence[str] | None) -> pa.Table:
+def read_file(f: Path, columns: Sequence[str] | None = None) -> pa.Table:
+    """One file, or those of ``columns`` it has. Not ``pq.read_table``: it goes through
+    pyarrow.dataset, which imports pandas (0.7 s of a 1.8 s resume of 10^6 rows)."""
     import pyarrow.parquet as pq
 
-    return pq.read_table(f, columns=None if columns is None else list(columns))
+    with pq.ParquetFile(f) as source:
+        return source.read(columns=None if columns is None else list(columns))
 
 
 def open_file(f: Path, folder: Path) -> pq.ParquetFile:

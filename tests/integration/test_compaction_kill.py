@@ -143,7 +143,8 @@ def test_load_during_a_compaction_reads_the_new_folder_not_a_damaged_part(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import pyarrow as pa
-    import pyarrow.parquet as pq
+
+    from sweeper.results import reading
 
     folder = tmp_path / "trials"
     schema = pa.schema(
@@ -153,16 +154,16 @@ def test_load_during_a_compaction_reads_the_new_folder_not_a_damaged_part(
     for i in range(20):
         writer.append([{"trial": i, "replicate": 0, "status": "complete", "v": float(i)}])
     writer.flush()
-    real_read = pq.read_table
+    real_read = reading.read_file
     raced: list[bool] = []
 
-    def read_while_compacting(path: object, *args: object, **kwargs: object) -> pa.Table:
+    def read_while_compacting(path: Path, columns: object) -> pa.Table:
         if not raced:  # the reader has listed the parts; the compaction lands now
             raced.append(True)
             writer.close()
-        return real_read(path, *args, **kwargs)
+        return real_read(path, columns)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(pq, "read_table", read_while_compacting)
+    monkeypatch.setattr(reading, "read_file", read_while_compacting)
     table = results_table.load(folder)
     assert raced and sorted(table["trial"]) == list(range(20))
 
