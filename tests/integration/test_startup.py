@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,3 +43,42 @@ def test_profile_prints_each_phase(tmp_path: Path, capsys: pytest.CaptureFixture
     phases = [line.split()[0] for line in err.split("profile:", 1)[1].splitlines()[1:]]
     for phase in ("spec", "components", "backend", "first", "last", "compaction", "shutdown", "total"):
         assert phase in phases, err
+
+
+def _phases(err: str) -> dict[str, tuple[float, float]]:
+    """The profile's phases: name -> (began, ended), in seconds since launch."""
+    rows = {}
+    for line in err.split("profile:", 1)[1].splitlines()[1:]:
+        if line.split()[0] == "total":
+            return rows
+        *name, seconds, ended = line.split()
+        rows[" ".join(name)] = (float(ended) - float(seconds), float(ended))
+    return rows
+
+
+@pytest.mark.timeout(180)
+def test_ray_starts_beside_the_preparation_not_after_it(tmp_path: Path, ray_session: Any) -> None:
+    """Ray's start (``import ray`` included) begins before the objective's import and the components,
+    so the driver's own preparation overlaps it instead of delaying it."""
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(
+        "experiment: early\nobjective: objectives:quadratic\nmetrics: [{loss: minimize}, {x_abs: minimize}]\n"
+        "variables: {x: {float: [-2.0, 2.0]}, y: {int: [0, 4]}, kind: {choice: [a, b]}}\n"
+        "search: {method: random, trials: 4, seed: 0}\n"
+    )
+    (tmp_path / "objectives.py").write_text((Path(__file__).parents[1] / "objectives.py").read_text())
+    address = ray_session.get_runtime_context().gcs_address
+    args = ["launch", str(sweep), "--results", str(tmp_path / "r"), "--address", address, "-q", "--profile"]
+    done = subprocess.run(
+        [sys.executable, "-m", "sweeper", *args],
+        capture_output=True,
+        text=True,
+        timeout=150,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    phases = _phases(done.stderr)
+    ray_began = phases["ray start"][0]
+    assert ray_began <= phases["objective"][0] + 0.002, done.stderr  # the profile prints milliseconds
+    assert ray_began < phases["components"][0], done.stderr
+    assert phases["spec"][1] <= ray_began + 0.002, done.stderr  # the spec says whether Ray is needed
