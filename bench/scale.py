@@ -192,6 +192,55 @@ def child_tune(args: argparse.Namespace) -> dict[str, Any]:
     return {**out, "rows": len(df), "span": span, "busy": busy}
 
 
+def child_ramp(args: argparse.Namespace) -> dict[str, Any]:
+    """How long ``args.cpus`` runs of ``args.seconds`` take until all have started, from ray.init's
+    return: Ray's own floor (bare actors, bare tasks) or sweeper's sweep on the same fresh Ray."""
+    import ray
+
+    out: dict[str, Any] = {"ray_init": _ray_init(args)}
+    t0 = time.time()
+    k, seconds = args.cpus, args.seconds
+    if args.method in ("actors", "tasks"):
+
+        def nap() -> tuple[float, float, int]:
+            begin = time.time()
+            time.sleep(seconds)
+            return begin, time.time(), os.getpid()
+
+        if args.method == "actors":
+
+            @ray.remote(num_cpus=1)
+            class Napper:
+                def nap(self) -> tuple[float, float, int]:
+                    return nap()
+
+            refs = [Napper.remote().nap.remote() for _ in range(k)]  # type: ignore[attr-defined]
+        else:
+            refs = [ray.remote(num_cpus=1, max_retries=0)(nap).remote() for _ in range(k)]
+        spans = [(begin, end) for begin, end, _ in ray.get(refs)]
+    else:
+        import sweeper
+
+        spec = sweeper.load_spec(_spec("bench-ramp", k, "random", seconds), root=str(HERE))
+        folder = sweeper.launch(spec, results=args.results).path
+        from sweeper.results.table import read_folder
+
+        t = read_folder(folder / "trials")
+        starts = [x.value / 1e6 for x in t.column("started_at")]
+        ends = [x.value / 1e6 for x in t.column("ended_at")]
+        spans = list(zip(starts, ends, strict=True))
+    starts = sorted(begin for begin, _ in spans)
+    # Runs that are running at once, at its most: below k, some ended before the last began.
+    peak = max(sum(1 for b, e in spans if b <= t < e) for t in starts)
+    return {
+        **out,
+        "first": starts[0] - t0,
+        "half": starts[len(starts) // 2] - t0,
+        "last": starts[-1] - t0,
+        "peak": peak,
+    }
+
+
 def child_load(args: argparse.Namespace) -> dict[str, Any]:
     import sweeper
 
@@ -348,6 +397,7 @@ def child(args: argparse.Namespace) -> None:
         "tune": child_tune,
         "load": child_load,
         "cpu": child_cpu,
+        "ramp": child_ramp,
     }
     out = kinds[args.child](args)
     out["wall"] = time.time() - start
@@ -403,14 +453,16 @@ def measure(
     timeout: float = 1800,
     kill_at_rows: int = 0,
     src: Path = REPO,
+    env: dict[str, str] | None = None,
     **kw: Any,
 ) -> dict[str, Any]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind, *flags]
     for key, value in kw.items():
         cmd += [f"--{key.replace('_', '-')}", str(value)]
     # Ray puts the driver's working directory on its workers' sys.path: the checkout's own
+    child_env = {**_env(src), **(env or {})}
     proc = subprocess.Popen(
-        cmd, cwd=src, env=_env(src), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        cmd, cwd=src, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     sampler = Sampler([proc.pid, *nodes], skip=proc.pid)
     sampler.start()
@@ -845,6 +897,48 @@ def startup(tmp: str) -> None:
     )
 
 
+def ramp(k: int, seconds: float, tmp: str) -> None:
+    """Ray's own floor for bringing up ``k`` slots, beside sweeper's, and what Ray's knobs change."""
+    knobs = {
+        "": {},
+        "startup concurrency 8": {"RAY_worker_maximum_startup_concurrency": "8"},
+        f"startup concurrency {k}": {"RAY_worker_maximum_startup_concurrency": str(k)},
+        "no prestart": {"RAY_prestart_worker_first_driver": "0"},
+    }
+    cases = [
+        ("Ray alone: bare actors", "actors", ""),
+        ("Ray alone: bare tasks", "tasks", ""),
+        ("sweeper: warm actors", "sweeper", ""),
+        *((f"Ray alone: bare actors, {knob}", "actors", knob) for knob in list(knobs)[1:]),
+        *((f"sweeper: warm actors, {knob}", "sweeper", knob) for knob in list(knobs)[1:3]),
+    ]
+    rows = []
+    for name, method, knob in cases:
+        r = measure(
+            "ramp", method=method, cpus=k, seconds=seconds, results=tempfile.mkdtemp(dir=tmp), env=knobs[knob]
+        )
+        if "error" in r:
+            rows.append(_fail(name, r, 7))
+            continue
+        rows.append(
+            [
+                name,
+                f"{r['ray_init']:.1f}",
+                f"{r['first']:.1f}",
+                f"{r['half']:.1f}",
+                f"{r['last']:.1f}",
+                f"{r['peak']} of {k}",
+                f"{os.getloadavg()[0]:.1f}",
+            ]
+        )
+    _table(
+        f"6. Ramp: {k} runs of {seconds:g} s sleep on a fresh local Ray (num_cpus={k}), seconds from"
+        " ray.init's return until the first, the middle and the last has started",
+        ["what", "ray.init s", "first s", "half s", "last s", "running at once (peak)", "load"],
+        rows,
+    )
+
+
 def cpu_per_run(n: int, seconds: float, slots: int, before: str, tmp: str) -> None:
     parts = ["driver", "workers", "raylet", "gcs", "daemons"]
     head = [
@@ -904,7 +998,7 @@ def cpu_per_run(n: int, seconds: float, slots: int, before: str, tmp: str) -> No
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="small sizes, to check it runs")
-    p.add_argument("--only", default="1,2,3,4,5", help="workloads to run, e.g. 1,4")
+    p.add_argument("--only", default="1,2,3,4,5,6", help="workloads to run, e.g. 1,4")
     p.add_argument("--trials", type=int, default=0, help="trials of workloads 1 and 2 (their full size if 0)")
     p.add_argument("--kill-trials", type=int, default=0, help="workload 3's killed sweep (full size if 0)")
     p.add_argument("--before", default="", help="workload 5 also on this checkout (before/after)")
@@ -945,6 +1039,8 @@ def main() -> None:
             startup(tmp)
         if "5" in only:
             cpu_per_run(1_500 if q else 6_000, 0.2 if q else 1.0, 16 if q else SLOTS, args.before, tmp)
+        if "6" in only:
+            ramp(16 if q else SLOTS, 10.0 if q else 40.0, tmp)
 
 
 if __name__ == "__main__":
