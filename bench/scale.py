@@ -13,7 +13,9 @@ Workloads:
     ``ray start`` cluster on 127.0.0.1 declaring 64 CPUs; warm actors against plain tasks; Ray Tune
     on the same shape (fewer trials). Overhead = run span / ideal - 1 (ideal = N x 1 s / 64).
  2. Adaptive search at 64 slots of 1 s trials: TPE and CMA-ES. Slot utilisation = busy
-    slot-seconds / (64 x run span); the time of each ask against the trials told so far.
+    slot-seconds / available (64 x run span; the warm actors up, from the pool's own count; the
+    steady window once all are up); each ask's CPU and wall time against the trials told so far;
+    a plain Optuna TPE ask beside sweeper's, in the same state, out of the sweep.
  3. A million trials: random search of zero-cost trials (driver RSS at 10^4 and 10^6, the table
     read while the sweep runs, ``sweeper.load`` of the result, resume after SIGKILL), and a 10^6-point
     grid (time from launch to its first run).
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import resource
@@ -119,15 +122,16 @@ def child_sweeper(args: argparse.Namespace) -> dict[str, Any]:
             original(self, *a, **{**kw, "actors": False})
 
         ray_backend.RayBackend.__init__ = tasks_only  # type: ignore[method-assign]
-    asks: list[tuple[int, float]] = []  # (trials told before it, seconds) for each ask
+    asks: list[tuple[int, float, float, float]] = []  # (told before it, wall s, CPU s, when) per ask
+    up: list[tuple[float, int]] = []  # (when, warm actors up) each time the count changed
     if args.method in ("tpe", "cmaes"):
         ask, tell, told = Searcher.ask, Searcher.tell, [0]
 
         def timed(self: Searcher) -> Any:
-            begin = time.perf_counter()
+            when, begin, cpu = time.time(), time.perf_counter(), time.thread_time()
             proposal = ask(self)
             if proposal is not None:
-                asks.append((told[0], time.perf_counter() - begin))
+                asks.append((told[0], time.perf_counter() - begin, time.thread_time() - cpu, when))
             return proposal
 
         def counted(self: Searcher, *a: Any) -> None:
@@ -135,6 +139,18 @@ def child_sweeper(args: argparse.Namespace) -> dict[str, Any]:
             tell(self, *a)
 
         Searcher.ask, Searcher.tell = timed, counted  # type: ignore[method-assign]
+        if args.backend == "ray":
+            from sweeper.backends import ray_pool
+
+            poll = ray_pool.WarmPool.poll
+
+            def noted(self: Any) -> None:
+                poll(self)
+                n = len(self._load) - len(self._starting)
+                if not up or up[-1][1] != n:
+                    up.append((time.time(), n))
+
+            ray_pool.WarmPool.poll = noted  # type: ignore[method-assign]
     spec_data = (
         _grid_spec(args.n)
         if args.method == "grid"
@@ -149,7 +165,98 @@ def child_sweeper(args: argparse.Namespace) -> dict[str, Any]:
     out.update(_table_stats(sweep.path))
     if asks:
         out["asks"] = asks
+        out.update(_slot_use(sweep.path, up, asks))
     return out
+
+
+def _slot_use(
+    folder: Path, up: list[tuple[float, int]], asks: list[tuple[int, float, float, float]]
+) -> dict[str, Any]:
+    """Busy slot-seconds against the slots that were up (warm actors, from the pool's own count), and
+    over the steady window (every slot up, until the last run began), with the asks' CPU in it."""
+    import numpy as np
+
+    from sweeper.results.table import read_folder
+
+    t = read_folder(folder / "trials")
+    start = np.asarray(t.column("started_at").to_numpy(), dtype=float) / 1e6
+    end = np.asarray(t.column("ended_at").to_numpy(), dtype=float) / 1e6
+    last = float(end.max())
+    edges = [*up, (last, 0)]
+    avail = sum(n * (max(t1, t0) - t0) for (t0, n), (t1, _) in itertools.pairwise(edges) if t0 < last)
+    full = next((when for when, n in up if n >= SLOTS), None)
+    out: dict[str, Any] = {"up_slot_s": avail, "all_up_after": (full - float(start.min())) if full else None}
+    lo, hi = full or float(start.min()), float(start.max())
+    if hi > lo:
+        inside = np.clip(np.minimum(end, hi) - np.maximum(start, lo), 0, None).sum()
+        out["steady"] = {
+            "s": hi - lo,
+            "util": float(inside) / (SLOTS * (hi - lo)),
+            "ask_cpu_s": sum(c for _, _, c, when in asks if lo <= when < hi),
+            "asks": sum(1 for *_, when in asks if lo <= when < hi),
+        }
+    return out
+
+
+def child_asks(args: argparse.Namespace) -> dict[str, Any]:
+    """One TPE ask of a plain Optuna study against sweeper's searcher, in the same state: the same
+    space, ``n`` trials told and ``pending`` running (what constant liar sees at 64 slots), built
+    as a resume builds it (add_trial, then enqueued running trials); asks alternate between the
+    two so both see the same load. Each ask is followed by the tell of the oldest running trial."""
+    import random
+    from collections import deque
+
+    import optuna
+
+    import sweeper
+    from sweeper.search.searcher import Searcher
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rng = random.Random(args.n)
+
+    def point() -> dict[str, float]:
+        return {k: rng.uniform(-1.0, 1.0) for k in "xyz"}
+
+    def value(p: dict[str, Any]) -> float:
+        return float((p["x"] - 0.3) ** 2 + (p["y"] + 0.2) ** 2 + (p["z"] - 0.1) ** 2)
+
+    told = [(k, point()) for k in range(args.n)]
+    running = [(args.n + i, point()) for i in range(args.pending)]
+    spec = sweeper.load_spec(_spec("asks", args.n + args.pending + args.rounds, "tpe", 1.0), root=str(HERE))
+    ours = Searcher(spec)
+    ours.restore([(k, {**p, "seconds": 1.0}, [value(p)], "complete") for k, p in told], running)
+    ours_pending = deque(running)
+
+    dist = optuna.distributions.FloatDistribution(-1.0, 1.0)
+    plain = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0, constant_liar=True))
+    for _, p in told:
+        trial = optuna.trial.create_trial(params=p, distributions=dict.fromkeys(p, dist), value=value(p))
+        plain.add_trial(trial)
+
+    def plain_ask() -> tuple[Any, dict[str, float]]:
+        trial = plain.ask()
+        return trial, {k: trial.suggest_float(k, -1.0, 1.0) for k in "xyz"}
+
+    plain_pending: deque[tuple[Any, dict[str, float]]] = deque()
+    for _, p in running:
+        plain.enqueue_trial(p)
+        plain_pending.append(plain_ask())
+    cpu: dict[str, list[float]] = {"plain": [], "ours": []}
+    for _ in range(args.rounds):
+        begin = time.thread_time()
+        plain_pending.append(plain_ask())
+        cpu["plain"].append(time.thread_time() - begin)
+        trial, p = plain_pending.popleft()
+        plain.tell(trial, value(p))
+        begin = time.thread_time()
+        proposal = ours.ask()
+        cpu["ours"].append(time.thread_time() - begin)
+        if proposal is None:
+            raise RuntimeError("the searcher's budget ran out: rounds must fit in its trials")
+        ours_pending.append((proposal.trial, proposal.params))
+        k, p = ours_pending.popleft()
+        ours.tell(k, [value(p)], "complete")
+    return {k: sorted(v)[len(v) // 2] for k, v in cpu.items()}
 
 
 def child_ray_alone(args: argparse.Namespace) -> dict[str, Any]:
@@ -398,6 +505,7 @@ def child(args: argparse.Namespace) -> None:
         "load": child_load,
         "cpu": child_cpu,
         "ramp": child_ramp,
+        "asks": child_asks,
     }
     out = kinds[args.child](args)
     out["wall"] = time.time() - start
@@ -680,7 +788,10 @@ def many_slots(n: int, n_tasks: int, n_tune: int, tmp: str) -> None:
     show("Ray Tune, local Ray", n_tune, measure("tune", n=n_tune, seconds=1.0, cpus=SLOTS))
 
 
-def adaptive(n: int, n_cma: int, tmp: str) -> None:
+def adaptive(n: int, n_cma: int, marks: list[int], tmp: str) -> None:
+    """``marks``: trials told at which one ask is timed (in the sweeps, and plain Optuna beside ours)."""
+    budget_ms = 1000 / SLOTS  # 1 s runs on SLOTS slots need an ask this often
+    pending = 2 * SLOTS  # the engine's asked-not-told cap (sweeper.engine.loop: two per slot)
     rows, curves = [], {}
     for method, k in (("tpe", n), ("cmaes", n_cma)):
         r = measure(
@@ -693,47 +804,70 @@ def adaptive(n: int, n_cma: int, tmp: str) -> None:
             results=tempfile.mkdtemp(dir=tmp),
         )
         if "error" in r:
-            rows.append(_fail(method, r, 8))
+            rows.append(_fail(method, r, 11))
             continue
-        asks = r["asks"]
-        mean_ms = 1000 * sum(s for _, s in asks) / len(asks)
+        asks, steady = r["asks"], r.get("steady") or {}
+        ask_cpu = sum(c for _, _, c, _ in asks)
+        up_after = r.get("all_up_after")
         rows.append(
             [
                 method,
                 f"{k:,}",
                 f"{k / SLOTS:.1f}",
                 f"{r['span']:.1f}",
+                f"{up_after:.1f}" if up_after is not None else "never",
                 f"{r['busy'] / (SLOTS * r['span']):.3f}",
-                f"{mean_ms:.1f}",
-                f"{1000 * sum(s for _, s in asks):.0f}",
+                f"{r['busy'] / r['up_slot_s']:.3f}" if r.get("up_slot_s") else "-",
+                f"{steady['util']:.3f} over {steady['s']:.0f} s" if steady else "-",
+                f"{1000 * ask_cpu / len(asks):.1f} / {1000 * sum(w for _, w, _, _ in asks) / len(asks):.1f}",
+                f"{steady['ask_cpu_s'] / steady['s']:.2f}" if steady else "-",
                 f"{r['cpu_s']:.1f}",
             ]
         )
         curves[method] = asks
     _table(
-        f"2. Adaptive search, 1 s trials at {SLOTS} slots (utilisation = busy slot-s / ({SLOTS} x run span))",
+        f"2. Adaptive search, 1 s trials at {SLOTS} slots: utilisation = busy slot-s / available slot-s"
+        f" (an ask is needed every {budget_ms:.1f} ms; {os.cpu_count()} cores here)",
         [
             "method",
             "trials",
             "ideal s",
             "run span s",
-            "slot utilisation",
-            "mean ask ms",
-            "all asks s x1000",
+            f"all {SLOTS} actors up after s",
+            f"utilisation ({SLOTS} x span)",
+            "utilisation (slots up)",
+            "steady utilisation (all up, to last start)",
+            "ask ms CPU / wall (mean)",
+            "ask CPU s per s (steady)",
             "driver CPU s",
         ],
         rows,
     )
-    marks = sorted({int(m) for m in (n * f for f in (0.02, 0.1, 0.2, 0.4, 0.6, 0.8, 0.98))})
-    head = ["trials told", *(f"{m} ask ms" for m in curves)]
+    plain = {}
+    for mark in marks:
+        plain[mark] = measure("asks", n=mark, pending=pending, rounds=20)
+    head = [
+        "trials told",
+        f"plain Optuna TPE ask, CPU ms ({pending} running)",
+        "sweeper's searcher, same state, CPU ms",
+        *(f"{m} in the sweep, CPU / wall ms" for m in curves),
+    ]
     table = []
     for mark in marks:
-        cells: list[Any] = [f"{mark:,}"]
+        a = plain[mark]
+        side = (f"{1000 * a['plain']:.1f}", f"{1000 * a['ours']:.1f}") if "error" not in a else ("failed", "")
+        cells: list[Any] = [f"{mark:,}", *side]
         for asks in curves.values():
-            near = [s for told, s in asks if abs(told - mark) <= max(10, mark // 20)]
-            cells.append(f"{1000 * sum(near) / len(near):.1f}" if near else "-")
+            near = [(c, w) for told, w, c, _ in asks if abs(told - mark) <= max(10, mark // 20)]
+            cpu, wall = (sum(x) / len(near) for x in zip(*near, strict=True)) if near else (0, 0)
+            cells.append(f"{1000 * cpu:.1f} / {1000 * wall:.1f}" if near else "-")
         table.append(cells)
-    _table("2b. Time of one ask against trials told (mean over asks near that count)", head, table)
+    _table(
+        f"2b. One ask against trials told (median of 20 out of the sweep; mean near that count in it;"
+        f" budget {budget_ms:.1f} ms; load {os.getloadavg()[0]:.1f})",
+        head,
+        table,
+    )
 
 
 def million(n: int, n_small: int, grid_side: int, tmp: str, n_kill: int = 0) -> None:
@@ -1009,6 +1143,8 @@ def main() -> None:
         )
     p.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--cpus", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--pending", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--rounds", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--seconds", type=float, default=1.0, help=argparse.SUPPRESS)
     p.add_argument("--tasks", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--profile", action="store_true", help=argparse.SUPPRESS)
@@ -1031,7 +1167,8 @@ def main() -> None:
             many_slots(n, n if q else n // 2, 128 if q else 640, tmp)
         if "2" in only:
             n = args.trials or (320 if q else 5000)
-            adaptive(n, n if q else min(n, 2000), tmp)
+            marks = [m for m in (100, 500, 1000, 2000, 5000) if m <= max(n, 1000)]
+            adaptive(n, n if q else min(n, 2000), marks, tmp)
         if "3" in only:
             n = 20_000 if q else 1_000_000
             million(n, 2_000 if q else 10_000, 20 if q else 100, tmp, args.kill_trials)
