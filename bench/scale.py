@@ -95,12 +95,20 @@ def _ray_init(args: argparse.Namespace) -> float:
     return time.time() - begin
 
 
+def _peak_mib() -> float:
+    """This process's peak RSS so far (VmHWM), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def _table_stats(folder: Path) -> dict[str, Any]:
     import pyarrow.compute as pc
 
     from sweeper.results.reading import read_folder
 
-    t = read_folder(folder / "trials")
+    t = read_folder(folder / "trials", columns=["trial", "replicate", "started_at", "ended_at", "duration_s"])
     started = pc.min(t.column("started_at")).value / 1e6
     ended = pc.max(t.column("ended_at")).value / 1e6
     busy = float(pc.sum(t.column("duration_s")).as_py())
@@ -160,6 +168,7 @@ def child_sweeper(args: argparse.Namespace) -> dict[str, Any]:
     launched = time.time()
     sweep = sweeper.launch(spec, results=args.results, backend=args.backend, profile=args.profile)
     out["launch_s"] = time.time() - launched
+    out["launch_peak_mib"] = _peak_mib()  # the driver's own peak, before this bench reads the table
     s = sweep.stats
     out["first_new_after_launch"] = (s.first_new - launched) if s.first_new else None
     out.update(_table_stats(sweep.path))
@@ -176,7 +185,7 @@ def _slot_use(
     over the steady window (every slot up, until the last run began), with the asks' CPU in it."""
     import numpy as np
 
-    from sweeper.results.table import read_folder
+    from sweeper.results.reading import read_folder
 
     t = read_folder(folder / "trials")
     start = np.asarray(t.column("started_at").to_numpy(), dtype=float) / 1e6
@@ -330,7 +339,7 @@ def child_ramp(args: argparse.Namespace) -> dict[str, Any]:
 
         spec = sweeper.load_spec(_spec("bench-ramp", k, "random", seconds), root=str(HERE))
         folder = sweeper.launch(spec, results=args.results).path
-        from sweeper.results.table import read_folder
+        from sweeper.results.reading import read_folder
 
         t = read_folder(folder / "trials")
         starts = [x.value / 1e6 for x in t.column("started_at")]
@@ -897,7 +906,7 @@ def million(n: int, n_small: int, grid_side: int, tmp: str, n_kill: int = 0) -> 
     )
     for name, k, r in (("random, zero-cost", n_small, small), ("random, zero-cost", n, big)):
         if "error" in r:
-            rows.append(_fail(name, r, 7))
+            rows.append(_fail(name, r, 8))
             continue
         rows.append(
             [
@@ -906,17 +915,28 @@ def million(n: int, n_small: int, grid_side: int, tmp: str, n_kill: int = 0) -> 
                 f"{r['wall']:.1f}",
                 f"{r['span']:.1f}",
                 f"{k / r['span']:,.0f}",
+                f"{r['launch_peak_mib']:.0f}",
                 f"{r['rss_mib']:.0f}",
                 f"{r['launch_s']:.1f}",
             ]
         )
     _table(
         "3. A million trials (Ray, 2 CPUs)",
-        ["sweep", "trials", "wall s (all)", "run span s", "trials/s", "driver peak RSS MiB", "launch() s"],
+        [
+            "sweep",
+            "trials",
+            "wall s (all)",
+            "run span s",
+            "trials/s",
+            "driver peak RSS MiB (launch)",
+            "(and the bench's read)",
+            "launch() s",
+        ],
         rows,
     )
     if "error" not in small and "error" not in big:
-        print(f"\ndriver peak RSS: {n // n_small}x the trials -> {big['rss_mib'] / small['rss_mib']:.2f}x")
+        grew = big["launch_peak_mib"] / small["launch_peak_mib"]
+        print(f"\ndriver peak RSS through launch(): {n // n_small}x the trials -> {grew:.2f}x")
     load = measure("load", results=str(Path(root) / "bench-rand"))
     if "error" not in load:
         print(f"sweeper.load of the {load['rows']:,}-row table: {load['load_s']:.2f} s (fresh process)")
@@ -941,22 +961,32 @@ def million(n: int, n_small: int, grid_side: int, tmp: str, n_kill: int = 0) -> 
             f" failed reads: {sum('error' in r for r in killed.get('reads', []))}"
         )
     if "killed_at" in killed:
-        resumed = measure(
-            "sweeper",
-            "--profile",
-            name="bench-kill",
-            n=n_kill,
-            method="random",
-            objective="quadratic",
-            seconds=0,
-            results=root,
-        )
-        if "error" in resumed:
-            print(f"resume after SIGKILL failed: {resumed['error']}")
-        else:
+        import sweeper
+
+        at = len(sweeper.load(Path(root) / "bench-kill"))
+        local = tempfile.mkdtemp(dir=tmp)  # the same killed folder, resumed on each backend
+        shutil.copytree(Path(root) / "bench-kill", Path(local) / "bench-kill")
+        alone = measure("ray", cpus=2)
+        if "error" not in alone:
+            print(f"Ray alone, just before the resume: ray.init {alone['ray_init']:.2f} s")
+        for backend, where in (("ray", root), ("local", local)):
+            resumed = measure(
+                "sweeper",
+                "--profile",
+                name="bench-kill",
+                n=n_kill,
+                method="random",
+                objective="quadratic",
+                seconds=0,
+                backend=backend,
+                results=where,
+            )
+            if "error" in resumed:
+                print(f"resume after SIGKILL ({backend}) failed: {resumed['error']}")
+                continue
             print(
-                f"resume after SIGKILL (embedded Ray started by the launch): first new run "
-                f"{resumed['first_new_after_launch']:.2f} s after launch(); table {resumed['rows']:,} rows"
+                f"resume after SIGKILL at {at:,} rows ({backend} backend): first new run"
+                f" {resumed['first_new_after_launch']:.2f} s after launch(); table {resumed['rows']:,} rows"
             )
             print(_profile_lines(resumed["stderr"]))
     else:
