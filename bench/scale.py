@@ -992,9 +992,11 @@ def million(n: int, n_small: int, grid_side: int, tmp: str, n_kill: int = 0) -> 
             if "error" in resumed:
                 print(f"resume after SIGKILL ({backend}) failed: {resumed['error']}")
                 continue
+            first = resumed["first_new_after_launch"]
+            when = "nothing left to run" if first is None else f"first new run {first:.2f} s after launch()"
             print(
-                f"resume after SIGKILL at {at:,} rows ({backend} backend): first new run"
-                f" {resumed['first_new_after_launch']:.2f} s after launch(); table {resumed['rows']:,} rows"
+                f"resume after SIGKILL at {at:,} rows ({backend} backend): {when};"
+                f" table {resumed['rows']:,} rows"
             )
             print(_profile_lines(resumed["stderr"]))
     else:
