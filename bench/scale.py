@@ -54,6 +54,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 SLOTS = 64
+NODE_STORE_BYTES = 2**30  # each ``ray start`` node's object store: sleeps need little; 3 nodes on 24 GiB
+ROWS = {"local", "tasks", "cluster", "tune"}  # workload 1's rows (``--rows``)
+NODE_START_S = 300.0  # one node's registration, on 2 cores loaded by others' suites
 
 
 # -- the child: one measurement ------------------------------------------------------------------
@@ -282,6 +285,15 @@ def child_ray_alone(args: argparse.Namespace) -> dict[str, Any]:
     begin = time.time()
     ray.shutdown()
     return {"ray_init": init, "first_task": first_task, "shutdown": time.time() - begin}
+
+
+def child_nodes(args: argparse.Namespace) -> None:
+    """Print how many nodes the GCS at ``--address`` holds alive. Through a GCS client, not
+    ``ray.init``: a driver registers a job, and a node's raylet prestarts workers for a first driver."""
+    from ray._raylet import GcsClient  # what `ray health-check` uses; no public call lists nodes without one
+
+    nodes = GcsClient(address=args.address).get_all_node_info(timeout=10)
+    print(sum(1 for info in nodes.values() if info.state == 0))  # GcsNodeInfo.GcsNodeState.ALIVE
 
 
 def child_tune(args: argparse.Namespace) -> dict[str, Any]:
@@ -641,56 +653,80 @@ def _free_port() -> int:
 
 
 def start_nodes(cpus: list[int], tmp: str) -> tuple[str, list[subprocess.Popen[bytes]]]:
-    """A cluster of ``ray start --block`` nodes on 127.0.0.1, each in its own process group."""
+    """A cluster of ``ray start --block`` nodes on 127.0.0.1, each in its own process group.
+
+    One node at a time, each registered before the next starts: nodes on one host share the head's
+    session folder, where Ray names each node's sockets and logs by the first free index
+    (``sockets/plasma_store.1``) without creating the file. Two workers started together took the
+    same name, the second raylet died on ``bind: Address already in use`` and its ``ray start``
+    exited, and the bench waited for a node that was gone (the fourth pass's 600 s). The head's
+    fixed ports (Ray Client 10001, dashboard 8265) get free ones: others' clusters here use them."""
     port = _free_port()
     address = f"127.0.0.1:{port}"
     ray_bin = str(Path(sys.executable).with_name("ray"))
-    procs = []
-    for i, n in enumerate(cpus):
-        where = (
-            ["--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={tmp}"]
-            if i == 0
-            else [f"--address={address}"]
-        )
-        cmd = [
-            ray_bin,
-            "start",
-            "--block",
-            f"--num-cpus={n}",
-            "--node-ip-address=127.0.0.1",
-            f"--dashboard-agent-listen-port={_free_port()}",
-            *where,
-        ]
-        procs.append(
-            subprocess.Popen(
-                cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for i, n in enumerate(cpus):
+            where = (
+                [
+                    "--head",
+                    f"--port={port}",
+                    "--include-dashboard=false",
+                    f"--dashboard-port={_free_port()}",
+                    f"--ray-client-server-port={_free_port()}",
+                    f"--temp-dir={tmp}",
+                ]
+                if i == 0
+                else [f"--address={address}"]
             )
-        )
-        if i == 0:
-            _wait_health(ray_bin, address)
-    deadline = time.time() + 600  # a loaded 2-core machine takes minutes to start 64 workers
-    while time.time() < deadline:  # every node registered
+            cmd = [
+                ray_bin,
+                "start",
+                "--block",
+                f"--num-cpus={n}",
+                f"--object-store-memory={NODE_STORE_BYTES}",
+                "--node-ip-address=127.0.0.1",
+                f"--dashboard-agent-listen-port={_free_port()}",
+                *where,
+            ]
+            with open(Path(tmp) / f"node{i}.log", "wb") as log:  # `ray start`'s own output, for a failure
+                procs.append(
+                    subprocess.Popen(cmd, env=_env(), stdout=log, stderr=log, start_new_session=True)
+                )
+            if i == 0:
+                _wait_health(ray_bin, address, procs[0])
+            _wait_nodes(address, i + 1, procs, tmp)
+    except BaseException:
+        stop_nodes(procs)
+        raise
+    return address, procs
+
+
+def _wait_nodes(address: str, n: int, procs: list[subprocess.Popen[bytes]], tmp: str) -> None:
+    """Until ``n`` nodes are alive; fail at once, with its output, when a node's ``ray start`` exits."""
+    deadline = time.time() + NODE_START_S
+    while time.time() < deadline:
+        for i, p in enumerate(procs):
+            if p.poll() is not None:
+                tail = (Path(tmp) / f"node{i}.log").read_text(errors="replace").strip().splitlines()[-3:]
+                raise RuntimeError(f"node {i}'s `ray start` exited ({p.returncode}): {' / '.join(tail)}")
         out = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                f"import ray; ray.init(address='{address}', logging_level='error');"
-                " print(sum(1 for n in ray.nodes() if n['Alive']))",
-            ],
+            [sys.executable, str(Path(__file__).resolve()), "--child", "nodes", "--address", address],
             env=_env(),
             capture_output=True,
             text=True,
             check=False,
         )
-        if out.stdout.strip() == str(len(cpus)):
-            return address, procs
-        time.sleep(2)
-    stop_nodes(procs)
-    raise RuntimeError("the Ray nodes did not come up in 600 s")
+        if out.stdout.strip().isdigit() and int(out.stdout) >= n:
+            return
+        time.sleep(1)
+    raise RuntimeError(f"{n} Ray nodes were not alive within {NODE_START_S:.0f} s")
 
 
-def _wait_health(ray_bin: str, address: str) -> None:
+def _wait_health(ray_bin: str, address: str, head: subprocess.Popen[bytes]) -> None:
     for _ in range(300):
+        if head.poll() is not None:
+            raise RuntimeError(f"the Ray head at {address} exited ({head.returncode})")
         if (
             subprocess.run(
                 [ray_bin, "health-check", "--address", address], env=_env(), capture_output=True, check=False
@@ -734,7 +770,7 @@ def _fail(name: str, r: dict[str, Any], width: int) -> list[Any]:
 
 
 # -- workloads -----------------------------------------------------------------------------------
-def many_slots(n: int, n_tasks: int, n_tune: int, tmp: str) -> None:
+def many_slots(n: int, n_tasks: int, n_tune: int, tmp: str, rows: set[str] = ROWS) -> None:
     head = [
         "tool",
         "trials",
@@ -789,20 +825,27 @@ def many_slots(n: int, n_tasks: int, n_tune: int, tmp: str) -> None:
         )
         show(name, k, r)
 
-    sweeper_row("sweeper, local Ray, warm actors", n)
-    sweeper_row("sweeper, local Ray, plain tasks", n_tasks, tasks=True)
-    cluster_tmp = tempfile.mkdtemp(prefix="r", dir="/tmp")  # Ray's socket paths must stay short
-    try:
-        address, procs = start_nodes([22, 21, 21], cluster_tmp)
-    except RuntimeError as exc:
-        show("sweeper, 3-node cluster, warm actors", n, {"error": str(exc)})
-    else:
+    if "local" in rows:
+        sweeper_row("sweeper, local Ray, warm actors", n)
+    if "tasks" in rows:
+        sweeper_row("sweeper, local Ray, plain tasks", n_tasks, tasks=True)
+    if "cluster" in rows:
+        cluster_tmp = tempfile.mkdtemp(prefix="r", dir="/tmp")  # Ray's socket paths must stay short
+        begin = time.time()
         try:
-            sweeper_row("sweeper, 3-node cluster, warm actors", n, address, [p.pid for p in procs])
-        finally:
-            stop_nodes(procs)
-    shutil.rmtree(cluster_tmp, ignore_errors=True)
-    show("Ray Tune, local Ray", n_tune, measure("tune", n=n_tune, seconds=1.0, cpus=SLOTS, timeout=900))
+            address, procs = start_nodes([22, 21, 21], cluster_tmp)
+        except RuntimeError as exc:
+            show("sweeper, 3-node cluster, warm actors", n, {"error": str(exc)})
+        else:
+            print(f"(3 nodes registered {time.time() - begin:.1f} s after the head's start)", flush=True)
+            try:
+                sweeper_row("sweeper, 3-node cluster, warm actors", n, address, [p.pid for p in procs])
+            finally:
+                stop_nodes(procs)
+        shutil.rmtree(cluster_tmp, ignore_errors=True)
+    if "tune" in rows:
+        show("Ray Tune, local Ray", n_tune, measure("tune", n=n_tune, seconds=1.0, cpus=SLOTS, timeout=900))
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}", flush=True)
 
 
 def adaptive(n: int, n_cma: int, marks: list[int], tmp: str) -> None:
@@ -1174,6 +1217,7 @@ def main() -> None:
     p.add_argument("--only", default="1,2,3,4,5,6", help="workloads to run, e.g. 1,4")
     p.add_argument("--trials", type=int, default=0, help="trials of workloads 1 and 2 (their full size if 0)")
     p.add_argument("--kill-trials", type=int, default=0, help="workload 3's killed sweep (full size if 0)")
+    p.add_argument("--rows", default=",".join(sorted(ROWS)), help="workload 1's rows, e.g. cluster,tune")
     p.add_argument("--before", default="", help="workload 5 also on this checkout (before/after)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     for flag in ("--name", "--method", "--objective", "--results", "--address", "--backend"):
@@ -1188,6 +1232,9 @@ def main() -> None:
     p.add_argument("--tasks", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--profile", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.child == "nodes":
+        child_nodes(args)
+        return
     if args.child:
         child(args)
         return
@@ -1203,7 +1250,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="sweeper-scale-") as tmp:
         if "1" in only:
             n = args.trials or (640 if q else 10_000)
-            many_slots(n, n if q else n // 2, 128 if q else 256, tmp)
+            many_slots(n, n if q else n // 2, 128 if q else 256, tmp, set(args.rows.split(",")))
         if "2" in only:
             n = args.trials or (320 if q else 5000)
             marks = [m for m in (100, 500, 1000, 2000, 5000) if m <= max(n, 1000)]
