@@ -2,12 +2,16 @@
 
 On a 2,000-trial table the figures (matplotlib's import and 6-8 PNGs) and the statistics (the tests,
 fANOVA and scikit-learn's import) each take about half of ``sweeper report``, and the figures of the
-table need nothing the statistics compute. So, when a core is idle, a child Python (``python -m
-sweeper.report.drawing``, started first: its imports overlap the table's reading) gets a pickled
-copy of the rows the parent loaded (the same rows, even while a sweep appends more), draws the
-table's figures, then the verdict's and the importance's once the parent sends those. A small table
-(or a busy machine) is drawn in process: starting Python and importing pandas again costs more than
-it saves. Whatever fails in the child is raised in the parent, its traceback attached.
+table need nothing the statistics compute. So a child process, started first (its imports overlap
+the table's reading), gets a pickled copy of the rows the parent loaded (the same rows, even while a
+sweep appends more), draws the table's figures, then the verdict's and the importance's once the
+parent sends those. Whatever fails in the child is raised in the parent, its traceback attached.
+
+Where a fork is safe (:mod:`sweeper.report.forks`: Linux, no other Python thread, as in ``sweeper
+report``) the child is a fork of this process: it imports nothing again, so it is used whatever the
+load. Elsewhere (a notebook's kernel, a Ray driver) it is a new Python, ``python -m
+sweeper.report.drawing``, started only when a core is idle, since its own imports cost about a CPU
+second. A small table is drawn in process: the child's start costs more than it saves.
 """
 
 from __future__ import annotations
@@ -18,12 +22,11 @@ import pickle
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from sweeper.errors import SweeperError
+from sweeper.report import forks
 
 if TYPE_CHECKING:
-    import subprocess
     import threading
 
     import pandas as pd
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
     from sweeper.spec.model import Experiment
 
 Drawn = tuple[str, str]  # (PNG file name, caption) of a figure that was drawn
+DOING = "drawing the report's figures"  # the child's work, in its messages
 
 PARALLEL_TRIALS = 500  # from this many trials on, a second process draws (below it: slower, not faster)
 PLOTTED = 1000  # trials the scatter figures draw at most (points past it cost time, not information)
@@ -43,7 +47,7 @@ class Drawing:
     :meth:`verdict` the verdict as soon as it is known, :meth:`done` the importance, and returns every
     figure in page order."""
 
-    def __init__(self, out: Path, child: subprocess.Popen[bytes] | None) -> None:
+    def __init__(self, out: Path, child: forks.Child | None) -> None:
         self.out, self.child = out, child
         self.wide = False  # its table figures wait for the importance, which picks their variables
         self.drawn: list[Drawn] = []  # in process: what is drawn so far, in page order
@@ -54,8 +58,8 @@ class Drawing:
 
         self.df, self.history, self.spec = df, history, spec
         self.wide = wide(df, spec)
-        if self.child is not None and df["trial"].nunique() < PARALLEL_TRIALS:
-            _end(self.child)  # a small table: drawing it here costs less than the child's imports
+        if self.child is not None and not parallel(df):
+            forks.end(self.child)  # a small table: drawing it here costs less than the child's imports
             self.child = None
         if self.child is None:
             self.drawn = [] if self.wide else table_figures(df, history, spec, self.out)
@@ -84,7 +88,8 @@ class Drawing:
             with contextlib.suppress(BrokenPipeError):  # a dead child: its exit code tells
                 stdin.close()
         reply = stdout.read() if stdout is not None else b""
-        return _answer(reply, self.child.wait())
+        drawn: list[Drawn] = forks.outcome(reply, self.child.wait(), DOING)
+        return drawn
 
 
 @contextlib.contextmanager
@@ -92,35 +97,39 @@ def figures(out: Path) -> Iterator[Drawing]:
     """Start the process that draws the report's figures into ``out`` (with 2 CPUs or more), so that
     its imports overlap the table's reading (see :class:`Drawing` for the rest). Leaving the block
     ends a child that is still running (the statistics failed, or the table was small)."""
-    import subprocess
-
-    child = None
-    if _spare_core():
-        root = str(Path(__file__).resolve().parents[2])  # the folder holding this sweeper package
-        path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
-        with contextlib.suppress(OSError):  # no interpreter to start (an embedded Python): draw here
-            child = subprocess.Popen(
-                [sys.executable, "-m", "sweeper.report.drawing"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                env={**os.environ, "PYTHONPATH": path, "MPLBACKEND": "Agg"},
-            )
-    drawing = Drawing(out, child)
+    drawing = Drawing(out, _start())
     try:
         yield drawing
     finally:
         if drawing.child is not None:
-            _end(drawing.child)
+            forks.end(drawing.child)
 
 
-def _end(child: subprocess.Popen[bytes]) -> None:
-    if child.poll() is None:
-        child.kill()
-    child.wait()
-    for pipe in (child.stdin, child.stdout):
-        if pipe is not None:
-            with contextlib.suppress(OSError):
-                pipe.close()
+def parallel(df: pd.DataFrame) -> bool:
+    """Whether a table is big enough for work beside the report to pay for its start."""
+    return bool(df["trial"].nunique() >= PARALLEL_TRIALS)
+
+
+def _start() -> forks.Child | None:
+    """A fork of this process where that is safe; else a new Python when a core is idle for it;
+    None where neither (a busy machine, an embedded Python with no interpreter): drawn here."""
+    import subprocess
+
+    if forks.forkable():  # whatever the load: a fork imports nothing, its CPU is the figures' own
+        return forks.Forked.start(_serve)
+    if not _spare_core():
+        return None
+    root = str(Path(__file__).resolve().parents[2])  # the folder holding this sweeper package
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "sweeper.report.drawing"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": path, "MPLBACKEND": "Agg"},
+        )
+    except OSError:
+        return None
 
 
 def _spare_core() -> bool:
@@ -138,7 +147,7 @@ def _spare_core() -> bool:
     return cpus >= 2 and load <= cpus - 1
 
 
-def _send(child: subprocess.Popen[bytes], payload: Any) -> None:
+def _send(child: forks.Child, payload: Any) -> None:
     if child.stdin is None:
         return
     with contextlib.suppress(BrokenPipeError):  # the child died: its exit code says so in done()
@@ -146,48 +155,30 @@ def _send(child: subprocess.Popen[bytes], payload: Any) -> None:
         child.stdin.flush()
 
 
-def _answer(reply: bytes, code: int) -> list[Drawn]:
-    """The figures the child drew, or its exception raised here with the child's traceback."""
-    if not reply:
-        raise SweeperError(
-            f"the process drawing the report's figures ended (exit code {code}) before it finished; "
-            "its own error, if any, is printed above"
-        )
-    answer = pickle.loads(reply)
-    if answer[0] == "ok":
-        return list(answer[1])
-    _, exc, trace = answer
-    if exc is None:  # an exception pickle could not carry
-        raise SweeperError(f"drawing the report's figures failed:\n{trace}")
-    exc.add_note(f"raised in the process drawing the report's figures:\n{trace}")
-    raise exc
-
-
 def _child() -> None:
-    """``python -m sweeper.report.drawing``: the table, the verdict, then the importance in on stdin;
-    the figures drawn (or the exception) out on stdout, as pickles."""
-    import traceback
-
+    """``python -m sweeper.report.drawing``: :func:`_serve` on stdin and stdout."""
     reply = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a library's stray print goes to stderr, not into the reply
+    _serve(sys.stdin.buffer, reply)
+
+
+def _serve(inp: IO[bytes], reply: IO[bytes]) -> None:
+    """The child's work: the table, the verdict, then the importance in on ``inp``; the figures drawn
+    (or the exception) out on ``reply`` (:func:`sweeper.report.forks.answer`)."""
     import matplotlib
 
     matplotlib.use("Agg")
-    try:
-        df, history, spec, out = pickle.load(sys.stdin.buffer)
+
+    def draw() -> list[Drawn]:
+        df, history, spec, out = pickle.load(inp)
         table = [] if wide(df, spec) else table_figures(df, history, spec, out)
-        drawn = verdict_figures(df, spec, pickle.load(sys.stdin.buffer), out) + table
-        imp = pickle.load(sys.stdin.buffer)
+        drawn = verdict_figures(df, spec, pickle.load(inp), out) + table
+        imp = pickle.load(inp)
         if wide(df, spec):
             drawn += table_figures(df, history, spec, out, imp)
-        answer: tuple[Any, ...] = ("ok", drawn + importance_figure(imp, spec, out))
-    except BaseException as exc:  # every failure goes back to the parent, which raises it
-        answer = ("error", exc, traceback.format_exc())
-    try:
-        data = pickle.dumps(answer)
-    except Exception:  # an exception that does not pickle: its text still goes back
-        data = pickle.dumps(("error", None, answer[-1]))
-    reply.write(data)
+        return drawn + importance_figure(imp, spec, out)
+
+    reply.write(forks.answer(draw))
     reply.close()
 
 
