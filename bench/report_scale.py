@@ -42,14 +42,14 @@ SPEC = {
     "replicates": 3,
     "compare": {"variable": "model", "treatment": "b", "baseline": "a", "metric": "acc"},
 }
-CHILD = (
-    "import resource, sys, time\n"
-    "t = time.perf_counter()\n"
-    "from sweeper.cli import main\n"
-    "code = main(sys.argv[1:])\n"
-    "u, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)\n"
-    "cpu = u.ru_utime + u.ru_stime + c.ru_utime + c.ru_stime\n"
-    "print(f'BENCH {time.perf_counter() - t:.3f} {cpu:.3f} {u.ru_maxrss} {c.ru_maxrss}', file=sys.stderr)\n"
+CHILD = (  # `sweeper ARGS` as its console script runs it; the peaks are printed at its exit
+    "import atexit, resource, sys\n"
+    "def peaks():\n"
+    "    u, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "    print(f'BENCH {u.ru_maxrss} {c.ru_maxrss}', file=sys.stderr, flush=True)\n"
+    "atexit.register(peaks)\n"
+    "import sweeper.cli as cli\n"
+    "cli.run() if hasattr(cli, 'run') else sys.exit(cli.main())\n"  # --src of a sweeper before run()
 )
 
 
@@ -114,13 +114,19 @@ Measured = tuple[float | None, float | None, float | None, float | None]
 
 def run(args: list[str], src: str | None, timeout: float, child: bool = True) -> Measured:
     """(seconds, CPU seconds, peak MiB, its children's peak MiB) of ``sweeper ARGS`` in a fresh process
-    (``child=False``: of ``python ARGS``, timed from outside); Nones past the timeout. CPU seconds
-    (user + system) include the process's children (the report's figure process) and move far less
-    than wall seconds when other jobs share the cores."""
+    (``child=False``: of ``python ARGS``); Nones past the timeout. Seconds and CPU seconds are measured
+    from here, from the start of Python to the end of its exit, as a user waits for them; CPU seconds
+    (user + system) include the process's children (the report's figure process) and move far less than
+    wall seconds when other jobs share the cores."""
+    import resource
+
     env = dict(os.environ, MPLBACKEND="Agg")
+    for name in ("PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE"):  # set on this machine, not by users
+        env.pop(name, None)
     if src:
         env["PYTHONPATH"] = src
     command = [sys.executable, "-c", CHILD, *args] if child else [sys.executable, *args]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     try:
         # cwd outside any checkout: `python -c` puts the cwd first on sys.path, before --src
@@ -129,16 +135,16 @@ def run(args: list[str], src: str | None, timeout: float, child: bool = True) ->
         )
     except subprocess.TimeoutExpired:
         return None, None, None, None
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     if not child:
-        import resource
-
-        u = resource.getrusage(resource.RUSAGE_CHILDREN)  # the only child so far: the imports
-        return time.perf_counter() - started, u.ru_utime + u.ru_stime, u.ru_maxrss / 1024, None
+        return seconds, cpu, after.ru_maxrss / 1024, None  # the only child so far: the imports
     line = next((x for x in out.stderr.splitlines() if x.startswith("BENCH ")), None)
     if out.returncode or line is None:
         raise SystemExit(f"sweeper {' '.join(args)} failed:\n{out.stderr[-3000:]}")
-    _, seconds, cpu, rss_kib, child_kib = line.split()
-    return float(seconds), float(cpu), int(rss_kib) / 1024, int(child_kib) / 1024
+    _, rss_kib, child_kib = line.split()
+    return seconds, cpu, int(rss_kib) / 1024, int(child_kib) / 1024
 
 
 def importance_stability(root: Path, seeds: int = 5) -> None:
