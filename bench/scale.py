@@ -20,7 +20,8 @@ Workloads:
     read while the sweep runs, ``sweeper.load`` of the result, resume after SIGKILL), and a 10^6-point
     grid (time from launch to its first run).
  4. Start-up: a small sweep's ``--profile`` breakdown against ``ray.init``/``ray.shutdown`` alone,
-    and a resume with nothing left to run (must not start Ray).
+    a resume with nothing left to run (must not start Ray), and the same launch again with each step
+    to its first run timed: the driver's, the processes' starts, the first actor's from Ray's timeline.
  5. CPU per run at 64 slots of 1 s sleeps: each process's CPU time (``/proc``, via psutil) sampled
     while the sweep runs, split into the driver, the workers, the raylet, the GCS and Ray's other
     daemons, over the steady part (once every actor is up) and divided by the runs that ended in it;
@@ -130,6 +131,8 @@ def child_sweeper(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if args.backend == "ray" and (args.cpus or args.address):
         out["ray_init"] = _ray_init(args)  # the driver joins this connection
+    if args.breakdown:
+        out["marks"] = _mark_first_run()
     if args.tasks:  # plain tasks instead of warm actors, to compare
         original = ray_backend.RayBackend.__init__
 
@@ -175,6 +178,7 @@ def child_sweeper(args: argparse.Namespace) -> dict[str, Any]:
     launched = time.time()
     sweep = sweeper.launch(spec, results=args.results, backend=args.backend, profile=args.profile)
     out["launch_s"] = time.time() - launched
+    out["launched_at"] = launched
     out["launch_peak_mib"] = _peak_mib()  # the driver's own peak, before this bench reads the table
     s = sweep.stats
     out["first_new_after_launch"] = (s.first_new - launched) if s.first_new else None
@@ -183,6 +187,65 @@ def child_sweeper(args: argparse.Namespace) -> dict[str, Any]:
         out["asks"] = asks
         out.update(_slot_use(sweep.path, up, asks))
     return out
+
+
+def _mark_first_run() -> dict[str, Any]:
+    """Wrap the steps between a launch and its first run, to time each (absolute times). The worker
+    side comes from Ray's own timeline, read before the pool ends its actors: the first actor's
+    creation and its ``ready`` call (deserializing the run context, then importing the objective),
+    and the start of the worker process that ran them."""
+    import psutil
+
+    from sweeper.backends import ray as ray_backend
+    from sweeper.backends import ray_pool
+
+    marks: dict[str, Any] = {}
+    connect, pool_init, pool_close = ray_backend.connect, ray_pool.WarmPool.__init__, ray_pool.WarmPool.close
+
+    def timed_connect(address: str | None) -> None:
+        cpu, mine = _cpu_s(), time.thread_time()
+        marks["ray.init begins"] = time.time()
+        connect(address)
+        marks["ray.init returns"] = time.time()
+        marks["driver CPU s in ray.init"] = (_cpu_s() - cpu, time.thread_time() - mine)
+
+    def timed_pool(self: Any, *a: Any, **kw: Any) -> None:
+        marks["pool creates its actors"] = time.time()
+        pool_init(self, *a, **kw)
+        marks["pool sees its first actor up"] = time.time()
+
+    def read_then_close(self: Any) -> None:  # before the pool kills its actors, with their unsent events
+        import ray
+
+        events = ray.timeline()  # type: ignore[no-untyped-call]  # waits 1 s for the workers' events
+        runner = {e["tid"] for e in events if "_Runner" in e["cat"]}
+        marks["events"] = [
+            {"cat": e["cat"], "tid": e["tid"], "ts": e["ts"] / 1e6, "dur": e["dur"] / 1e6}
+            for e in events
+            if e["tid"] in runner
+        ]
+        marks["processes"] = sorted(
+            (_started_at(p.pid), p.name() if p.name().startswith("ray::") else Path(p.cmdline()[0]).name)
+            for p in psutil.Process().children(recursive=True)
+        )
+        pool_close(self)
+
+    ray_backend.connect = timed_connect  # type: ignore[assignment]
+    ray_pool.WarmPool.__init__ = timed_pool  # type: ignore[method-assign]
+    ray_pool.WarmPool.close = read_then_close  # type: ignore[method-assign]
+    return marks
+
+
+def _started_at(pid: int) -> float:
+    """When a process started, as time.time() would have said then: from its start in clock ticks
+    since boot (psutil's create_time adds a boot time rounded to the second)."""
+    ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    return time.time() - (time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK"))
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _slot_use(
@@ -276,15 +339,17 @@ def child_asks(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def child_ray_alone(args: argparse.Namespace) -> dict[str, Any]:
+    begin = time.time()
     import ray
 
+    imported = time.time() - begin
     init = _ray_init(args)
     begin = time.time()
     ray.get(ray.remote(lambda: 1).remote())
     first_task = time.time() - begin
     begin = time.time()
     ray.shutdown()
-    return {"ray_init": init, "first_task": first_task, "shutdown": time.time() - begin}
+    return {"import": imported, "ray_init": init, "first_task": first_task, "shutdown": time.time() - begin}
 
 
 def child_nodes(args: argparse.Namespace) -> None:
@@ -1098,7 +1163,8 @@ def startup(tmp: str) -> None:
         return
     print("\n### 4. Start-up: 20 zero-cost trials on an embedded Ray (2 CPUs)")
     print(
-        f"Ray alone: ray.init {alone['ray_init']:.2f} s, first task {alone['first_task']:.2f} s, "
+        f"Ray alone: import ray {alone.get('import', 0.0):.2f} s, ray.init {alone['ray_init']:.2f} s, "
+        f"first task {alone['first_task']:.2f} s, "
         f"ray.shutdown {alone['shutdown']:.2f} s"
     )
     print(
@@ -1111,6 +1177,46 @@ def startup(tmp: str) -> None:
     print(
         f"\nno-op resume (everything done): launch() {again['launch_s']:.2f} s, whole process "
         f"{again['wall']:.2f} s, Ray started: {'yes' if ray_started else 'no'}"
+    )
+    traced = measure(
+        "sweeper",
+        "--profile",
+        "--breakdown",
+        name="bench-start",
+        n=20,
+        method="random",
+        objective="quadratic",
+        seconds=0,
+        results=tempfile.mkdtemp(dir=tmp),
+    )
+    if "error" in traced:
+        print(f"first-run breakdown failed: {traced['error']}")
+        return
+    print(f"\nThe same launch again, each step timed (load {os.getloadavg()[0]:.1f}):\n```")
+    print(_breakdown(traced) + "\n" + _profile_lines(traced["stderr"]) + "\n```")
+
+
+def _breakdown(r: dict[str, Any]) -> str:
+    """The first run's path, in seconds since launch(): the driver's steps, the worker processes'
+    starts, and the first actor's own events from Ray's timeline."""
+    m, t0 = r["marks"], r["launched_at"]
+    steps = [(m[k], k) for k in ("ray.init begins", "ray.init returns", "pool creates its actors") if k in m]
+    steps += [(when, f"process {name} starts") for when, name in m.get("processes", []) if when >= t0]
+    events = m.get("events", [])
+    ready = [e for e in events if e["cat"].endswith("_Runner.ready")]
+    if ready:  # the actor that came up first: its worker's events up to the end of its ready()
+        first = min(ready, key=lambda e: e["ts"] + e["dur"])
+        for e in sorted((e for e in events if e["tid"] == first["tid"]), key=lambda e: e["ts"]):
+            if e["ts"] <= first["ts"] + first["dur"]:
+                steps.append((e["ts"], f"first actor: {e['cat']} ({e['dur']:.3f} s)"))
+    if "pool sees its first actor up" in m:
+        steps.append((m["pool sees its first actor up"], "pool sees its first actor up"))
+    steps.append((t0 + r["first_new_after_launch"], "first run starts"))
+    total, own = m.get("driver CPU s in ray.init", (0.0, 0.0))
+    return (
+        "first run, step by step (s since launch):\n"
+        + "\n".join(f"  {when - t0:8.3f}  {name}" for when, name in sorted(steps))
+        + f"\ndriver CPU during ray.init: {total:.2f} s, of which ray.init's own thread {own:.2f} s"
     )
 
 
@@ -1231,6 +1337,7 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=1.0, help=argparse.SUPPRESS)
     p.add_argument("--tasks", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--profile", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--breakdown", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child == "nodes":
         child_nodes(args)
