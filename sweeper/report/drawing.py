@@ -116,6 +116,8 @@ def _start() -> forks.Child | None:
     import subprocess
 
     if forks.forkable():  # whatever the load: a fork imports nothing, its CPU is the figures' own
+        import pandas  # noqa: F401  # both need it: imported once, before the fork, not in each
+
         return forks.Forked.start(_serve)
     if not _spare_core():
         return None
@@ -168,6 +170,8 @@ def _serve(inp: IO[bytes], reply: IO[bytes]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.backends.backend_agg
+    import matplotlib.figure  # while the table is on its way: the figures import them first
 
     def draw() -> list[Drawn]:
         df, history, spec, out = pickle.load(inp)
