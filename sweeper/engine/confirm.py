@@ -167,13 +167,15 @@ def confirmation(
         stage=CONFIRM,
     )
     before, now = searched.stats, engine.stats
+    now.started = before.started  # one launch: its rate counts both stages' new runs over its whole time
     now.runs_done += before.runs_done
-    now.runs_before += before.runs_done
+    now.runs_before += before.runs_before
     now.trials_done += before.trials_done
     now.trials_total += before.trials_total
     for status, n in before.counts.items():
         now.counts[status] = now.counts.get(status, 0) + n
     now.best_value, now.best_trial = before.best_value, before.best_trial
-    starts = [t for t in (before.first_start, now.first_start) if t is not None]
-    now.first_start = min(starts) if starts else None
+    for name in ("first_start", "first_new"):
+        times = [t for t in (getattr(before, name), getattr(now, name)) if t is not None]
+        setattr(now, name, min(times) if times else None)
     return engine

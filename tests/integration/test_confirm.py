@@ -41,6 +41,7 @@ def spec(tmp_path, confirm: Confirm):
 def test_confirmation_stage_runs_on_fresh_seeds_and_resumes(tmp_path):
     experiment = spec(tmp_path, Confirm(replicates=4, top=1))
     result = sweeper.launch(experiment, results=tmp_path, backend="local")
+    assert result.stats.runs_done - result.stats.runs_before == 42 + 16  # this launch: both stages' runs
     table = result.table
     search, confirm = table[table["stage"] == "search"], table[table["stage"] == "confirm"]
     assert len(search) == (6 + 1) * 2 * 3 and set(search["seed"]) == set(replicate_seeds(0, 3))
@@ -65,7 +66,7 @@ def test_confirmation_stage_runs_on_fresh_seeds_and_resumes(tmp_path):
 
     # a relaunch runs nothing again
     again = sweeper.launch(experiment, results=tmp_path, backend="local")
-    assert len(again.table) == len(table)
+    assert len(again.table) == len(table) and again.stats.runs_done - again.stats.runs_before == 0
     # a confirmation stage cut short is completed, with the same trials, variables and seeds
     folder = result.path / TRIALS
     full = read_folder(folder)
@@ -75,7 +76,9 @@ def test_confirmation_stage_runs_on_fresh_seeds_and_resumes(tmp_path):
     for f in folder.iterdir():
         f.unlink()
     atomic_write_table(folder / "compact-000000.parquet", cut)
-    resumed = sweeper.launch(experiment, results=tmp_path, backend="local").table
+    relaunched = sweeper.launch(experiment, results=tmp_path, backend="local")
+    assert relaunched.stats.runs_done - relaunched.stats.runs_before == 4 * 2  # the runs cut, no others
+    resumed = relaunched.table
     key = ["trial", "replicate"]
     cols = ["trial", "replicate", "seed", "stage", "model", "dataset", "h", "acc"]
     assert (
