@@ -209,13 +209,17 @@ def test_ray_workers_put_their_artifacts_in_the_bucket_and_a_killed_driver_resum
 
     with cluster:
         first = driver("first")
-        wait_for(lambda: first.poll() is not None or artifacts() >= 8, "8 runs' artifacts in the bucket", 300)
-        assert first.poll() is None, (tmp_path / "first.err").read_text()
-        wait_for(lambda: len(sweeper.load(f"{uri}/live")) >= 6, "6 rows in the bucket's trial table", 60)
-        first.send_signal(signal.SIGKILL)
-        first.wait()
+        try:
+            wait_for(lambda: first.poll() is not None or artifacts() >= 8, "8 runs' artifacts", 300)
+            assert first.poll() is None, (tmp_path / "first.err").read_text()
+            # the rows of the first two runs (one a task until a run has worked); later runs come back in
+            # batches, and a batch holding a run stopped at the gate returns none of its rows
+            wait_for(lambda: len(sweeper.load(f"{uri}/live")) >= 2, "2 rows in the bucket's trial table", 60)
+        finally:
+            first.send_signal(signal.SIGKILL)  # also when a wait fails: no driver outlives the test
+            first.wait()
         before = sweeper.load(f"{uri}/live")
-        assert 6 <= len(before) < RUNS
+        assert 2 <= len(before) < RUNS
         wait_for(lambda: heartbeat_is_stale(s3, prefix + "driver.json"), "a stale heartbeat", 60)
         gate.unlink()
         second = driver("second")
