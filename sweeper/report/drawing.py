@@ -58,7 +58,7 @@ class Drawing:
 
         self.df, self.history, self.spec = df, history, spec
         self.wide = wide(df, spec)
-        if self.child is not None and not parallel(df):
+        if self.child is not None and df["trial"].nunique() < PARALLEL_TRIALS:
             forks.end(self.child)  # a small table: drawing it here costs less than the child's imports
             self.child = None
         if self.child is None:
@@ -103,11 +103,6 @@ def figures(out: Path) -> Iterator[Drawing]:
     finally:
         if drawing.child is not None:
             forks.end(drawing.child)
-
-
-def parallel(df: pd.DataFrame) -> bool:
-    """Whether a table is big enough for work beside the report to pay for its start."""
-    return bool(df["trial"].nunique() >= PARALLEL_TRIALS)
 
 
 def _start() -> forks.Child | None:

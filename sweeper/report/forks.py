@@ -1,7 +1,7 @@
 """Work of ``sweeper report`` done beside it in a fork of its own process.
 
 A fork starts with pandas, NumPy and sweeper's modules already imported (a new Python spends about a
-CPU second on them) and with the trial table already in memory. It is made only where that is safe: on
+CPU second on them); what it works on still goes down its pipe. It is made only where that is safe: on
 Linux (macOS's system libraries are not fork-safe) and with no other Python thread in this process (a
 fork could inherit a lock one of them holds: a notebook's kernel, a Ray driver). The native thread
 pools left, NumPy's OpenBLAS and Arrow's, stop and restart around a fork (``pthread_atfork``).
