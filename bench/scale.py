@@ -169,6 +169,7 @@ def child_sweeper(args: argparse.Namespace) -> dict[str, Any]:
                     up.append((time.time(), n))
 
             ray_pool.WarmPool.poll = noted  # type: ignore[method-assign]
+    out["compactions"] = _note_compactions()
     spec_data = (
         _grid_spec(args.n)
         if args.method == "grid"
@@ -187,6 +188,23 @@ def child_sweeper(args: argparse.Namespace) -> dict[str, Any]:
         out["asks"] = asks
         out.update(_slot_use(sweep.path, up, asks))
     return out
+
+
+def _note_compactions() -> dict[str, Any]:
+    """The trial table's compactions: each background one's seconds, and the final one's in close()."""
+    from sweeper.results.table import TableWriter
+
+    noted: dict[str, Any] = {}
+    close = TableWriter.close
+
+    def timed_close(self: TableWriter) -> None:
+        begin = time.perf_counter()
+        close(self)
+        if self.folder.name == "trials":
+            noted.update(background=self.compactions, close_s=time.perf_counter() - begin)
+
+    TableWriter.close = timed_close  # type: ignore[method-assign]
+    return noted
 
 
 def _mark_first_run() -> dict[str, Any]:
@@ -691,7 +709,7 @@ def _kill_when(proc: subprocess.Popen[str], results: Path, rows: int) -> dict[st
     """SIGKILL the driver once its table has ``rows`` rows; report what a reader saw on the way."""
     import sweeper
 
-    reads = []
+    reads: list[dict[str, Any]] = []
     while proc.poll() is None:
         time.sleep(2.0)
         folder = next(results.glob("*/trials"), None)
@@ -703,7 +721,9 @@ def _kill_when(proc: subprocess.Popen[str], results: Path, rows: int) -> dict[st
         except Exception as exc:  # a mid-sweep read that fails is a finding, not a crash of the bench
             reads.append({"error": str(exc)[:200]})
             continue
-        reads.append({"rows": n, "read_s": time.time() - begin})
+        files = [p.name for p in folder.iterdir() if p.suffix == ".parquet"]  # after: what it (likely) read
+        compact = [f for f in files if f.startswith("compact-")]
+        reads.append({"rows": n, "read_s": time.time() - begin, "files": len(files), "compact": compact})
         if n >= rows:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
@@ -1050,6 +1070,14 @@ def million(n: int, n_small: int, grid_side: int, tmp: str, n_kill: int = 0) -> 
         ],
         rows,
     )
+    for name, r in (("10^4", small), ("10^6", big)):
+        done = r.get("compactions", {}).get("background")
+        if done is not None:
+            print(
+                f"{name} sweep: {len(done)} background compactions of the trial table"
+                f" ({', '.join(f'{s:.2f}' for s in done) or '-'} s), then the final one in close()"
+                f" {r['compactions']['close_s']:.2f} s"
+            )
     if "error" not in small and "error" not in big:
         grew = big["launch_peak_mib"] / small["launch_peak_mib"]
         print(f"\ndriver peak RSS through launch(): {n // n_small}x the trials -> {grew:.2f}x")
@@ -1070,10 +1098,12 @@ def million(n: int, n_small: int, grid_side: int, tmp: str, n_kill: int = 0) -> 
     )
     reads = [r for r in killed.get("reads", []) if "rows" in r]
     if reads:
-        worst = max(r["read_s"] for r in reads)
+        worst = max(reads, key=lambda r: r["read_s"])
         print(
             f"table read while the sweep ran: {len(reads)} reads, rows {reads[0]['rows']:,}"
-            f" .. {reads[-1]['rows']:,}, slowest {worst:.2f} s;"
+            f" .. {reads[-1]['rows']:,}, slowest {worst['read_s']:.2f} s ({worst['rows']:,} rows,"
+            f" {worst['files']} files); most files in trials/ at a read {max(r['files'] for r in reads)};"
+            f" compact files seen {len({c for r in reads for c in r['compact']})};"
             f" failed reads: {sum('error' in r for r in killed.get('reads', []))}"
         )
     if "killed_at" in killed:

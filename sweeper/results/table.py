@@ -6,6 +6,9 @@ parts numbered up to NNNNNN. The compact file is written into a hidden sibling f
 (``.trials.compacting/``) which is then swapped with ``trials/`` in one atomic rename
 (``renameat2(RENAME_EXCHANGE)``), so any reader of ``trials/`` (pandas, pyarrow, polars, DuckDB) sees
 either the parts or the compact file, never both; the old parts, now in the sibling, are deleted after.
+While the sweep runs, the writer compacts the same way in a background thread when the parts pile up
+(see :meth:`TableWriter._due`); parts written meanwhile are hard-linked into the sibling just before
+the swap, under the lock every part write takes, so both sides of the swap hold them.
 A kill at any point leaves a complete, duplicate-free ``trials/``; the next writer of the folder
 deletes a leftover sibling (an unfinished compaction, or the old parts of a finished one). Where the
 file system cannot swap folders, the parts are simply left as they are.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import secrets
@@ -45,6 +49,10 @@ if TYPE_CHECKING:
     from sweeper.spec.model import Experiment, Variable
 
 TRIALS = "trials"
+# What opening one more file costs a reader or a compaction, in rows read (footer, schema, row group
+# set-up): a part of one row is not free, so a slow sweep's many small parts are compacted too.
+FILE_ROWS = 1000
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -179,7 +187,8 @@ def arrow_fields(columns: Sequence[tuple[str, str]]) -> list[pa.Field]:
 
 
 class TableWriter:
-    """Appends rows to a Parquet dataset folder in atomic parts; ``close()`` compacts.
+    """Appends rows to a Parquet dataset folder in atomic parts, compacts them in the background as
+    they pile up, and once more in ``close()``.
 
     Rows are buffered and written when ``flush_rows`` rows are waiting or ``flush_s`` seconds have
     passed, so the table is readable mid-sweep and the driver holds at most one buffer of rows.
@@ -193,6 +202,7 @@ class TableWriter:
         flush_rows: int = 2000,
         flush_s: float = 1.0,
         keys: tuple[str, ...] = ("trial", "replicate"),
+        compact_rows: int = 50_000,
     ):
         import threading
 
@@ -207,7 +217,7 @@ class TableWriter:
         ).start()
 
         self.folder, self.schema, self.keys = folder, schema, keys  # keys: see read_folder
-        self.flush_rows, self.flush_s = flush_rows, flush_s
+        self.flush_rows, self.flush_s, self.compact_rows = flush_rows, flush_s, compact_rows
         self.folder.mkdir(parents=True, exist_ok=True)
         _tidy(folder)
         take_in(folder)
@@ -219,6 +229,18 @@ class TableWriter:
         # called before each part is written: what the rows refer to (their runs' component links)
         # lands first, so a kill between the two leaves no row without it
         self.before_flush: Callable[[], None] | None = None
+        # The background compaction: the lock is held by each part write and by the swap (linking
+        # the newer parts into the stage, then the exchange), so no part lands between the two.
+        self._lock = threading.Lock()
+        self._compacting: threading.Thread | None = None
+        self._failure: BaseException | None = None  # what the last one raised, for the main thread
+        self.compactions: list[float] = []  # seconds each background compaction took
+        compact, parts = table_files(folder)
+        # Files' costs in rows (see _due); parts already there count as files only: their rows would
+        # cost a footer read each, on the way to the first run.
+        self._compact_cost = FILE_ROWS + _rows_of(compact) if compact else 0
+        self._part_cost = FILE_ROWS * len(parts)
+        self._swappable = True
 
     def append(self, rows: Iterable[Mapping[str, Any]]) -> None:
         self._rows.extend(rows)  # type: ignore[arg-type]
@@ -226,6 +248,13 @@ class TableWriter:
             self.flush()
 
     def flush(self) -> None:
+        """Write the buffered rows as a part; start a background compaction when one is due."""
+        self._write_part()
+        self._reap()
+        if self._compacting is None and self._due():
+            self._start_compaction()
+
+    def _write_part(self) -> None:
         self._last_flush = time.monotonic()
         if not self._rows:
             return
@@ -234,21 +263,87 @@ class TableWriter:
         import pyarrow as pa
 
         table = pa.Table.from_pylist(self._rows, schema=self.schema)
-        atomic_write_table(self.folder / f"part-{self._next:06d}.parquet", table)
-        self._next += 1
+        with self._lock:  # not while a compaction swaps: the part would leave with the old parts
+            atomic_write_table(self.folder / f"part-{self._next:06d}.parquet", table)
+            self._next += 1
+            self._part_cost += FILE_ROWS + table.num_rows
         self._rows = []
 
+    def _due(self) -> bool:
+        """Geometric: compact when the parts since the compact file cost at least as much as it
+        (and ``compact_rows``). Each compaction then rewrites at most twice what was written since
+        the last, so all of them together rewrite at most twice the table (a million rows: about
+        five, at 50k, 100k, 200k, 400k and 800k rows), and a reader opens at most as many parts as
+        fit in half the table's cost."""
+        return self._swappable and self._part_cost >= max(self._compact_cost, self.compact_rows)
+
+    def _start_compaction(self) -> None:
+        import threading
+
+        compact, parts = table_files(self.folder)  # only this thread writes parts: these stay put
+        if len(parts) < 2 and compact is None:
+            return
+        files, number, cost = (
+            ([compact] if compact else []) + [p for _, p in parts],
+            parts[-1][0],
+            self._part_cost,
+        )
+        self._compacting = threading.Thread(
+            target=self._compact, args=(files, number, cost), name="sweeper-compaction", daemon=True
+        )
+        self._compacting.start()
+
+    def _compact(self, files: list[Path], number: int, cost: int) -> None:
+        """The background compaction of ``files`` (the table up to part ``number``, costing ``cost``
+        in parts). No room (disk full, quota) leaves the parts as they are, still correct, and
+        waits for twice the parts before trying again; anything else is raised by the next flush."""
+        began = time.monotonic()
+        try:
+            swapped = self._swap_in(lambda path: compact_into(path, self.folder, self.keys, files), number)
+        except (OSError, StorageError) as exc:
+            log.warning("%s: compaction put off, the parts stay as they are (%s)", self.folder, exc)
+            self._compact_cost = max(self._compact_cost, 2 * cost)
+        except Exception as exc:
+            self._failure = exc
+        else:
+            if not swapped:
+                self._swappable = False
+                return
+            rows = _rows_of(self.folder / f"compact-{number:06d}.parquet")
+            with self._lock:
+                self._compact_cost, self._part_cost = FILE_ROWS + rows, self._part_cost - cost
+            self.compactions.append(time.monotonic() - began)
+
+    def _reap(self) -> None:
+        """Collect a finished background compaction; raise what it raised (not a lack of room)."""
+        if self._compacting is not None and not self._compacting.is_alive():
+            self._compacting.join()
+            self._compacting = None
+            failure, self._failure = self._failure, None
+            if failure is not None:
+                raise failure
+
+    def _wait(self) -> None:
+        if self._compacting is not None:
+            self._compacting.join()
+        self._reap()
+
     def close(self) -> None:
-        """Flush, then fold every part into one compact file, swapped in with one rename.
+        """Flush, wait for a compaction in flight, then fold every part into one compact file,
+        swapped in with one rename.
 
         When the folder cannot be written, the rows still buffered are put aside (``set_aside``,
         see :func:`take_in`) where they can be, and the StorageError is raised.
         """
         try:
-            self.flush()
+            self._write_part()
         except StorageError:
             self._put_aside()
             raise
+        finally:
+            if self._compacting is not None:
+                self._compacting.join()
+        self._reap()
         compact, parts = table_files(self.folder)
         if not parts or (compact is None and len(parts) == 1):
             return
@@ -260,10 +355,12 @@ class TableWriter:
         file numbered after every part, swapped in like a compaction; where folders cannot be
         swapped, written beside the parts (every reader of ours then reads it alone) before they
         are removed."""
-        self.flush()
+        self._write_part()
+        self._wait()
         number, self._next = self._next, self._next + 1
         try:
             if self._swap_in(lambda path: atomic_write_table(path, table), number):
+                self._compact_cost, self._part_cost = FILE_ROWS + table.num_rows, 0
                 return
             atomic_write_table(self.folder / f"compact-{number:06d}.parquet", table)
             for p in self.folder.iterdir():
@@ -274,14 +371,20 @@ class TableWriter:
             raise StorageError(_cannot_write(self.folder, exc)) from None
 
     def _swap_in(self, write: Callable[[Path], None], number: int) -> bool:
-        """Put the file ``write`` makes as ``compact-<number>`` in place of the folder's files in one
-        atomic swap; False (nothing changed) where the file system cannot swap folders."""
+        """Put the file ``write`` makes as ``compact-<number>`` in place of the folder's files up to
+        part ``number`` in one atomic swap, the parts after it kept (linked into the new folder);
+        False (nothing changed) where the file system cannot swap folders."""
         stage = _stage(self.folder)
         shutil.rmtree(stage, ignore_errors=True)
         try:
             stage.mkdir()
             write(stage / f"compact-{number:06d}.parquet")
-            swapped = _exchange(stage, self.folder)
+            with self._lock:
+                for n, part in table_files(self.folder)[1]:
+                    if n > number:
+                        os.link(part, stage / part.name)
+                _fsync_dir(stage)
+                swapped = _exchange(stage, self.folder)
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
             raise
@@ -305,6 +408,13 @@ class TableWriter:
         self._rows = []
 
 
+def _rows_of(path: Path) -> int:
+    """Rows of a Parquet file, from its footer."""
+    import pyarrow.parquet as pq
+
+    return int(pq.read_metadata(path).num_rows)
+
+
 def _next_part(folder: Path) -> int:
     compact, parts = table_files(folder)
     last = parts[-1][0] if parts else (int(PART_RE.match(compact.name).group(2)) if compact else -1)  # type: ignore[union-attr]
@@ -316,8 +426,9 @@ def _next_part(folder: Path) -> int:
 ROW_GROUP = 65_536
 
 
-def compact_into(path: Path, folder: Path, keys: tuple[str, ...]) -> None:
-    """Write the folder's table, as :func:`read_folder` reads it, to ``path`` (atomically), streamed:
+def compact_into(path: Path, folder: Path, keys: tuple[str, ...], files: list[Path] | None = None) -> None:
+    """Write the folder's table (or that of its ``files``, listed before), as :func:`read_folder` reads
+    it, to ``path`` (atomically), streamed:
     the last row of each key is found from the key columns alone, then the files are copied a row
     group at a time, so the driver never holds the table (a million rows took 1.8x the sweep's
     memory when read whole)."""
@@ -325,7 +436,7 @@ def compact_into(path: Path, folder: Path, keys: tuple[str, ...]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    files = file_list(folder)
+    files = file_list(folder) if files is None else files
     schemas, key_tables = [], []
     for f in files:  # one file open at a time: a million-trial sweep leaves hundreds of parts
         with open_file(f, folder) as source:
