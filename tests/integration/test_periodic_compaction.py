@@ -1,0 +1,239 @@
+"""The trial table compacts in the background while a sweep runs, and no reader, kill or failure of a
+compaction loses or duplicates a row (real files, real threads, a real driver killed with SIGKILL)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from sweeper.results import table as t
+from sweeper.results.reading import read_folder
+
+SCHEMA = pa.schema(
+    [("trial", pa.int64()), ("replicate", pa.int32()), ("status", pa.string()), ("v", pa.float64())]
+)
+
+
+def _row(i: int) -> dict[str, Any]:
+    return {"trial": i, "replicate": 0, "status": "complete", "v": float(i)}
+
+
+def _names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def _plain_trials(folder: Path) -> list[int]:
+    """The trial column as pyarrow.dataset reads the folder as is (every file in it)."""
+    import pyarrow.dataset as ds
+
+    return ds.dataset(folder, format="parquet").to_table(columns=["trial"]).column("trial").to_pylist()
+
+
+def test_rows_written_while_a_compaction_runs_arrive_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(t, "FILE_ROWS", 0)  # compact by rows alone: after 3 parts of 10
+    started, go, real = threading.Event(), threading.Event(), t.compact_into
+
+    def held(*a: Any, **k: Any) -> None:
+        started.set()
+        assert go.wait(60)
+        real(*a, **k)
+
+    monkeypatch.setattr(t, "compact_into", held)
+    folder = tmp_path / "trials"
+    writer = t.TableWriter(folder, SCHEMA, flush_rows=10, flush_s=1e9, compact_rows=30)
+    for i in range(30):
+        writer.append([_row(i)])
+    assert started.wait(60)  # the compaction of parts 0-2 has begun, in its thread
+    for i in range(30, 75):  # parts 3-7 land while it runs
+        writer.append([_row(i)])
+    writer.flush()
+    assert _names(folder) == [f"part-{n:06d}.parquet" for n in range(8)]
+    go.set()
+    deadline = time.monotonic() + 60
+    while "compact-000002.parquet" not in _names(folder) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # swapped in: the compact file of parts 0-2 and the parts written meanwhile, none of them lost
+    assert _names(folder) == ["compact-000002.parquet"] + [f"part-{n:06d}.parquet" for n in range(3, 8)]
+    assert sorted(_plain_trials(folder)) == list(range(75))
+    assert sorted(read_folder(folder).column("trial").to_pylist()) == list(range(75))
+    writer.close()
+    assert len(writer.compactions) == 1
+    assert _names(folder) == ["compact-000007.parquet"]
+    assert sorted(_plain_trials(folder)) == list(range(75))
+    assert not (tmp_path / ".trials.compacting").exists()
+
+
+def test_readers_polling_during_a_sweep_with_compactions_never_see_a_duplicate_or_miss_a_flushed_row(
+    tmp_path: Path,
+) -> None:
+    import pandas as pd
+
+    folder, n = tmp_path / "trials", 3000
+    writer = t.TableWriter(folder, SCHEMA, flush_rows=10**9, flush_s=1e9, compact_rows=0)
+    flushed = [0]
+
+    def write() -> None:
+        for i in range(5, n):
+            writer.append([_row(i)])
+            if (i + 1) % 5 == 0:
+                writer.flush()
+                flushed[0] = i + 1
+        writer.close()
+
+    readers: dict[str, Any] = {
+        "read_folder": lambda: read_folder(folder).column("trial").to_pylist(),
+        "pyarrow.dataset": lambda: _plain_trials(folder),
+        "pandas": lambda: pd.read_parquet(folder, columns=["trial"])["trial"].tolist(),
+    }
+    good = dict.fromkeys(readers, 0)
+    mixed = 0  # reads of a folder holding a compact file and parts after it
+    writer.append([_row(i) for i in range(5)])  # the first part: from here on every reader has rows
+    writer.flush()
+    flushed[0] = 5
+    thread = threading.Thread(target=write)
+    thread.start()
+    while thread.is_alive():
+        for name, read in readers.items():
+            before = flushed[0]
+            names = _names(folder)
+            try:
+                trials = read()
+            except (OSError, pa.ArrowInvalid):  # a plain reader listed the folder just before a swap
+                continue
+            assert len(trials) == len(set(trials)), f"{name} read a duplicate row"
+            assert set(range(before)) <= set(trials), f"{name} missed a flushed row"
+            good[name] += 1
+            mixed += any(x.startswith("compact-") for x in names) and any(
+                x.startswith("part-") for x in names
+            )
+    thread.join()
+    assert len(writer.compactions) >= 10 and mixed >= 1, (writer.compactions, mixed)
+    assert all(good.values()), good
+    assert sorted(_plain_trials(folder)) == list(range(n))
+
+
+def test_the_geometric_policy_compacts_a_few_times_not_at_every_part(tmp_path: Path) -> None:
+    folder = tmp_path / "trials"
+    writer = t.TableWriter(folder, SCHEMA, flush_rows=1000, flush_s=1e9, compact_rows=10_000)
+    for i in range(100_000):  # 100 parts
+        writer.append([_row(i)])
+    writer.close()
+    # each compaction waits for parts costing as much as the compact file: its cost grows by half
+    # at least each time, so 100 parts of 1,000 rows take at most 9 (and at least the first)
+    assert 1 <= len(writer.compactions) <= 9, writer.compactions
+    assert read_folder(folder).num_rows == 100_000
+
+
+def test_a_compaction_that_fails_for_room_leaves_the_sweep_running_and_its_parts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import sweeper
+    from tests.conftest import REPO, sweep_spec
+
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file: no folder can be made under it")
+    monkeypatch.setattr(t, "_stage", lambda folder: blocker / "stage")
+    monkeypatch.setattr(t, "FILE_ROWS", 0)
+    monkeypatch.setitem(t.TableWriter.__init__.__kwdefaults__, "flush_rows", 10)
+    monkeypatch.setitem(t.TableWriter.__init__.__kwdefaults__, "compact_rows", 0)
+    spec = sweeper.load_spec(
+        sweep_spec(experiment="full", search={"method": "random", "trials": 40, "seed": 1}),
+        root=str(REPO / "tests"),
+    )
+    with caplog.at_level(logging.WARNING, logger="sweeper.results.table"):
+        sweeper.launch(spec, results=tmp_path / "results", backend="local", progress=False)
+    assert any("compaction put off" in r.getMessage() for r in caplog.records)
+    folder = tmp_path / "results" / "full" / "trials"
+    names = _names(folder)
+    assert len(names) >= 2 and all(x.startswith("part-") for x in names)  # every part, still in place
+    table = sweeper.load(folder)
+    assert len(table) == 80 and not table.duplicated(["trial", "replicate"]).any()
+
+
+def test_a_compaction_that_fails_otherwise_is_raised_not_swallowed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_a: Any, **_k: Any) -> None:
+        raise ValueError("a bug in the compaction")
+
+    monkeypatch.setattr(t, "compact_into", broken)
+    folder = tmp_path / "trials"
+    writer = t.TableWriter(folder, SCHEMA, flush_rows=10, flush_s=1e9, compact_rows=0)
+    with pytest.raises(ValueError, match="a bug in the compaction"):  # by the next flush, or close()
+        for i in range(30):
+            writer.append([_row(i)])
+        writer.close()
+    assert set(_plain_trials(folder)) == set(range(10 * len(_names(folder))))  # the parts written, all
+    assert all(x.startswith("part-") for x in _names(folder))
+
+
+DRIVER = textwrap.dedent("""
+    import json, os, signal, sys, threading
+    import sweeper
+    from sweeper.results import table as t
+
+    # parts of 10 rows, a background compaction at every part after the first two
+    t.TableWriter.__init__.__kwdefaults__.update(flush_rows=10, compact_rows=0)
+    t.FILE_ROWS = 0
+    real, mode = t._exchange, sys.argv[4]
+    def exchange(a, b):
+        if threading.current_thread().name != "sweeper-compaction" or b.name != "trials":
+            return real(a, b)
+        if mode == "after-swap":
+            real(a, b)
+        os.kill(os.getpid(), signal.SIGKILL)
+    t._exchange = exchange
+    spec = sweeper.load_spec(json.loads(sys.argv[1]), root=sys.argv[3])
+    sweeper.launch(spec, results=sys.argv[2], backend="local", progress=False)
+""")
+
+
+@pytest.mark.parametrize("mode", ["before-swap", "after-swap"])
+def test_a_driver_killed_in_a_periodic_compaction_leaves_a_whole_table_and_resumes_each_run_once(
+    tmp_path: Path, mode: str
+) -> None:
+    import sweeper
+    from tests.conftest import REPO, sweep_spec
+
+    data = sweep_spec(experiment="periodic", search={"method": "random", "trials": 40, "seed": 4})
+    results, root = tmp_path / "results", str(REPO / "tests")
+    proc = subprocess.run(
+        [sys.executable, "-c", DRIVER, json.dumps(data), str(results), root, mode],
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=240,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    folder = results / "periodic"
+    stage = folder / ".trials.compacting"
+    assert stage.is_dir()  # killed with the compaction half done
+    kinds = {p.name.split("-")[0] for p in stage.iterdir()}
+    # before: the compact file (and the parts after it, linked); after: the old parts
+    assert ("compact" in kinds) == (mode == "before-swap") and kinds <= {"compact", "part"}
+    before = sweeper.load(folder)
+    assert len(before) >= 20 and not before.duplicated(["trial", "replicate"]).any()
+    plain = _plain_trials(folder / "trials")
+    assert len(plain) == len(before)  # the same rows to a reader of every file, none twice
+    spec = sweeper.load_spec(data, root=root)
+    sweeper.launch(spec, results=results, backend="local", progress=False)
+    after = sweeper.load(folder)
+    assert len(after) == 80 and not after.duplicated(["trial", "replicate"]).any()
+    kept = after.merge(before[["trial", "replicate", "started_at"]], on=["trial", "replicate"])
+    assert len(kept) == len(before) and (kept["started_at_x"] == kept["started_at_y"]).all()  # not rerun
+    assert not stage.exists()
+    again = sweeper.launch(spec, results=results, backend="local", progress=False)
+    assert again.stats.first_new is None and sweeper.load(folder).equals(after)
