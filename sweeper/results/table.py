@@ -271,10 +271,10 @@ class TableWriter:
 
     def _due(self) -> bool:
         """Geometric: compact when the parts since the compact file cost at least as much as it
-        (and ``compact_rows``). Each compaction then rewrites at most twice what was written since
-        the last, so all of them together rewrite at most twice the table (a million rows: about
-        five, at 50k, 100k, 200k, 400k and 800k rows), and a reader opens at most as many parts as
-        fit in half the table's cost."""
+        (and ``compact_rows``). A compaction then rewrites at most twice the cost of the parts it
+        folds in, each part is folded in once, so all of them together rewrite at most twice what was
+        written; a million rows in parts of 2,000 take about seven, the last at ~760k rows, and a
+        reader opens the compact file and at most about half the table's cost in parts."""
         return self._swappable and self._part_cost >= max(self._compact_cost, self.compact_rows)
 
     def _start_compaction(self) -> None:
