@@ -238,7 +238,7 @@ class TableWriter:
         compact, parts = table_files(folder)
         # Files' costs in rows (see _due); parts already there count as files only: their rows would
         # cost a footer read each, on the way to the first run.
-        self._compact_cost = FILE_ROWS + _rows_of(compact) if compact else 0
+        self._compact_cost = (FILE_ROWS + _rows_of(compact)) if compact else 0
         self._part_cost = FILE_ROWS * len(parts)
         self._swappable = True
 
@@ -409,10 +409,14 @@ class TableWriter:
 
 
 def _rows_of(path: Path) -> int:
-    """Rows of a Parquet file, from its footer."""
+    """Rows of a Parquet file, from its footer; 0 for one that cannot be read (the readers name it)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    return int(pq.read_metadata(path).num_rows)
+    try:
+        return int(pq.read_metadata(path).num_rows)
+    except (OSError, pa.ArrowInvalid):
+        return 0
 
 
 def _next_part(folder: Path) -> int:
