@@ -436,7 +436,7 @@ def compact_into(path: Path, folder: Path, keys: tuple[str, ...], files: list[Pa
     the last row of each key is found from the key columns alone, then the files are copied a row
     group at a time, so the driver never holds the table (a million rows took 1.8x the sweep's
     memory when read whole). Read on this one thread: Arrow's reader threads each keep memory resident
-    (a million rows with periodic compactions: peak 234-250 MiB with them, 197-204 without, 181 with
+    (a million rows with periodic compactions: peak 224-250 MiB with them, 197-205 without, 181 with
     no periodic compaction), and a compaction in the background needs no parallel decoding."""
     import numpy as np
     import pyarrow as pa
