@@ -299,7 +299,9 @@ class TableWriter:
         waits for twice the parts before trying again; anything else is raised by the next flush."""
         began = time.monotonic()
         try:
-            swapped = self._swap_in(lambda path: compact_into(path, self.folder, self.keys, files), number)
+            swapped = self._swap_in(
+                lambda path: compact_files(path, self.folder, self.keys, files, cost), number
+            )
         except (OSError, StorageError) as exc:
             log.warning("%s: compaction put off, the parts stay as they are (%s)", self.folder, exc)
             self._compact_cost = max(self._compact_cost, 2 * cost)
@@ -347,8 +349,9 @@ class TableWriter:
         compact, parts = table_files(self.folder)
         if not parts or (compact is None and len(parts) == 1):
             return
+        files, cost = file_list(self.folder), self._compact_cost + self._part_cost
         with contextlib.suppress(OSError, StorageError):  # no room to compact: the parts stay, still correct
-            self._swap_in(lambda path: compact_into(path, self.folder, self.keys), parts[-1][0])
+            self._swap_in(lambda path: compact_files(path, self.folder, self.keys, files, cost), parts[-1][0])
 
     def rewrite(self, table: pa.Table) -> None:
         """Make ``table`` the folder's whole content (rows no longer wanted are dropped): one compact
@@ -406,6 +409,53 @@ class TableWriter:
         else:
             self.set_aside = (path, len(self._rows))
         self._rows = []
+
+
+# From this many rows a compaction runs in a child Python: its buffers
+# (row groups of ROW_GROUP rows read and written, the codecs' state) then stay out of a driver that
+# lives for the whole sweep. In the driver they raised its peak at a million trials from 229 to 382
+# MiB (bench/scale.py, workload 3); a smaller table is compacted here, sparing the child's start.
+APART_ROWS = 65_536
+_NO_ROOM = 3  # a compaction child's exit status when its disk is full (the reason on its stderr)
+
+
+def compact_files(path: Path, folder: Path, keys: tuple[str, ...], files: list[Path], cost: int) -> None:
+    """:func:`compact_into` for ``files`` (costing ``cost``, as TableWriter counts): here, or in a
+    child Python from :data:`APART_ROWS` rows on (here too where no child can start). A child's lack
+    of room is a StorageError, as it would be here; anything else it hits, a SweeperError with its
+    traceback."""
+    import subprocess
+
+    if cost - FILE_ROWS * len(files) < APART_ROWS:
+        compact_into(path, folder, keys, files)
+        return
+    job = {"path": str(path), "folder": str(folder), "keys": keys, "files": [str(f) for f in files]}
+    try:
+        child = subprocess.run(
+            [sys.executable, "-c", "from sweeper.results.table import _compact_job; _compact_job()"],
+            input=json.dumps(job),
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
+        )
+    except OSError:  # no process to spare (or no interpreter to start): the driver does it
+        compact_into(path, folder, keys, files)
+        return
+    if child.returncode == _NO_ROOM:
+        raise StorageError(child.stderr.strip())
+    if child.returncode:
+        raise SweeperError(f"{folder}: compacting the table failed in its process:\n{child.stderr.strip()}")
+
+
+def _compact_job() -> None:
+    """A compaction child's whole work: the job on stdin, the outcome in the exit status."""
+    job = json.loads(sys.stdin.read())
+    files = [Path(f) for f in job["files"]]
+    try:
+        compact_into(Path(job["path"]), Path(job["folder"]), tuple(job["keys"]), files)
+    except (OSError, StorageError) as exc:
+        print(exc, file=sys.stderr)
+        sys.exit(_NO_ROOM)
 
 
 def _rows_of(path: Path) -> int:

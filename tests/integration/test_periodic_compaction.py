@@ -183,6 +183,88 @@ def test_a_compaction_that_fails_otherwise_is_raised_not_swallowed(
     assert all(x.startswith("part-") for x in _names(folder))
 
 
+def _parts(folder: Path, rows: list[list[int]]) -> list[Path]:
+    """Parts of the given trials (a trial in two parts is a rerun: its last row is the one kept)."""
+    files = []
+    for n, trials in enumerate(rows):
+        files.append(folder / f"part-{n:06d}.parquet")
+        t.atomic_write_table(files[-1], pa.Table.from_pylist([_row(i) for i in trials], schema=SCHEMA))
+    return files
+
+
+def test_a_large_compaction_runs_in_a_child_python_and_writes_the_table_the_driver_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "trials"
+    files = _parts(folder, [[0, 1, 2], [3, 1], [4, 5, 0]])
+    t.compact_into(tmp_path / "here.parquet", folder, ("trial", "replicate"), files)
+
+    def not_here(*_a: Any, **_k: Any) -> None:
+        raise AssertionError("compacted in the driver")
+
+    monkeypatch.setattr(t, "compact_into", not_here)  # the child imports the real one
+    t.compact_files(
+        tmp_path / "apart.parquet",
+        folder,
+        ("trial", "replicate"),
+        files,
+        t.APART_ROWS + len(files) * t.FILE_ROWS,
+    )
+    import pyarrow.parquet as pq
+
+    apart, here = pq.read_table(tmp_path / "apart.parquet"), pq.read_table(tmp_path / "here.parquet")
+    assert apart.equals(here) and apart.column("trial").to_pylist() == [2, 3, 1, 4, 5, 0]
+    # a small one stays in the driver (no child's start for a table of a few rows)
+    with pytest.raises(AssertionError, match="compacted in the driver"):
+        t.compact_files(tmp_path / "x.parquet", folder, ("trial", "replicate"), files, 8 + 3 * t.FILE_ROWS)
+
+
+def test_a_compaction_child_that_fails_says_why_and_a_full_disk_stays_a_storage_error(
+    tmp_path: Path,
+) -> None:
+    from sweeper.errors import StorageError, SweeperError
+
+    folder = tmp_path / "trials"
+    files = _parts(folder, [[0, 1], [2]])
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(StorageError) as no_room:  # where the compact file should go cannot be made
+        t.compact_files(
+            tmp_path / "a-file" / "c.parquet",
+            folder,
+            ("trial",),
+            files,
+            t.APART_ROWS + len(files) * t.FILE_ROWS,
+        )
+    assert "a-file" in str(no_room.value) and "Traceback" not in str(no_room.value)
+    files[1].write_bytes(b"not parquet")
+    with pytest.raises(SweeperError) as broken:
+        t.compact_files(
+            tmp_path / "c.parquet", folder, ("trial",), files, t.APART_ROWS + len(files) * t.FILE_ROWS
+        )
+    assert not isinstance(broken.value, StorageError)
+    assert "failed in its process" in str(broken.value) and "part-000001.parquet" in str(broken.value)
+    assert not (tmp_path / "c.parquet").exists()
+
+
+def test_a_writer_whose_compactions_run_apart_keeps_every_row_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def not_here(*_a: Any, **_k: Any) -> None:
+        raise AssertionError("compacted in the driver")
+
+    monkeypatch.setattr(t, "compact_into", not_here)  # every compaction is a child's, even close()'s
+    monkeypatch.setattr(t, "APART_ROWS", 1)
+    monkeypatch.setattr(t, "FILE_ROWS", 0)
+    folder = tmp_path / "trials"
+    writer = t.TableWriter(folder, SCHEMA, flush_rows=10, flush_s=1e9, compact_rows=20)
+    for i in range(100):
+        writer.append([_row(i)])
+    writer.close()
+    assert writer.compactions  # background ones, each in a child
+    assert _names(folder) == ["compact-000009.parquet"]
+    assert sorted(read_folder(folder).column("trial").to_pylist()) == list(range(100))
+
+
 DRIVER = textwrap.dedent("""
     import json, os, signal, sys, threading
     import sweeper
