@@ -8,7 +8,8 @@ parts numbered up to NNNNNN. The compact file is written into a hidden sibling f
 either the parts or the compact file, never both; the old parts, now in the sibling, are deleted after.
 While the sweep runs, the writer compacts the same way in a background thread when the parts pile up
 (see :meth:`TableWriter._due`); parts written meanwhile are hard-linked into the sibling just before
-the swap, under the lock every part write takes, so both sides of the swap hold them.
+the swap, under the lock every part write takes, so both sides of the swap hold them. A large
+compaction runs in a child Python (:func:`compact_files`), so its buffers never join the driver's.
 A kill at any point leaves a complete, duplicate-free ``trials/``; the next writer of the folder
 deletes a leftover sibling (an unfinished compaction, or the old parts of a finished one). Where the
 file system cannot swap folders, the parts are simply left as they are.
