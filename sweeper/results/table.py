@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import re
 import secrets
@@ -53,7 +52,6 @@ TRIALS = "trials"
 # What opening one more file costs a reader or a compaction, in rows read (footer, schema, row group
 # set-up): a part of one row is not free, so a slow sweep's many small parts are compacted too.
 FILE_ROWS = 1000
-log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -304,7 +302,12 @@ class TableWriter:
                 lambda path: compact_files(path, self.folder, self.keys, files, cost), number
             )
         except (OSError, StorageError) as exc:
-            log.warning("%s: compaction put off, the parts stay as they are (%s)", self.folder, exc)
+            # on stderr, as sweeper's other warnings: a logger can be disabled by any library's
+            # logging set-up (alembic's fileConfig, a dictConfig), and this one must be seen
+            print(
+                f"sweeper: {self.folder}: compaction put off, the parts stay as they are ({exc})",
+                file=sys.stderr,
+            )
             self._compact_cost = max(self._compact_cost, 2 * cost)
         except Exception as exc:
             self._failure = exc
