@@ -299,7 +299,8 @@ class TableWriter:
         began = time.monotonic()
         try:
             swapped = self._swap_in(
-                lambda path: compact_files(path, self.folder, self.keys, files, cost), number
+                lambda path: compact_files(path, self.folder, self.keys, files, self._compact_cost + cost),
+                number,
             )
         except (OSError, StorageError) as exc:
             # on stderr, as sweeper's other warnings: a logger can be disabled by any library's

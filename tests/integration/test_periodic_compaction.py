@@ -317,3 +317,27 @@ def test_a_driver_killed_in_a_periodic_compaction_leaves_a_whole_table_and_resum
     assert not stage.exists()
     again = sweeper.launch(spec, results=results, backend="local", progress=False)
     assert again.stats.first_new is None and sweeper.load(folder).equals(after)
+
+
+def test_a_compaction_goes_apart_by_the_rows_it_rewrites_the_compact_file_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    here, real = [], t.compact_into
+
+    def counted(*a: Any, **k: Any) -> None:
+        here.append(len(a[3]))
+        real(*a, **k)
+
+    monkeypatch.setattr(t, "compact_into", counted)
+    monkeypatch.setattr(t, "APART_ROWS", 25)
+    monkeypatch.setattr(t, "FILE_ROWS", 0)
+    folder = tmp_path / "trials"
+    writer = t.TableWriter(folder, SCHEMA, flush_rows=10, flush_s=1e9, compact_rows=20)
+    for i in range(100):
+        writer.append([_row(i)])
+        writer._wait()  # each compaction ends before the next part: the same ones every time
+    writer.close()
+    # at 20 rows (two parts) in the driver; then the compact file of 20 and parts of 20, 40 and 40,
+    # and 80 and 20 at close(): 25 rows or more each time, so each in a child
+    assert here == [2] and len(writer.compactions) == 3, (here, writer.compactions)
+    assert sorted(read_folder(folder).column("trial").to_pylist()) == list(range(100))
