@@ -293,12 +293,10 @@ def _report(args: argparse.Namespace) -> int:
 
 def _tracking(args: argparse.Namespace) -> tuple[str | None, str | None]:
     """--mlflow, else what the launch recorded in experiment.json (the spec's tracking: or --mlflow)."""
-    from sweeper.results.table import EXPERIMENT_JSON, read_json
+    from sweeper.results.folder import recorded_tracking
 
-    path = Path(args.dir) / EXPERIMENT_JSON
-    rec = (read_json(path).get("tracking") if path.is_file() else None) or {}
-    uri = args.mlflow or rec.get("mlflow_uri")
-    return uri, args.mlflow_experiment or rec.get("mlflow_experiment")
+    rec = recorded_tracking(args.dir)
+    return args.mlflow or rec.get("mlflow_uri"), args.mlflow_experiment or rec.get("mlflow_experiment")
 
 
 def _export(args: argparse.Namespace) -> int:

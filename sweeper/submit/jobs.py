@@ -73,7 +73,7 @@ def slurm(
     (cluster/slurm/NAME.yaml); each is checked as the sweep file's are. ``fresh`` moves earlier
     results aside first; a folder another Slurm job is still writing is refused.
     """
-    from sweeper.api import experiment_folder, move_aside
+    from sweeper.results.folder import experiment_folder, move_aside
     from sweeper.spec import slurm as slurm_options
     from sweeper.spec.model import load_spec
     from sweeper.submit import record, sbatch

@@ -19,8 +19,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sweeper.api import experiment_folder
 from sweeper.errors import SpecError, SweeperError
+from sweeper.results.folder import experiment_folder
 from sweeper.spec.model import Experiment, Metric, Variable, load_spec
 
 VALID: dict[str, Any] = {
