@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from dataclasses import KW_ONLY, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from sweeper.engine.loop import Stats
     from sweeper.engine.profile import Profile
     from sweeper.results.store import Uploader
+    from sweeper.run.types import RunContext
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +111,16 @@ def launch(
     if mlflow:
         old = spec.tracking.mlflow_experiment if spec.tracking else None
         spec = replace(spec, tracking=Tracking(mlflow, old))
+    call = _Call(
+        sweep,
+        backend,
+        address,
+        prof,
+        fresh=fresh,
+        retry_failed=retry_failed,
+        progress=progress,
+        profile=profile,
+    )
     if is_uri(results):  # object storage: run in a local folder that is streamed up (results/store.py)
         from sweeper.results.lock import check_no_live_driver
         from sweeper.results.store import staged
@@ -125,30 +136,51 @@ def launch(
         with staged(str(results), spec.name, check_no_live_driver) as store:
             root = store.folder.parent
             try:
-                return _launch(
-                    spec, sweep, root, backend, address, False, retry_failed, progress, profile, prof, store
-                )
+                return _launch(spec, root, replace(call, store=store))
             except StorageError:  # names the staging copy where it failed, and the bucket
                 raise
             except (Interrupted, SweeperError) as exc:  # name the bucket, not the staging copy
                 raise type(exc)(str(exc).replace(str(root), str(results).rstrip("/"))) from None
-    return _launch(spec, sweep, results, backend, address, fresh, retry_failed, progress, profile, prof, None)
+    return _launch(spec, results, call)
 
 
-def _launch(
-    spec: Experiment,
-    sweep: Any,
-    results: str | Path,
-    backend: str,
-    address: str | None,
-    fresh: bool,
-    retry_failed: bool,
-    progress: bool | None,
-    profile: bool,
-    prof: Profile,
-    store: Uploader | None,
-) -> SweepResult:
-    """A launch into a local results root; ``store`` streams it to object storage when it mirrors a URI."""
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """What one :func:`launch` call asked for, handed down whole through its steps."""
+
+    sweep: Any  # as given: a path names the sweep file in the resume check and the resume hint
+    backend: str
+    address: str | None
+    prof: Profile  # kept either way; printed at the end with ``profile``
+    _: KW_ONLY
+    fresh: bool
+    retry_failed: bool
+    progress: bool | None
+    profile: bool
+    store: Uploader | None = None  # streams the local results root up when it mirrors a URI
+
+    def connect_soon(self) -> Future[bool]:
+        """Start Ray in a thread, beside the driver's own preparation (its time is profiled)."""
+        from sweeper.backends.ray import connect_soon
+
+        return connect_soon(self.address, lambda begin, end: self.prof.note("ray start", begin, end))
+
+    def record(self, folder: Path, spec: Experiment, status: str) -> None:
+        """Write experiment.json, with how this call launched (for the resume hint)."""
+        from sweeper.engine.resume import fingerprint
+
+        write_experiment(
+            folder,
+            spec,
+            status=status,
+            backend=self.backend,
+            address=self.address,
+            fingerprint=fingerprint(spec),
+        )
+
+
+def _launch(spec: Experiment, results: str | Path, call: _Call) -> SweepResult:
+    """A launch into a local results root (streamed to object storage when ``call.store`` is set)."""
     from sweeper.backends import BACKENDS
     from sweeper.engine.resume import holds_experiment
     from sweeper.search.pruners import check_pruner
@@ -160,31 +192,18 @@ def _launch(
         from sweeper.run.command import check_shell_template
 
         check_shell_template(spec.command.template, spec.source or "the sweep")
-    if backend not in BACKENDS:
-        raise SweeperError(f"backend {backend!r} is unknown\n  fix: use one of {', '.join(BACKENDS)}")
+    if call.backend not in BACKENDS:
+        raise SweeperError(f"backend {call.backend!r} is unknown\n  fix: use one of {', '.join(BACKENDS)}")
     folder = experiment_folder(spec, results)
-    prof.note("spec", prof.started, time.time())
+    call.prof.note("spec", call.prof.started, time.time())
     # A new sweep has work for sure, and so, nearly always, has one whose driver died or was
     # interrupted: Ray starts now, beside the objective's import, the resume state and the
     # components. A resume of a finished sweep starts it only once the table says work is left.
     connecting = None
-    if backend == "ray" and (fresh or not holds_experiment(folder) or not _ended(folder)):
-        connecting = _connect_soon(address, prof)
+    if call.backend == "ray" and (call.fresh or not holds_experiment(folder) or not _ended(folder)):
+        connecting = call.connect_soon()
     try:
-        return _checked_launch(
-            spec,
-            sweep,
-            folder,
-            results=results,
-            backend=backend,
-            address=address,
-            fresh=fresh,
-            retry_failed=retry_failed,
-            progress=progress,
-            prof=prof if profile else None,
-            connecting=connecting,
-            store=store,
-        )
+        return _checked_launch(spec, folder, call, connecting)
     finally:
         if connecting is not None:  # the backend has ended it already, unless the launch failed first
             from sweeper.backends.ray import end_connection
@@ -200,27 +219,10 @@ def _ended(folder: Path) -> bool:
         return True  # unreadable: resume names the problem; no Ray for it
 
 
-def _connect_soon(address: str | None, prof: Profile) -> Future[bool]:
-    from sweeper.backends.ray import connect_soon
-
-    return connect_soon(address, lambda begin, end: prof.note("ray start", begin, end))
-
-
 def _checked_launch(
-    spec: Experiment,
-    sweep: Any,
-    folder: Path,
-    *,
-    results: str | Path,
-    backend: str,
-    address: str | None,
-    fresh: bool,
-    retry_failed: bool,
-    progress: bool | None,
-    prof: Profile | None,
-    connecting: Future[bool] | None,
-    store: Uploader | None,
+    spec: Experiment, folder: Path, call: _Call, connecting: Future[bool] | None
 ) -> SweepResult:
+    """Load and check the objective, then hold the folder's driver lock for the run."""
     from sweeper.engine.resume import holds_experiment
     from sweeper.run.objective import check_signature, load_objective, wants
     from sweeper.run.types import RunContext
@@ -242,8 +244,8 @@ def _checked_launch(
         except ObjectiveError as exc:  # name the sweep file the objective comes from
             raise ObjectiveError(f"{spec.source}: {exc}") from None
         wants_trial = wants(func, "trial")
-    if prof is not None:
-        prof.note("objective", spec_start, time.time())
+    call.prof.note("objective", spec_start, time.time())
+    store = call.store
     ref = RunContext(
         spec.objective or "",
         spec.root,
@@ -256,71 +258,52 @@ def _checked_launch(
         storage_env=storage_env() if store is not None else (),
     )
     lock = DriverLock(folder).acquire()  # refuses a folder another driver is running
-    if fresh and holds_experiment(folder):
+    if call.fresh and holds_experiment(folder):
         lock.release()
         move_aside(folder)
         lock = DriverLock(folder).acquire()
     try:
-        return _run(
-            spec,
-            sweep,
-            ref,
-            folder,
-            backend=backend,
-            address=address,
-            retry_failed=retry_failed,
-            progress=progress,
-            results=results,
-            wants_trial=wants_trial,
-            prof=prof,
-            connecting=connecting,
-            store=store,
-        )
+        return _run(spec, ref, folder, call, wants_trial=wants_trial, connecting=connecting)
     finally:
         lock.release()
 
 
 def _run(
     spec: Experiment,
-    sweep: Any,
-    ref: Any,
+    ref: RunContext,
     folder: Path,
+    call: _Call,
     *,
-    backend: str,
-    address: str | None,
-    retry_failed: bool,
-    progress: bool | None,
-    results: str | Path,
-    wants_trial: bool = True,
-    prof: Profile | None = None,
-    connecting: Future[bool] | None = None,
-    store: Uploader | None = None,
+    wants_trial: bool,
+    connecting: Future[bool] | None,
 ) -> SweepResult:
+    """Resume or start the sweep in ``folder`` (its lock held) and run it to its end."""
     from sweeper.backends import make_backend
     from sweeper.engine.channel import POLL_S, Tracker, open_channel
     from sweeper.engine.confirm import confirmation, pending
     from sweeper.engine.inputs import prepare
     from sweeper.engine.loop import Engine
-    from sweeper.engine.profile import Profile
     from sweeper.engine.resume import check_compatible, holds_experiment, restore
     from sweeper.engine.signals import Interrupted, stop_on_interrupt
     from sweeper.results.lock import Heartbeat
     from sweeper.results.table import TableWriter, take_in, trial_schema
     from sweeper.search.searcher import Searcher
 
-    profiling, prof = prof is not None, prof or Profile()
+    prof, store, backend, address = call.prof, call.store, call.backend, call.address
     searcher = Searcher(spec)
     restored = None
     resuming = holds_experiment(folder)
     take_in(folder / TRIALS)  # runs a storage fault put aside count as done (this driver holds the lock)
-    say = progress or (progress is None and sys.stderr.isatty())
+    say = call.progress or (call.progress is None and sys.stderr.isatty())
     shown = store.uri if store is not None else folder  # what the user knows the folder by
     if say and not resuming:
         print(f"results: {shown} (new experiment)", file=sys.stderr)
     if resuming:
         with prof.phase("resume"):
-            check_compatible(folder, spec, None if isinstance(sweep, Mapping | Experiment) else str(sweep))
-            restored = restore(spec, folder, searcher, retry_failed=retry_failed)
+            check_compatible(
+                folder, spec, None if isinstance(call.sweep, Mapping | Experiment) else str(call.sweep)
+            )
+            restored = restore(spec, folder, searcher, retry_failed=call.retry_failed)
         if say:
             print(
                 f"resuming {shown}: {restored.runs_done} runs done, {restored.trials_done} trials"
@@ -332,13 +315,13 @@ def _run(
     if restored is not None and not restored.partial and searcher.exhausted and not pending(spec, folder):
         where = "local"  # nothing left to run: never start Ray (seconds) for it
     elif where == "ray" and connecting is None:  # a resume with work left: start Ray now, beside the rest
-        connecting = _connect_soon(address, prof)
+        connecting = call.connect_soon()
     try:
         with prof.phase("components"):
             inputs = prepare(spec, folder)  # refuses changed inputs on a resume; runs shared jobs once
             channel, start_monitor = open_channel(spec, where, wants_trial)
             ref = replace(ref, channel=channel, inputs=tuple(inputs.paths.items()) if inputs else ())
-            _write_experiment(folder, spec, status="running", backend=backend, address=address)
+            call.record(folder, spec, "running")
             if store is not None and inputs is not None:  # runs elsewhere read them from the bucket
                 store.push()
             writer = TableWriter(folder / TRIALS, trial_schema(spec))
@@ -358,7 +341,7 @@ def _run(
     tracker = None
     from sweeper.engine.progress import progress_display
 
-    on_progress = progress_display(spec.primary.name, progress, folder)
+    on_progress = progress_display(spec.primary.name, call.progress, folder)
     heartbeat = Heartbeat(folder, on_progress)
     engine = Engine(spec, searcher, runner, writer, heartbeat, restored)
     status, signals = "failed", [0]
@@ -380,7 +363,7 @@ def _run(
         follow = (
             None
             if signals[0] or engine.halted or engine.storage
-            else confirmation(spec, folder, engine, retry_failed=retry_failed)
+            else confirmation(spec, folder, engine, retry_failed=call.retry_failed)
         )
         if follow is not None:  # compare: {confirm: N}: the chosen configurations on fresh seeds
             engine = follow
@@ -401,9 +384,7 @@ def _run(
             runner.close()
         if faults:
             status = STORAGE_STOPPED
-        recorded = _saving(
-            lambda: _write_experiment(folder, spec, status=status, backend=backend, address=address), faults
-        )
+        recorded = _saving(lambda: call.record(folder, spec, status), faults)
         if mirror is not None:
             mirror.close()
         _saving(lambda: heartbeat.write(engine.stats, status), faults)
@@ -412,11 +393,11 @@ def _run(
                 on_progress.close(engine.stats)
             else:
                 on_progress.end_line()  # the error printed next starts on a line of its own
-        if profiling:
+        if call.profile:
             print(prof.format(engine.stats.first_new, engine.stats.last_end), file=sys.stderr)
     again = (
-        launch_command(str(Path(sweep).resolve()), shown, backend, address)
-        if isinstance(sweep, str | Path)
+        launch_command(str(Path(call.sweep).resolve()), shown, backend, address)
+        if isinstance(call.sweep, str | Path)
         else "sweeper.launch(...) again with the same spec and results"
     )
     if faults:
@@ -458,13 +439,3 @@ def _saving(step: Callable[[], object], faults: list[StorageError]) -> bool:
         faults.append(exc)
         return False
     return True
-
-
-def _write_experiment(
-    folder: Path, spec: Experiment, *, status: str, backend: str, address: str | None
-) -> None:
-    from sweeper.engine.resume import fingerprint
-
-    write_experiment(
-        folder, spec, status=status, backend=backend, address=address, fingerprint=fingerprint(spec)
-    )
