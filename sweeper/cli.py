@@ -14,10 +14,6 @@ import contextlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from sweeper.submit import Submitted
 
 # --flag -> keyword of sweeper.submit.slurm(); every one of them needs --slurm.
 SLURM_FLAGS = (
@@ -35,7 +31,7 @@ SLURM_FLAGS = (
 
 def _launch(args: argparse.Namespace) -> int:
     if _wants_cluster(args):  # --slurm / --submit: the same sweep, run by a cluster job
-        return _launch_slurm(args) if args.slurm else _launch_ray_job(args)
+        return _launch_cluster(args)
     from sweeper.api import launch
 
     sweep = launch(
@@ -83,73 +79,40 @@ def _wants_cluster(args: argparse.Namespace) -> bool:
         raise SweeperError(
             "--address names a Ray cluster to drive from here\n  fix: drop it; the job finds its own cluster"
         )
-    return bool(args.slurm or args.submit)
-
-
-def _launch_slurm(args: argparse.Namespace) -> int:
-    from sweeper import submit
-
-    options = {flag: getattr(args, flag) for flag in SLURM_FLAGS if flag != "slurm_profile"}
-    job = submit.slurm(
-        args.sweep_file,
-        results=args.results,
-        fresh=args.fresh,
-        retry_failed=args.retry_failed,
-        profile=args.slurm_profile,
-        **options,
-    )
-    if job.moved_aside is not None:
-        print(f"moved the earlier results aside to {job.moved_aside}")
-    opts = job.options
-    where = f", partition {opts.partition}" if opts is not None and opts.partition else ""
-    print(f"submitted Slurm job {job.job_id} ({opts.nodes if opts else 1} node(s){where})")
-    print(f"results: {job.folder}")
-    print(f"logs:    {job.log}")
-    print(f"follow:  sweeper status {job.folder}    stop: sweeper cancel {job.folder}")
-    return _follow(job) if args.wait else 0
-
-
-def _launch_ray_job(args: argparse.Namespace) -> int:
-    from sweeper import submit
-    from sweeper.errors import SweeperError
-
-    if args.fresh or args.retry_failed:
+    if args.submit and (args.fresh or args.retry_failed):
         raise SweeperError(
             "--fresh and --retry-failed are not passed to Ray Jobs yet\n  fix: move the "
             "results aside on the cluster, or run the job without them"
         )
-    job = submit.ray_job(args.sweep_file, args.submit, results=args.results)
-    print(f"submitted Ray job {job.job_id} to {args.submit}")
-    print(f"results: {job.folder}")
-    print(f"logs:    {job.log}")
-    if job.recorded:
-        print(f"stop:    sweeper cancel {job.folder}")
-    else:  # a URI, or a path only the cluster has: nothing to keep a record in here
-        print(f"stop:    ray job stop --address {args.submit} {job.job_id}")
-    return _follow(job) if args.wait else 0
+    return bool(args.slurm or args.submit)
 
 
-def _follow(job: Submitted) -> int:
+def _launch_cluster(args: argparse.Namespace) -> int:
+    """Submit the sweep as a Slurm job or a Ray Job and say so; --wait follows it (exit 0: it succeeded)."""
     from sweeper import submit
+    from sweeper.submit.jobs import ended_line, submitted_lines, unfollowed_line
 
-    name = "Slurm job" if job.kind == "slurm" else "Ray job"
+    if args.slurm:
+        options = {flag: getattr(args, flag) for flag in SLURM_FLAGS if flag != "slurm_profile"}
+        job = submit.slurm(
+            args.sweep_file,
+            results=args.results,
+            fresh=args.fresh,
+            retry_failed=args.retry_failed,
+            profile=args.slurm_profile,
+            **options,
+        )
+    else:
+        job = submit.ray_job(args.sweep_file, args.submit, results=args.results)
+    print("\n".join(submitted_lines(job)))
+    if not args.wait:
+        return 0
     try:
         ended = submit.wait(job)
     except KeyboardInterrupt:
-        how = (
-            f"sweeper status {job.folder} / sweeper cancel {job.folder}"
-            if job.kind == "slurm"
-            else f"ray job stop --address {job.address} {job.job_id} stops it"
-        )
-        print(f"\nstopped following; {name} {job.job_id} keeps running ({how})", file=sys.stderr)
+        print(f"\n{unfollowed_line(job)}", file=sys.stderr)
         return 130
-    experiment = Path(job.folder.rstrip("/")).name
-    if ended.stats is not None:
-        print(
-            f"{experiment}: {name} {job.job_id} {ended.state}; {ended.stats.runs_done} runs in {job.folder}"
-        )
-    else:
-        print(f"{experiment}: {name} {job.job_id} {ended.state}; results in {job.folder}")
+    print(ended_line(job, ended))
     return 0 if ended.ok else 1
 
 

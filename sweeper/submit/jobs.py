@@ -188,9 +188,48 @@ def job_name(folder: str | Path) -> str | None:
     from sweeper.submit import record
 
     sub = record.load(folder)
-    if sub is None:
-        return None
-    return f"Slurm job {sub.job_id}" if sub.kind == "slurm" else f"Ray job {sub.job_id}"
+    return None if sub is None else _named(sub.kind, sub.job_id)
+
+
+def _named(kind: str, job_id: str) -> str:
+    """``Slurm job 42`` or ``Ray job raysubmit_...``: how every message names a job."""
+    return f"{'Slurm job' if kind == 'slurm' else 'Ray job'} {job_id}"
+
+
+def submitted_lines(job: Submitted) -> list[str]:
+    """What ``sweeper launch --slurm`` or ``--submit`` prints: the job, where its results and logs
+    land, and how to follow or stop it (a job without ``submission.json`` is stopped through Ray)."""
+    lines = [] if job.moved_aside is None else [f"moved the earlier results aside to {job.moved_aside}"]
+    if job.kind == "slurm":
+        opts = job.options
+        where = f", partition {opts.partition}" if opts is not None and opts.partition else ""
+        lines.append(f"submitted {_named(job.kind, job.job_id)} ({opts.nodes if opts else 1} node(s){where})")
+        how = f"follow:  sweeper status {job.folder}    stop: sweeper cancel {job.folder}"
+    else:
+        lines.append(f"submitted {_named(job.kind, job.job_id)} to {job.address}")
+        how = (
+            f"stop:    sweeper cancel {job.folder}"
+            if job.recorded
+            else f"stop:    ray job stop --address {job.address} {job.job_id}"
+        )
+    return [*lines, f"results: {job.folder}", f"logs:    {job.log}", how]
+
+
+def ended_line(job: Submitted, ended: Ended) -> str:
+    """How a followed job ended, with the runs it recorded when its table was read."""
+    experiment = Path(job.folder.rstrip("/")).name
+    runs = f"{ended.stats.runs_done} runs" if ended.stats is not None else "results"
+    return f"{experiment}: {_named(job.kind, job.job_id)} {ended.state}; {runs} in {job.folder}"
+
+
+def unfollowed_line(job: Submitted) -> str:
+    """What Ctrl-C while following says: the job keeps running, and how to reach it."""
+    how = (
+        f"sweeper status {job.folder} / sweeper cancel {job.folder}"
+        if job.kind == "slurm"
+        else f"ray job stop --address {job.address} {job.job_id} stops it"
+    )
+    return f"stopped following; {_named(job.kind, job.job_id)} keeps running ({how})"
 
 
 def status_line(folder: str | Path) -> str | None:
@@ -205,7 +244,7 @@ def status_line(folder: str | Path) -> str | None:
             from sweeper.submit import sbatch
 
             st = sbatch.state(sub.job_id)
-            text = f"Slurm job {sub.job_id}: {st.state}"
+            text = f"{_named(sub.kind, sub.job_id)}: {st.state}"
             if st.reason not in ("", "None"):
                 text += f" ({st.reason})"
             if st.nodes and st.nodes != "(null)":
@@ -217,7 +256,9 @@ def status_line(folder: str | Path) -> str | None:
         else:
             from sweeper.submit import rayjobs
 
-            text = f"Ray job {sub.job_id} at {sub.address}: {rayjobs.status(sub.address, sub.job_id)}"
+            text = (
+                f"{_named(sub.kind, sub.job_id)} at {sub.address}: {rayjobs.status(sub.address, sub.job_id)}"
+            )
     except SweeperError as exc:
         text = f"{sub.kind} job {sub.job_id}: state unknown ({str(exc).splitlines()[0]})"
     if sub.cancelled_at:
