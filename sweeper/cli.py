@@ -14,6 +14,10 @@ import contextlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sweeper.api import SweepResult
 
 # --flag -> keyword of sweeper.submit.slurm(); every one of them needs --slurm.
 SLURM_FLAGS = (
@@ -159,32 +163,13 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_summary(sweep, shown: str | None = None) -> int:  # type: ignore[no-untyped-def]
+def _print_summary(sweep: SweepResult, shown: str | None = None) -> int:
     """Print what the sweep did (its folder named as ``shown`` when given); the exit code: 1 when no
     run completed, else 0."""
-    from sweeper.engine.progress import duration
-    from sweeper.results.failures import group_lines, table_groups
+    from sweeper.engine.progress import summary
 
     s = sweep.stats
-    counts = ", ".join(f"{n} {status}" for status, n in sorted(s.counts.items())) or "no runs"
-    new = s.runs_done - s.runs_before
-    rate = f"; this launch: {new} runs in {duration(s.elapsed)}" + (
-        f", {s.rate:.1f} runs/s" if s.rate else ""
-    )
-    print(f"{sweep.spec.name}: {s.trials_done} trials, {s.runs_done} runs ({counts}){rate}")
-    table = sweep.table
-    path = shown or sweep.path
-    for line in group_lines(table_groups(table), path):
-        print(line)
-    best = sweep.best
-    if best:
-        from sweeper.results.status import params_text
-
-        print(
-            f"best: trial {best['trial']} {best['metric']}={best['mean']:.6g} "
-            f"(mean of {best['n']} replicates) with {params_text(best['params'])}"
-        )
-    print(f"results: {path}  (sweeper.load({str(path)!r}))")
+    print("\n".join(summary(s, sweep.spec.name, sweep.table, sweep.best, shown or sweep.path)))
     if s.runs_done and not (s.counts.get("complete", 0) or s.counts.get("pruned", 0)):
         print(f"no run completed: every one of the {s.runs_done} runs failed (exit code 1)", file=sys.stderr)
         return 1

@@ -10,9 +10,12 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from sweeper.engine.loop import Stats
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def duration(seconds: float) -> str:
@@ -44,6 +47,30 @@ def line(stats: Stats, metric: str) -> str:
     if stats.stopping:
         parts.append(stats.stopping)
     return " | ".join(parts)
+
+
+def summary(
+    stats: Stats, name: str, table: pd.DataFrame, best: dict[str, Any] | None, path: Path | str
+) -> list[str]:
+    """The lines a launch ends with, after the progress line: the counts and this launch's rate, one
+    per distinct error, the best trial and where the results are (``path``, as the user knows it)."""
+    from sweeper.results.failures import group_lines, table_groups
+    from sweeper.results.status import params_text
+
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(stats.counts.items())) or "no runs"
+    new = stats.runs_done - stats.runs_before
+    rate = f"; this launch: {new} runs in {duration(stats.elapsed)}" + (
+        f", {stats.rate:.1f} runs/s" if stats.rate else ""
+    )
+    lines = [f"{name}: {stats.trials_done} trials, {stats.runs_done} runs ({counts}){rate}"]
+    lines += group_lines(table_groups(table), path)
+    if best:
+        lines.append(
+            f"best: trial {best['trial']} {best['metric']}={best['mean']:.6g} "
+            f"(mean of {best['n']} replicates) with {params_text(best['params'])}"
+        )
+    lines.append(f"results: {path}  (sweeper.load({str(path)!r}))")
+    return lines
 
 
 def first_error(stats: Stats, folder: Path | None) -> list[str]:
