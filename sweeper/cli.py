@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sweeper.api import SweepResult
@@ -136,16 +136,6 @@ def _job(args: argparse.Namespace) -> int:
     return 0
 
 
-def _followed(path: str) -> tuple[str, Callable[[], None] | None]:
-    """A results folder to watch: ``path`` itself, or a local copy of a URI and what refreshes it."""
-    from sweeper.results.store import Replica, is_uri
-
-    if not is_uri(path):
-        return path, None
-    replica = Replica(path).pull()
-    return str(replica.folder), replica.refresh
-
-
 def _status(args: argparse.Namespace) -> int:
     from sweeper.errors import SweeperError
     from sweeper.results.status import experiment_status, format_status
@@ -262,8 +252,9 @@ def _export(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from sweeper.report.live import make_server
+    from sweeper.results.store import followed
 
-    folder, pull = _followed(args.dir)
+    folder, pull = followed(args.dir)
     server = make_server(folder, host=args.host, port=args.port, every=args.every, pull=pull)
     host, port = str(server.server_address[0]), int(server.server_address[1])
     print(f"serving the live report of {args.dir} at http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
@@ -278,9 +269,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _dashboard(args: argparse.Namespace) -> int:
     from sweeper.integrations.dashboard import run_dashboard
+    from sweeper.results.store import followed
 
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it ends
-        folder, pull = _followed(args.dir)
+        folder, pull = followed(args.dir)
         run_dashboard(folder, host=args.host, port=args.port, every=args.every, pull=pull)
     return 0
 
@@ -355,8 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cluster_arguments(p)
     p.set_defaults(handler=_launch)
 
-    p = sub.add_parser("table", help="the summary table: one row per trial, ranked")
-    p.add_argument("dir", help="a results folder, RESULTS/<experiment> (RESULTS may be s3://bucket/prefix)")
+    p = _folder_command(sub, "table", "the summary table: one row per trial, ranked")
     p.add_argument("--by", help="group over the other variables: VAR[,VAR] (e.g. --by model)")
     p.add_argument(
         "--format",
@@ -366,8 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(handler=_table)
 
-    p = sub.add_parser("report", help="test the hypothesis, write DIR/report/ (HTML, MD, PNG)")
-    p.add_argument("dir", help="a results folder, RESULTS/<experiment> (RESULTS may be s3://bucket/prefix)")
+    p = _folder_command(sub, "report", "test the hypothesis, write DIR/report/ (HTML, MD, PNG)")
     p.add_argument(
         "--json",
         action="store_true",
@@ -378,45 +368,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mlflow-experiment", help="MLflow experiment name (default: the experiment's)")
     p.set_defaults(handler=_report)
 
-    p = sub.add_parser("export", help="log a results folder's runs and verdict to MLflow")
-    p.add_argument("dir", help="a results folder, RESULTS/<experiment> (RESULTS may be s3://bucket/prefix)")
+    p = _folder_command(sub, "export", "log a results folder's runs and verdict to MLflow")
     p.add_argument("--mlflow", metavar="URI", required=True, help="MLflow tracking URI")
     p.add_argument("--mlflow-experiment", help="MLflow experiment name (default: the experiment's)")
     p.set_defaults(handler=_export)
 
-    p = sub.add_parser("serve", help="serve the report on 127.0.0.1, re-rendered as rows land")
-    p.add_argument("dir", help="a results folder, RESULTS/<experiment> (RESULTS may be s3://bucket/prefix)")
-    p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    p.add_argument(
-        "--every", type=float, default=3.0, help="render at most this often, in seconds (default: 3)"
+    p = _folder_command(sub, "serve", "serve the report on 127.0.0.1, re-rendered as rows land")
+    _serving(
+        p,
+        8000,
+        "port (default: 8000; 0 picks a free one)",
+        "render at most this often, in seconds (default: 3)",
     )
     p.set_defaults(handler=_serve)
 
-    p = sub.add_parser("dashboard", help="optuna-dashboard on the study rebuilt from the trial table")
-    p.add_argument("dir", help="a results folder, RESULTS/<experiment> (RESULTS may be s3://bucket/prefix)")
-    p.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    p.add_argument("--every", type=float, default=3.0, help="add finished trials this often (s, default 3)")
+    p = _folder_command(sub, "dashboard", "optuna-dashboard on the study rebuilt from the trial table")
+    _serving(p, 8080, "port (default: 8080)", "add finished trials this often (s, default 3)")
     p.set_defaults(handler=_dashboard)
 
-    p = sub.add_parser("components", help="datasets, jobs, models ... the trials used and made")
-    p.add_argument("dir", help="a results folder, RESULTS/<experiment> (RESULTS may be s3://bucket/prefix)")
+    p = _folder_command(sub, "components", "datasets, jobs, models ... the trials used and made")
     p.add_argument("--trial", type=int, help="only the components linked to this trial")
     p.set_defaults(handler=_components)
 
-    p = sub.add_parser(
-        "rerun", help="run one recorded run again, here, in the foreground; compare its metrics"
+    p = _folder_command(
+        sub, "rerun", "run one recorded run again, here, in the foreground; compare its metrics"
     )
-    p.add_argument("dir", help="a results folder, RESULTS/<experiment> (RESULTS may be s3://bucket/prefix)")
     p.add_argument("trial", type=int, help="the trial id")
     p.add_argument("--replicate", type=int, default=0, help="which replicate (default 0)")
     p.add_argument("--record", action="store_true", help="write the rerun into the table as a new attempt")
     p.add_argument("--pdb", action="store_true", help="drop into the debugger where the objective raises")
     p.set_defaults(handler=_rerun)
 
-    p = sub.add_parser("errors", help="the tracebacks of failed runs, grouped by distinct error")
-    p.add_argument("dir", help="a results folder, RESULTS/<experiment> (RESULTS may be s3://bucket/prefix)")
+    p = _folder_command(sub, "errors", "the tracebacks of failed runs, grouped by distinct error")
     p.add_argument("--trial", type=int, help="every failed run of this trial, in full")
     p.set_defaults(handler=_errors)
 
@@ -430,25 +413,37 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("cancel", help="stop a submitted sweep (Slurm job or Ray job); finished runs stay")
     p.add_argument("folder", help="the experiment's results folder (RESULTS/<experiment>)")
-    p.add_argument(
-        "--grace",
-        type=float,
-        default=60.0,
-        help="seconds to let the driver write what finished before a hard stop (default 60)",
+    _seconds(
+        p, "--grace", 60.0, "seconds to let the driver write what finished before a hard stop (default 60)"
     )
     p.set_defaults(handler=_cancel)
 
     p = sub.add_parser("job", help="what a Ray Job runs on the cluster (launch --submit starts it)")
     p.add_argument("sweep_file", help="the sweep file, in the job's working directory")
     p.add_argument("--results", required=True, help="a path the cluster writes, or a URI (s3://, gs://)")
-    p.add_argument(
-        "--upload-every",
-        type=float,
-        default=30.0,
-        help="with a URI: seconds between uploads of the results folder (default 30)",
+    _seconds(
+        p, "--upload-every", 30.0, "with a URI: seconds between uploads of the results folder (default 30)"
     )
     p.set_defaults(handler=_job)
     return parser
+
+
+def _folder_command(sub: Any, name: str, help: str) -> argparse.ArgumentParser:
+    """A command that reads one results folder, given as its first argument (a path or a URI)."""
+    p: argparse.ArgumentParser = sub.add_parser(name, help=help)
+    p.add_argument("dir", help="a results folder, RESULTS/<experiment> (RESULTS may be s3://bucket/prefix)")
+    return p
+
+
+def _seconds(parser: argparse.ArgumentParser, flag: str, default: float, help: str) -> None:
+    parser.add_argument(flag, type=float, default=default, help=help)
+
+
+def _serving(parser: argparse.ArgumentParser, port: int, port_help: str, every_help: str) -> None:
+    """--port, --host and --every of the commands that serve a live view (serve, dashboard)."""
+    parser.add_argument("--port", type=int, default=port, help=port_help)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    _seconds(parser, "--every", 3.0, every_help)
 
 
 def _add_cluster_arguments(parser: argparse.ArgumentParser) -> None:

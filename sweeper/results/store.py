@@ -200,6 +200,14 @@ def local_copy(uri: str) -> Path:
     return Replica(uri).pull().folder
 
 
+def followed(path: str) -> tuple[str, Callable[[], None] | None]:
+    """A results folder to watch: ``path`` itself, or a local copy of a URI and what refreshes it."""
+    if not is_uri(path):
+        return path, None
+    replica = Replica(path).pull()
+    return str(replica.folder), replica.refresh
+
+
 class Replica:
     """A local folder that follows the experiment folder at ``uri`` (``sweeper serve`` and
     ``sweeper dashboard`` on a URI): each :meth:`pull` gets what changed and drops what the bucket
