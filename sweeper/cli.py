@@ -19,18 +19,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sweeper.api import SweepResult
 
-# --flag -> keyword of sweeper.submit.slurm(); every one of them needs --slurm.
-SLURM_FLAGS = (
-    "nodes",
-    "partition",
-    "time",
-    "cpus_per_node",
-    "gpus_per_node",
-    "mem_per_node",
-    "account",
-    "qos",
-    "slurm_profile",
-)
+# --flag -> (type, help) of the keywords of sweeper.submit.slurm() one flag each sets; every one of
+# them, and --slurm-profile, needs --slurm.
+SLURM_FLAGS: dict[str, tuple[type[int] | type[str], str]] = {
+    "nodes": (int, "Slurm nodes (default 1)"),
+    "partition": (str, "Slurm partition"),
+    "time": (str, "Slurm time limit, e.g. 2:00:00 or 1-00:00:00"),
+    "cpus_per_node": (int, "CPUs per node (also what each Ray node offers)"),
+    "gpus_per_node": (str, "GPUs per node, e.g. 4 or a100:4"),
+    "mem_per_node": (str, "memory per node, e.g. 64G"),
+    "account": (str, "Slurm account to charge"),
+    "qos": (str, "Slurm quality of service"),
+}
 
 
 def _launch(args: argparse.Namespace) -> int:
@@ -66,7 +66,7 @@ def _wants_cluster(args: argparse.Namespace) -> bool:
     """Whether ``launch`` should submit rather than run here; refuses cluster flags given alone."""
     from sweeper.errors import SweeperError
 
-    given = [flag for flag in SLURM_FLAGS if getattr(args, flag, None) is not None]
+    given = [flag for flag in (*SLURM_FLAGS, "slurm_profile") if getattr(args, flag, None) is not None]
     if args.slurm and args.submit:
         raise SweeperError("--slurm and --submit exclude each other\n  fix: pick one")
     if given and not args.slurm:
@@ -97,7 +97,7 @@ def _launch_cluster(args: argparse.Namespace) -> int:
     from sweeper.submit.jobs import ended_line, submitted_lines, unfollowed_line
 
     if args.slurm:
-        options = {flag: getattr(args, flag) for flag in SLURM_FLAGS if flag != "slurm_profile"}
+        options = {flag: getattr(args, flag) for flag in SLURM_FLAGS}
         job = submit.slurm(
             args.sweep_file,
             results=args.results,
@@ -460,14 +460,8 @@ def _add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="start from cluster/slurm/NAME.yaml (or a path to a profile file)",
     )
-    g.add_argument("--nodes", type=int, help="Slurm nodes (default 1)")
-    g.add_argument("--partition", help="Slurm partition")
-    g.add_argument("--time", help="Slurm time limit, e.g. 2:00:00 or 1-00:00:00")
-    g.add_argument("--cpus-per-node", type=int, help="CPUs per node (also what each Ray node offers)")
-    g.add_argument("--gpus-per-node", help="GPUs per node, e.g. 4 or a100:4")
-    g.add_argument("--mem-per-node", help="memory per node, e.g. 64G")
-    g.add_argument("--account", help="Slurm account to charge")
-    g.add_argument("--qos", help="Slurm quality of service")
+    for flag, (kind, text) in SLURM_FLAGS.items():
+        g.add_argument("--" + flag.replace("_", "-"), type=kind, help=text)
     g.add_argument(
         "--submit",
         metavar="URL",
