@@ -171,12 +171,7 @@ def _rerun(args: argparse.Namespace) -> int:
     from sweeper.engine.rerun import describe, rerun
 
     r = rerun(args.dir, args.trial, args.replicate, record=args.record, pdb=args.pdb)
-    sys.stdout.write(describe(r))
-    if args.record:
-        print(f"recorded as attempt {r.run.attempt} of this run in {r.files}")
-    else:
-        kept = f"; its files are in {r.files}" if r.files.exists() else ""
-        print(f"nothing was written to the results folder (--record writes the rerun there){kept}")
+    sys.stdout.write(describe(r, written=args.record))
     return 0 if r.matches else 1
 
 
@@ -203,6 +198,7 @@ def _report(args: argparse.Namespace) -> int:
     import json
 
     from sweeper.report.build import verdict_json, write_report
+    from sweeper.results.folder import recorded_tracking
     from sweeper.results.store import Uploader, is_uri
 
     uri = args.dir if is_uri(args.dir) else None
@@ -220,21 +216,13 @@ def _report(args: argparse.Namespace) -> int:
         for w in rep.verdict.main.warnings:
             print(f"  warning: {w}")
     print(f"report: {rep.html}  (and {rep.markdown.name}, {len(rep.figures)} figures)")
-    uri, experiment = _tracking(args)
+    uri, experiment = recorded_tracking(args.dir, args.mlflow, args.mlflow_experiment)
     if uri:
         from sweeper.integrations.mlflow import MlflowMirror
 
         run = MlflowMirror(args.dir, uri, experiment).log_verdict()
         print(f"mlflow: verdict logged to run {run} at {uri}")
     return 0
-
-
-def _tracking(args: argparse.Namespace) -> tuple[str | None, str | None]:
-    """--mlflow, else what the launch recorded in experiment.json (the spec's tracking: or --mlflow)."""
-    from sweeper.results.folder import recorded_tracking
-
-    rec = recorded_tracking(args.dir)
-    return args.mlflow or rec.get("mlflow_uri"), args.mlflow_experiment or rec.get("mlflow_experiment")
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -214,8 +214,9 @@ def _same(a: Any, b: Any) -> bool:
     return (math.isnan(fa) and math.isnan(fb)) or fa == fb
 
 
-def describe(r: Rerun) -> str:
-    """What ``sweeper rerun`` prints: the run, each metric then and now, and the verdict."""
+def describe(r: Rerun, *, written: bool) -> str:
+    """What ``sweeper rerun`` prints: the run, each metric then and now, the verdict, and where the
+    rerun went (``written``: into the table as a new attempt, as ``--record`` asks)."""
     o, rec = r.outcome, r.recorded
     lines = [f"trial {r.run.trial} replicate {r.run.replicate}: seed {r.run.seed}, {r.run.params}"]
     lines.append(f"  status: recorded {rec['status']}, now {o.status} ({o.ended - o.started:.3g}s)")
@@ -226,4 +227,9 @@ def describe(r: Rerun) -> str:
     if o.error:
         lines.append("  error:\n" + "\n".join("    " + line for line in o.error.rstrip().splitlines()))
     lines.append("matches the recorded row bit for bit" if r.matches else "does not match the recorded row")
+    if written:
+        lines.append(f"recorded as attempt {r.run.attempt} of this run in {r.files}")
+    else:
+        kept = f"; its files are in {r.files}" if r.files.exists() else ""
+        lines.append(f"nothing was written to the results folder (--record writes the rerun there){kept}")
     return "\n".join(lines) + "\n"

@@ -107,11 +107,14 @@ def write_experiment(
     )
 
 
-def recorded_tracking(folder: str | Path) -> Mapping[str, Any]:
-    """The MLflow tracking ``write_experiment`` recorded (``mlflow_uri``, ``mlflow_experiment``);
-    empty when there is none or no record."""
+def recorded_tracking(
+    folder: str | Path, uri: str | None = None, experiment: str | None = None
+) -> tuple[str | None, str | None]:
+    """The MLflow (tracking URI, experiment) of ``folder``: ``uri`` and ``experiment`` where given,
+    else what ``write_experiment`` recorded (the spec's ``tracking:`` or the launch's ``--mlflow``)."""
     path = Path(folder) / EXPERIMENT_JSON
-    return (read_json(path).get("tracking") if path.is_file() else None) or {}
+    rec = (read_json(path).get("tracking") if path.is_file() else None) or {}
+    return uri or rec.get("mlflow_uri"), experiment or rec.get("mlflow_experiment")
 
 
 def _versions() -> dict[str, str]:
