@@ -137,19 +137,9 @@ def _job(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from sweeper.errors import SweeperError
-    from sweeper.results.status import experiment_status, format_status
-    from sweeper.submit import status_line
+    from sweeper.submit.jobs import folder_status
 
-    cluster = status_line(args.folder)  # the Slurm job or Ray job behind it, if it was submitted
-    try:
-        print(format_status(experiment_status(_local(args.folder))))
-    except SweeperError:
-        if cluster is None:
-            raise
-        print(f"{args.folder}: no runs yet (the job has not started the driver)")
-    if cluster is not None:
-        print(f"  cluster: {cluster}")
+    print(folder_status(args.folder))
     return 0
 
 

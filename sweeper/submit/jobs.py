@@ -266,6 +266,23 @@ def status_line(folder: str | Path) -> str | None:
     return text + f"; log {sub.log}"
 
 
+def folder_status(folder: str) -> str:
+    """What ``sweeper status`` prints: the status of the results ``folder`` (a path or a URI), then
+    the cluster job behind it when it was submitted; a submitted job whose driver has not started
+    yet has no results to read, and says so."""
+    from sweeper.results.status import experiment_status, format_status
+    from sweeper.results.store import is_uri, local_copy
+
+    cluster = status_line(folder)
+    try:
+        text = format_status(experiment_status(local_copy(folder) if is_uri(folder) else folder))
+    except SweeperError:
+        if cluster is None:
+            raise
+        text = f"{folder}: no runs yet (the job has not started the driver)"
+    return text if cluster is None else f"{text}\n  cluster: {cluster}"
+
+
 def _try_record(sub: Submission) -> bool:
     """Keep ``submission.json`` where the results land, when this machine sees that folder too."""
     from sweeper.submit import record
