@@ -58,6 +58,6 @@ class ObjectiveError(SweeperError):
 class StorageError(SweeperError):
     """The results folder cannot be written (disk full, read-only, over quota).
 
-    Raised by the one write seam (``sweeper.results.table.replacing``) with the path and the
+    Raised by the one write seam (``sweeper.results.atomic.replacing``) with the path and the
     system's reason; the engine stops on it cleanly, keeping every run already written.
     """

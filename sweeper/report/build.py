@@ -52,16 +52,11 @@ def write_report(path: str | Path, spec: Experiment | None = None) -> Report:
     import sweeper.analysis as analysis
     from sweeper.analysis.importance import importance
     from sweeper.report import drawing
+    from sweeper.results.atomic import atomic_write_bytes
     from sweeper.results.history import load_history
     from sweeper.results.lock import is_locked
     from sweeper.results.status import state_of
-    from sweeper.results.table import (
-        EXPERIMENT_JSON,
-        atomic_write_bytes,
-        load,
-        read_record,
-        read_spec,
-    )
+    from sweeper.results.table import EXPERIMENT_JSON, load, read_record, read_spec
 
     folder = Path(path)
     out = folder / REPORT

@@ -43,7 +43,7 @@ def _figure(width: float, height: float) -> Figure:
 
 def _save(fig: Figure, path: Path) -> Path:
     """Write the PNG beside its final name and rename it in: a killed report leaves no empty figure."""
-    from sweeper.results.table import replacing
+    from sweeper.results.atomic import replacing
 
     with replacing(path) as tmp:
         fig.savefig(tmp, format="png", metadata={"Software": None})

@@ -20,16 +20,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
-import secrets
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeper.errors import StorageError, SweeperError
+from sweeper.results.atomic import atomic_write_bytes, atomic_write_table, cannot_write, fsync_dir, replacing
 from sweeper.results.reading import (
     PART_RE,
     check_table,
@@ -52,83 +51,6 @@ TRIALS = "trials"
 # What opening one more file costs a reader or a compaction, in rows read (footer, schema, row group
 # set-up): a part of one row is not free, so a slow sweep's many small parts are compacted too.
 FILE_ROWS = 1000
-
-
-@contextlib.contextmanager
-def replacing(path: Path) -> Iterator[str]:
-    """A temp path beside ``path``; once written it is fsynced and renamed over ``path``.
-
-    Readers never see half a file, and a crash leaves at worst a hidden ``.tmp`` file behind.
-    A failure to write (disk full, read-only folder, quota, file size limit) is a
-    :class:`~sweeper.errors.StorageError` naming ``path`` and the system's reason.
-    """
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = _new_temp(path)
-    except OSError as exc:
-        raise StorageError(_cannot_write(path, exc)) from None
-    try:
-        yield tmp
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            Path(tmp).unlink(missing_ok=True)
-        raise StorageError(_cannot_write(path, exc)) from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _cannot_write(path: Path, exc: OSError) -> str:
-    """``cannot write PATH: No space left on device (ENOSPC)``: the path meant, the system's words."""
-    import errno as codes
-
-    code = exc.errno
-    if code is None:  # pyarrow's OSError: "... [errno 28] No space left on device"
-        found = re.search(r"errno (\d+)", str(exc), re.IGNORECASE)
-        code = int(found.group(1)) if found else None
-    if code is None:
-        return f"cannot write {path}: {exc}"
-    return f"cannot write {path}: {os.strerror(code)} ({codes.errorcode.get(code, code)})"
-
-
-def _new_temp(path: Path) -> str:
-    """Create an empty, unique temp file beside ``path`` with mode 0666 less the umask.
-
-    Not ``tempfile.mkstemp``: it makes 0600 files, and the results folder is meant to be read by
-    colleagues like any other program's output.
-    """
-    while True:
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
-        try:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-        except FileExistsError:
-            continue
-        return str(tmp)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    with replacing(path) as tmp:
-        Path(tmp).write_bytes(data)
-
-
-def atomic_write_table(path: Path, table: pa.Table) -> None:
-    import pyarrow.parquet as pq
-
-    with replacing(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
@@ -376,7 +298,7 @@ class TableWriter:
                 if m and int(m.group(2)) < number:
                     p.unlink(missing_ok=True)
         except OSError as exc:
-            raise StorageError(_cannot_write(self.folder, exc)) from None
+            raise StorageError(cannot_write(self.folder, exc)) from None
 
     def _swap_in(self, write: Callable[[Path], None], number: int) -> bool:
         """Put the file ``write`` makes as ``compact-<number>`` in place of the folder's files up to
@@ -391,13 +313,13 @@ class TableWriter:
                 for n, part in table_files(self.folder)[1]:
                     if n > number:
                         os.link(part, stage / part.name)
-                _fsync_dir(stage)
+                fsync_dir(stage)
                 swapped = _exchange(stage, self.folder)
         except BaseException:
             shutil.rmtree(stage, ignore_errors=True)
             raise
         if swapped:
-            _fsync_dir(self.folder.parent)
+            fsync_dir(self.folder.parent)
         shutil.rmtree(stage, ignore_errors=True)  # the old files, or the unused compact file
         return swapped
 
@@ -571,7 +493,7 @@ def take_in(folder: Path) -> int:
             os.replace(p, target)
         except OSError as exc:
             raise StorageError(
-                f"{_cannot_write(target, exc)}, so the runs put aside in {aside} cannot be taken in"
+                f"{cannot_write(target, exc)}, so the runs put aside in {aside} cannot be taken in"
                 f"\n  fix: make {folder} writable (or free space), then launch again"
             ) from None
         moved += 1

@@ -9,9 +9,10 @@ import pyarrow.compute as pc
 import sweeper
 from sweeper.analysis import hypothesis_verdict
 from sweeper.engine.confirm import choose
+from sweeper.results.atomic import atomic_write_table
 from sweeper.results.reading import read_folder
 from sweeper.results.status import experiment_status, format_status
-from sweeper.results.table import TRIALS, atomic_write_table
+from sweeper.results.table import TRIALS
 from sweeper.results.values import CONFIRM_BASE
 from sweeper.search.seeds import confirm_seeds, replicate_seeds
 from sweeper.spec.model import Confirm, load_spec

@@ -11,8 +11,9 @@ import pytest
 
 import sweeper
 from sweeper.errors import SweeperError
+from sweeper.results.atomic import atomic_write_table
 from sweeper.results.reading import read_folder
-from sweeper.results.table import TRIALS, atomic_write_table
+from sweeper.results.table import TRIALS
 from sweeper.spec.model import load_spec
 
 HERE = Path(__file__).parent

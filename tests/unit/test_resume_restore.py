@@ -18,8 +18,9 @@ import pyarrow as pa
 import pytest
 
 from sweeper.engine.resume import FAILED, restore
+from sweeper.results.atomic import atomic_write_table
 from sweeper.results.reading import read_folder
-from sweeper.results.table import TRIALS, atomic_write_table, trial_schema
+from sweeper.results.table import TRIALS, trial_schema
 from sweeper.results.values import better, trial_value, trial_values
 from sweeper.search.racing import replay
 from sweeper.search.searcher import Searcher, told_metrics
