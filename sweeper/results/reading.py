@@ -3,7 +3,7 @@
 A folder holds at most one current ``compact-NNNNNN.parquet`` (every row of the parts numbered up to
 NNNNNN) and the ``part-NNNNNN.parquet`` files after it; a later row for the same key replaces an
 earlier one. The de-duplication lives here once, on the key columns alone, for the readers and for
-the writer's compaction (:mod:`sweeper.results.table`), so both keep the same rows in the same order.
+the writer's compaction (:mod:`sweeper.results.compaction`), so both keep the same rows in the same order.
 """
 
 from __future__ import annotations

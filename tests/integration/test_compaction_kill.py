@@ -23,7 +23,7 @@ WRITER = textwrap.dedent("""
     import os, shutil, signal, sys
     from pathlib import Path
     import pyarrow as pa
-    from sweeper.results import table as t
+    from sweeper.results import compaction as c, table as t
 
     folder, mode = Path(sys.argv[1]), sys.argv[2]
     schema = pa.schema(
@@ -63,10 +63,10 @@ WRITER = textwrap.dedent("""
             return real_replace(src, dst, *a, **k)
         os.replace = replace
     elif mode == "before-swap":
-        t._exchange = die
+        c._exchange = die
     elif mode == "mid-stream":  # the compact file half written (row groups of 4, killed at the 3rd part)
         import pyarrow.parquet as pq
-        t.ROW_GROUP, real_iter, files = 4, pq.ParquetFile.iter_batches, []
+        c.ROW_GROUP, real_iter, files = 4, pq.ParquetFile.iter_batches, []
         def iter_batches(self, *a, **k):
             files.append(1)
             if len(files) == 3:
@@ -172,11 +172,11 @@ DRIVER = textwrap.dedent("""
     import json, os, signal, sys
     import pyarrow.parquet as pq
     import sweeper
-    from sweeper.results import table as t
+    from sweeper.results import compaction as c, table as t
 
     # parts of 10 rows, row groups of 8: the final compaction streams several files
     t.TableWriter.__init__.__kwdefaults__["flush_rows"] = 10
-    t.ROW_GROUP, real_iter, files = 8, pq.ParquetFile.iter_batches, []
+    c.ROW_GROUP, real_iter, files = 8, pq.ParquetFile.iter_batches, []
     def iter_batches(self, *a, **k):
         files.append(1)
         if len(files) == 3:  # two files streamed into the compact file, then SIGKILL

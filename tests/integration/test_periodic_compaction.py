@@ -17,7 +17,9 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
+from sweeper.results import compaction as c
 from sweeper.results import table as t
+from sweeper.results.atomic import atomic_write_table
 from sweeper.results.reading import read_folder
 
 SCHEMA = pa.schema(
@@ -43,15 +45,15 @@ def _plain_trials(folder: Path) -> list[int]:
 def test_rows_written_while_a_compaction_runs_arrive_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(t, "FILE_ROWS", 0)  # compact by rows alone: after 3 parts of 10
-    started, go, real = threading.Event(), threading.Event(), t.compact_into
+    monkeypatch.setattr(c, "FILE_ROWS", 0)  # compact by rows alone: after 3 parts of 10
+    started, go, real = threading.Event(), threading.Event(), c.compact_into
 
     def held(*a: Any, **k: Any) -> None:
         started.set()
         assert go.wait(60)
         real(*a, **k)
 
-    monkeypatch.setattr(t, "compact_into", held)
+    monkeypatch.setattr(c, "compact_into", held)
     folder = tmp_path / "trials"
     writer = t.TableWriter(folder, SCHEMA, flush_rows=10, flush_s=1e9, compact_rows=30)
     for i in range(30):
@@ -145,8 +147,8 @@ def test_a_compaction_that_fails_for_room_leaves_the_sweep_running_and_its_parts
 
     blocker = tmp_path / "blocker"
     blocker.write_text("a file: no folder can be made under it")
-    monkeypatch.setattr(t, "_stage", lambda folder: blocker / "stage")
-    monkeypatch.setattr(t, "FILE_ROWS", 0)
+    monkeypatch.setattr(c, "_stage", lambda folder: blocker / "stage")
+    monkeypatch.setattr(c, "FILE_ROWS", 0)
     monkeypatch.setitem(t.TableWriter.__init__.__kwdefaults__, "flush_rows", 10)
     monkeypatch.setitem(t.TableWriter.__init__.__kwdefaults__, "compact_rows", 0)
     spec = sweeper.load_spec(
@@ -168,7 +170,7 @@ def test_a_compaction_that_fails_otherwise_is_raised_not_swallowed(
     def broken(*_a: Any, **_k: Any) -> None:
         raise ValueError("a bug in the compaction")
 
-    monkeypatch.setattr(t, "compact_into", broken)
+    monkeypatch.setattr(c, "compact_into", broken)
     folder = tmp_path / "trials"
     writer = t.TableWriter(folder, SCHEMA, flush_rows=10, flush_s=1e9, compact_rows=0)
     with pytest.raises(ValueError, match="a bug in the compaction"):  # by the next flush, or close()
@@ -184,7 +186,7 @@ def _parts(folder: Path, rows: list[list[int]]) -> list[Path]:
     files = []
     for n, trials in enumerate(rows):
         files.append(folder / f"part-{n:06d}.parquet")
-        t.atomic_write_table(files[-1], pa.Table.from_pylist([_row(i) for i in trials], schema=SCHEMA))
+        atomic_write_table(files[-1], pa.Table.from_pylist([_row(i) for i in trials], schema=SCHEMA))
     return files
 
 
@@ -193,18 +195,18 @@ def test_a_large_compaction_runs_in_a_child_python_and_writes_the_table_the_driv
 ) -> None:
     folder = tmp_path / "trials"
     files = _parts(folder, [[0, 1, 2], [3, 1], [4, 5, 0]])
-    t.compact_into(tmp_path / "here.parquet", folder, ("trial", "replicate"), files)
+    c.compact_into(tmp_path / "here.parquet", folder, ("trial", "replicate"), files)
 
     def not_here(*_a: Any, **_k: Any) -> None:
         raise AssertionError("compacted in the driver")
 
-    monkeypatch.setattr(t, "compact_into", not_here)  # the child imports the real one
-    t.compact_files(
+    monkeypatch.setattr(c, "compact_into", not_here)  # the child imports the real one
+    c.compact_files(
         tmp_path / "apart.parquet",
         folder,
         ("trial", "replicate"),
         files,
-        t.APART_ROWS + len(files) * t.FILE_ROWS,
+        c.APART_ROWS + len(files) * c.FILE_ROWS,
     )
     import pyarrow.parquet as pq
 
@@ -212,7 +214,7 @@ def test_a_large_compaction_runs_in_a_child_python_and_writes_the_table_the_driv
     assert apart.equals(here) and apart.column("trial").to_pylist() == [2, 3, 1, 4, 5, 0]
     # a small one stays in the driver (no child's start for a table of a few rows)
     with pytest.raises(AssertionError, match="compacted in the driver"):
-        t.compact_files(tmp_path / "x.parquet", folder, ("trial", "replicate"), files, 8 + 3 * t.FILE_ROWS)
+        c.compact_files(tmp_path / "x.parquet", folder, ("trial", "replicate"), files, 8 + 3 * c.FILE_ROWS)
 
 
 def test_a_compaction_child_that_fails_says_why_and_a_full_disk_stays_a_storage_error(
@@ -224,18 +226,18 @@ def test_a_compaction_child_that_fails_says_why_and_a_full_disk_stays_a_storage_
     files = _parts(folder, [[0, 1], [2]])
     (tmp_path / "a-file").write_text("not a folder")
     with pytest.raises(StorageError) as no_room:  # where the compact file should go cannot be made
-        t.compact_files(
+        c.compact_files(
             tmp_path / "a-file" / "c.parquet",
             folder,
             ("trial",),
             files,
-            t.APART_ROWS + len(files) * t.FILE_ROWS,
+            c.APART_ROWS + len(files) * c.FILE_ROWS,
         )
     assert "a-file" in str(no_room.value) and "Traceback" not in str(no_room.value)
     files[1].write_bytes(b"not parquet")
     with pytest.raises(SweeperError) as broken:
-        t.compact_files(
-            tmp_path / "c.parquet", folder, ("trial",), files, t.APART_ROWS + len(files) * t.FILE_ROWS
+        c.compact_files(
+            tmp_path / "c.parquet", folder, ("trial",), files, c.APART_ROWS + len(files) * c.FILE_ROWS
         )
     assert not isinstance(broken.value, StorageError)
     assert "failed in its process" in str(broken.value) and "part-000001.parquet" in str(broken.value)
@@ -248,9 +250,9 @@ def test_a_writer_whose_compactions_run_apart_keeps_every_row_once(
     def not_here(*_a: Any, **_k: Any) -> None:
         raise AssertionError("compacted in the driver")
 
-    monkeypatch.setattr(t, "compact_into", not_here)  # every compaction is a child's, even close()'s
-    monkeypatch.setattr(t, "APART_ROWS", 1)
-    monkeypatch.setattr(t, "FILE_ROWS", 0)
+    monkeypatch.setattr(c, "compact_into", not_here)  # every compaction is a child's, even close()'s
+    monkeypatch.setattr(c, "APART_ROWS", 1)
+    monkeypatch.setattr(c, "FILE_ROWS", 0)
     folder = tmp_path / "trials"
     writer = t.TableWriter(folder, SCHEMA, flush_rows=10, flush_s=1e9, compact_rows=20)
     for i in range(100):
@@ -264,19 +266,19 @@ def test_a_writer_whose_compactions_run_apart_keeps_every_row_once(
 DRIVER = textwrap.dedent("""
     import json, os, signal, sys, threading
     import sweeper
-    from sweeper.results import table as t
+    from sweeper.results import compaction as c, table as t
 
     # parts of 10 rows, a background compaction at every part after the first two
     t.TableWriter.__init__.__kwdefaults__.update(flush_rows=10, compact_rows=0)
-    t.FILE_ROWS = 0
-    real, mode = t._exchange, sys.argv[4]
+    c.FILE_ROWS = 0
+    real, mode = c._exchange, sys.argv[4]
     def exchange(a, b):
         if threading.current_thread().name != "sweeper-compaction" or b.name != "trials":
             return real(a, b)
         if mode == "after-swap":
             real(a, b)
         os.kill(os.getpid(), signal.SIGKILL)
-    t._exchange = exchange
+    c._exchange = exchange
     spec = sweeper.load_spec(json.loads(sys.argv[1]), root=sys.argv[3])
     sweeper.launch(spec, results=sys.argv[2], backend="local", progress=False)
 """)
@@ -322,15 +324,15 @@ def test_a_driver_killed_in_a_periodic_compaction_leaves_a_whole_table_and_resum
 def test_a_compaction_goes_apart_by_the_rows_it_rewrites_the_compact_file_counted(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    here, real = [], t.compact_into
+    here, real = [], c.compact_into
 
     def counted(*a: Any, **k: Any) -> None:
         here.append(len(a[3]))
         real(*a, **k)
 
-    monkeypatch.setattr(t, "compact_into", counted)
-    monkeypatch.setattr(t, "APART_ROWS", 25)
-    monkeypatch.setattr(t, "FILE_ROWS", 0)
+    monkeypatch.setattr(c, "compact_into", counted)
+    monkeypatch.setattr(c, "APART_ROWS", 25)
+    monkeypatch.setattr(c, "FILE_ROWS", 0)
     folder = tmp_path / "trials"
     writer = t.TableWriter(folder, SCHEMA, flush_rows=10, flush_s=1e9, compact_rows=20)
     for i in range(100):

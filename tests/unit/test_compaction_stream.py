@@ -12,7 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sweeper.results import table as results_table
+from sweeper.errors import SweeperError
+from sweeper.results import compaction
 from sweeper.results.reading import file_list, read_folder
 from sweeper.results.table import TableWriter
 
@@ -53,7 +54,7 @@ def test_streamed_compaction_keeps_the_rows_and_order_of_reading_whole(
     _write(folder, seed, text_keys)
     whole = read_folder(folder)  # the table compaction wrote when it read the folder whole
     assert whole.num_rows < 490  # the reruns were dropped ...
-    monkeypatch.setattr(results_table, "ROW_GROUP", row_group)
+    monkeypatch.setattr(compaction, "ROW_GROUP", row_group)
     schema = pq.read_schema(folder / "compact-000004.parquet")
     TableWriter(folder, schema).close()
     (compact,) = file_list(folder)
@@ -89,6 +90,6 @@ def test_parts_of_clashing_types_are_left_as_they_are_and_named_by_the_reader(tm
     folder.mkdir()
     pq.write_table(pa.table({"trial": [0], "replicate": [0], "v": [1.0]}), folder / "part-000000.parquet")
     pq.write_table(pa.table({"trial": [1], "replicate": [0], "v": ["x"]}), folder / "part-000001.parquet")
-    with pytest.raises(results_table.SweeperError, match=r"part-000001.parquet: column 'v' is string"):
+    with pytest.raises(SweeperError, match=r"part-000001.parquet: column 'v' is string"):
         TableWriter(folder, pa.schema([("trial", pa.int64())])).close()
     assert sorted(p.name for p in folder.iterdir()) == ["part-000000.parquet", "part-000001.parquet"]
