@@ -56,16 +56,16 @@ def due(part_cost: int, compact_cost: int, compact_rows: int) -> bool:
     return part_cost >= max(compact_cost, compact_rows)
 
 
-def swap_in(folder: Path, lock: Lock, write: Callable[[Path], None], number: int) -> bool:
+def swap_in(folder: Path, lock: Lock, write: Callable[[Path], int], number: int) -> int | None:
     """Put the file ``write`` makes as ``compact-<number>`` in place of ``folder``'s files up to
     part ``number`` in one atomic swap, the parts after it kept (linked into the new folder, under
-    ``lock``, which every part write holds); False (nothing changed) where the file system cannot
-    swap folders."""
+    ``lock``, which every part write holds); the rows ``write`` says it wrote, or None (nothing
+    changed) where the file system cannot swap folders."""
     stage = _stage(folder)
     shutil.rmtree(stage, ignore_errors=True)
     try:
         stage.mkdir()
-        write(stage / f"compact-{number:06d}.parquet")
+        rows = write(stage / f"compact-{number:06d}.parquet")
         with lock:
             for n, part in table_files(folder)[1]:
                 if n > number:
@@ -78,7 +78,7 @@ def swap_in(folder: Path, lock: Lock, write: Callable[[Path], None], number: int
     if swapped:
         fsync_dir(folder.parent)
     shutil.rmtree(stage, ignore_errors=True)  # the old files, or the unused compact file
-    return swapped
+    return rows if swapped else None
 
 
 # From this many rows a compaction runs in a child Python: its buffers
@@ -89,16 +89,15 @@ APART_ROWS = 65_536
 _NO_ROOM = 3  # a compaction child's exit status when its disk is full (the reason on its stderr)
 
 
-def compact_files(path: Path, folder: Path, keys: tuple[str, ...], files: list[Path], cost: int) -> None:
+def compact_files(path: Path, folder: Path, keys: tuple[str, ...], files: list[Path], cost: int) -> int:
     """:func:`compact_into` for ``files`` (costing ``cost``, as TableWriter counts): here, or in a
     child Python from :data:`APART_ROWS` rows on (here too where no child can start). A child's lack
     of room is a StorageError, as it would be here; anything else it hits, a SweeperError with its
-    traceback."""
+    traceback. Returns the rows written."""
     import subprocess
 
     if cost - FILE_ROWS * len(files) < APART_ROWS:
-        compact_into(path, folder, keys, files)
-        return
+        return compact_into(path, folder, keys, files)
     job = {"path": str(path), "folder": str(folder), "keys": keys, "files": [str(f) for f in files]}
     try:
         child = subprocess.run(
@@ -109,23 +108,25 @@ def compact_files(path: Path, folder: Path, keys: tuple[str, ...], files: list[P
             env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
         )
     except OSError:  # no process to spare (or no interpreter to start): the driver does it
-        compact_into(path, folder, keys, files)
-        return
+        return compact_into(path, folder, keys, files)
     if child.returncode == _NO_ROOM:
         raise StorageError(child.stderr.strip())
     if child.returncode:
         raise SweeperError(f"{folder}: compacting the table failed in its process:\n{child.stderr.strip()}")
+    return int(child.stdout.split()[-1])  # the last word: anything the child's imports print comes first
 
 
 def _compact_job() -> None:
-    """A compaction child's whole work: the job on stdin, the outcome in the exit status."""
+    """A compaction child's whole work: the job on stdin, the outcome in the exit status and, when it
+    wrote the file, the rows it wrote as the last word on stdout."""
     job = json.loads(sys.stdin.read())
     files = [Path(f) for f in job["files"]]
     try:
-        compact_into(Path(job["path"]), Path(job["folder"]), tuple(job["keys"]), files)
+        rows = compact_into(Path(job["path"]), Path(job["folder"]), tuple(job["keys"]), files)
     except (OSError, StorageError) as exc:
         print(exc, file=sys.stderr)
         sys.exit(_NO_ROOM)
+    print(rows)
 
 
 # Rows per row group of a compact file: the compaction holds about one of them (and the keys) at a
@@ -133,14 +134,16 @@ def _compact_job() -> None:
 ROW_GROUP = 65_536
 
 
-def compact_into(path: Path, folder: Path, keys: tuple[str, ...], files: list[Path] | None = None) -> None:
+def compact_into(path: Path, folder: Path, keys: tuple[str, ...], files: list[Path] | None = None) -> int:
     """Write the folder's table (or that of its ``files``, listed before), as :func:`read_folder` reads
     it, to ``path`` (atomically), streamed:
     the last row of each key is found from the key columns alone, then the files are copied a row
     group at a time, so the driver never holds the table (a million rows took 1.8x the sweep's
     memory when read whole). Read on this one thread: Arrow's reader threads each keep memory resident
     (a million rows with periodic compactions: peak 224-250 MiB with them, 197-205 without, 181 with
-    no periodic compaction), and a compaction in the background needs no parallel decoding."""
+    no periodic compaction), and a compaction in the background needs no parallel decoding.
+
+    Returns the rows written, so that the writer knows the compact file's cost without its footer."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -164,7 +167,7 @@ def compact_into(path: Path, folder: Path, keys: tuple[str, ...], files: list[Pa
     del key_tables
     with replacing(path) as tmp, pq.ParquetWriter(tmp, schema, compression="zstd") as out:
         waiting: list[pa.Table] = []
-        offset = size = written = 0
+        offset = size = written = total = 0
         for f in files:
             with open_file(f, folder) as source:
                 for batch in source.iter_batches(batch_size=ROW_GROUP, use_threads=False):
@@ -174,13 +177,14 @@ def compact_into(path: Path, folder: Path, keys: tuple[str, ...], files: list[Pa
                         rows = rows.take(pa.array(keep[lo:hi] - offset))
                     offset += batch.num_rows
                     waiting.append(_conform(rows, schema))
-                    size += rows.num_rows
+                    size, total = size + rows.num_rows, total + rows.num_rows
                     if size >= ROW_GROUP:  # whole row groups out, the rest waits for the next rows
                         rows, full = pa.concat_tables(waiting), size - size % ROW_GROUP
                         out.write_table(rows.slice(0, full), row_group_size=ROW_GROUP)
                         waiting, size, written = [rows.slice(full)], size - full, written + 1
         if size or not written:  # (a table with no rows still has its schema)
             out.write_table(pa.concat_tables(waiting) if waiting else schema.empty_table())
+    return total
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

@@ -195,7 +195,7 @@ class TableWriter:
         waits for twice the parts before trying again; anything else is raised by the next flush."""
         began = time.monotonic()
         try:
-            swapped = self._swap_in(
+            rows = self._swap_in(
                 lambda path: compaction.compact_files(
                     path, self.folder, self.keys, files, self._compact_cost + cost
                 ),
@@ -212,10 +212,9 @@ class TableWriter:
         except Exception as exc:
             self._failure = exc
         else:
-            if not swapped:
+            if rows is None:
                 self._swappable = False
                 return
-            rows = _rows_of(self.folder / f"compact-{number:06d}.parquet")
             with self._lock:
                 self._compact_cost, self._part_cost = compaction.FILE_ROWS + rows, self._part_cost - cost
             self.compactions.append(time.monotonic() - began)
@@ -267,8 +266,13 @@ class TableWriter:
         self._write_part()
         self._wait()
         number, self._next = self._next, self._next + 1
+
+        def write(path: Path) -> int:
+            atomic_write_table(path, table)
+            return int(table.num_rows)
+
         try:
-            if self._swap_in(lambda path: atomic_write_table(path, table), number):
+            if self._swap_in(write, number) is not None:
                 self._compact_cost, self._part_cost = compaction.FILE_ROWS + table.num_rows, 0
                 return
             atomic_write_table(self.folder / f"compact-{number:06d}.parquet", table)
@@ -279,7 +283,7 @@ class TableWriter:
         except OSError as exc:
             raise StorageError(cannot_write(self.folder, exc)) from None
 
-    def _swap_in(self, write: Callable[[Path], None], number: int) -> bool:
+    def _swap_in(self, write: Callable[[Path], int], number: int) -> int | None:
         return compaction.swap_in(self.folder, self._lock, write, number)
 
     def _put_aside(self) -> None:

@@ -48,10 +48,10 @@ def test_rows_written_while_a_compaction_runs_arrive_once(
     monkeypatch.setattr(c, "FILE_ROWS", 0)  # compact by rows alone: after 3 parts of 10
     started, go, real = threading.Event(), threading.Event(), c.compact_into
 
-    def held(*a: Any, **k: Any) -> None:
+    def held(*a: Any, **k: Any) -> int:
         started.set()
         assert go.wait(60)
-        real(*a, **k)
+        return real(*a, **k)
 
     monkeypatch.setattr(c, "compact_into", held)
     folder = tmp_path / "trials"
@@ -195,13 +195,13 @@ def test_a_large_compaction_runs_in_a_child_python_and_writes_the_table_the_driv
 ) -> None:
     folder = tmp_path / "trials"
     files = _parts(folder, [[0, 1, 2], [3, 1], [4, 5, 0]])
-    c.compact_into(tmp_path / "here.parquet", folder, ("trial", "replicate"), files)
+    assert c.compact_into(tmp_path / "here.parquet", folder, ("trial", "replicate"), files) == 6
 
     def not_here(*_a: Any, **_k: Any) -> None:
         raise AssertionError("compacted in the driver")
 
     monkeypatch.setattr(c, "compact_into", not_here)  # the child imports the real one
-    c.compact_files(
+    rows = c.compact_files(
         tmp_path / "apart.parquet",
         folder,
         ("trial", "replicate"),
@@ -212,6 +212,7 @@ def test_a_large_compaction_runs_in_a_child_python_and_writes_the_table_the_driv
 
     apart, here = pq.read_table(tmp_path / "apart.parquet"), pq.read_table(tmp_path / "here.parquet")
     assert apart.equals(here) and apart.column("trial").to_pylist() == [2, 3, 1, 4, 5, 0]
+    assert rows == 6  # the child's count, as the driver's compact_into returns it
     # a small one stays in the driver (no child's start for a table of a few rows)
     with pytest.raises(AssertionError, match="compacted in the driver"):
         c.compact_files(tmp_path / "x.parquet", folder, ("trial", "replicate"), files, 8 + 3 * c.FILE_ROWS)
@@ -326,15 +327,20 @@ def test_a_compaction_goes_apart_by_the_rows_it_rewrites_the_compact_file_counte
 ) -> None:
     here, real = [], c.compact_into
 
-    def counted(*a: Any, **k: Any) -> None:
+    def counted(*a: Any, **k: Any) -> int:
         here.append(len(a[3]))
-        real(*a, **k)
+        return real(*a, **k)
 
     monkeypatch.setattr(c, "compact_into", counted)
     monkeypatch.setattr(c, "APART_ROWS", 25)
     monkeypatch.setattr(c, "FILE_ROWS", 0)
     folder = tmp_path / "trials"
     writer = t.TableWriter(folder, SCHEMA, flush_rows=10, flush_s=1e9, compact_rows=20)
+
+    def unread(path: Path) -> int:
+        raise AssertionError(f"{path}: its rows were just written, not to be read from its footer")
+
+    monkeypatch.setattr(t, "_rows_of", unread)
     for i in range(100):
         writer.append([_row(i)])
         writer._wait()  # each compaction ends before the next part: the same ones every time
