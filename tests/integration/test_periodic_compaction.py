@@ -11,6 +11,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -190,17 +191,38 @@ def _parts(folder: Path, rows: list[list[int]]) -> list[Path]:
     return files
 
 
+def _not_here(*_a: Any, **_k: Any) -> int:
+    raise AssertionError("compacted in the driver")
+
+
+@pytest.fixture
+def compact_here(monkeypatch: pytest.MonkeyPatch) -> Callable[..., int]:
+    """A compaction in this process (the driver) fails the test, one in a child does not (the child
+    imports the real compact_into); the real one, for the test's own use."""
+    real = c.compact_into
+    monkeypatch.setattr(c, "compact_into", _not_here)
+    return real
+
+
+@pytest.fixture
+def writer_apart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[int], t.TableWriter]:
+    """A writer of parts of 10 rows that compacts from 20 rows, in a child from ``apart`` rows (the
+    files themselves cost nothing), into ``tmp_path / "trials"``."""
+
+    def make(apart: int) -> t.TableWriter:
+        monkeypatch.setattr(c, "APART_ROWS", apart)
+        monkeypatch.setattr(c, "FILE_ROWS", 0)
+        return t.TableWriter(tmp_path / "trials", SCHEMA, flush_rows=10, flush_s=1e9, compact_rows=20)
+
+    return make
+
+
 def test_a_large_compaction_runs_in_a_child_python_and_writes_the_table_the_driver_would(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, compact_here: Callable[..., int]
 ) -> None:
     folder = tmp_path / "trials"
     files = _parts(folder, [[0, 1, 2], [3, 1], [4, 5, 0]])
-    assert c.compact_into(tmp_path / "here.parquet", folder, ("trial", "replicate"), files) == 6
-
-    def not_here(*_a: Any, **_k: Any) -> None:
-        raise AssertionError("compacted in the driver")
-
-    monkeypatch.setattr(c, "compact_into", not_here)  # the child imports the real one
+    assert compact_here(tmp_path / "here.parquet", folder, ("trial", "replicate"), files) == 6
     rows = c.compact_files(
         tmp_path / "apart.parquet",
         folder,
@@ -245,17 +267,11 @@ def test_a_compaction_child_that_fails_says_why_and_a_full_disk_stays_a_storage_
     assert not (tmp_path / "c.parquet").exists()
 
 
+@pytest.mark.usefixtures("compact_here")  # every compaction is a child's, even close()'s
 def test_a_writer_whose_compactions_run_apart_keeps_every_row_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, writer_apart: Callable[[int], t.TableWriter]
 ) -> None:
-    def not_here(*_a: Any, **_k: Any) -> None:
-        raise AssertionError("compacted in the driver")
-
-    monkeypatch.setattr(c, "compact_into", not_here)  # every compaction is a child's, even close()'s
-    monkeypatch.setattr(c, "APART_ROWS", 1)
-    monkeypatch.setattr(c, "FILE_ROWS", 0)
-    folder = tmp_path / "trials"
-    writer = t.TableWriter(folder, SCHEMA, flush_rows=10, flush_s=1e9, compact_rows=20)
+    folder, writer = tmp_path / "trials", writer_apart(1)
     for i in range(100):
         writer.append([_row(i)])
     writer.close()
@@ -323,7 +339,7 @@ def test_a_driver_killed_in_a_periodic_compaction_leaves_a_whole_table_and_resum
 
 
 def test_a_compaction_goes_apart_by_the_rows_it_rewrites_the_compact_file_counted(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer_apart: Callable[[int], t.TableWriter]
 ) -> None:
     here, real = [], c.compact_into
 
@@ -332,10 +348,7 @@ def test_a_compaction_goes_apart_by_the_rows_it_rewrites_the_compact_file_counte
         return real(*a, **k)
 
     monkeypatch.setattr(c, "compact_into", counted)
-    monkeypatch.setattr(c, "APART_ROWS", 25)
-    monkeypatch.setattr(c, "FILE_ROWS", 0)
-    folder = tmp_path / "trials"
-    writer = t.TableWriter(folder, SCHEMA, flush_rows=10, flush_s=1e9, compact_rows=20)
+    folder, writer = tmp_path / "trials", writer_apart(25)
 
     def unread(path: Path) -> int:
         raise AssertionError(f"{path}: its rows were just written, not to be read from its footer")
