@@ -1,5 +1,8 @@
 """The results folder: the Parquet trial table, streamed in atomic parts, and experiment.json.
 
+Its own module because the trial table has one writer (:class:`TableWriter`, whose parts a reader can
+read mid-sweep) and one way to be read back (:func:`load`, the folder checks, the experiment record).
+
 Layout (a public contract, see README): ``trials/part-NNNNNN.parquet`` files are appended while a sweep
 runs; ``close()`` compacts them into ``trials/compact-NNNNNN.parquet``, which holds every row of the
 parts numbered up to NNNNNN. The writer decides when to compact (in a background thread while the
