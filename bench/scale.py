@@ -1,7 +1,7 @@
 """Sweeper at cluster scale, beside Ray Tune, in one invocation (issue 16's workloads).
 
-    python bench/scale.py            # the full sizes (about 25 minutes on 2 cores)
-    python bench/scale.py --quick    # small sizes, to check it runs (about 3 minutes)
+    python bench/scale.py            # the full sizes (about 45 minutes on 2 cores)
+    python bench/scale.py --quick    # small sizes at 16 slots, to check it runs (18 minutes: ~20 fresh Rays)
     python bench/scale.py --only 1,4 # some workloads
 
 Sleeping trials need a slot but no core, so Ray declares more CPUs than the machine has. Every
@@ -186,7 +186,7 @@ def child_sweeper(args: argparse.Namespace) -> dict[str, Any]:
     out.update(_table_stats(sweep.path))
     if asks:
         out["asks"] = asks
-        out.update(_slot_use(sweep.path, up, asks))
+        out.update(_slot_use(sweep.path, up, asks, args.slots))
     return out
 
 
@@ -267,7 +267,7 @@ def _cpu_s() -> float:
 
 
 def _slot_use(
-    folder: Path, up: list[tuple[float, int]], asks: list[tuple[int, float, float, float]]
+    folder: Path, up: list[tuple[float, int]], asks: list[tuple[int, float, float, float]], slots: int
 ) -> dict[str, Any]:
     """Busy slot-seconds against the slots that were up (warm actors, from the pool's own count), and
     over the steady window (every slot up, until the last run began), with the asks' CPU in it."""
@@ -281,14 +281,14 @@ def _slot_use(
     last = float(end.max())
     edges = [*up, (last, 0)]
     avail = sum(n * (max(t1, t0) - t0) for (t0, n), (t1, _) in itertools.pairwise(edges) if t0 < last)
-    full = next((when for when, n in up if n >= SLOTS), None)
+    full = next((when for when, n in up if n >= slots), None)
     out: dict[str, Any] = {"up_slot_s": avail, "all_up_after": (full - float(start.min())) if full else None}
     lo, hi = full or float(start.min()), float(start.max())
     if hi > lo:
         inside = np.clip(np.minimum(end, hi) - np.maximum(start, lo), 0, None).sum()
         out["steady"] = {
             "s": hi - lo,
-            "util": float(inside) / (SLOTS * (hi - lo)),
+            "util": float(inside) / (slots * (hi - lo)),
             "ask_cpu_s": sum(c for _, _, c, when in asks if lo <= when < hi),
             "asks": sum(1 for *_, when in asks if lo <= when < hi),
         }
@@ -396,7 +396,11 @@ def child_tune(args: argparse.Namespace) -> dict[str, Any]:
             trainable,
             param_space={k: tune.uniform(-1, 1) for k in "xyz"},
             tune_config=tune.TuneConfig(
-                num_samples=args.n, max_concurrent_trials=SLOTS, reuse_actors=True, metric="value", mode="min"
+                num_samples=args.n,
+                max_concurrent_trials=args.slots,
+                reuse_actors=True,
+                metric="value",
+                mode="min",
             ),
             run_config=tune.RunConfig(storage_path=storage, verbose=0),
         )
@@ -855,7 +859,9 @@ def _fail(name: str, r: dict[str, Any], width: int) -> list[Any]:
 
 
 # -- workloads -----------------------------------------------------------------------------------
-def many_slots(n: int, n_tasks: int, n_tune: int, tmp: str, rows: set[str] = ROWS) -> None:
+def many_slots(
+    n: int, n_tasks: int, n_tune: int, tmp: str, rows: set[str] = ROWS, slots: int = SLOTS
+) -> None:
     head = [
         "tool",
         "trials",
@@ -869,7 +875,7 @@ def many_slots(n: int, n_tasks: int, n_tune: int, tmp: str, rows: set[str] = ROW
         "driver peak RSS MiB",
         "Ray processes peak RSS MiB",
     ]
-    print(f"\n### 1. Many slots: trials x 1 s sleep at {SLOTS} slots (ideal = trials x 1 s / {SLOTS})")
+    print(f"\n### 1. Many slots: trials x 1 s sleep at {slots} slots (ideal = trials x 1 s / {slots})")
     print(_row(head))
     print("|" + "---|" * len(head), flush=True)
 
@@ -877,15 +883,15 @@ def many_slots(n: int, n_tasks: int, n_tune: int, tmp: str, rows: set[str] = ROW
         if "error" in r:
             print(_row(_fail(name, r, len(head))), flush=True)
             return
-        ideal = k * 1.0 / SLOTS
+        ideal = k * 1.0 / slots
         cells = [
             name,
             f"{k:,}",
             f"{ideal:.1f}",
             f"{r['span']:.1f}",
             f"{r['span'] / ideal - 1:+.1%}",
-            f"{(r['span'] - ideal) * SLOTS / k * 1000:.1f}",
-            f"{r['busy'] / (SLOTS * r['span']):.3f}",
+            f"{(r['span'] - ideal) * slots / k * 1000:.1f}",
+            f"{r['busy'] / (slots * r['span']):.3f}",
             f"{r['wall']:.1f}",
             f"{r['cpu_s']:.1f}",
             f"{r['rss_mib']:.0f}",
@@ -895,7 +901,7 @@ def many_slots(n: int, n_tasks: int, n_tune: int, tmp: str, rows: set[str] = ROW
 
     def sweeper_row(name: str, k: int, address: str = "", nodes: list[int] = (), tasks: bool = False) -> None:
         flags = ["--tasks"] if tasks else []
-        kw: dict[str, Any] = {"address": address} if address else {"cpus": SLOTS}
+        kw: dict[str, Any] = {"address": address} if address else {"cpus": slots}
         results = tempfile.mkdtemp(dir=tmp)
         r = measure(
             "sweeper",
@@ -906,6 +912,7 @@ def many_slots(n: int, n_tasks: int, n_tune: int, tmp: str, rows: set[str] = ROW
             method="random",
             seconds=1.0,
             results=results,
+            slots=slots,
             **kw,
         )
         show(name, k, r)
@@ -918,7 +925,7 @@ def many_slots(n: int, n_tasks: int, n_tune: int, tmp: str, rows: set[str] = ROW
         cluster_tmp = tempfile.mkdtemp(prefix="r", dir="/tmp")  # Ray's socket paths must stay short
         begin = time.time()
         try:
-            address, procs = start_nodes([22, 21, 21], cluster_tmp)
+            address, procs = start_nodes([slots - 2 * (slots // 3), slots // 3, slots // 3], cluster_tmp)
         except RuntimeError as exc:
             show("sweeper, 3-node cluster, warm actors", n, {"error": str(exc)})
         else:
@@ -929,14 +936,18 @@ def many_slots(n: int, n_tasks: int, n_tune: int, tmp: str, rows: set[str] = ROW
                 stop_nodes(procs)
         shutil.rmtree(cluster_tmp, ignore_errors=True)
     if "tune" in rows:
-        show("Ray Tune, local Ray", n_tune, measure("tune", n=n_tune, seconds=1.0, cpus=SLOTS, timeout=900))
+        show(
+            "Ray Tune, local Ray",
+            n_tune,
+            measure("tune", n=n_tune, seconds=1.0, cpus=slots, slots=slots, timeout=900),
+        )
     print(f"load average at the end: {os.getloadavg()[0]:.1f}", flush=True)
 
 
-def adaptive(n: int, n_cma: int, marks: list[int], tmp: str) -> None:
+def adaptive(n: int, n_cma: int, marks: list[int], tmp: str, slots: int = SLOTS) -> None:
     """``marks``: trials told at which one ask is timed (in the sweeps, and plain Optuna beside ours)."""
-    budget_ms = 1000 / SLOTS  # 1 s runs on SLOTS slots need an ask this often
-    pending = 2 * SLOTS  # the engine's asked-not-told cap (sweeper.engine.loop: two per slot)
+    budget_ms = 1000 / slots  # 1 s runs on this many slots need an ask this often
+    pending = 2 * slots  # the engine's asked-not-told cap (sweeper.engine.loop: two per slot)
     rows, curves = [], {}
     for method, k in (("tpe", n), ("cmaes", n_cma)):
         r = measure(
@@ -945,7 +956,8 @@ def adaptive(n: int, n_cma: int, marks: list[int], tmp: str) -> None:
             n=k,
             method=method,
             seconds=1.0,
-            cpus=SLOTS,
+            cpus=slots,
+            slots=slots,
             results=tempfile.mkdtemp(dir=tmp),
         )
         if "error" in r:
@@ -958,10 +970,10 @@ def adaptive(n: int, n_cma: int, marks: list[int], tmp: str) -> None:
             [
                 method,
                 f"{k:,}",
-                f"{k / SLOTS:.1f}",
+                f"{k / slots:.1f}",
                 f"{r['span']:.1f}",
                 f"{up_after:.1f}" if up_after is not None else "never",
-                f"{r['busy'] / (SLOTS * r['span']):.3f}",
+                f"{r['busy'] / (slots * r['span']):.3f}",
                 f"{r['busy'] / r['up_slot_s']:.3f}" if r.get("up_slot_s") else "-",
                 f"{steady['util']:.3f} over {steady['s']:.0f} s" if steady else "-",
                 f"{1000 * ask_cpu / len(asks):.1f} / {1000 * sum(w for _, w, _, _ in asks) / len(asks):.1f}",
@@ -971,15 +983,15 @@ def adaptive(n: int, n_cma: int, marks: list[int], tmp: str) -> None:
         )
         curves[method] = asks
     _table(
-        f"2. Adaptive search, 1 s trials at {SLOTS} slots: utilisation = busy slot-s / available slot-s"
+        f"2. Adaptive search, 1 s trials at {slots} slots: utilisation = busy slot-s / available slot-s"
         f" (an ask is needed every {budget_ms:.1f} ms; {os.cpu_count()} cores here)",
         [
             "method",
             "trials",
             "ideal s",
             "run span s",
-            f"all {SLOTS} actors up after s",
-            f"utilisation ({SLOTS} x span)",
+            f"all {slots} actors up after s",
+            f"utilisation ({slots} x span)",
             "utilisation (slots up)",
             "steady utilisation (all up, to last start)",
             "ask ms CPU / wall (mean)",
@@ -1070,7 +1082,7 @@ def million(n: int, n_small: int, grid_side: int, tmp: str, n_kill: int = 0) -> 
         ],
         rows,
     )
-    for name, r in (("10^4", small), ("10^6", big)):
+    for name, r in ((f"{n_small:,}-trial", small), (f"{n:,}-trial", big)):
         done = r.get("compactions", {}).get("background")
         if done is not None:
             print(
@@ -1366,6 +1378,7 @@ def main() -> None:
     p.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--cpus", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--pending", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--slots", type=int, default=SLOTS, help=argparse.SUPPRESS)
     p.add_argument("--rounds", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--seconds", type=float, default=1.0, help=argparse.SUPPRESS)
     p.add_argument("--tasks", action="store_true", help=argparse.SUPPRESS)
@@ -1383,6 +1396,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     only = set(args.only.split(","))
     q = args.quick
+    slots = 16 if q else SLOTS  # 64 actors take ~50 s to start here: a quick check uses fewer
     print(
         f"sweeper scale benchmark{' (--quick)' if q else ''}: {os.cpu_count()} cores here; "
         f"load average {os.getloadavg()[0]:.1f} at start"
@@ -1390,20 +1404,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="sweeper-scale-") as tmp:
         if "1" in only:
             n = args.trials or (640 if q else 10_000)
-            many_slots(n, n if q else n // 2, 128 if q else 256, tmp, set(args.rows.split(",")))
+            many_slots(n, n if q else n // 2, 64 if q else 256, tmp, set(args.rows.split(",")), slots)
         if "2" in only:
             n = args.trials or (320 if q else 5000)
             marks = [m for m in (100, 500, 1000, 2000, 5000) if m <= max(n, 1000)]
-            adaptive(n, n if q else min(n, 2000), marks, tmp)
+            adaptive(n, n if q else min(n, 2000), marks, tmp, slots)
         if "3" in only:
             n = 20_000 if q else 1_000_000
-            million(n, 2_000 if q else 10_000, 20 if q else 100, tmp, args.kill_trials)
+            # the killed sweep must outlast the reader's 2 s polls: 20,000 zero-cost trials end in ~3 s
+            kill = args.kill_trials or (200_000 if q else 0)
+            million(n, 2_000 if q else 10_000, 20 if q else 100, tmp, kill)
         if "4" in only:
             startup(tmp)
         if "5" in only:
-            cpu_per_run(1_500 if q else 6_000, 0.2 if q else 1.0, 16 if q else SLOTS, args.before, tmp)
+            cpu_per_run(1_500 if q else 6_000, 0.2 if q else 1.0, slots, args.before, tmp)
         if "6" in only:
-            ramp(16 if q else SLOTS, 10.0 if q else 30.0, tmp)
+            ramp(slots, 10.0 if q else 30.0, tmp)
 
 
 if __name__ == "__main__":
