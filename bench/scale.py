@@ -1125,12 +1125,14 @@ def million(n: int, n_small: int, grid_side: int, tmp: str, n_kill: int = 0) -> 
         import sweeper
 
         at = len(sweeper.load(Path(root) / "bench-kill"))
-        local = tempfile.mkdtemp(dir=tmp)  # the same killed folder, resumed on each backend
-        shutil.copytree(Path(root) / "bench-kill", Path(local) / "bench-kill")
+        copies = {}  # the same killed folder, resumed on each backend
+        for where in ("local", "joined"):
+            copies[where] = tempfile.mkdtemp(dir=tmp)
+            shutil.copytree(Path(root) / "bench-kill", Path(copies[where]) / "bench-kill")
         alone = measure("ray", cpus=2)
         if "error" not in alone:
             print(f"Ray alone, just before the resume: ray.init {alone['ray_init']:.2f} s")
-        for backend, where in (("ray", root), ("local", local)):
+        for backend, where in (("ray", root), ("local", copies["local"])):
             resumed = measure(
                 "sweeper",
                 "--profile",
@@ -1142,16 +1144,8 @@ def million(n: int, n_small: int, grid_side: int, tmp: str, n_kill: int = 0) -> 
                 backend=backend,
                 results=where,
             )
-            if "error" in resumed:
-                print(f"resume after SIGKILL ({backend}) failed: {resumed['error']}")
-                continue
-            first = resumed["first_new_after_launch"]
-            when = "nothing left to run" if first is None else f"first new run {first:.2f} s after launch()"
-            print(
-                f"resume after SIGKILL at {at:,} rows ({backend} backend): {when};"
-                f" table {resumed['rows']:,} rows"
-            )
-            print(_profile_lines(resumed["stderr"]))
+            _show_resume(f"{backend} backend", resumed, at)
+        _resume_joined(copies["joined"], n_kill, at)
     else:
         print(f"kill run: {killed.get('error')}")
     grid = measure(
@@ -1172,6 +1166,44 @@ def million(n: int, n_small: int, grid_side: int, tmp: str, n_kill: int = 0) -> 
             f" {grid['first_new_after_launch']:.3f} s after launch(), {grid['rows'] / grid['span']:,.0f}"
             f" trials/s, driver peak RSS {grid['rss_mib']:.0f} MiB"
         )
+
+
+def _resume_joined(where: str, n_kill: int, at: int) -> None:
+    """The killed sweep resumed by a driver that joins a running Ray (``$RAY_ADDRESS``), as on a
+    cluster, where Ray outlives the driver that was killed: the join is part of the launch."""
+    cluster_tmp = tempfile.mkdtemp(prefix="r", dir="/tmp")  # Ray's socket paths must stay short
+    try:
+        address, procs = start_nodes([2], cluster_tmp)
+    except RuntimeError as exc:
+        print(f"resume after SIGKILL (joining a running Ray): its node failed to start: {exc}")
+        return
+    try:
+        resumed = measure(
+            "sweeper",
+            "--profile",
+            nodes=[p.pid for p in procs],
+            name="bench-kill",
+            n=n_kill,
+            method="random",
+            objective="quadratic",
+            seconds=0,
+            results=where,
+            env={"RAY_ADDRESS": address},
+        )
+    finally:
+        stop_nodes(procs)
+        shutil.rmtree(cluster_tmp, ignore_errors=True)
+    _show_resume("ray backend, joining a running 1-node Ray", resumed, at)
+
+
+def _show_resume(how: str, resumed: dict[str, Any], at: int) -> None:
+    if "error" in resumed:
+        print(f"resume after SIGKILL ({how}) failed: {resumed['error']}")
+        return
+    first = resumed["first_new_after_launch"]
+    when = "nothing left to run" if first is None else f"first new run {first:.2f} s after launch()"
+    print(f"resume after SIGKILL at {at:,} rows ({how}): {when}; table {resumed['rows']:,} rows")
+    print(_profile_lines(resumed["stderr"]))
 
 
 def _profile_lines(stderr: str) -> str:
