@@ -55,13 +55,6 @@ def _launch(args: argparse.Namespace) -> int:
     return _print_summary(sweep, join(args.results, sweep.spec.name) if is_uri(args.results) else None)
 
 
-def _local(path: str) -> str:
-    """A results folder to read: ``path`` itself, or a fresh local copy of a URI (s3://...)."""
-    from sweeper.results.store import is_uri, local_copy
-
-    return str(local_copy(path)) if is_uri(path) else path
-
-
 def _wants_cluster(args: argparse.Namespace) -> bool:
     """Whether ``launch`` should submit rather than run here; refuses cluster flags given alone."""
     from sweeper.errors import SweeperError
@@ -167,17 +160,21 @@ def _rerun(args: argparse.Namespace) -> int:
 
 def _errors(args: argparse.Namespace) -> int:
     from sweeper.results.failures import describe_errors
+    from sweeper.results.store import readable
     from sweeper.results.table import check_results_folder
 
-    sys.stdout.write(describe_errors(check_results_folder(_local(args.dir)), args.trial))
+    with readable(args.dir) as folder:
+        sys.stdout.write(describe_errors(check_results_folder(folder), args.trial))
     return 0
 
 
 def _table(args: argparse.Namespace) -> int:
     from sweeper.analysis import summary
     from sweeper.report.render import format_table
+    from sweeper.results.store import readable
 
-    table = summary(_local(args.dir), by=args.by)
+    with readable(args.dir) as folder:
+        table = summary(folder, by=args.by)
     sys.stdout.write(format_table(table, args.format))
     if table.attrs.get("partial"):  # mid-sweep: say what the ranking leaves out
         print(f"({table.attrs['partial']} trials still missing replicates are not shown)", file=sys.stderr)
@@ -185,42 +182,52 @@ def _table(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from sweeper.results.store import readable
+
+    with readable(args.dir) as folder:
+        return _report_on(folder, args)
+
+
+def _report_on(folder: Path, args: argparse.Namespace) -> int:
+    """``sweeper report`` on ``folder``: ``args.dir`` itself, or a copy of its URI that goes after."""
     import json
 
     from sweeper.report.build import verdict_json, write_report
     from sweeper.results.folder import recorded_tracking
-    from sweeper.results.store import Uploader, is_uri
+    from sweeper.results.store import Uploader, is_uri, join
 
-    uri = args.dir if is_uri(args.dir) else None
-    args.dir = _local(args.dir)
     if args.json:
-        print(json.dumps(verdict_json(args.dir), indent=2, ensure_ascii=False))
+        print(json.dumps(verdict_json(folder), indent=2, ensure_ascii=False))
         return 0
-    up = Uploader(Path(args.dir), uri).baseline() if uri else None
-    rep = write_report(args.dir)
+    up = Uploader(folder, args.dir).baseline() if is_uri(args.dir) else None
+    rep = write_report(folder)
+    html: Path | str = rep.html
     if up is not None:
-        up.push()  # the report goes back beside the table
-        print(f"report uploaded to {uri}/report/")
+        up.push()  # the report goes back beside the table (the copy it was written in goes)
+        html = join(args.dir, rep.html.relative_to(folder).as_posix())
+        print(f"report uploaded to {args.dir.rstrip('/')}/report/")
     if rep.verdict is not None:
         print(rep.verdict.sentence)
         for w in rep.verdict.main.warnings:
             print(f"  warning: {w}")
-    print(f"report: {rep.html}  (and {rep.markdown.name}, {len(rep.figures)} figures)")
-    uri, experiment = recorded_tracking(args.dir, args.mlflow, args.mlflow_experiment)
+    print(f"report: {html}  (and {rep.markdown.name}, {len(rep.figures)} figures)")
+    uri, experiment = recorded_tracking(folder, args.mlflow, args.mlflow_experiment)
     if uri:
         from sweeper.integrations.mlflow import MlflowMirror
 
-        run = MlflowMirror(args.dir, uri, experiment).log_verdict()
+        run = MlflowMirror(folder, uri, experiment).log_verdict()
         print(f"mlflow: verdict logged to run {run} at {uri}")
     return 0
 
 
 def _export(args: argparse.Namespace) -> int:
     from sweeper.integrations.mlflow import MlflowMirror
+    from sweeper.results.store import readable
 
-    mirror = MlflowMirror(_local(args.dir), args.mlflow, args.mlflow_experiment)
-    n = mirror.sync(settle=0.0)
-    run = mirror.log_verdict()
+    with readable(args.dir) as folder:
+        mirror = MlflowMirror(folder, args.mlflow, args.mlflow_experiment)
+        n = mirror.sync(settle=0.0)
+        run = mirror.log_verdict()
     print(
         f"mlflow: {n} runs logged ({mirror.runs} in all) to experiment {mirror.experiment!r}"
         f" at {args.mlflow}; verdict on run {run}"
@@ -229,19 +236,20 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import signal
+
     from sweeper.report.live import make_server
     from sweeper.results.store import followed
 
-    folder, pull = followed(args.dir)
-    server = make_server(folder, host=args.host, port=args.port, every=args.every, pull=pull)
-    host, port = str(server.server_address[0]), int(server.server_address[1])
-    print(f"serving the live report of {args.dir} at http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill PID` ends it as Ctrl-C does
+    with contextlib.suppress(KeyboardInterrupt), followed(args.dir) as (folder, pull):
+        server = make_server(folder, host=args.host, port=args.port, every=args.every, pull=pull)
+        host, port = str(server.server_address[0]), int(server.server_address[1])
+        print(f"serving the live report of {args.dir} at http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
+        try:
+            server.serve_forever()
+        finally:
+            server.server_close()
     return 0
 
 
@@ -249,16 +257,17 @@ def _dashboard(args: argparse.Namespace) -> int:
     from sweeper.integrations.dashboard import run_dashboard
     from sweeper.results.store import followed
 
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how it ends
-        folder, pull = followed(args.dir)
+    with contextlib.suppress(KeyboardInterrupt), followed(args.dir) as (folder, pull):  # Ctrl-C ends it
         run_dashboard(folder, host=args.host, port=args.port, every=args.every, pull=pull)
     return 0
 
 
 def _components(args: argparse.Namespace) -> int:
     from sweeper.results.components import describe
+    from sweeper.results.store import readable
 
-    sys.stdout.write(describe(_local(args.dir), args.trial))
+    with readable(args.dir) as folder:
+        sys.stdout.write(describe(folder, args.trial))
     return 0
 
 

@@ -8,7 +8,8 @@ Every other module reads and writes a local folder. For a URI:
   second each file that changed is put (one PUT is atomic on object storage, so readers never see
   half a part), and files the folder dropped (parts folded by compaction) are removed after their
   replacement is up. A killed driver loses at most the last second of parts, as on a local disk.
-- the read commands (``status``, ``table``, ``report``, ``load``, ...) read a fresh local copy.
+- the read commands (``status``, ``table``, ``report``, ``load``, ...) read a fresh local copy,
+  removed when the read ends (:func:`readable`, :func:`followed`: a :class:`Replica` in a ``with``).
 
 The driver lock on object storage: there are no locks there, so the rule is the heartbeat.
 A launch refuses a URI whose ``driver.json`` says ``running`` with a heartbeat younger than
@@ -29,6 +30,7 @@ import contextlib
 import datetime as dt
 import os
 import re
+import shutil
 import sys
 import tempfile
 import threading
@@ -151,8 +153,6 @@ def put_folder(folder: Path, uri: str, env: tuple[tuple[str, str], ...] = ()) ->
 
 def fetch(uri: str, target: Path, env: tuple[tuple[str, str], ...] = ()) -> None:
     """Copy the file or folder at ``uri`` to ``target``: made whole beside it, then renamed into place."""
-    import shutil
-
     from pyarrow import fs
 
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -195,17 +195,27 @@ def download(uri: str, folder: Path) -> bool:
     return True
 
 
-def local_copy(uri: str) -> Path:
-    """A fresh local copy of the experiment folder at ``uri``, for the commands that only read."""
-    return Replica(uri).pull().folder
-
-
-def followed(path: str) -> tuple[str, Callable[[], None] | None]:
-    """A results folder to watch: ``path`` itself, or a local copy of a URI and what refreshes it."""
+@contextlib.contextmanager
+def readable(path: str | Path) -> Iterator[Path]:
+    """The results folder ``path`` to read in the block: itself, or a fresh local copy of a URI,
+    removed when the block ends (an error and Ctrl-C included)."""
     if not is_uri(path):
-        return path, None
-    replica = Replica(path).pull()
-    return str(replica.folder), replica.refresh
+        yield Path(path)
+        return
+    with Replica(str(path)) as replica:
+        yield replica.pull().folder
+
+
+@contextlib.contextmanager
+def followed(path: str) -> Iterator[tuple[str, Callable[[], None] | None]]:
+    """A results folder to watch in the block: ``path`` itself, or a local copy of a URI and what
+    refreshes it, removed when the block ends."""
+    if not is_uri(path):
+        yield path, None
+        return
+    with Replica(path) as replica:
+        replica.pull()
+        yield str(replica.folder), replica.refresh
 
 
 class Replica:
@@ -213,16 +223,34 @@ class Replica:
     ``sweeper dashboard`` on a URI): each :meth:`pull` gets what changed and drops what the bucket
     dropped (parts folded by compaction). Each file is written whole beside its place and renamed,
     so a reader never sees half a part; files this copy did not bring (a rendered report, the
-    dashboard's journal) are left alone. ``artifacts/`` stays in the bucket: no view reads it."""
+    dashboard's journal) are left alone. ``artifacts/`` stays in the bucket: no view reads it.
+
+    The copy lives in a temporary folder of its own until :meth:`close`, which a ``with`` block
+    calls at its end."""
 
     def __init__(self, uri: str):
         self.uri = uri.rstrip("/")
         self.remote, self.path = _filesystem(self.uri)
-        self.folder = Path(tempfile.mkdtemp(prefix="sweeper-read-")) / self.uri.rsplit("/", 1)[-1]
-        self.folder.mkdir()
-        (self.folder / COPY_OF).write_text(self.uri + "\n", encoding="utf-8")
+        self._root = Path(tempfile.mkdtemp(prefix="sweeper-read-"))
+        self.folder = self._root / self.uri.rsplit("/", 1)[-1]
+        try:
+            self.folder.mkdir()
+            (self.folder / COPY_OF).write_text(self.uri + "\n", encoding="utf-8")
+        except BaseException:
+            self.close()
+            raise
         self._got: dict[str, tuple[int, int]] = {}  # relative path -> (size, mtime_ns) in the bucket
         self._warned = False
+
+    def __enter__(self) -> Replica:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Remove the copy."""
+        shutil.rmtree(self._root, ignore_errors=True)
 
     def pull(self) -> Replica:
         from pyarrow import fs

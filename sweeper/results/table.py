@@ -355,23 +355,24 @@ def take_in(folder: Path) -> int:
 def load(path: str | Path) -> pd.DataFrame:
     """The trial table of a results folder (``DIR`` or ``DIR/trials``) as a pandas DataFrame.
 
-    One row per replicate, sorted by trial then replicate. ``path`` may be a URI (``s3://...``).
+    One row per replicate, sorted by trial then replicate. ``path`` may be a URI (``s3://...``): its
+    table is read from a local copy that is removed before this returns.
     """
-    from sweeper.results.store import is_uri, local_copy
+    from sweeper.results.store import readable
 
-    folder = local_copy(str(path)) if is_uri(path) else Path(path)
-    if (folder / TRIALS).is_dir():
-        folder = folder / TRIALS
-    if not folder.is_dir():
-        check_results_folder(path)  # names the folder meant, when this is not one
-        raise SweeperError(f"{path}: no trial table here (expected a results folder with {TRIALS}/)")
-    import pandas as pd
-    import pyarrow as pa
+    with readable(path) as folder:
+        if (folder / TRIALS).is_dir():
+            folder = folder / TRIALS
+        if not folder.is_dir():
+            check_results_folder(path)  # names the folder meant, when this is not one
+            raise SweeperError(f"{path}: no trial table here (expected a results folder with {TRIALS}/)")
+        import pandas as pd
+        import pyarrow as pa
 
-    check_table(folder)
-    # Nullable integers: an int variable that is inactive in some trials stays int, not float.
-    table = read_folder(folder, ordered=True)  # sorted by trial, replicate (in Arrow: 0.4 s of 3 saved)
-    return table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+        check_table(folder)
+        # Nullable integers: an int variable that is inactive in some trials stays int, not float.
+        table = read_folder(folder, ordered=True)  # sorted by trial, replicate (in Arrow: 0.4 s of 3 saved)
+        return table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
 
 
 EXPERIMENT_JSON = "experiment.json"

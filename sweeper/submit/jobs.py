@@ -271,11 +271,12 @@ def folder_status(folder: str) -> str:
     the cluster job behind it when it was submitted; a submitted job whose driver has not started
     yet has no results to read, and says so."""
     from sweeper.results.status import experiment_status, format_status
-    from sweeper.results.store import is_uri, local_copy
+    from sweeper.results.store import readable
 
     cluster = status_line(folder)
     try:
-        text = format_status(experiment_status(local_copy(folder) if is_uri(folder) else folder))
+        with readable(folder) as path:
+            text = format_status(experiment_status(path))
     except SweeperError:
         if cluster is None:
             raise

@@ -170,7 +170,7 @@ def test_ray_workers_put_their_artifacts_in_the_bucket_and_a_killed_driver_resum
     import sweeper
     from sweeper.results.components import load_components
     from sweeper.results.history import load_history
-    from sweeper.results.store import local_copy
+    from sweeper.results.store import readable
 
     uri, prefix = "s3://sweeps/team/ray", "team/ray/live/"
     log, gate = tmp_path / "log", tmp_path / "gate"
@@ -240,15 +240,15 @@ def test_ray_workers_put_their_artifacts_in_the_bucket_and_a_killed_driver_resum
     assert body.startswith(f"{row.x} {row.y} {row.seed}\nscaled by 2\n")  # the job's output ...
     assert '"n": 7' in body and "sweeper-results-" not in body  # ... read from the bucket, not staging
 
-    folder = local_copy(f"{uri}/live")
-    models = load_components(folder).query("name == 'model' and role == 'output'")
+    with readable(f"{uri}/live") as folder:
+        models = load_components(folder).query("name == 'model' and role == 'output'")
+        steps = load_history(folder).drop_duplicates(["trial", "replicate", "step"])
     # every run has its link, those the first driver recorded just before its SIGKILL included
     assert len(models) == RUNS
     assert set(zip(models["trial"], models["replicate"], strict=True)) == set(
         zip(after["trial"], after["replicate"], strict=True)
     )
     assert all(u.startswith(f"{uri}/live/artifacts/trial-") for u in models["uri"]), models["uri"].tolist()
-    steps = load_history(folder).drop_duplicates(["trial", "replicate", "step"])
     assert len(steps) == 3 * RUNS  # every run's learning curve, through the driver
 
 
@@ -390,7 +390,7 @@ def test_a_uri_only_fsspec_opens_holds_a_sweep_and_its_resume(monkeypatch):
     import sweeper
     from sweeper.errors import SweeperError
     from sweeper.results.status import experiment_status, format_status
-    from sweeper.results.store import local_copy
+    from sweeper.results.store import readable
     from tests.conftest import sweep_spec
 
     uri = "memory://sweeps/fs"
@@ -403,7 +403,8 @@ def test_a_uri_only_fsspec_opens_holds_a_sweep_and_its_resume(monkeypatch):
         assert [p for p in memory.find("/sweeps/fs/t/trials") if p.endswith(".parquet")]
         table = sweeper.load(f"{uri}/t")
         assert len(table) == 12 and not table.duplicated(["trial", "replicate"]).any()
-        text = format_status(experiment_status(local_copy(f"{uri}/t")))
+        with readable(f"{uri}/t") as folder:
+            text = format_status(experiment_status(folder))
         assert text.startswith(f"t: finished  ({uri}/t)") and "runs: 12/12" in text, text
         again = sweeper.launch(spec, results=uri, backend="local", progress=False)
         assert again.stats.runs_done == 12 and again.stats.runs_before == 12  # resumed: nothing rerun

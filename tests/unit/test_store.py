@@ -7,12 +7,13 @@ import datetime as dt
 import json
 import os
 import socket
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from sweeper.errors import SweeperError
-from sweeper.results.store import COPY_OF, Replica, Uploader, storage_env
+from sweeper.results.store import COPY_OF, Replica, Uploader, readable, storage_env
 from sweeper.run.objective import execute
 from sweeper.run.types import Run, RunContext
 
@@ -23,14 +24,21 @@ def makes_a_model(x: float, seed: int, trial, config: str) -> dict[str, float]:
     return {"loss": x}
 
 
-def test_a_replica_follows_the_uri_and_leaves_its_own_files_alone(tmp_path):
+def test_a_replica_follows_the_uri_and_leaves_its_own_files_alone(tmp_path, monkeypatch):
     remote = tmp_path / "bucket" / "exp"
     (remote / "trials").mkdir(parents=True)
     (remote / "artifacts" / "trial-0").mkdir(parents=True)
     (remote / "experiment.json").write_text("{}")
     (remote / "trials" / "a.parquet").write_bytes(b"a")
     (remote / "artifacts" / "trial-0" / "big.bin").write_bytes(b"x" * 10)
-    replica = Replica(remote.as_uri()).pull()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    with Replica(remote.as_uri()) as replica:
+        _follows(replica.pull(), remote)
+    assert not list((tmp_path / "tmp").iterdir())  # the copy goes with its block
+
+
+def _follows(replica: Replica, remote: Path) -> None:
     copy = replica.folder
     assert (copy / "trials" / "a.parquet").read_bytes() == b"a"
     assert not (copy / "artifacts").exists()  # no view reads artifacts: they stay in the bucket
@@ -44,9 +52,12 @@ def test_a_replica_follows_the_uri_and_leaves_its_own_files_alone(tmp_path):
     assert (copy / "report" / "index.html").read_text() == "mine"
 
 
-def test_a_replica_of_an_empty_prefix_says_so(tmp_path):
-    with pytest.raises(SweeperError, match="no results there"):
-        Replica((tmp_path / "nothing").as_uri()).pull()
+def test_a_replica_of_an_empty_prefix_says_so_and_leaves_no_copy(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    with pytest.raises(SweeperError, match="no results there"), readable((tmp_path / "nothing").as_uri()):
+        pass
+    assert not list((tmp_path / "tmp").iterdir())
 
 
 def test_a_copy_of_a_uri_reads_a_fresh_heartbeat_as_running_even_from_this_host(tmp_path):
