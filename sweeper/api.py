@@ -38,7 +38,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class SweepResult:
-    """A finished (or stopped) sweep: where its results are, and quick ways to read them."""
+    """A finished (or stopped) sweep: where its results are, and quick ways to read them.
+
+    With results on object storage (``results="s3://..."``) ``path`` is the launch's local staging
+    copy, which was uploaded in full: it stays for this Python process, so ``table`` and ``best``
+    read it, and is removed when the process exits. Read the URI (``sweeper.load(uri)``) after that.
+    """
 
     spec: Experiment
     path: Path

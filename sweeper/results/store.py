@@ -11,6 +11,10 @@ Every other module reads and writes a local folder. For a URI:
 - the read commands (``status``, ``table``, ``report``, ``load``, ...) read a fresh local copy,
   removed when the read ends (:func:`readable`, :func:`followed`: a :class:`Replica` in a ``with``).
 
+The staging copy outlives its launch, for ``SweepResult.path`` to read, and is removed when the
+process exits once all of it is up; a copy whose last upload failed holds runs the URI lacks, so it
+stays and the error names it (:func:`staged`).
+
 The driver lock on object storage: there are no locks there, so the rule is the heartbeat.
 A launch refuses a URI whose ``driver.json`` says ``running`` with a heartbeat younger than
 ``FRESH_S`` (the uploader refreshes it there every 2 s while the driver's process lives, even
@@ -26,6 +30,7 @@ storage variables (:func:`storage_env`), which travel with the run's context, se
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime as dt
 import os
@@ -39,7 +44,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from sweeper.errors import SweeperError
+from sweeper.errors import StorageError, SweeperError
 
 URI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 EVERY_S = 1.0
@@ -427,18 +432,42 @@ def _push_order(item: tuple[str, tuple[int, int]]) -> tuple[int, str]:
 def staged(uri: str, name: str, check: Callable[[Path, str], None]) -> Iterator[Uploader]:
     """A local folder ``<root>/name`` that mirrors ``uri/name``: downloaded first, then streamed up by
     the uploader yielded (its ``folder``). ``check(folder, uri)`` runs on what was downloaded before
-    anything is written (the lock rule)."""
+    anything is written (the lock rule).
+
+    The folder outlives the block, for the launch's result to read (``SweepResult.path``), and is
+    removed when this process exits, once the uploader's last push put all of it up. When that push
+    fails the folder holds runs the URI may lack: it stays, and the :class:`StorageError` raised
+    names it."""
     target = join(uri, name)
     root = Path(tempfile.mkdtemp(prefix="sweeper-results-"))
     folder = root / name
-    had = download(target, folder)
-    if had:
-        check(folder, target)
-        print(f"sweeper: resuming from {target}", file=sys.stderr)
-    folder.mkdir(parents=True, exist_ok=True)
-    up = Uploader(folder, target).start(already_up=had)
+    try:
+        had = download(target, folder)
+        if had:
+            check(folder, target)
+            print(f"sweeper: resuming from {target}", file=sys.stderr)
+        folder.mkdir(parents=True, exist_ok=True)
+        up = Uploader(folder, target).start(already_up=had)
+    except BaseException:  # nothing was written here yet: the URI has all of it
+        shutil.rmtree(root, ignore_errors=True)
+        raise
     try:
         yield up
     finally:
+        _finish(up, root)
+
+
+def _finish(up: Uploader, root: Path) -> None:
+    """End ``up``'s upload of the staging copy in ``root``: removed at exit when all of it is up,
+    kept and named when not."""
+    try:
         up.close()
-        up.release()
+    except Exception as exc:  # pyarrow's OSError, or whatever an fsspec file system raises
+        raise StorageError(
+            f"{up.uri}: the last upload failed ({exc}), so it may lack the last runs: every recorded run"
+            f" is kept in {up.folder} (the local staging copy, left in place)"
+            f"\n  fix: check the credentials and endpoint, copy that folder to {up.uri} (for S3:"
+            f" aws s3 sync {up.folder} {up.uri} --exclude driver.lock), then resume with the same launch"
+        ) from None
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    up.release()

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,8 +26,14 @@ boto3 = pytest.importorskip("boto3", reason="needs boto3 and moto[server] (pip i
 
 
 @pytest.fixture
-def s3(monkeypatch, tmp_path):
+def s3(moto):
     """A moto S3 server on 127.0.0.1 with a bucket; the AWS variables point pyarrow and boto3 at it."""
+    return moto[0]
+
+
+@pytest.fixture
+def moto(monkeypatch, tmp_path):
+    """The s3 fixture's client and its server's process (a test that stops the bucket answering)."""
     exe = Path(sys.executable).with_name("moto_server")
     if not exe.exists():
         pytest.skip("needs moto[server] (pip install -e '.[test]')")
@@ -57,7 +64,7 @@ def s3(monkeypatch, tmp_path):
             return False
 
     wait_for(bucket, "moto's S3 server", 120)
-    yield client
+    yield client, proc
     proc.terminate()
     proc.wait(timeout=30)
 
@@ -418,3 +425,92 @@ def test_a_uri_only_fsspec_opens_holds_a_sweep_and_its_resume(monkeypatch):
     with pytest.raises(SweeperError, match=r"memory://x/y: pyarrow.fs cannot open memory:// URIs") as err:
         sweeper.load("memory://x/y")
     assert "fix: pip install fsspec" in str(err.value)
+
+
+def copies(temp: Path) -> list[str]:
+    """The local copies of a URI left in the temporary folder ``temp``."""
+    return sorted(p.name for p in temp.iterdir() if p.name.startswith(("sweeper-read-", "sweeper-results-")))
+
+
+@pytest.fixture
+def temp(tmp_path, monkeypatch) -> Path:
+    """This test's own temporary folder, for this process and its children: a copy another test or
+    process leaves in the system's is not this one's."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setenv("TMPDIR", str(folder))
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+@pytest.mark.timeout(300)
+def test_local_copies_of_a_uri_last_as_long_as_their_use(tmp_path, s3, temp):
+    """launch's staging copy serves SweepResult until the process exits, then goes; load and the read
+    commands (serve on SIGTERM included) leave no copy, nor does a read that fails."""
+    import sweeper
+    from sweeper.errors import SweeperError
+    from tests.conftest import sweep_spec
+
+    uri = "s3://sweeps/copies"
+    child = (
+        "import json, sys, sweeper\n"
+        "spec = sweeper.load_spec(json.loads(sys.argv[1]), root=sys.argv[2])\n"
+        "r = sweeper.launch(spec, results=sys.argv[3], backend='local', progress=False)\n"
+        "assert r.path.is_dir() and len(r.table) == 12 and r.best is not None, r.path\n"
+        "print(r.path)\n"
+    )
+    argv = [sys.executable, "-c", child, json.dumps(sweep_spec()), str(Path(__file__).parents[1]), uri]
+    launched = subprocess.run(argv, capture_output=True, text=True, timeout=240)
+    assert launched.returncode == 0, launched.stderr
+    staging = Path(launched.stdout.strip().splitlines()[-1])
+    assert staging.is_relative_to(temp) and not staging.exists()  # it served r.table, then went at exit
+    assert copies(temp) == []
+
+    assert len(sweeper.load(f"{uri}/t")) == 12
+    with pytest.raises(SweeperError, match="no results there"):
+        sweeper.load(f"{uri}/nothing")
+    assert copies(temp) == []
+    for command in ("status", "table", "report", "errors", "components"):
+        done = cli(command, f"{uri}/t")
+        assert done.returncode == 0, f"{command}: {done.stderr}"
+        assert copies(temp) == [], command
+    assert f"report: {uri}/t/report/index.html" in cli("report", f"{uri}/t").stdout
+    assert cli("table", f"{uri}/nothing").returncode == 2 and copies(temp) == []
+
+    argv = [sys.executable, "-m", "sweeper", "serve", f"{uri}/t", "--port", "0"]
+    serve = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    try:
+        listening(serve)
+        assert [c.startswith("sweeper-read-") for c in copies(temp)] == [True]  # its copy, while it serves
+    finally:
+        serve.terminate()  # SIGTERM: `kill PID`
+        assert serve.wait(timeout=30) == 0
+        if serve.stdout is not None:
+            serve.stdout.close()
+    assert copies(temp) == []
+
+
+@pytest.mark.timeout(300)
+def test_a_staging_copy_whose_last_upload_failed_stays_with_every_run(tmp_path, moto, temp):
+    """The bucket stops answering mid-sweep: the sweep ends, its last upload fails, and the error
+    names the staging copy, which stays (not removed at exit) and holds every run."""
+    import re
+
+    import sweeper
+
+    s3, server = moto
+    driver, _, gate = start(tmp_path, "--results", "s3://sweeps/down", pause_at=8)
+    wait_for(lambda: [k for k in keys(s3, "down/live/trials/") if k.endswith(".parquet")], "a part")
+    server.terminate()
+    server.wait(timeout=30)
+    gate.unlink()
+    assert driver.wait(timeout=240) == 2
+    err = (tmp_path / "driver.err").read_text()
+    assert "s3://sweeps/down/live: the last upload failed" in err, err
+    kept = re.search(r"every recorded run is kept in (\S+) \(the local staging copy", err)
+    assert kept, err
+    staging = Path(kept.group(1))
+    assert staging.is_relative_to(temp) and copies(temp) == [staging.parent.name]
+    table = sweeper.load(staging)
+    assert len(table) == RUNS and not table.duplicated(["trial", "replicate"]).any()
+    assert (table["status"] == "complete").all()

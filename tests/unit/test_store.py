@@ -3,17 +3,20 @@ that follows a results URI, and runs that put their artifacts and read declared 
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import json
 import os
+import shutil
 import socket
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from sweeper.errors import SweeperError
-from sweeper.results.store import COPY_OF, Replica, Uploader, readable, storage_env
+from sweeper.errors import StorageError, SweeperError
+from sweeper.results.store import COPY_OF, Replica, Uploader, readable, staged, storage_env
 from sweeper.run.objective import execute
 from sweeper.run.types import Run, RunContext
 
@@ -58,6 +61,65 @@ def test_a_replica_of_an_empty_prefix_says_so_and_leaves_no_copy(tmp_path, monke
     with pytest.raises(SweeperError, match="no results there"), readable((tmp_path / "nothing").as_uri()):
         pass
     assert not list((tmp_path / "tmp").iterdir())
+
+
+def _staged_sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, list[object]]:
+    """A file:// bucket, the temporary folder in tmp_path, and the removals registered for exit (not
+    run; anything else registered meanwhile, pyarrow's S3 finalizer on its import, is)."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    at_exit: list[object] = []
+    register = atexit.register
+
+    def removal(call: Any, *args: Any, **kw: Any) -> Any:
+        if call is not shutil.rmtree:
+            return register(call, *args, **kw)
+        at_exit.append((call, *args, kw))
+        return call
+
+    monkeypatch.setattr(atexit, "register", removal)
+    return (tmp_path / "bucket").as_uri(), at_exit
+
+
+def test_a_staging_copy_all_up_outlives_its_block_and_goes_at_exit(tmp_path, monkeypatch):
+    uri, at_exit = _staged_sweep(tmp_path, monkeypatch)
+    with staged(uri, "exp", lambda folder, uri: None) as up:
+        (up.folder / "experiment.json").write_text("{}")
+    assert (up.folder / "experiment.json").is_file()  # SweepResult.path reads it after the launch
+    assert (tmp_path / "bucket" / "exp" / "experiment.json").read_text() == "{}"
+    [(remove, root, kw)] = at_exit
+    remove(root, **kw)
+    assert not list((tmp_path / "tmp").iterdir())
+
+
+def test_a_staging_copy_whose_last_upload_fails_stays_and_is_named(tmp_path, monkeypatch):
+    uri, at_exit = _staged_sweep(tmp_path, monkeypatch)
+
+    def refused(self: Uploader) -> None:
+        raise OSError("AWS Error NETWORK_CONNECTION")
+
+    with (
+        pytest.raises(StorageError, match="the last upload failed") as err,
+        staged(uri, "exp", lambda folder, uri: None) as up,
+    ):
+        (up.folder / "experiment.json").write_text("{}")
+        monkeypatch.setattr(Uploader, "push", refused)
+    assert f"every recorded run is kept in {up.folder}" in str(err.value)
+    assert f"aws s3 sync {up.folder} {uri}/exp" in str(err.value)
+    assert (up.folder / "experiment.json").is_file() and not at_exit
+
+
+def test_a_refused_staging_leaves_no_copy(tmp_path, monkeypatch):
+    uri, at_exit = _staged_sweep(tmp_path, monkeypatch)
+    (tmp_path / "bucket" / "exp").mkdir(parents=True)
+    (tmp_path / "bucket" / "exp" / "experiment.json").write_text("{}")
+
+    def live(folder: Path, uri: str) -> None:
+        raise SweeperError("is being run by another sweeper driver")
+
+    with pytest.raises(SweeperError, match="another sweeper driver"), staged(uri, "exp", live):
+        pass
+    assert not list((tmp_path / "tmp").iterdir()) and not at_exit
 
 
 def test_a_copy_of_a_uri_reads_a_fresh_heartbeat_as_running_even_from_this_host(tmp_path):
