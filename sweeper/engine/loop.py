@@ -442,7 +442,6 @@ class Engine:
             "replicate": o.replicate,
             "seed": self.seeds[o.replicate],
             **self.factor_seeds[o.replicate],
-            "status": o.status,
             "stage": self.stage,
         }
         row.update(params)
@@ -450,14 +449,7 @@ class Engine:
             if name in row:
                 row[name] = str(row[name])
         row.update(o.metrics)
-        row.update(
-            started_at=int(o.started * 1e6),
-            ended_at=int(o.ended * 1e6),
-            duration_s=o.ended - o.started,
-            node=o.node,
-            attempt=o.attempt,
-            error=o.error,
-        )
+        row.update(o.columns())
         return row
 
 

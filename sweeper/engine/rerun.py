@@ -178,15 +178,7 @@ def _record(folder: Path, spec: Experiment, recorded: dict[str, Any], outcome: O
     row = {k: v for k, v in recorded.items() if not k.startswith("_")}
     for m in spec.metrics:
         row[m.name] = outcome.metrics.get(m.name)
-    row.update(
-        status=outcome.status,
-        started_at=int(outcome.started * 1e6),
-        ended_at=int(outcome.ended * 1e6),
-        duration_s=outcome.ended - outcome.started,
-        node=outcome.node,
-        attempt=outcome.attempt,
-        error=outcome.error,
-    )
+    row.update(outcome.columns())
     schema = trial_schema(spec)
     lock = DriverLock(folder).acquire()
     try:

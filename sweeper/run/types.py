@@ -88,6 +88,18 @@ class Outcome:
     history: list[Any] | None = None  # reports that had no channel to the driver (sweeper.run.runtime)
     components: list[Any] | None = None  # output components the run logged
 
+    def columns(self) -> dict[str, Any]:
+        """How the run went, as the trial table's columns (the sweep's rows and a rerun's alike)."""
+        return {
+            "status": self.status,
+            "started_at": int(self.started * 1e6),
+            "ended_at": int(self.ended * 1e6),
+            "duration_s": self.ended - self.started,
+            "node": self.node,
+            "attempt": self.attempt,
+            "error": self.error,
+        }
+
 
 class MetricError(ValueError):
     """One run's metric cannot be stored (an int beyond a float's range): that run fails, the sweep
