@@ -125,8 +125,8 @@ def _cancel(args: argparse.Namespace) -> int:
 def _job(args: argparse.Namespace) -> int:
     from sweeper.submit.job_entry import run_job
 
-    _print_summary(run_job(args.sweep_file, args.results, upload_every=args.upload_every))
-    return 0
+    # the launch's exit code, so that a sweep none of whose runs completed is a FAILED Ray job
+    return _print_summary(run_job(args.sweep_file, args.results, upload_every=args.upload_every))
 
 
 def _status(args: argparse.Namespace) -> int:

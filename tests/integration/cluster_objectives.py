@@ -16,6 +16,10 @@ def slow_quadratic(x: float, y: int, seed: int, pause: float = 0.3) -> dict[str,
     return {"loss": (x - 0.5) ** 2 + (y - 2) ** 2 + (seed % 1000) / 1e6}
 
 
+def always_fails(x: float, y: int, seed: int, pause: float = 0.3) -> dict[str, float]:
+    raise ValueError(f"no loss for x={x}")
+
+
 def write_sweep(folder: Path, *, name: str, trials: int, pause: float, extra: str = "") -> Path:
     """``folder/sweep.yaml`` over slow_quadratic (2 replicates, seed 3) plus ``extra`` YAML."""
     folder.mkdir(parents=True)

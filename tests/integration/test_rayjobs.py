@@ -132,6 +132,22 @@ def test_submit_runs_the_sweep_on_the_cluster(tmp_path: Path, ray_head: str) -> 
     assert "rayjob: 5 trials, 10 runs" in logs
 
 
+def test_a_job_none_of_whose_runs_completed_ends_failed(tmp_path: Path, ray_head: str) -> None:
+    """As a local launch exits 1 when every run failed, so does the job's driver: Ray says FAILED."""
+    sweep = write_sweep(tmp_path / "project", "rayjob-broken", trials=2, pause=0.0)
+    sweep.write_text(sweep.read_text().replace("slow_quadratic", "always_fails"))
+    results = tmp_path / "results"
+    done = cli("launch", str(sweep), "--submit", ray_head, "--results", str(results), "--wait", cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "FAILED" in done.stdout, done.stdout
+    df = sweeper.load(results / "rayjob-broken")
+    assert len(df) == 4 and set(df["status"]) == {"failed"}
+    assert df["error"].str.contains("no loss for x=").all()
+    sub = record.load(results / "rayjob-broken")
+    assert sub is not None
+    assert "no run completed" in rayjobs.client(ray_head).get_job_logs(sub.job_id)
+
+
 def test_results_to_a_uri_are_uploaded(tmp_path: Path, ray_head: str) -> None:
     sweep = write_sweep(tmp_path / "project", "to-uri", trials=3, pause=0.0)
     bucket = tmp_path / "bucket"
