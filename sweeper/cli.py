@@ -49,10 +49,7 @@ def _launch(args: argparse.Namespace) -> int:
         profile=args.profile,
         mlflow=args.mlflow,
     )
-    from sweeper.results.store import is_uri, join
-
-    # on a URI, sweep.path is the driver's local staging copy: name the bucket instead
-    return _print_summary(sweep, join(args.results, sweep.spec.name) if is_uri(args.results) else None)
+    return _print_summary(sweep, args.results)
 
 
 def _wants_cluster(args: argparse.Namespace) -> bool:
@@ -126,7 +123,7 @@ def _job(args: argparse.Namespace) -> int:
     from sweeper.submit.job_entry import run_job
 
     # the launch's exit code, so that a sweep none of whose runs completed is a FAILED Ray job
-    return _print_summary(run_job(args.sweep_file, args.results, upload_every=args.upload_every))
+    return _print_summary(run_job(args.sweep_file, args.results), args.results)
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -136,13 +133,16 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_summary(sweep: SweepResult, shown: str | None = None) -> int:
-    """Print what the sweep did (its folder named as ``shown`` when given); the exit code: 1 when no
-    run completed, else 0."""
+def _print_summary(sweep: SweepResult, results: str) -> int:
+    """Print what the sweep launched into ``results`` did; the exit code: 1 when no run completed,
+    else 0."""
     from sweeper.engine.progress import summary
+    from sweeper.results.store import is_uri, join
 
     s = sweep.stats
-    print("\n".join(summary(s, sweep.spec.name, sweep.table, sweep.best, shown or sweep.path)))
+    # on a URI, sweep.path is the driver's local staging copy: name the bucket instead
+    shown = join(results, sweep.spec.name) if is_uri(results) else sweep.path
+    print("\n".join(summary(s, sweep.spec.name, sweep.table, sweep.best, shown)))
     if s.runs_done and not (s.counts.get("complete", 0) or s.counts.get("pruned", 0)):
         print(f"no run completed: every one of the {s.runs_done} runs failed (exit code 1)", file=sys.stderr)
         return 1
@@ -408,9 +408,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("job", help="what a Ray Job runs on the cluster (launch --submit starts it)")
     p.add_argument("sweep_file", help="the sweep file, in the job's working directory")
     p.add_argument("--results", required=True, help="a path the cluster writes, or a URI (s3://, gs://)")
-    _seconds(
-        p, "--upload-every", 30.0, "with a URI: seconds between uploads of the results folder (default 30)"
-    )
     p.set_defaults(handler=_job)
     return parser
 
