@@ -1098,16 +1098,8 @@ def million(n: int, n_small: int, grid_side: int, tmp: str, n_kill: int = 0) -> 
         print(f"sweeper.load of the {load['rows']:,}-row table: {load['load_s']:.2f} s (fresh process)")
     # Killed half-way: what a reader sees meanwhile, then the resume's first new run.
     root = tempfile.mkdtemp(dir=tmp)
-    killed = measure(
-        "sweeper",
-        name="bench-kill",
-        n=n_kill,
-        method="random",
-        objective="quadratic",
-        seconds=0,
-        results=root,
-        kill_at_rows=n_kill // 2,
-    )
+    sweep = {"name": "bench-kill", "n": n_kill, "method": "random", "objective": "quadratic", "seconds": 0}
+    killed = measure("sweeper", **sweep, results=root, kill_at_rows=n_kill // 2)
     reads = [r for r in killed.get("reads", []) if "rows" in r]
     if reads:
         worst = max(reads, key=lambda r: r["read_s"])
@@ -1133,19 +1125,9 @@ def million(n: int, n_small: int, grid_side: int, tmp: str, n_kill: int = 0) -> 
         if "error" not in alone:
             print(f"Ray alone, just before the resume: ray.init {alone['ray_init']:.2f} s")
         for backend, where in (("ray", root), ("local", copies["local"])):
-            resumed = measure(
-                "sweeper",
-                "--profile",
-                name="bench-kill",
-                n=n_kill,
-                method="random",
-                objective="quadratic",
-                seconds=0,
-                backend=backend,
-                results=where,
-            )
+            resumed = measure("sweeper", "--profile", **sweep, backend=backend, results=where)
             _show_resume(f"{backend} backend", resumed, at)
-        _resume_joined(copies["joined"], n_kill, at)
+        _resume_joined(copies["joined"], sweep, at)
     else:
         print(f"kill run: {killed.get('error')}")
     grid = measure(
@@ -1168,7 +1150,7 @@ def million(n: int, n_small: int, grid_side: int, tmp: str, n_kill: int = 0) -> 
         )
 
 
-def _resume_joined(where: str, n_kill: int, at: int) -> None:
+def _resume_joined(where: str, sweep: dict[str, Any], at: int) -> None:
     """The killed sweep resumed by a driver that joins a running Ray (``$RAY_ADDRESS``), as on a
     cluster, where Ray outlives the driver that was killed: the join is part of the launch."""
     cluster_tmp = tempfile.mkdtemp(prefix="r", dir="/tmp")  # Ray's socket paths must stay short
@@ -1178,17 +1160,9 @@ def _resume_joined(where: str, n_kill: int, at: int) -> None:
         print(f"resume after SIGKILL (joining a running Ray): its node failed to start: {exc}")
         return
     try:
+        pids = [p.pid for p in procs]
         resumed = measure(
-            "sweeper",
-            "--profile",
-            nodes=[p.pid for p in procs],
-            name="bench-kill",
-            n=n_kill,
-            method="random",
-            objective="quadratic",
-            seconds=0,
-            results=where,
-            env={"RAY_ADDRESS": address},
+            "sweeper", "--profile", **sweep, nodes=pids, results=where, env={"RAY_ADDRESS": address}
         )
     finally:
         stop_nodes(procs)
