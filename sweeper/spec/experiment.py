@@ -1,8 +1,9 @@
 """The experiment as the rest of sweeper reads it: frozen dataclasses, built from a validated spec.
 
 Everything downstream (search, engine, results, analysis) reads these and never the raw YAML. The
-file format and its rules live in :mod:`sweeper.spec.schema` and its blocks; :mod:`sweeper.spec.model`
-reads a file or a dict through them and builds these. No pydantic here: importing sweeper stays cheap.
+file format lives in :mod:`sweeper.spec.schema`, the rules across its keys in :mod:`sweeper.spec.rules`;
+:mod:`sweeper.spec.model` reads a file or a dict through them and builds these. No pydantic here:
+importing sweeper stays cheap.
 """
 
 from __future__ import annotations
@@ -313,7 +314,7 @@ class Experiment:
         raise KeyError(name)
 
 
-# method -> the options each accepts (the keyword arguments of its Optuna pruner; schema.py's models)
+# method -> the options each accepts (keyword arguments of its Optuna pruner); schema.py builds its models
 PRUNERS: dict[str, tuple[str, ...]] = {
     "median": ("n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials"),
     "percentile": ("percentile", "n_startup_trials", "n_warmup_steps", "interval_steps", "n_min_trials"),

@@ -44,7 +44,7 @@ from sweeper.spec.experiment import (
 )
 
 if TYPE_CHECKING:
-    from sweeper.spec import compare, resources, schema
+    from sweeper.spec import schema
 
 __all__ = [
     "COMMAND_FIELDS",
@@ -114,11 +114,13 @@ def parse_spec(
     """Validate spec data (every mistake at once, in file order) and build the Experiment from it."""
     from pydantic import ValidationError
 
-    from sweeper.spec import schema
+    from sweeper.spec import rules, schema
+    from sweeper.spec.block import fail_all
     from sweeper.spec.messages import positions, spec_error
 
     try:
         sweep = schema.Sweep.model_validate(dict(data))
+        fail_all("Sweep", rules.across(sweep))
     except ValidationError as exc:
         order = marks or positions(dict(data))
         raise spec_error(exc, source=source_name, marks=marks or {}, order=order) from None
@@ -130,13 +132,13 @@ def parse_spec(
 
 
 def _build(s: schema.Sweep, data: Mapping[str, Any], source: str, root: str) -> Experiment:
-    from sweeper.spec.search import Racing as RacingBlock
+    from sweeper.spec import schema
 
     racing: Racing | None = None
     factors: tuple[SeedFactor, ...] = ()
     if isinstance(s.replicates, int):
         replicates = s.replicates
-    elif isinstance(s.replicates, RacingBlock):
+    elif isinstance(s.replicates, schema.Racing):
         racing, replicates = Racing(s.replicates.min, s.replicates.max), s.replicates.max
     elif isinstance(s.replicates, dict):
         factors = tuple(SeedFactor(k, n) for k, n in s.replicates.items())
@@ -195,20 +197,20 @@ def _when(when: Mapping[str, list[Any]] | None) -> When:
 
 
 def _variable(name: str, body: Any) -> Variable:
-    from sweeper.spec import variables as blocks
+    from sweeper.spec import schema
 
-    if isinstance(body, blocks.Choice):
+    if isinstance(body, schema.Choice):
         return Variable(name, "choice", choices=tuple(body.choice), when=_when(body.when))
-    if isinstance(body, blocks.Const):
+    if isinstance(body, schema.Const):
         return Variable(name, "const", value=body.const, when=_when(body.when))
-    if isinstance(body, blocks.IntRange | blocks.FloatRange):
-        kind = "int" if isinstance(body, blocks.IntRange) else "float"
+    if isinstance(body, schema.IntRange | schema.FloatRange):
+        kind = "int" if isinstance(body, schema.IntRange) else "float"
         low, high = body.bounds
         return Variable(name, kind, low=low, high=high, step=body.step, log=body.log, when=_when(body.when))
     return Variable(name, "const", value=body)
 
 
-def _resources(r: resources.Resources) -> Resources:
+def _resources(r: schema.Resources) -> Resources:
     cases: list[ResourceCase] = []
 
     def amount(key: str, value: Any, default: float) -> float:
@@ -229,8 +231,8 @@ def _resources(r: resources.Resources) -> Resources:
     return Resources(cpus, gpus, memory or None, custom, tuple(cases))
 
 
-def _compare(c: compare.Compare, s: schema.Sweep) -> Compare:
-    from sweeper.spec.compare import treatment_levels
+def _compare(c: schema.Compare, s: schema.Sweep) -> Compare:
+    from sweeper.spec.rules import treatment_levels
 
     levels = treatment_levels(c, s.variables[c.variable])
     treatment: Scalar | tuple[Scalar, ...] | None = (
@@ -250,7 +252,7 @@ def _compare(c: compare.Compare, s: schema.Sweep) -> Compare:
     )
 
 
-def _component(name: str, c: resources.Component, root: str) -> Component:
+def _component(name: str, c: schema.Component, root: str) -> Component:
     source = next(k for k in ("path", "job", "value") if k in c.model_fields_set)
     kind = c.kind or ("metadata" if source == "value" else "dataset")
     if source == "path":

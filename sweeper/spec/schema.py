@@ -1,47 +1,474 @@
-"""The sweep file's root: its top-level keys in file order, and the rules across keys.
+"""The sweep file, top to bottom: one strict model per block in the order a file is written, then the
+root, :class:`Sweep`. The JSON Schema editors use (``sweeper schema``) and README's key tables come from
+the descriptions here.
 
-The file format lives in this package, one module per concept: :mod:`~sweeper.spec.block` (the strict
-base and shared values), :mod:`~sweeper.spec.variables`, :mod:`~sweeper.spec.search` (metrics, search,
-replicates, pruner), :mod:`~sweeper.spec.resources` (resources, components, tracking, Slurm) and
-:mod:`~sweeper.spec.compare`. The JSON Schema editors use (``sweeper schema``, ``sweep.schema.json``)
-and README's key tables come from the models' descriptions. Validation is strict ("5" and true are not
-numbers) and pure: no file is opened and nothing is imported (``workdir`` and the objective are checked
-at launch). Per-field rules raise :func:`~sweeper.spec.block.rule`; the cross-field rules (conditional
-variables refer to variables above them, compare levels exist, placeholders are known, names do not
-clash) are :class:`Sweep`'s validator, which reports all of them at once; :mod:`sweeper.spec.messages`
-words pydantic's errors.
+How each value is read and refused is named from :mod:`sweeper.spec.block`; the rules across keys are
+:mod:`sweeper.spec.rules`; :mod:`sweeper.spec.messages` words the errors. Validation is strict ("5" and
+true are not numbers) and pure: no file is opened and nothing imported (``workdir`` and the objective
+are checked at launch).
 """
 
 from __future__ import annotations
 
-import difflib
-import string
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias, Union
 
-from pydantic import BeforeValidator, Field, PlainValidator, WithJsonSchema, model_validator
-from pydantic_core import InitErrorDetails
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Discriminator,
+    Field,
+    PlainValidator,
+    Tag,
+    WithJsonSchema,
+    create_model,
+    model_validator,
+)
 
 from sweeper.spec.block import (
+    CONSTRAINT,
+    EXACT_INT,
+    GPUS,
     MAX_REPLICATES,
+    MEM,
+    NAMES,
+    SPLIT,
+    WHEN,
     Block,
     Count,
+    Cpus,
     Duration,
-    Loc,
+    Gpus,
+    Memory,
+    OneLine,
+    RangeInt,
+    Scalar,
     Target,
+    When,
+    Whole,
+    amount,
+    confirm_count,
+    distinct,
+    factors,
     fail_all,
     identifier,
-    issue,
     kind,
+    levels,
+    lines,
+    listed,
+    metric_list,
+    pair,
+    path_only,
+    plain,
+    pruner_form,
+    range_issues,
+    replicates_form,
     rule,
+    sbatch_value,
+    split,
+    underscores,
+    variable_form,
 )
-from sweeper.spec.compare import Compare, check_compare
-from sweeper.spec.experiment import COMMAND_FIELDS, EXPERIMENT_RE, safe_experiment_name
-from sweeper.spec.methods import METHODS, is_enumerated
-from sweeper.spec.resources import Components, Resources, Slurm, Tracking, underscores
-from sweeper.spec.search import Metrics, Pruner, Replicates, Search
-from sweeper.spec.variables import Choice, Const, FloatRange, IntRange, VariableBody, conditional
+from sweeper.spec.experiment import (
+    EXPERIMENT_RE,
+    PRUNERS,
+    TIME,
+    ComponentKind,
+    Direction,
+    Method,
+    safe_experiment_name,
+)
+from sweeper.spec.methods import METHODS
 
 
+# --------------------------------------------------------------------------------------- variables
+class _Range(Block):
+    when: When | None = Field(None, description=WHEN)
+    log: bool = Field(False, description="Sample on a log scale (needs low > 0; not with step).")
+
+
+class IntRange(_Range):
+    """Whole numbers from low to high, both included."""
+
+    bounds: Annotated[list[RangeInt], pair("int"), Field(min_length=2, max_length=2)] = Field(
+        alias="int", description="[low, high], whole numbers, both included."
+    )
+    step: Annotated[int, Field(gt=0, le=EXACT_INT)] | None = Field(
+        None, description="Only low, low+step, ..."
+    )
+
+    @model_validator(mode="after")
+    def _range(self) -> IntRange:
+        fail_all("IntRange", range_issues("int", self.bounds[0], self.bounds[1], self.step, log=self.log))
+        return self
+
+
+class FloatRange(_Range):
+    """Real numbers from low to high."""
+
+    bounds: Annotated[list[float], pair("float"), Field(min_length=2, max_length=2)] = Field(
+        alias="float", description="[low, high], finite numbers."
+    )
+    step: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="Only low, low+step, ... (what grid and bruteforce need to enumerate)."
+    )
+
+    @model_validator(mode="after")
+    def _range(self) -> FloatRange:
+        fail_all("FloatRange", range_issues("float", self.bounds[0], self.bounds[1], self.step, log=self.log))
+        return self
+
+
+class Choice(Block):
+    """One of a list of values (categorical)."""
+
+    choice: Annotated[list[Scalar], Field(min_length=1), AfterValidator(distinct)] = Field(
+        description="The values to try: text, numbers or booleans, each once."
+    )
+    when: When | None = Field(None, description=WHEN)
+
+
+class Const(Block):
+    """A fixed value every trial gets (also written as the bare value)."""
+
+    const: Scalar = Field(description="The value.")
+    when: When | None = Field(None, description=WHEN)
+
+
+VariableBody = Annotated[
+    Annotated[Choice, Tag("@choice")]
+    | Annotated[IntRange, Tag("@int")]
+    | Annotated[FloatRange, Tag("@float")]
+    | Annotated[Const, Tag("@const")]
+    | Annotated[Scalar, Tag("@value")],
+    Discriminator(
+        variable_form,
+        custom_error_type="variable_form",
+        custom_error_message="needs exactly one of choice, int, float, const",
+    ),
+]
+
+
+def conditional(body: Any) -> bool:
+    return bool(getattr(body, "when", None))
+
+
+# ----------------------------------------------------------------------------------- metrics, search
+Metrics = Annotated[
+    dict[Annotated[str, identifier("metric")], Direction],
+    BeforeValidator(metric_list, json_schema_input_type=list[dict[str, Direction]] | dict[str, Direction]),
+    Field(min_length=1),
+]
+
+
+class Search(Block):
+    """How the variable space is searched."""
+
+    method: Method = Field(
+        "tpe",
+        description=", ".join(f"`{name}` ({info.about})" for name, info in METHODS.items())
+        + "; default `tpe`.",
+    )
+    trials: Annotated[int, Field(ge=1, le=10**9)] | None = Field(
+        None, description="The budget (trials, not runs); required except for grid and bruteforce."
+    )
+    seed: Annotated[int, Field(ge=0, lt=2**32)] = Field(
+        0, description="Seeds the sampler and the replicate seeds (default 0; 0 to 2**32 - 1)."
+    )
+    deterministic: bool = Field(
+        False,
+        description="Adaptive methods give the same trials on any number of workers "
+        "(README: *Reproducibility*).",
+    )
+    concurrency: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        4,
+        description="Trials in flight when deterministic (default 4): fixed by the file, not by the cluster.",
+    )
+
+
+# -------------------------------------------------------------------------------------- replicates
+class Racing(Block):
+    """Adaptive replicates: every trial starts with min, contenders grow up to max."""
+
+    min: Annotated[int, Field(ge=1, le=MAX_REPLICATES)] = Field(description="Replicates every trial gets.")
+    max: Annotated[int, Field(ge=1, le=MAX_REPLICATES)] = Field(
+        description="Replicates a contender can reach."
+    )
+
+    @model_validator(mode="after")
+    def _order(self) -> Racing:
+        if self.min > self.max:
+            raise rule(f"min > max ({self.min} > {self.max})", "swap them: {min: A, max: B} with A <= B")
+        return self
+
+
+Factors = Annotated[
+    dict[Annotated[str, identifier("seed factor")], Annotated[int, Field(ge=1, le=MAX_REPLICATES)]],
+    Field(
+        min_length=1,
+        description="Seed factors: name: levels; a trial runs every combination.",
+        json_schema_extra={"propertyNames": {"not": {"enum": ["min", "max"]}}},
+    ),
+    AfterValidator(factors),
+]
+
+
+Replicates = Annotated[
+    Annotated[Annotated[int, Field(ge=1, le=MAX_REPLICATES)], Tag("@count")]
+    | Annotated[Racing, Tag("@racing")]
+    | Annotated[Factors, Tag("@factors")],
+    Discriminator(replicates_form, custom_error_type="replicates_form", custom_error_message="mixed"),
+]
+
+
+# --------------------------------------------------------------------------------------- resources
+if TYPE_CHECKING:  # built at run time: three small case models
+    CpuAmount: TypeAlias = Any
+    GpuAmount: TypeAlias = Any
+    MemoryAmount: TypeAlias = Any
+else:
+    CpuAmount, GpuAmount, MemoryAmount = amount(Cpus, "Cpu"), amount(Gpus, "Gpu"), amount(Memory, "Memory")
+
+
+class Resources(Block):
+    """What one run needs; amounts may depend on variables: [{when: {model: big}, value: 2}, {value: 1}]."""
+
+    cpus: CpuAmount = Field(1.0, description="CPUs per run (default 1).")
+    gpus: GpuAmount = Field(
+        0.0, description="GPUs per run; fractions share a GPU (0.25 = four runs per GPU)."
+    )
+    memory: MemoryAmount | None = Field(None, description="Memory per run: bytes, or e.g. 4GB, 512MiB.")
+    custom: dict[str, CpuAmount] = Field({}, description="Ray custom resources per run, name: amount.")
+
+
+# ----------------------------------------------------------------------------------------- compare
+class Confirm(Block):
+    """Each arm's top configurations rerun on fresh seeds."""
+
+    replicates: Annotated[int, Field(ge=2, le=MAX_REPLICATES)] = Field(
+        description="Fresh seeds per configuration."
+    )
+    top: Annotated[int, Field(ge=1, le=1000)] = Field(1, description="Configurations per arm.")
+
+
+class Compare(Block):
+    """The comparison the hypothesis makes: treatment against baseline on one variable."""
+
+    variable: str = Field(description="The variable whose levels are compared.")
+    baseline: Scalar = Field(description="The level to beat.")
+    treatment: Annotated[
+        Any,
+        PlainValidator(levels),
+        WithJsonSchema({"anyOf": [{"type": ["string", "number", "boolean"]}, {"type": "array"}]}),
+    ] = Field(
+        "all",
+        description="One level; a list of levels; or `all` / left out: every other level "
+        "(many arms, Holm-corrected).",
+    )
+    metric: str | None = Field(
+        None,
+        description="The metric compared (default: the primary); its direction says which side is better.",
+    )
+    alpha: Annotated[float, Field(gt=0, lt=1)] = Field(
+        0.05, description="The significance level (default 0.05)."
+    )
+    arms: Literal["best", "pooled"] = Field(
+        "best",
+        description="`best` (default): each level is its best trial, by mean over replicates: tuned against "
+        "tuned. `pooled`: all trials of the level, averaged per seed: the level over the explored space.",
+    )
+    within: Annotated[list[str], BeforeValidator(listed, json_schema_input_type=str | list[str])] = Field(
+        [],
+        description="A blocking variable or a list of them (`dataset`, `[dataset, task]`): one verdict per "
+        "setting. Not the compared variable, not conditional.",
+    )
+    confirm: (
+        Annotated[Confirm, BeforeValidator(confirm_count, json_schema_input_type=int | Confirm)] | None
+    ) = Field(
+        None,
+        description="Rerun the chosen configurations on fresh seeds: `10` (replicates, 2 or more), or "
+        "`{replicates: 10, top: 3}`.",
+    )
+    rope: Annotated[float, Field(gt=0)] | None = Field(
+        None, description="Region of practical equivalence, in metric units (> 0)."
+    )
+    correlation: (
+        Annotated[
+            float,
+            Field(ge=0, lt=1),
+            BeforeValidator(split),
+            WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0, "exclusiveMaximum": 1}, SPLIT]}),
+        ]
+        | None
+    ) = Field(
+        None,
+        description="Correlation of replicates that share data (cross-validation folds), 0 ≤ c < 1, or the "
+        "split it derives from: `{test: 30, train: 120}` gives test / (test + train) = 0.2.",
+    )
+
+
+# ------------------------------------------------------------------------------------------ pruner
+# Optuna's pruners: each option is Optuna's keyword argument of that name (PRUNERS: which each takes).
+OPTIONS = {
+    "percentile": "The percentile kept (0-100): 25.0 keeps the best quarter",
+    "n_startup_trials": "Trials that finish before any is pruned",
+    "n_warmup_steps": "Steps a trial runs before it can be pruned",
+    "interval_steps": "Steps between two checks",
+    "n_min_trials": "Trials that must have reported a step before it is judged",
+    "min_resource": "Steps of the first rung, or auto",
+    "max_resource": "Steps of a complete trial, or auto",
+    "reduction_factor": "How many trials one promoted trial stands for",
+    "bootstrap_count": "Trials a rung needs before it promotes",
+    "min_early_stopping_rate": "The first rung that can stop a trial",
+    "p_threshold": "The p-value under which a trial is pruned",
+    "n_startup_steps": "Steps before any test",
+}
+PRUNES = {  # method -> when it stops a trial
+    "median": "its value is worse than the median of the other trials at the same step",
+    "percentile": "it is outside the best percentile of the other trials at the same step",
+    "successive_halving": "it is not in the best of its rung (asynchronous successive halving)",
+    "hyperband": "successive halving in several brackets, with different first rungs, stops it",
+    "wilcoxon": "a Wilcoxon signed-rank test says it is worse than the best trial, step by step",
+}
+
+
+def _pruner(method: str) -> Any:
+    """One pruner's model (``Median`` for median): its method and Optuna's options, all but percentile
+    optional."""
+    fields: dict[str, Any] = {
+        "method": (Literal[method], Field(description=f"{method}: prune when {PRUNES[method]}."))
+    }
+    for option in PRUNERS[method]:
+        value: Any = float | Literal["auto"] if option.endswith("_resource") else float
+        default: Any = ... if option == "percentile" else None
+        fields[option] = (
+            value if default is ... else value | None,
+            Field(default, description=f"{OPTIONS[option]}."),
+        )
+    name = method.title().replace("_", "")
+    model = create_model(
+        name,
+        __base__=Block,
+        __doc__=f"Prune a trial when {PRUNES[method]} (options: Optuna's of the same names).",
+        __module__=__name__,
+        **fields,
+    )
+    return Annotated[model, Tag(f"@{method}")]
+
+
+if TYPE_CHECKING:  # built at run time from the table
+    Pruner: TypeAlias = Any
+else:
+    _Pruners = Annotated[
+        Union[tuple(_pruner(m) for m in PRUNERS)],  # noqa: UP007 (a union built from the table)
+        Discriminator(pruner_form, custom_error_type="pruner_form", custom_error_message="unknown pruner"),
+    ]
+    Pruner = Annotated[
+        _Pruners,
+        BeforeValidator(
+            lambda v: {"method": v} if isinstance(v, str) else v, json_schema_input_type=str | _Pruners
+        ),
+    ]
+
+
+# -------------------------------------------------------------------------------------- components
+class Component(Block):
+    """A declared input of every trial: one of path, job or value."""
+
+    path: str | None = Field(
+        None, description="A file or folder, relative to the sweep file's folder; hashed once."
+    )
+    job: Target | None = Field(
+        None, description="module:function run once before the trials; its output folder."
+    )
+    value: Annotated[Any, AfterValidator(plain)] = Field(
+        None, description="A metadata record: any plain data."
+    )
+    kind: ComponentKind | None = Field(
+        None, description="dataset (default for path and job), checkpoint, model, job, metadata."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Component:
+        if len({"path", "job", "value"} & self.model_fields_set) != 1:
+            raise rule(
+                "needs exactly one of path, job, value",
+                "e.g. {path: data/train.npz, kind: dataset}, {job: prep:make_features, kind: dataset} "
+                "or {value: {source: UCI}, kind: metadata}",
+            )
+        return self
+
+
+Components = dict[
+    Annotated[str, identifier("component")],
+    Annotated[Component, BeforeValidator(path_only, json_schema_input_type=str | Component)],
+]
+
+
+# ------------------------------------------------------------------------------------------- slurm
+class Slurm(Block):
+    """How `sweeper launch --slurm` asks for nodes; profile < this block < command-line flags."""
+
+    nodes: Whole | None = Field(None, description="Nodes: a Ray head on the first, workers on the rest.")
+    partition: Annotated[str, sbatch_value("partition", NAMES)] | None = Field(
+        None, description="The partition, or a comma-separated list of them."
+    )
+    time: Annotated[str, sbatch_value("time", TIME)] | None = Field(
+        None, description="MM, HH:MM:SS, D-HH, D-HH:MM:SS or UNLIMITED."
+    )
+    cpus_per_node: Whole | None = Field(None, description="Also what each Ray node advertises.")
+    gpus_per_node: Annotated[str, sbatch_value("gpus_per_node", GPUS)] | None = Field(
+        None, description="2, or a100:2."
+    )
+    mem_per_node: Annotated[str, sbatch_value("mem_per_node", MEM)] | None = Field(
+        None, description="e.g. 64G."
+    )
+    account: Annotated[str, sbatch_value("account", NAMES)] | None = Field(
+        None, description="The account the job is charged to."
+    )
+    qos: Annotated[str, sbatch_value("qos", NAMES)] | None = Field(
+        None, description="The quality of service."
+    )
+    constraint: Annotated[str, sbatch_value("constraint", CONSTRAINT)] | None = Field(
+        None, description="Node features the job needs, e.g. a100 or a100|h100."
+    )
+    requeue: bool | None = Field(
+        None, description="Resubmit on preemption or time limit; resume from the table."
+    )
+    grace_s: Annotated[int, Field(ge=0)] | None = Field(
+        None, description="Slurm signals the job this long before its end."
+    )
+    ray_wait_s: Whole | None = Field(None, description="How long to wait for every Ray node to join.")
+    python: OneLine | None = Field(
+        None, description="The interpreter on the cluster (default: the one submitting)."
+    )
+    setup: Annotated[tuple[str, ...], lines("setup")] | None = Field(
+        None, description="Shell lines run first (module load, venv activate)."
+    )
+    sbatch: Annotated[tuple[str, ...], lines("sbatch")] | None = Field(
+        None, description="More sbatch options, e.g. --exclusive."
+    )
+    profile: OneLine | None = Field(None, description="A file in cluster/slurm/ to start from.")
+
+
+# ---------------------------------------------------------------------------------------- tracking
+class Mlflow(Block):
+    """An MLflow tracking server the driver mirrors every trial to."""
+
+    uri: Annotated[str, Field(min_length=1)] = Field(
+        description="The tracking server, e.g. http://127.0.0.1:5000."
+    )
+    experiment: Annotated[str, Field(min_length=1)] | None = Field(
+        None, description="The MLflow experiment (default: this sweep's experiment name)."
+    )
+
+
+class Tracking(Block):
+    """Where the driver mirrors what it records."""
+
+    mlflow: Mlflow = Field(description="An MLflow tracking server.")
+
+
+# -------------------------------------------------------------------------------------- the root
 def _experiment(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise rule(f"expected text, got {kind(value)}", "write a non-empty string")
@@ -161,208 +588,6 @@ class Sweep(Block):
         description="`{mlflow: {uri: http://127.0.0.1:5000, experiment: NAME}}`: mirror what the driver "
         "records to MLflow (`experiment` defaults to the sweep's name).",
     )
-
-    @model_validator(mode="after")
-    def _cross(self) -> Sweep:
-        issues: list[InitErrorDetails] = []
-
-        def bad(loc: Loc, problem: str, fix: str) -> None:
-            issues.append(issue(loc, rule(problem, fix)))
-
-        given = self.model_fields_set
-        if ("objective" in given and self.objective is not None) == (
-            "command" in given and self.command is not None
-        ):
-            bad(
-                ("objective",),
-                "give exactly one of objective: (a Python function) or command: (a program)",
-                "write objective: module:function, or command: python train.py --lr {lr} --seed {seed}",
-            )
-        for key in ("workdir", "shell"):
-            if key in given and self.command is None:
-                bad((key,), "only applies to command:", f"drop {key}:, or use command: instead of objective:")
-        known: dict[str, Any] = {}
-        for var, body in self.variables.items():
-            if conditional(body):
-                self._when(("variables", var, "when"), body.when, known, var, bad)  # type: ignore[arg-type]
-            known[var] = body
-        for amount, cases in self._cases():
-            for loc, case in cases:
-                if case.when:
-                    self._when(("resources", *amount, *loc, "when"), case.when, known, None, bad)
-        self._search(bad)
-        self._names(bad)
-        if self.command is not None:
-            self._command(bad)
-        if self.compare is not None:
-            check_compare(self.compare, self.variables, list(self.metrics), bad)
-        fail_all("Sweep", issues)
-        return self
-
-    def _when(
-        self, at: Loc, when: dict[str, list[Any]], known: dict[str, Any], this: str | None, bad: Any
-    ) -> None:
-        for ref, values in when.items():
-            if ref not in known:
-                where = f"declared before {this!r}" if this else "of this sweep"
-                bad(
-                    (*at, ref),
-                    f"names no variable {where}",
-                    f"declare {ref!r} above it (known: {', '.join(known) or 'none'})",
-                )
-                continue
-            target = known[ref]
-            for value in values:
-                if isinstance(target, Choice) and value not in target.choice:
-                    bad(
-                        (*at, ref),
-                        f"{value!r} is not one of {target.choice}",
-                        "use one of the listed choices",
-                    )
-
-    def _cases(self) -> list[tuple[Loc, list[tuple[Loc, Any]]]]:
-        out: list[tuple[Loc, list[tuple[Loc, Any]]]] = []
-        amounts: list[tuple[Loc, Any]] = [
-            (("cpus",), self.resources.cpus),
-            (("gpus",), self.resources.gpus),
-            (("memory",), self.resources.memory),
-        ]
-        amounts += [(("custom", k), v) for k, v in self.resources.custom.items()]
-        for key, amount in amounts:
-            if isinstance(amount, list):
-                out.append((key, [((i,), c) for i, c in enumerate(amount)]))
-            elif isinstance(amount, Block):
-                out.append((key, [((), amount)]))
-        return out
-
-    def _search(self, bad: Any) -> None:
-        method = self.search.method
-        multi = METHODS[method].multi_objective
-        if self.search.trials is None and not is_enumerated(method):
-            bad(("search", "trials"), f"method {method} needs a budget", "add trials: N to search:")
-        if is_enumerated(method):
-            for var, body in self.variables.items():
-                if isinstance(body, FloatRange) and body.step is None:
-                    bad(
-                        ("variables", var),
-                        f"{method} cannot enumerate a continuous float range",
-                        "add step: to the range, make it a choice, or use method: random / tpe",
-                    )
-        if multi and len(self.metrics) < 2:
-            bad(
-                ("search", "method"),
-                f"{method} is multi-objective and needs two or more metrics",
-                "add a metric, or use tpe for one metric",
-            )
-        if self.pruner is not None and multi:
-            bad(
-                ("pruner",),
-                f"Optuna's pruners do not work with multi-objective search ({method})",
-                "drop pruner:, or search one metric with tpe",
-            )
-
-    def _names(self, bad: Any) -> None:
-        taken = {*self.variables, "seed", "trial", "replicate"}
-        for comp in self.components or {}:
-            if comp in taken:
-                bad(
-                    ("components", comp),
-                    f"{comp!r} is already a variable or a run argument",
-                    "rename the component",
-                )
-        if isinstance(self.replicates, dict):
-            clash = {*self.variables, *(self.components or {}), "min", "max"}
-            for factor in self.replicates:
-                if factor in clash:
-                    bad(
-                        ("replicates", factor),
-                        f"seed factor {factor!r} clashes with a variable, a component or min/max",
-                        "rename the factor",
-                    )
-
-    def _command(self, bad: Any) -> None:
-        import shlex
-
-        raw = self.command
-        argv: list[str] = []
-        if (
-            isinstance(raw, list)
-            and raw
-            and all(isinstance(t, str | int | float) and not isinstance(t, bool) for t in raw)
-        ):
-            argv = [str(t) for t in raw]
-        elif isinstance(raw, str) and raw.strip():
-            try:
-                argv = shlex.split(raw)
-            except ValueError as exc:
-                bad(("command",), f"cannot split into arguments: {exc}", "close the quote")
-                return
-        else:
-            bad(
-                ("command",),
-                f"expected a command line or a list of arguments, got {kind(raw)}",
-                "write e.g. command: python train.py --lr {lr} --seed {seed}",
-            )
-            return
-        samples: dict[str, list[Any]] = {f: [0] for f in ("seed", "trial", "replicate")}
-        samples["trial_dir"] = ["/trial/dir"]
-        samples.update({c: ["/a/path"] for c in self.components or {}})
-        optional: set[str] = set()
-        for var, body in self.variables.items():
-            samples[var] = (
-                body.choice
-                if isinstance(body, Choice)
-                else [body.bounds[0], body.bounds[1]]
-                if isinstance(body, IntRange | FloatRange)
-                else [body.const]
-                if isinstance(body, Const)
-                else [body]
-            )
-            if conditional(body):
-                optional.add(var)
-            if var == "trial_dir" or (self.components and "trial_dir" in self.components):
-                bad(
-                    ("variables", "trial_dir"),
-                    "'trial_dir' is taken by command objectives",
-                    "rename the variable",
-                )
-        fields = ", ".join("{" + k + "}" for k in COMMAND_FIELDS)
-        form = string.Formatter()
-        for token in argv:
-            try:
-                parts = [(f, spec, conv) for _, f, spec, conv in form.parse(token) if f is not None]
-            except ValueError as exc:
-                bad(
-                    ("command",),
-                    f"bad placeholder in {token!r}: {exc}",
-                    "write placeholders as {name}; double braces {{ }} for literal ones",
-                )
-                continue
-            for f, spec, conv in parts:
-                if f in optional:
-                    bad(
-                        ("command",),
-                        f"{{{f}}} is a conditional variable, absent when inactive",
-                        f"read it from the environment (SWEEPER_{f.upper()}, unset when inactive)",
-                    )
-                elif f not in samples:
-                    close = difflib.get_close_matches(f, sorted(samples), n=1)
-                    hint = f"did you mean {{{close[0]}}}? " if close else ""
-                    bad(
-                        ("command",),
-                        f"placeholder {{{f}}} names nothing",
-                        f"{hint}use a variable, a component, or one of {fields}",
-                    )
-                else:
-                    try:
-                        for value in samples[f]:
-                            form.format_field(form.convert_field(value, conv), spec or "")
-                    except (ValueError, TypeError) as exc:
-                        bad(
-                            ("command",),
-                            f"{{{f}{'!' + conv if conv else ''}:{spec}}} cannot format {value!r}: {exc}",
-                            "use a format spec that fits the values, e.g. {lr:.4g}, or none",
-                        )
 
 
 def json_schema() -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 Layers merge field by field, later ones winning: profile (``cluster/slurm/<name>.yaml``) <
 ``slurm:`` block < command-line flags. Every value that ends up in an ``#SBATCH`` line is checked
-against a strict pattern (by :class:`sweeper.spec.resources.Slurm`; sbatch reads those lines
+against a strict pattern (by :class:`sweeper.spec.schema.Slurm`; sbatch reads those lines
 itself, outside any shell quoting), so a hostile value is refused with the rule and the fix instead of
 reaching the script.
 """
@@ -22,8 +22,9 @@ def parse_options(data: Any, *, source: str, where: str = "slurm") -> SlurmOptio
     """Validate a ``slurm:`` mapping (a profile file or the CLI's flags) with the sweep file's model."""
     from pydantic import ValidationError
 
+    from sweeper.spec.block import underscores
     from sweeper.spec.messages import spec_error
-    from sweeper.spec.resources import Slurm, underscores
+    from sweeper.spec.schema import Slurm
 
     if data is None:
         return SlurmOptions()
