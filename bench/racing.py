@@ -52,7 +52,8 @@ def objective(model: str, cfg: int, sweep: int, seed: int) -> float:
 
 
 def spec(sweep: int, racing: bool) -> Any:
-    from sweeper.spec.model import Racing, load_spec
+    from sweeper.spec.experiment import Racing
+    from sweeper.spec.model import load_spec
 
     base = load_spec(
         {

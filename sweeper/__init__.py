@@ -13,7 +13,8 @@ if _typing.TYPE_CHECKING:
     from sweeper.results.history import load_history
     from sweeper.results.table import load
     from sweeper.run.runtime import TrialPruned, current_trial
-    from sweeper.spec.model import Experiment, load_spec
+    from sweeper.spec.experiment import Experiment
+    from sweeper.spec.model import load_spec
 
 __all__ = [
     "Experiment",

@@ -25,7 +25,8 @@ from sweeper.results.lock import DriverLock
 from sweeper.results.status import launch_command
 from sweeper.results.store import is_uri, storage_env
 from sweeper.results.table import EXPERIMENT_JSON, TRIALS, read_json
-from sweeper.spec.model import Experiment, Tracking, check_experiment, load_spec
+from sweeper.spec.experiment import Experiment, Tracking
+from sweeper.spec.model import check_experiment, load_spec
 
 if TYPE_CHECKING:
     import pandas as pd

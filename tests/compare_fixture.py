@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sweeper.spec.model import Confirm, Experiment, load_spec
+from sweeper.spec.experiment import Confirm, Experiment
+from sweeper.spec.model import load_spec
 
 
 def compare_spec(

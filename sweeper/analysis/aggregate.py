@@ -18,7 +18,7 @@ from sweeper.results.values import CONFIRM, SEARCH, complete_trials, stages
 if TYPE_CHECKING:
     import pandas as pd
 
-    from sweeper.spec.model import Experiment
+    from sweeper.spec.experiment import Experiment
 
 __all__ = [
     "CONFIRM",

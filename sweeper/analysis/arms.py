@@ -13,7 +13,7 @@ from sweeper.results.values import best_of, trial_means
 if TYPE_CHECKING:
     import pandas as pd
 
-    from sweeper.spec.model import Compare
+    from sweeper.spec.experiment import Compare
 
 
 def _level_mask(df: pd.DataFrame, variable: str, level: Any) -> pd.Series:

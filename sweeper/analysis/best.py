@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from sweeper.spec.model import Experiment
+    from sweeper.spec.experiment import Experiment
 
 
 def seed_matrix(done: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray]:

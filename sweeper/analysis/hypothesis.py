@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from sweeper.analysis.across import Across
     from sweeper.analysis.cost import Cost
-    from sweeper.spec.model import Compare, Experiment
+    from sweeper.spec.experiment import Compare, Experiment
 
 SMALL_N = 5  # fewer replicates than this: warn that the test can only see very large effects
 

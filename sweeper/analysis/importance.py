@@ -17,7 +17,7 @@ from sweeper.analysis.aggregate import complete_trials, completed, direction, st
 if TYPE_CHECKING:
     import pandas as pd
 
-    from sweeper.spec.model import Experiment
+    from sweeper.spec.experiment import Experiment
 
 SAMPLE = 300  # trials fANOVA sees at most (its cost grows with them): a seeded sample, stated
 MAX_LEVELS = 64  # a choice with more levels is left out (one-hot columns would swamp the forest)

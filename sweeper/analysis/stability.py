@@ -11,7 +11,7 @@ from sweeper.analysis.inference import kendall_w
 if TYPE_CHECKING:
     import pandas as pd
 
-    from sweeper.spec.model import Experiment
+    from sweeper.spec.experiment import Experiment
 
 COLUMNS = ["rank", "trial", "n", "mean", "std", "cv", "seed_rank_min", "seed_rank_max", "best_on", "flips"]
 

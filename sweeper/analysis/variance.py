@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-    from sweeper.spec.model import Experiment
+    from sweeper.spec.experiment import Experiment
 
 RESIDUAL = "residual"
 

@@ -12,7 +12,7 @@ from sweeper.backends.base import Backend, NotStarted
 
 if TYPE_CHECKING:
     from sweeper.run.types import RunContext
-    from sweeper.spec.model import Experiment
+    from sweeper.spec.experiment import Experiment
 
 __all__ = ["BACKENDS", "Backend", "NotStarted", "make_backend"]
 

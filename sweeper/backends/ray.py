@@ -31,7 +31,7 @@ from sweeper.run.types import Outcome, Run, RunContext
 if TYPE_CHECKING:
     from sweeper.backends.base import Done, Handle
     from sweeper.backends.ray_pool import WarmPool
-    from sweeper.spec.model import Experiment, Resources
+    from sweeper.spec.experiment import Experiment, Resources
 
 SLOTS_REFRESH_S = 5.0  # nodes come and go: recount slots at most this often
 PROBE_TIMEOUT_S = 5.0  # a head that does not accept a TCP connection in this long is not there

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from sweeper.results.components import ComponentWriter
     from sweeper.run.types import Outcome
     from sweeper.search.searcher import Searcher
-    from sweeper.spec.model import Experiment
+    from sweeper.spec.experiment import Experiment
 
 POLL_S = 0.25  # how often the driver drains reported rows from a Ray monitor
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from sweeper.engine.loop import Engine
-    from sweeper.spec.model import Experiment
+    from sweeper.spec.experiment import Experiment
 
 
 class Fixed:

@@ -20,7 +20,7 @@ from sweeper.results.components import COMPONENTS, ComponentWriter, Record, hash
 from sweeper.results.table import read_json, write_json
 
 if TYPE_CHECKING:
-    from sweeper.spec.model import Component, Experiment
+    from sweeper.spec.experiment import Component, Experiment
 
 
 @dataclass(slots=True)

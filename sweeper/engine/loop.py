@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from sweeper.engine.resume import Restored
     from sweeper.results.table import TableWriter
     from sweeper.search.searcher import Searcher
-    from sweeper.spec.model import Experiment
+    from sweeper.spec.experiment import Experiment
 
 MAX_ATTEMPTS = 3  # a run lost with its worker or node is tried this many times in all
 TASK_SECONDS = 0.1  # runs are packed into tasks of about this length when they are shorter

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from sweeper.run.types import Outcome, Run, RunContext
-    from sweeper.spec.model import Experiment
+    from sweeper.spec.experiment import Experiment
 
 
 @dataclass(frozen=True, slots=True)

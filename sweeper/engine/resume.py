@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from sweeper.search.proposers import Finished
     from sweeper.search.racing import Race
     from sweeper.search.searcher import Searcher
-    from sweeper.spec.model import Experiment
+    from sweeper.spec.experiment import Experiment
 
 # Statuses a replicate is not rerun for unless asked (--retry-failed).
 FAILED = frozenset({"failed", "timeout"})

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import optuna
     import pandas as pd
 
-    from sweeper.spec.model import Experiment
+    from sweeper.spec.experiment import Experiment
 
 JOURNAL = "optuna.journal"
 MISSING = (

@@ -33,7 +33,7 @@ from sweeper.errors import SweeperError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from sweeper.spec.model import Experiment
+    from sweeper.spec.experiment import Experiment
 
 MISSING = "mlflow is not installed\n  fix: pip install 'sweeper[mlflow]'"
 SETTLE_S = 3.0  # a row this old has its history steps written too

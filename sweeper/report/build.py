@@ -21,7 +21,7 @@ from sweeper.report.sections import blocks
 
 if TYPE_CHECKING:
     from sweeper.analysis import Verdict
-    from sweeper.spec.model import Experiment
+    from sweeper.spec.experiment import Experiment
 
 REPORT = "report"
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from sweeper.analysis import Verdict
     from sweeper.analysis.importance import Importance
-    from sweeper.spec.model import Experiment
+    from sweeper.spec.experiment import Experiment
 
 Drawn = tuple[str, str]  # (PNG file name, caption) of a figure that was drawn
 DOING = "drawing the report's figures"  # the child's work, in its messages

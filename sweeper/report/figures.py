@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from sweeper.analysis import Verdict
     from sweeper.analysis.importance import Importance
-    from sweeper.spec.model import Experiment, Variable
+    from sweeper.spec.experiment import Experiment, Variable
 
 DPI = 100
 END_LABEL_SIZE = 9  # the value labels at each parallel axis' ends: readable at the report's width

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from sweeper.analysis import Stability, Verdict
     from sweeper.analysis.importance import Importance
-    from sweeper.spec.model import Experiment
+    from sweeper.spec.experiment import Experiment
 
 SUMMARY_ROWS = 20  # rows of the summary table in the pages; summary.csv holds them all
 LISTED = 100  # trials indistinguishable from the best named in the pages; verdict.json holds them all

@@ -20,7 +20,7 @@ from sweeper.results.table import EXPERIMENT_JSON, TRIALS, read_json, write_json
 
 if TYPE_CHECKING:
     from sweeper.results.table import TableWriter
-    from sweeper.spec.model import Experiment
+    from sweeper.spec.experiment import Experiment
 
 STORAGE_STOPPED = "stopped: storage error"  # experiment.json's status after a failed write
 

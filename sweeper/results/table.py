@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-    from sweeper.spec.model import Experiment, Variable
+    from sweeper.spec.experiment import Experiment, Variable
 
 TRIALS = "trials"
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
-    from sweeper.spec.model import Experiment, Racing
+    from sweeper.spec.experiment import Experiment, Racing
 
 SEARCH, CONFIRM = "search", "confirm"  # the stage column's values (a table without it is all search)
 # Confirmation trials get ids from here on, so a search extended later (more trials) never collides.

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from sweeper.results.history import Report
     from sweeper.results.schema import Status
-    from sweeper.spec.model import Command
+    from sweeper.spec.experiment import Command
 
 from sweeper.errors import ObjectiveError
 

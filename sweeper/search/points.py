@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-    from sweeper.spec.model import Variable
+    from sweeper.spec.experiment import Variable
 
 FAST_METHODS = frozenset({"random", "qmc"})
 BLOCK = 256  # trials sampled at once

@@ -21,7 +21,7 @@ from sweeper.search.points import PointStream
 if TYPE_CHECKING:
     import optuna
 
-    from sweeper.spec.model import Experiment
+    from sweeper.spec.experiment import Experiment
 
 # (trial id, params, aggregate values or None, status) of a trial a table holds as finished
 Finished = tuple[int, dict[str, Any], list[float] | None, str]

@@ -17,12 +17,12 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from sweeper.errors import SpecError
-from sweeper.spec.model import PRUNERS
+from sweeper.spec.experiment import PRUNERS
 
 if TYPE_CHECKING:
     import optuna
 
-    from sweeper.spec.model import Experiment
+    from sweeper.spec.experiment import Experiment
 
 
 def make_pruner(method: str, options: dict[str, Any]) -> optuna.pruners.BasePruner:

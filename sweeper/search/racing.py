@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sweeper.spec.model import Experiment
+    from sweeper.spec.experiment import Experiment
 
 ALPHA = 0.05  # level of the one-sided paired test that stops a clearly worse challenger
 

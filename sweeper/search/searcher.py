@@ -21,7 +21,7 @@ from sweeper.search.proposers import Asked, Finished, Partial, directions, make_
 if TYPE_CHECKING:
     import optuna
 
-    from sweeper.spec.model import Experiment
+    from sweeper.spec.experiment import Experiment
 
 __all__ = ["Gate", "Proposal", "Searcher", "budget", "directions", "told_metrics"]
 

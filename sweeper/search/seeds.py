@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from sweeper.spec.model import Experiment, SeedFactor
+    from sweeper.spec.experiment import Experiment, SeedFactor
 
 
 def replicate_seed(experiment_seed: int, replicate: int) -> int:
@@ -71,7 +71,7 @@ def check_replicates(spec: Experiment) -> None:
     The sweep-file parser and ``launch`` (for an Experiment built in Python) both call it.
     """
     from sweeper.errors import SpecError
-    from sweeper.spec.model import NAME_RE, RESERVED
+    from sweeper.spec.experiment import NAME_RE, RESERVED
 
     def fail(field: str, message: str, fix: str) -> None:
         raise SpecError(message, source=spec.source, field=field, fix=fix)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import optuna
 
-    from sweeper.spec.model import Variable
+    from sweeper.spec.experiment import Variable
 
 
 def suggest(trial: optuna.Trial, variables: Sequence[Variable]) -> dict[str, Any]:

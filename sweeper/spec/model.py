@@ -1,7 +1,6 @@
-"""Reading a spec: a sweep file or a dict, validated by :mod:`sweeper.spec.schema`, built into an Experiment.
-
-The dataclasses live in :mod:`sweeper.spec.experiment` and are re-exported here, where the rest of
-sweeper has always imported them from. pydantic is imported only when a spec is read.
+"""Reading a spec: a sweep file or a dict, validated by :mod:`sweeper.spec.schema` and
+:mod:`sweeper.spec.rules`, built into the :mod:`~sweeper.spec.experiment` dataclasses (and back, for an
+Experiment built in Python). pydantic is imported only when a spec is read.
 """
 
 from __future__ import annotations
@@ -16,14 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from sweeper.errors import SpecError
 from sweeper.spec.experiment import (
-    COMMAND_FIELDS,
-    COMPONENT_KINDS,
-    DIRECTIONS,
-    EXPERIMENT_RE,
-    METHODS,
-    NAME_RE,
-    PRUNERS,
-    RESERVED,
     Command,
     Compare,
     Component,
@@ -46,35 +37,7 @@ from sweeper.spec.experiment import (
 if TYPE_CHECKING:
     from sweeper.spec import schema
 
-__all__ = [
-    "COMMAND_FIELDS",
-    "COMPONENT_KINDS",
-    "DIRECTIONS",
-    "EXPERIMENT_RE",
-    "METHODS",
-    "NAME_RE",
-    "PRUNERS",
-    "RESERVED",
-    "Command",
-    "Compare",
-    "Component",
-    "Confirm",
-    "Experiment",
-    "Metric",
-    "Pruner",
-    "Racing",
-    "ResourceCase",
-    "Resources",
-    "Search",
-    "SeedFactor",
-    "SlurmOptions",
-    "Tracking",
-    "Variable",
-    "check_experiment",
-    "load_spec",
-    "parse_spec",
-    "spec_dict",
-]
+__all__ = ["check_experiment", "load_spec", "parse_spec", "spec_dict"]
 
 
 def load_spec(source: str | Path | Mapping[str, Any], *, root: str | Path | None = None) -> Experiment:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from sweeper.engine.loop import Stats
-from sweeper.spec.model import Experiment
+from sweeper.spec.experiment import Experiment
 
 
 def table_stats(folder: Path, spec: Experiment, trials_total: int) -> Stats:

@@ -15,7 +15,8 @@ from sweeper.results.status import experiment_status, format_status
 from sweeper.results.table import TRIALS
 from sweeper.results.values import CONFIRM_BASE
 from sweeper.search.seeds import confirm_seeds, replicate_seeds
-from sweeper.spec.model import Confirm, load_spec
+from sweeper.spec.experiment import Confirm
+from sweeper.spec.model import load_spec
 
 
 def spec(tmp_path, confirm: Confirm):

@@ -9,7 +9,8 @@ from pathlib import Path
 import yaml
 
 import sweeper
-from sweeper.spec.model import Confirm, load_spec
+from sweeper.spec.experiment import Confirm
+from sweeper.spec.model import load_spec
 
 EXAMPLE = Path(__file__).parents[2] / "sweeps" / "datasets.yaml"
 

@@ -15,7 +15,8 @@ from typing import Any
 import pandas as pd
 
 import sweeper
-from sweeper.spec.model import Racing, load_spec
+from sweeper.spec.experiment import Racing
+from sweeper.spec.model import load_spec
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import sweeper
 from sweeper.results.status import experiment_status, format_status
-from sweeper.spec.model import Racing, SeedFactor, load_spec
+from sweeper.spec.experiment import Racing, SeedFactor
+from sweeper.spec.model import load_spec
 
 SWEEPS = Path(__file__).resolve().parents[2] / "sweeps"
 

@@ -13,7 +13,8 @@ import sweeper
 from sweeper.analysis.variance import decompose
 from sweeper.report.sections import seed_factor_blocks
 from sweeper.search.seeds import factor_seed, replicate_seeds
-from sweeper.spec.model import SeedFactor, load_spec
+from sweeper.spec.experiment import SeedFactor
+from sweeper.spec.model import load_spec
 
 HERE = Path(__file__).parent
 SWEEP = """

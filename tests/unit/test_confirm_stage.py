@@ -62,7 +62,7 @@ def test_choose_picks_each_arms_top_trials_per_setting_with_fresh_ids():
     spec3 = compare_spec(["a"], replicates=3, confirm=4)
     from dataclasses import replace
 
-    from sweeper.spec.model import Confirm
+    from sweeper.spec.experiment import Confirm
 
     assert spec3.compare is not None
     top = replace(spec3, compare=replace(spec3.compare, confirm=Confirm(4, top=3)))

@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 from sweeper.errors import SpecError, SweeperError
 from sweeper.results.folder import experiment_folder
-from sweeper.spec.model import Experiment, Metric, Variable, load_spec
+from sweeper.spec.experiment import Experiment, Metric, Variable
+from sweeper.spec.model import load_spec
 
 VALID: dict[str, Any] = {
     "experiment": "hostile",

@@ -16,7 +16,8 @@ from sweeper.search.seeds import (
     factor_seeds,
     replicate_seeds,
 )
-from sweeper.spec.model import Compare, Racing, SeedFactor, load_spec
+from sweeper.spec.experiment import Compare, Racing, SeedFactor
+from sweeper.spec.model import load_spec
 
 SEED_NOISE = [0.3, -0.2, 0.5, 0.0, -0.4, 0.1, 0.25, -0.1, 0.35, -0.3]  # replicate r's shared noise
 
@@ -211,7 +212,7 @@ def test_bad_forms_are_refused_with_file_field_and_fix(base, changes, field, wor
 
 
 def test_a_factor_column_clashing_with_a_variable_is_refused(base) -> None:  # type: ignore[no-untyped-def]
-    from sweeper.spec.model import Variable
+    from sweeper.spec.experiment import Variable
 
     spec = dataclasses.replace(
         base,

@@ -6,7 +6,8 @@ import pytest
 
 from sweeper.backends.ray import fit, task_options, unplaceable
 from sweeper.errors import SpecError
-from sweeper.spec.model import Resources, load_spec
+from sweeper.spec.experiment import Resources
+from sweeper.spec.model import load_spec
 
 
 def _spec(resources):

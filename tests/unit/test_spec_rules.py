@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from sweeper import SpecError, load_spec
-from sweeper.spec.model import Confirm, Experiment, Racing, SeedFactor, Tracking, check_experiment
+from sweeper.spec.experiment import Confirm, Experiment, Racing, SeedFactor, Tracking
+from sweeper.spec.model import check_experiment
 from tests.conftest import sweep_spec
 
 THREE_MISTAKES = """\

@@ -99,7 +99,8 @@ def test_pruner_options_are_optunas_keyword_arguments() -> None:
     import inspect
 
     from sweeper.search.pruners import make_pruner
-    from sweeper.spec.model import PRUNERS, load_spec
+    from sweeper.spec.experiment import PRUNERS
+    from sweeper.spec.model import load_spec
 
     for method, options in PRUNERS.items():
         pruner = type(make_pruner(method, {"percentile": 25.0} if method == "percentile" else {}))

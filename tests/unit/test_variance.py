@@ -12,7 +12,7 @@ import pytest
 
 from sweeper.analysis.variance import components, decompose
 from sweeper.search.seeds import factor_seeds
-from sweeper.spec.model import Experiment, Metric, SeedFactor, Variable
+from sweeper.spec.experiment import Experiment, Metric, SeedFactor, Variable
 
 SPEC = Experiment(
     name="f",
