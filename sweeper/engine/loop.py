@@ -187,6 +187,7 @@ class Engine:
                 self._lost(runs, result)
             else:
                 self._record(result)
+        self.writer.tick()  # what finished reaches the table while the runs in flight go on
         self._expire()
         if self.tracker is not None:
             self.tracker.poll()

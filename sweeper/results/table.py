@@ -148,7 +148,15 @@ class TableWriter:
 
     def append(self, rows: Iterable[Mapping[str, Any]]) -> None:
         self._rows.extend(rows)  # type: ignore[arg-type]
-        if len(self._rows) >= self.flush_rows or time.monotonic() - self._last_flush >= self.flush_s:
+        self.tick()
+
+    def tick(self) -> None:
+        """Write the waiting rows once ``flush_rows`` wait or ``flush_s`` has passed since the last write.
+
+        The driver calls it between results too: rows that came in a burst just after a write would
+        otherwise wait in memory, unseen by readers and lost to a SIGKILL, until the next run ends."""
+        waited = time.monotonic() - self._last_flush >= self.flush_s
+        if len(self._rows) >= self.flush_rows or (self._rows and waited):
             self.flush()
 
     def flush(self) -> None:
