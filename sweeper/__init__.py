@@ -50,7 +50,7 @@ _HOME = {
     "load": "sweeper.results.table",
     "TrialPruned": "sweeper.run.runtime",
     "current_trial": "sweeper.run.runtime",
-    "Experiment": "sweeper.spec.model",
+    "Experiment": "sweeper.spec.experiment",
     "load_spec": "sweeper.spec.model",
 }
 

@@ -350,8 +350,8 @@ def amount(value: Any, name: str) -> Any:
         },
     )
 
-    def form(value: Any) -> str:
-        return "@cases" if isinstance(value, list) else "@case" if isinstance(value, dict) else "@plain"
+    def form(given: Any) -> str:
+        return "@cases" if isinstance(given, list) else "@case" if isinstance(given, dict) else "@plain"
 
     return Annotated[
         Annotated[value, Tag("@plain")]
