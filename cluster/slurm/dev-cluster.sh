@@ -31,13 +31,21 @@ die() { say "error: $*"; exit 1; }
 
 node_names() { local i; for ((i = 1; i <= NODES; i++)); do printf 'n%d\n' "$i"; done; }
 
+# The PID a PID file holds, or failure when it is gone. A daemon deletes its own file as it exits, so
+# the file can vanish between any check and the read; bash's `$(<file)` on a vanished file ends the whole
+# script under `set -e` (even inside `||`), which once failed a CI run whose tests had all passed.
+read_pid() {
+    local pid
+    { read -r pid <"$1" || [[ -n ${pid:-} ]]; } 2>/dev/null || return 1  # a last line may lack its newline
+    printf '%s' "$pid"
+}
+
 # A PID file names a live process of ours (zombies do not count: exited daemons may linger as Z).
 alive() {
     local pidfile=$1 pid state
-    [[ -s $pidfile ]] || return 1
-    pid=$(<"$pidfile")
+    pid=$(read_pid "$pidfile") || return 1
     [[ $pid =~ ^[0-9]+$ && -r /proc/$pid/status ]] || return 1
-    state=$(awk '/^State:/ {print $2}' "/proc/$pid/status")
+    state=$(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null) || return 1
     [[ $state != Z ]]
 }
 
@@ -148,7 +156,7 @@ start() {
     id munge >/dev/null 2>&1 || die "user munge is missing; reinstall the munge package"
     while read -r node; do mkdir -p "$DIR/spool/$node"; done < <(node_names)
     if alive "$DIR/run/slurmctld.pid"; then
-        say "already running (slurmctld PID $(<"$DIR/run/slurmctld.pid")); \`$0 stop\` first to restart"
+        say "already running (slurmctld PID $(read_pid "$DIR/run/slurmctld.pid")); \`$0 stop\` first to restart"
     else
         write_config
     fi
@@ -167,8 +175,7 @@ start() {
 
 stop_pidfile() {
     local pidfile=$1 pid i
-    alive "$pidfile" || { rm -f "$pidfile"; return 0; }
-    pid=$(<"$pidfile")
+    alive "$pidfile" && pid=$(read_pid "$pidfile") || { rm -f "$pidfile"; return 0; }
     kill -TERM "$pid" 2>/dev/null || true
     for ((i = 0; i < 100; i++)); do
         alive "$pidfile" || { rm -f "$pidfile"; return 0; }
