@@ -11,6 +11,7 @@ import difflib
 import json
 import math
 import re
+from collections.abc import Iterable
 from typing import Annotated, Any, ClassVar
 
 from pydantic import (
@@ -26,7 +27,7 @@ from pydantic import (
     WithJsonSchema,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
 from sweeper.spec.experiment import NAME_RE, RESERVED
 
@@ -82,12 +83,19 @@ class Block(BaseModel):
         try:
             handler({k: v for k, v in data.items() if k in keys})
         except ValidationError as exc:
-            issues += [
-                issue(e["loc"], PydanticCustomError(e["type"], e["msg"], e.get("ctx")), e["input"])
+            issues += reraised(
+                e
                 for e in exc.errors()
                 if not (e["type"] == "missing" and e["loc"][-1] in meant)  # the typo said it already
-            ]
+            )
         raise ValidationError.from_exception_data(cls.__name__, issues)
+
+
+def reraised(errors: Iterable[ErrorDetails]) -> list[InitErrorDetails]:
+    """A ValidationError's errors as details a new one can hold, alongside others."""
+    return [
+        issue(e["loc"], PydanticCustomError(e["type"], e["msg"], e.get("ctx")), e["input"]) for e in errors
+    ]
 
 
 def fail_all(title: str, issues: list[InitErrorDetails]) -> None:

@@ -78,11 +78,14 @@ def parse_spec(
     from pydantic import ValidationError
 
     from sweeper.spec import rules, schema
-    from sweeper.spec.block import fail_all
+    from sweeper.spec.block import fail_all, reraised
     from sweeper.spec.messages import positions, spec_error
 
     try:
-        sweep = schema.Sweep.model_validate(dict(data))
+        try:
+            sweep = schema.Sweep.model_validate(dict(data))
+        except ValidationError as exc:  # the rules across keys that the valid parts break, too
+            fail_all("Sweep", reraised(exc.errors()) + rules.despite(dict(data), exc))
         fail_all("Sweep", rules.across(sweep))
     except ValidationError as exc:
         order = marks or positions(dict(data))

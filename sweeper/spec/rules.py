@@ -11,10 +11,12 @@ import string
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import ValidationError
 from pydantic_core import InitErrorDetails
 
 from sweeper.spec.block import Block, Loc, issue, kind, rule
 from sweeper.spec.experiment import COMMAND_FIELDS
+from sweeper.spec.messages import clean
 from sweeper.spec.methods import METHODS, is_enumerated
 from sweeper.spec.schema import Choice, Compare, Const, FloatRange, IntRange, Sweep, conditional
 
@@ -54,6 +56,55 @@ def across(s: Sweep) -> list[InitErrorDetails]:
     if s.compare is not None:
         check_compare(s.compare, s.variables, list(s.metrics), bad)
     return issues
+
+
+# Where a broken entry of a block can stand in for a neutral one (same name, no rule of its own),
+# so that the rules across keys can still be checked around it.
+STAND_INS: dict[str, Any] = {"variables": 0, "components": {"value": None}, "metrics": "maximize"}
+
+
+def despite(data: dict[str, Any], exc: ValidationError) -> list[InitErrorDetails]:
+    """The rules across keys broken among the valid parts of a file whose fields have mistakes
+    (``exc``), so that one pass reports both. A broken block is left out, a broken variable,
+    component or metric stands in as a neutral entry of the same name, and a rule that reads a
+    left-out or stand-in part is not reported: it could be a guess. None when the file is too broken
+    to tell (a required block itself is wrong)."""
+    spared, gone = dict(data), set()
+    for e in exc.errors():
+        loc = clean(e["loc"])
+        if len(loc) >= 2 and loc[0] in STAND_INS:
+            spared[loc[0]] = _stand_in(spared.get(loc[0]), loc[1], STAND_INS[loc[0]])
+            gone.add(loc[:2])
+            continue
+        if loc and loc[0] == "experiment":
+            spared["experiment"] = "x"  # no rule reads the name
+        elif loc and loc[0] not in ("variables", "metrics"):
+            spared.pop(loc[0], None)
+        else:
+            return []
+        gone.add(loc[:1])
+    try:
+        sweep = Sweep.model_validate(spared)
+    except ValidationError:
+        return []
+    entries = any(g[0] in ("variables", "components") for g in gone)  # what command samples
+    return [
+        i
+        for i in across(sweep)
+        if not any(i["loc"][: len(g)] == g for g in gone) and not (entries and i["loc"][0] == "command")
+    ]
+
+
+def _stand_in(block: Any, name: Any, neutral: Any) -> Any:
+    """``block`` with its entry ``name`` replaced (metrics also come as a list of one-key mappings)."""
+    if isinstance(block, dict):
+        return {**block, name: neutral}
+    if isinstance(block, list):
+        return [
+            {k: neutral if k == name else v for k, v in m.items()} if isinstance(m, dict) else m
+            for m in block
+        ]
+    return block
 
 
 def _when(at: Loc, when: dict[str, list[Any]], known: dict[str, Any], this: str | None, bad: Bad) -> None:

@@ -49,7 +49,10 @@ def test_three_mistakes_three_messages_in_file_order_with_lines(tmp_path: Path) 
 def test_the_list_is_capped(tmp_path: Path) -> None:
     variables = "".join(f"  v{i}: {{int: [{i + 1}, 0]}}\n" for i in range(25))
     path = tmp_path / "many.yaml"
-    path.write_text(f"experiment: many\nobjective: m:f\nmetrics: [a: maximize]\nvariables:\n{variables}")
+    path.write_text(
+        "experiment: many\nobjective: m:f\nmetrics: [a: maximize]\nsearch: {trials: 3}\n"
+        f"variables:\n{variables}"
+    )
     with pytest.raises(SpecError) as info:
         load_spec(path)
     assert len(info.value.errors) == 25
@@ -72,6 +75,58 @@ def test_a_typo_is_one_mistake_not_two() -> None:
     spec["metircs"] = spec.pop("metrics")
     err = _errors(**spec)
     assert [e.field for e in err.errors] == ["metircs"] and "did you mean 'metrics'" in err.fix
+
+
+def test_field_mistakes_and_rules_across_keys_come_in_one_pass(tmp_path: Path) -> None:
+    path = tmp_path / "five.yaml"
+    path.write_text(
+        "experiment: demo\n"
+        "objective: objectives:quadratic\n"
+        "metrics: [{loss: minimise}]\n"
+        "variables:\n"
+        "  x: {float: [2.0, 1.0]}\n"
+        "  kind: {choice: [a, b]}\n"
+        "  depth: {int: [1, 4], when: {knid: a}}\n"
+        "search: {method: tpe, trails: 4}\n"
+        "compare: {variable: kind, treatment: c, baseline: a}\n"
+    )
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    got = [(e.line, e.field) for e in info.value.errors]
+    assert got == [
+        (3, "metrics.loss"),
+        (5, "variables.x.float"),
+        (7, "variables.depth.when.knid"),  # a rule across keys, found despite the mistakes above
+        (8, "search.trails"),  # and no guess that tpe lacks its budget: the block is broken
+        (9, "compare.treatment"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        # the compared variable is broken: its levels are unknown, so no level is called wrong
+        {
+            "variables": {"kind": {"choice": ["a", "a"]}},
+            "compare": {"variable": "kind", "baseline": "a", "treatment": "z"},
+        },
+        # a condition on a broken variable: its values are unknown
+        {"variables": {"kind": {"choice": [1, 1]}, "y": {"int": [0, 4], "when": {"kind": 3}}}},
+        # a command's format spec over a broken variable: its values are unknown
+        {
+            "objective": None,
+            "command": "python x.py --kind {kind:s}",
+            "variables": {"kind": {"choice": ["a", "a"]}},
+        },
+        # a broken compare block: its metric default is not checked either
+        {"compare": {"variable": "kind", "baseline": "a", "alpha": 2}, "metrics": [{"m": "maximize"}]},
+    ],
+)
+def test_rules_that_read_a_broken_part_are_not_guessed(overrides: dict[str, object]) -> None:
+    spec = {k: v for k, v in sweep_spec(**overrides).items() if v is not None}
+    with pytest.raises(SpecError) as info:
+        load_spec(spec)
+    assert len(info.value.errors) == 1, str(info.value)
 
 
 def test_experiment_built_in_python_goes_through_the_same_model() -> None:
