@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import InitErrorDetails
 
-from sweeper.spec.block import Block, Loc, issue, kind, rule
+from sweeper.spec.block import Block, Loc, hint, issue, kind, rule
 from sweeper.spec.experiment import COMMAND_FIELDS
 from sweeper.spec.messages import clean
 from sweeper.spec.methods import METHODS, is_enumerated
@@ -114,7 +114,7 @@ def _when(at: Loc, when: dict[str, list[Any]], known: dict[str, Any], this: str 
             bad(
                 (*at, ref),
                 f"names no variable {where}",
-                f"declare {ref!r} above it (known: {', '.join(known) or 'none'})",
+                f"{hint(ref, list(known))}declare {ref!r} above it (known: {', '.join(known) or 'none'})",
             )
             continue
         target = known[ref]
@@ -123,7 +123,7 @@ def _when(at: Loc, when: dict[str, list[Any]], known: dict[str, Any], this: str 
                 bad(
                     (*at, ref),
                     f"{value!r} is not one of {target.choice}",
-                    "use one of the listed choices",
+                    f"{_close(value, target.choice)}use one of the listed choices",
                 )
 
 
@@ -274,6 +274,11 @@ def _command(s: Sweep, bad: Bad) -> None:
                     )
 
 
+def _close(value: Any, choices: list[Any]) -> str:
+    """``did you mean`` for a level spelled close to a choice (text only: 10 is not a typo of 100)."""
+    return hint(value, [c for c in choices if isinstance(c, str)]) if isinstance(value, str) else ""
+
+
 def treatment_levels(c: Compare, target: Any) -> tuple[Any, ...]:
     """The treatment's levels; () for all (unless all is itself a level of the variable)."""
     if c.treatment == "all" and not (isinstance(target, Choice) and "all" in target.choice):
@@ -288,7 +293,7 @@ def check_compare(c: Compare, variables: dict[str, Any], metrics: list[str], bad
         bad(
             ("compare", "variable"),
             f"{c.variable!r} is not a variable",
-            f"use one of {', '.join(variables)}",
+            f"{hint(c.variable, list(variables))}use one of {', '.join(variables)}",
         )
     else:
         levels = treatment_levels(c, target)
@@ -297,7 +302,7 @@ def check_compare(c: Compare, variables: dict[str, Any], metrics: list[str], bad
                 bad(
                     ("compare", key),
                     f"{value!r} is not one of {target.choice}",
-                    "use one of the variable's choices",
+                    f"{_close(value, target.choice)}use one of the variable's choices",
                 )
         if c.baseline in levels:
             bad(
@@ -307,7 +312,11 @@ def check_compare(c: Compare, variables: dict[str, Any], metrics: list[str], bad
             )
     metric = c.metric if c.metric is not None else next(iter(metrics))
     if metric not in metrics:
-        bad(("compare", "metric"), f"{metric!r} is not a metric", f"use one of {', '.join(metrics)}")
+        bad(
+            ("compare", "metric"),
+            f"{metric!r} is not a metric",
+            f"{hint(metric, metrics)}use one of {', '.join(metrics)}",
+        )
     for block in c.within:
         body = variables.get(block)
         if body is None or block == c.variable or conditional(body):

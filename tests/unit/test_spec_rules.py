@@ -129,6 +129,41 @@ def test_rules_that_read_a_broken_part_are_not_guessed(overrides: dict[str, obje
     assert len(info.value.errors) == 1, str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("overrides", "field", "meant"),
+    [
+        ({"compare": {"variable": "kind", "baseline": "a", "treatment": "bb"}}, "compare.treatment", "'b'"),
+        ({"compare": {"variable": "knid", "baseline": "a"}}, "compare.variable", "'kind'"),
+        ({"compare": {"variable": "kind", "baseline": "a", "metric": "los"}}, "compare.metric", "'loss'"),
+        (
+            {"variables": {"kind": {"choice": ["a", "b"]}, "y": {"int": [0, 4], "when": {"kindd": "a"}}}},
+            "variables.y.when.kindd",
+            "'kind'",
+        ),
+        (
+            {
+                "variables": {
+                    "kind": {"choice": ["adam", "sgd"]},
+                    "y": {"int": [0, 4], "when": {"kind": "adma"}},
+                }
+            },
+            "variables.y.when.kind",
+            "'adam'",
+        ),
+    ],
+)
+def test_rules_across_keys_say_did_you_mean(overrides: dict[str, object], field: str, meant: str) -> None:
+    err = _errors(**overrides)
+    assert err.field == field and f"did you mean {meant}?" in err.fix
+
+
+def test_numbers_are_not_typos_of_each_other() -> None:
+    err = _errors(
+        variables={"n": {"choice": [100, 200]}}, compare={"variable": "n", "baseline": 100, "treatment": 10}
+    )
+    assert err.field == "compare.treatment" and "did you mean" not in err.fix
+
+
 def test_experiment_built_in_python_goes_through_the_same_model() -> None:
     spec = load_spec(sweep_spec())
     assert check_experiment(spec) is spec
