@@ -67,7 +67,7 @@ def despite(data: dict[str, Any], exc: ValidationError) -> list[InitErrorDetails
     """The rules across keys broken among the valid parts of a file whose fields have mistakes
     (``exc``), so that one pass reports both. A broken block is left out, a broken variable,
     component or metric stands in as a neutral entry of the same name, and a rule that reads a
-    left-out or stand-in part is not reported: it could be a guess. None when the file is too broken
+    left-out or stand-in part is not reported: it could be a guess. Empty when the file is too broken
     to tell (a required block itself is wrong)."""
     spared, gone = dict(data), set()
     for e in exc.errors():
