@@ -24,8 +24,9 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweeper.backends.ray_task import environ, run_batch
+from sweeper.backends.ray_task import run_batch
 from sweeper.errors import SweeperError
+from sweeper.results.store import environ
 from sweeper.run.types import Outcome, Run, RunContext
 
 if TYPE_CHECKING:
@@ -254,7 +255,8 @@ def connect(address: str | None) -> None:
             "say why its client server failed)"
         )
     # Workers of a Ray we start inherit our environment: cheaper than a runtime_env (~4 s here).
-    with environ(PYTHONPATH=_pythonpath()):
+    path = _pythonpath()
+    with environ({"PYTHONPATH": path} if path else {}):
         ray.init(address="local", include_dashboard=False, **quiet)
 
 

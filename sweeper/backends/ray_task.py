@@ -3,11 +3,10 @@ and warm actors (:mod:`sweeper.backends.ray_pool`)."""
 
 from __future__ import annotations
 
-import os
 import socket
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
+from sweeper.results.store import environ
 from sweeper.run.objective import execute
 from sweeper.run.types import Outcome, Run, RunContext
 
@@ -23,19 +22,5 @@ def run_batch(ref: RunContext, runs: Sequence[Run]) -> list[Outcome]:
     if ray.get_gpu_ids():  # Ray has set CUDA_VISIBLE_DEVICES to this run's GPUs
         return execute(ref, runs, node)
     # Ray leaves the variable alone for a task without GPUs, so it would see every GPU of the node.
-    with environ(CUDA_VISIBLE_DEVICES=""):
+    with environ({"CUDA_VISIBLE_DEVICES": ""}):
         return execute(ref, runs, node)
-
-
-@contextmanager
-def environ(**values: str | None) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update({k: v for k, v in values.items() if v is not None})
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v

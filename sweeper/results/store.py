@@ -40,7 +40,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -126,22 +126,28 @@ def storage_env() -> tuple[tuple[str, str], ...]:
 
 
 @contextlib.contextmanager
+def environ(values: Mapping[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``values`` set while inside, and as it was after."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextlib.contextmanager
 def _environ(env: tuple[tuple[str, str], ...]) -> Iterator[None]:
     """The driver's storage variables while a worker talks to the store (its own ones come back after)."""
     if not env:
         yield
         return
-    with _ENV_LOCK:
-        saved = {k: os.environ.get(k) for k, _ in env}
-        os.environ.update(env)
-        try:
-            yield
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+    with _ENV_LOCK, environ(dict(env)):
+        yield
 
 
 def put_folder(folder: Path, uri: str, env: tuple[tuple[str, str], ...] = ()) -> None:
