@@ -422,9 +422,17 @@ class Uploader:
         """The driver's process ends: a heartbeat it left saying ``running`` (it could not write its
         end state: a full disk) would make the bucket refuse a resume for FRESH_S; say it exited."""
         rec = self._running_heartbeat()
-        if rec is not None:
-            rec.update(state="exited", running=0, queued=0)
+        if rec is None:
+            return
+        rec.update(state="exited", running=0, queued=0)
+        try:
             self._put_heartbeat(rec)
+        except Exception as exc:  # every run is up already: only a resume's wait is at stake
+            print(
+                f"warning: {self.uri}: could not mark the driver exited ({exc}): every run is up, but a"
+                " resume is refused until its heartbeat is stale (seconds)",
+                file=sys.stderr,
+            )
 
 
 def _push_order(item: tuple[str, tuple[int, int]]) -> tuple[int, str]:

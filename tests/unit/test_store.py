@@ -109,6 +109,25 @@ def test_a_staging_copy_whose_last_upload_fails_stays_and_is_named(tmp_path, mon
     assert (up.folder / "experiment.json").is_file() and not at_exit
 
 
+def test_a_heartbeat_that_cannot_be_marked_exited_is_a_warning_not_an_error(tmp_path, monkeypatch, capsys):
+    """Every run is up when the driver says it exited: a bucket that refuses that last put costs a
+    warning (a resume waits for the heartbeat to go stale), never the launch's result."""
+    uri, at_exit = _staged_sweep(tmp_path, monkeypatch)
+
+    def refused(self: Uploader, rec: dict[str, Any]) -> None:
+        raise OSError("AWS Error NETWORK_CONNECTION")
+
+    with staged(uri, "exp", lambda folder, uri: None) as up:
+        (up.folder / "experiment.json").write_text("{}")
+        (up.folder / "driver.json").write_text('{"state": "running"}')
+        up.close()  # the runs are up (what _finish's close does first) ...
+        monkeypatch.setattr(Uploader, "_put_heartbeat", refused)  # ... then the bucket goes away
+    assert (tmp_path / "bucket" / "exp" / "experiment.json").read_text() == "{}"
+    err = capsys.readouterr().err
+    assert f"warning: {uri}/exp: could not mark the driver exited (AWS Error NETWORK_CONNECTION)" in err
+    assert len(at_exit) == 1  # the staging copy still goes at exit: nothing is lost with it
+
+
 def test_a_refused_staging_leaves_no_copy(tmp_path, monkeypatch):
     uri, at_exit = _staged_sweep(tmp_path, monkeypatch)
     (tmp_path / "bucket" / "exp").mkdir(parents=True)
