@@ -69,7 +69,7 @@ def localize(ref: RunContext) -> RunContext:
     inputs = []
     for name, path in ref.inputs:
         rel = Path(path).relative_to(ref.folder).as_posix() if Path(path).is_relative_to(ref.folder) else None
-        if rel is not None and path not in _FETCHED:
+        if rel is not None and not os.path.exists(_FETCHED.get(path, "")):  # a tmp cleaner may take it
             local = _home(ref) / "inputs" / hashlib.sha256(path.encode()).hexdigest()[:12] / Path(path).name
             fetch(f"{ref.results_uri}/{rel}", local, ref.storage_env)
             _FETCHED[path] = str(local)

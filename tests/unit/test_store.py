@@ -239,3 +239,36 @@ def test_the_uploader_puts_a_rows_links_and_curve_before_the_row(tmp_path):
         "experiment.json",
     ]
     assert (tmp_path / "bucket" / "exp" / "trials" / "part-000001.parquet").read_bytes() == names[0].encode()
+
+
+def test_a_worker_fetches_a_driver_made_input_once_and_again_when_its_copy_is_gone(tmp_path, monkeypatch):
+    """A declared component the driver made in its results folder is read from the bucket into this
+    machine's cache once per worker process; a copy a tmp cleaner took is fetched again, not handed
+    to the run as a path that is not there."""
+    from sweeper.run import stored
+    from sweeper.run.types import RunContext
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    monkeypatch.setattr(stored, "_FETCHED", {})
+    bucket = tmp_path / "bucket" / "exp"
+    (bucket / "components").mkdir(parents=True)
+    (bucket / "components" / "meta.json").write_text('{"source": "UCI"}')
+    driver = "/driver/staging/exp"
+    ref = RunContext(
+        "m:f",
+        ".",
+        ("y",),
+        folder=driver,
+        inputs=(("meta", f"{driver}/components/meta.json"), ("data", "/shared/data.npz")),
+        results_uri=bucket.as_uri(),
+    )
+    fetches: list[str] = []
+    fetch = stored.fetch
+    monkeypatch.setattr(stored, "fetch", lambda uri, *a: (fetches.append(uri), fetch(uri, *a))[1])
+    first = dict(stored.localize(ref).inputs)
+    assert first["data"] == "/shared/data.npz"  # not the driver's: read where it is
+    assert Path(first["meta"]).read_text() == '{"source": "UCI"}'
+    assert dict(stored.localize(ref).inputs) == first and len(fetches) == 1
+    Path(first["meta"]).unlink()
+    assert Path(dict(stored.localize(ref).inputs)["meta"]).read_text() == '{"source": "UCI"}'
+    assert len(fetches) == 2
