@@ -16,6 +16,19 @@ def test_all_is_the_public_api():
         assert getattr(sweeper, name) is not None
 
 
+def test_type_checkers_see_each_public_name_from_where_it_is_imported():
+    """The lazy table, the imports type checkers read and __all__ (a literal, so that mypy users see
+    the names as exported) name the same things."""
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(sweeper))
+    block = next(n for n in tree.body if isinstance(n, ast.If) and "TYPE_CHECKING" in ast.unparse(n.test))
+    seen = {a.name: i.module for i in block.body if isinstance(i, ast.ImportFrom) for a in i.names}
+    assert seen == sweeper._HOME
+    assert sweeper.__all__ == sorted(sweeper._HOME)
+
+
 def test_all_is_pinned():
     # a name added to or dropped from the public API is a decision: change this list with it
     assert sweeper.__all__ == [
