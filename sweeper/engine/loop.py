@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sweeper.backends.base import Handle, NotStarted
 from sweeper.errors import ObjectiveError, StorageError
-from sweeper.results.values import better, trial_value, trial_values
+from sweeper.results.values import SEARCH, better, trial_value, trial_values
 from sweeper.run.types import Outcome, Run
 from sweeper.search.racing import new_race, race_group
 from sweeper.search.searcher import told_metrics
@@ -102,7 +102,7 @@ class Engine:
         tracker: Tracker | None = None,
         *,
         seeds: list[int] | None = None,
-        stage: str = "search",
+        stage: str = SEARCH,
     ):
         self.spec, self.searcher, self.backend, self.writer = spec, searcher, backend, writer
         self.tracker = tracker  # history, pruning and components (sweeper.engine.channel); None: unused
@@ -432,9 +432,10 @@ class Engine:
             self.tracker.finished(trial_id, "complete", means[0])
         self.searcher.tell(trial_id, means, "complete")
         value = trial_value([v[0] for v in trial.values])
-        best = self.stats.best_value
+        best, direction = self.stats.best_value, self.spec.primary.direction
         raced = self.race is None or len(trial.statuses) >= self.spec.replicates  # the best ran them all
-        if raced and value is not None and (best is None or better(self.spec.primary.direction, value, best)):
+        candidate = raced and self.stage == SEARCH  # a confirmation rerun is not one: best_trial's rule
+        if candidate and value is not None and (best is None or better(direction, value, best)):
             self.stats.best_value, self.stats.best_trial = value, trial_id
 
     def _row(self, o: Outcome, params: dict[str, Any]) -> dict[str, Any]:

@@ -44,6 +44,8 @@ def test_confirmation_stage_runs_on_fresh_seeds_and_resumes(tmp_path):
     experiment = spec(tmp_path, Confirm(replicates=4, top=1))
     result = sweeper.launch(experiment, results=tmp_path, backend="local")
     assert result.stats.runs_done - result.stats.runs_before == 42 + 16  # this launch: both stages' runs
+    # the live best (the progress line's) is the search's best trial, as the summary says: no rerun
+    assert result.best is not None and result.stats.best_trial == result.best["trial"] < CONFIRM_BASE
     table = result.table
     search, confirm = table[table["stage"] == "search"], table[table["stage"] == "confirm"]
     assert len(search) == (6 + 1) * 2 * 3 and set(search["seed"]) == set(replicate_seeds(0, 3))
