@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from sweeper.analysis.inference import flat
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -65,7 +67,7 @@ def compare_cost(
     if paired:
         d = fx - fy
         n = len(d)
-        if float(d.std(ddof=1)) == 0:
+        if flat(d, fx, fy):
             est = lo = hi = float(d.mean())  # every seed gives the same ratio: nothing to test
             p = 0.0 if est != 0 else 1.0
         else:

@@ -287,8 +287,9 @@ def arms_note(compare: Compare, comparisons: Sequence[Comparison], df: pd.DataFr
         int(level_rows(groups, lv, done.iloc[:0])["trial"].nunique()) > 1
         for lv in [compare.baseline, *(c.treatment for c in comparisons)]
     )
+    best = "highest" if comparisons and comparisons[0].direction == "maximize" else "lowest"
     text = (
-        f"Each level of {compare.variable} is represented by its best trial (highest mean "
+        f"Each level of {compare.variable} is represented by its best trial ({best} mean "
         f"{compare.metric} over its replicates; arms: best), so the comparison is tuned "
         "against tuned, paired by seed."
     )

@@ -54,6 +54,15 @@ class TestResult:
     n_needed: int | None  # replicates per arm for 80% power at the observed effect
 
 
+def flat(x: np.ndarray, *sources: np.ndarray) -> bool:
+    """Every value equal up to the rounding error of the values it was computed from (``sources``,
+    x itself when none): such a spread tests nothing (scipy warns of catastrophic cancellation)."""
+    import numpy as np
+
+    scale = max(float(np.abs(v).max()) for v in sources or (x,))
+    return float(np.abs(x - x.mean()).max()) <= 4 * float(np.finfo(float).eps) * scale
+
+
 def compare_samples(
     a: np.ndarray, b: np.ndarray, *, paired: bool, alpha: float = 0.05, robust: bool = True, seed: int = 0
 ) -> TestResult:
@@ -82,8 +91,8 @@ def compare_samples(
                 spread,
                 None,
             )
-        if spread == 0 or not np.isfinite(spread):
-            return _exact(True, n, effect, spread)
+        if not np.isfinite(spread) or flat(d, a, b):
+            return _exact(True, a, b, effect)
         needed = _n_needed(abs(effect), spread, alpha, paired=True)
         if robust and n >= NORMALITY_MIN_N and stats.shapiro(d).pvalue < 0.05:
             p = float(stats.wilcoxon(d).pvalue)
@@ -131,8 +140,8 @@ def compare_samples(
         )
     sa, sb = a.std(ddof=1), b.std(ddof=1)
     spread = float(math.sqrt((sa**2 + sb**2) / 2))
-    if spread == 0:
-        return _exact(False, n, effect, spread)
+    if flat(a) and flat(b):
+        return _exact(False, a, b, effect)
     needed = _n_needed(abs(effect), spread, alpha, paired=False)
     if robust and n >= NORMALITY_MIN_N and min(stats.shapiro(x).pvalue for x in (a, b)) < 0.05:
         res = stats.permutation_test(
@@ -166,19 +175,25 @@ def compare_samples(
     )
 
 
-def _exact(paired: bool, n: int, effect: float, spread: float) -> TestResult:
-    """Every seed gives the same difference: nothing to test, the difference is what it is."""
+def _exact(paired: bool, a: np.ndarray, b: np.ndarray, effect: float) -> TestResult:
+    """Every seed gives the same difference: nothing to test, the difference is what it is (none,
+    when it is of the size of the values' rounding error)."""
+    import numpy as np
+
+    if abs(effect) <= 4 * np.finfo(float).eps * float(np.abs(np.concatenate([a, b])).max()):
+        effect = 0.0
     p = 1.0 if effect == 0 else 0.0
     return TestResult(
         "none (no spread)",
-        "every replicate gives the same difference (does the objective ignore its seed?), so no test applies",
+        "every replicate gives the same difference, up to rounding (the seed's effect cancels, or the "
+        "objective ignores its seed), so no test applies",
         paired,
-        n,
+        min(len(a), len(b)),
         effect,
         effect,
         effect,
         p,
-        spread,
+        0.0,
         None,
     )
 
