@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -145,6 +146,8 @@ def _print_summary(sweep: SweepResult, results: str) -> int:
     shown = join(results, sweep.spec.name) if is_uri(results) else sweep.path
     table = sweep.table  # read once: sweep.best would read the table again (1 s at 10^6 rows)
     print("\n".join(summary(s, sweep.spec.name, table, best_trial(table, sweep.spec), shown)))
+    if sweep.spec.compare is not None and s.counts.get("complete", 0):  # the next step, ready to paste
+        print(f"verdict: sweeper report {shlex.quote(str(shown))}  (the hypothesis tested, with figures)")
     if s.runs_done and not (s.counts.get("complete", 0) or s.counts.get("pruned", 0)):
         print(f"no run completed: every one of the {s.runs_done} runs failed (exit code 1)", file=sys.stderr)
         return 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import stat
 import subprocess
 import sys
@@ -66,17 +67,24 @@ def some_fail(lr, width, seed):
     if width % 2:
         raise RuntimeError("odd widths are not supported")
     return float(np.random.default_rng(seed).normal(lr, 1.0))
+
+
+def optimizers(lr, width, opt, seed):
+    return float(np.random.default_rng(seed).normal(lr if opt == "b" else 1.0, 0.01))
 """
 
 
-def write_sweep(folder: Path, objective: str, *, name: str = "first", trials: int = 25) -> Path:
+def write_sweep(
+    folder: Path, objective: str, *, name: str = "first", trials: int = 25, more: tuple[str, str] = ("", "")
+) -> Path:
+    """``more`` is (YAML lines added under ``variables:``, YAML lines added at the top level)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "newcomer_objectives.py").write_text(OBJECTIVES)
     path = folder / f"{name}.yaml"
     path.write_text(
         f"experiment: {name}\nobjective: newcomer_objectives:{objective}\nmetrics: [{{loss: minimize}}]\n"
-        "variables:\n  lr: {float: [0.001, 0.1], log: true}\n  width: {int: [8, 64]}\n"
-        f"search: {{method: random, trials: {trials}, seed: 0}}\nreplicates: 3\n"
+        f"variables:\n  lr: {{float: [0.001, 0.1], log: true}}\n  width: {{int: [8, 64]}}\n{more[0]}"
+        f"search: {{method: random, trials: {trials}, seed: 0}}\nreplicates: 3\n{more[1]}"
     )
     return path
 
@@ -148,6 +156,7 @@ def test_interrupted_and_status_hints_are_absolute(tmp_path: Path) -> None:
     out = cli("launch", "first.yaml", "--backend", "local", "-q", cwd=tmp_path / "exp")
     assert out.returncode == 0, out.stderr
     assert f"results: {tmp_path / 'exp' / 'results' / 'first'}  (sweeper.load(" in out.stdout
+    assert "verdict:" not in out.stdout  # no comparison stated: no verdict to point at
     record = sweeper.load(tmp_path / "exp" / "results" / "first")
     assert len(record) == 6
     status = cli("status", str(tmp_path / "exp" / "results" / "first"), cwd=tmp_path)
@@ -155,6 +164,24 @@ def test_interrupted_and_status_hints_are_absolute(tmp_path: Path) -> None:
         f"`sweeper launch {sweep} --results {tmp_path / 'exp' / 'results'} --backend local --retry-failed`"
         in status.stdout
     )
+
+
+def test_a_comparison_sweep_ends_with_the_command_that_gives_its_verdict(tmp_path: Path) -> None:
+    more = ("  opt: {choice: [a, b]}\n", "compare: {variable: opt, treatment: b, baseline: a}\n")
+    write_sweep(tmp_path / "my exp", "optimizers", trials=8, more=more)
+    out = cli("launch", "first.yaml", "--backend", "local", "-q", cwd=tmp_path / "my exp")
+    assert out.returncode == 0, out.stderr
+    hint = [line for line in out.stdout.splitlines() if line.startswith("verdict: ")]
+    assert len(hint) == 1, out.stdout
+    command = shlex.split(hint[0].removeprefix("verdict: ").split("  (")[0])  # quoted: a space
+    assert command == ["sweeper", "report", str(tmp_path / "my exp" / "results" / "first")]
+    report = cli(*command[1:], cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    verdict = "supported at \N{GREEK SMALL LETTER ALPHA} = 0.05: b is lower than a by"
+    assert report.stdout.startswith(verdict), report.stdout
+    assert "Warning" not in report.stderr  # the same noise in both arms cancels: no scipy warning
+    markdown = (Path(command[2]) / "report" / "report.md").read_text()
+    assert "represented by its best trial (lowest mean loss over its replicates" in markdown  # minimized
 
 
 def test_wrong_folders_get_a_did_you_mean(tmp_path: Path) -> None:
