@@ -13,7 +13,7 @@ from dataclasses import KW_ONLY, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweeper.errors import ObjectiveError, SpecError, StorageError, SweeperError
+from sweeper.errors import ObjectiveError, SpecError, StorageError, SweeperError, command
 from sweeper.results.folder import (
     STORAGE_STOPPED,
     experiment_folder,
@@ -430,7 +430,7 @@ def _run(
     if engine.halted:
         raise SweeperError(
             f"{spec.name}: {engine.halted}. Every run so far is recorded in {shown}."
-            f"\n  fix: `sweeper errors {shown}` prints the tracebacks; fix the cause, then relaunch"
+            f"\n  fix: `{command('errors', shown)}` prints the tracebacks; fix the cause, then relaunch"
             " with --retry-failed (retry_failed=True) to rerun the failed runs"
             + (", or raise max_failures" if "max_failures" in engine.halted else "")
         )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -138,6 +137,7 @@ def _print_summary(sweep: SweepResult, results: str) -> int:
     """Print what the sweep launched into ``results`` did; the exit code: 1 when no run completed,
     else 0."""
     from sweeper.engine.progress import summary
+    from sweeper.errors import command
     from sweeper.results.store import is_uri, join
     from sweeper.results.values import best_trial
 
@@ -147,7 +147,7 @@ def _print_summary(sweep: SweepResult, results: str) -> int:
     table = sweep.table  # read once: sweep.best would read the table again (1 s at 10^6 rows)
     print("\n".join(summary(s, sweep.spec.name, table, best_trial(table, sweep.spec), shown)))
     if sweep.spec.compare is not None and s.counts.get("complete", 0):  # the next step, ready to paste
-        print(f"verdict: sweeper report {shlex.quote(str(shown))}  (the hypothesis tested, with figures)")
+        print(f"verdict: {command('report', shown)}  (the hypothesis tested, with figures)")
     if s.runs_done and not (s.counts.get("complete", 0) or s.counts.get("pruned", 0)):
         print(f"no run completed: every one of the {s.runs_done} runs failed (exit code 1)", file=sys.stderr)
         return 1

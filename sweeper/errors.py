@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 
 # A sweep file with more mistakes than this lists this many, then says how many more there are.
 SHOWN = 20
+
+
+def command(*words: object) -> str:
+    """A sweeper command line for a hint or a fix, ready to paste: a results folder may hold a space."""
+    return shlex.join(["sweeper", *map(str, words)])
 
 
 class SweeperError(Exception):

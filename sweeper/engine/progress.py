@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from sweeper.engine.loop import Stats
+from sweeper.errors import command
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -82,7 +83,7 @@ def first_error(stats: Stats, folder: Path | None) -> list[str]:
     trial, replicate, error = stats.first_error
     out = [f"run failed (trial {trial}, replicate {replicate}); the end of its error:"]
     out += ["  | " + line for line in screen_tail(error)]
-    where = f"sweeper errors {folder}" if folder is not None else "sweeper errors DIR"
+    where = command("errors", folder) if folder is not None else "sweeper errors DIR"
     out.append(f"  (shown for the first failed run only; `{where}` prints every traceback)")
     return out
 

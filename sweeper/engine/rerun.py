@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweeper.errors import SweeperError
+from sweeper.errors import SweeperError, command
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -57,7 +57,7 @@ def rerun(
         span = f"trials {have[0]}..{have[-1]}" if have else "no runs"
         raise SweeperError(
             f"{folder}: trial {trial} replicate {replicate} is not in the trial table ({span})"
-            f"\n  fix: pick a recorded run: `sweeper table {folder}` lists the trials"
+            f"\n  fix: pick a recorded run: `{command('table', folder)}` lists the trials"
         )
     row = rows.iloc[-1]
     factor_seeds = tuple(

@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweeper.errors import SweeperError
+from sweeper.errors import SweeperError, command
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -357,7 +357,7 @@ class LiveMirror:
                 print(
                     f"\nwarning: MLflow at {self.mirror.uri} failed ({first}); the sweep goes on and"
                     " the runs it misses are logged when it is back, on resume, or by"
-                    f" `sweeper export {self.mirror.folder} --mlflow {self.mirror.uri}`",
+                    f" `{command('export', self.mirror.folder, '--mlflow', self.mirror.uri)}`",
                     file=sys.stderr,
                 )
             self.mirror._known = False  # re-read what it holds once it answers again

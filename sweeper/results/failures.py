@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sweeper.errors import command
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -64,7 +66,7 @@ def group_lines(groups: list[tuple[str, int]], folder: str | Path, shown: int = 
     if not groups:
         return []
     n = sum(c for _, c in groups)
-    out = [f"failed runs by error ({n} in all; `sweeper errors {folder}` prints the tracebacks):"]
+    out = [f"failed runs by error ({n} in all; `{command('errors', folder)}` prints the tracebacks):"]
     out += [f"  {count} run{'s' if count != 1 else ''}: {text}" for text, count in groups[:shown]]
     if len(groups) > shown:
         rest = sum(c for _, c in groups[shown:])
@@ -106,5 +108,5 @@ def describe_errors(folder: str | Path, trial: int | None = None) -> str:
             f"   first of them (trial {first['trial']}, replicate {first['replicate']}):\n"
             f"{str(first['error'] or '(no error text)').rstrip()}\n"
         )
-    parts.append(f"(`sweeper errors {where} --trial N` prints every failed run of trial N)\n")
+    parts.append(f"(`{command('errors', where, '--trial', 'N')}` prints every failed run of trial N)\n")
     return "\n".join(parts)

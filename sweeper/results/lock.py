@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from sweeper.errors import SweeperError
+from sweeper.errors import SweeperError, command
 from sweeper.results.table import read_json, write_json
 
 
@@ -60,7 +60,7 @@ class DriverLock:
             raise SweeperError(
                 f"{self.path.parent} is being run by another sweeper driver{by}"
                 "\n  fix: wait for it to end, or stop it (Ctrl-C) and relaunch; "
-                f"`sweeper status {self.path.parent}` shows its progress"
+                f"`{command('status', self.path.parent)}` shows its progress"
             ) from None
         self._fd = fd
         return self

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweeper.errors import SweeperError
+from sweeper.errors import SweeperError, command
 from sweeper.results.lock import driver_record, is_locked
 from sweeper.results.table import EXPERIMENT_JSON, TRIALS, aside_folder, read_record
 
@@ -185,15 +185,13 @@ def launch_command(source: str, folder: Path | str, backend: str | None, address
     launched, good from any folder: the sweep file, the results root and the backend (and its
     address) it ran on. ``address="auto"`` (a driver inside a cluster job, which joins that job's
     Ray) is left out: it means nothing outside the job."""
-    import shlex
-
     root = folder.rsplit("/", 1)[0] if isinstance(folder, str) else str(folder.parent)
-    words = ["sweeper", "launch", source, "--results", root]
+    words = ["launch", source, "--results", root]
     if backend:
         words += ["--backend", backend]
     if address and address != "auto":
         words += ["--address", address]
-    return shlex.join(words)
+    return command(*words)
 
 
 def known_as(folder: Path) -> Path | str:

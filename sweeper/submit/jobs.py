@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from sweeper.errors import SweeperError
+from sweeper.errors import SweeperError, command
 
 if TYPE_CHECKING:
     from sweeper.engine.loop import Stats
@@ -204,11 +204,11 @@ def submitted_lines(job: Submitted) -> list[str]:
         opts = job.options
         where = f", partition {opts.partition}" if opts is not None and opts.partition else ""
         lines.append(f"submitted {_named(job.kind, job.job_id)} ({opts.nodes if opts else 1} node(s){where})")
-        how = f"follow:  sweeper status {job.folder}    stop: sweeper cancel {job.folder}"
+        how = f"follow:  {command('status', job.folder)}    stop: {command('cancel', job.folder)}"
     else:
         lines.append(f"submitted {_named(job.kind, job.job_id)} to {job.address}")
         how = (
-            f"stop:    sweeper cancel {job.folder}"
+            f"stop:    {command('cancel', job.folder)}"
             if job.recorded
             else f"stop:    ray job stop --address {job.address} {job.job_id}"
         )
@@ -225,7 +225,7 @@ def ended_line(job: Submitted, ended: Ended) -> str:
 def unfollowed_line(job: Submitted) -> str:
     """What Ctrl-C while following says: the job keeps running, and how to reach it."""
     how = (
-        f"sweeper status {job.folder} / sweeper cancel {job.folder}"
+        f"{command('status', job.folder)} / {command('cancel', job.folder)}"
         if job.kind == "slurm"
         else f"ray job stop --address {job.address} {job.job_id} stops it"
     )
@@ -306,5 +306,5 @@ def _refuse_second_job(folder: Path) -> None:
     if st.active:
         raise SweeperError(
             f"{folder} is being written by Slurm job {earlier.job_id} ({st.state})"
-            f"\n  fix: wait for it, or stop it with: sweeper cancel {folder}"
+            f"\n  fix: wait for it, or stop it with: {command('cancel', folder)}"
         )

@@ -138,13 +138,18 @@ def test_no_completed_run_exits_1_and_names_each_error(tmp_path: Path) -> None:
 
 
 def test_some_failed_runs_exit_0_with_the_failures_listed(tmp_path: Path) -> None:
-    sweep = write_sweep(tmp_path, "some_fail", trials=12)
-    out = cli("launch", str(sweep), "--backend", "local", cwd=tmp_path)
+    here = tmp_path / "my exp"  # a space: the hints must still paste as one argument
+    sweep = write_sweep(here, "some_fail", trials=12)
+    out = cli("launch", str(sweep), "--backend", "local", cwd=here)
     assert out.returncode == 0, out.stderr
-    df = sweeper.load(tmp_path / "results" / "first")
+    df = sweeper.load(here / "results" / "first")
     n = int((df["status"] == "failed").sum())
     assert 0 < n < len(df)
     assert f"  {n} runs: RuntimeError: odd widths are not supported" in out.stdout
+    hint = out.stdout.split("; `", 1)[1].split("` prints the tracebacks", 1)[0]
+    assert hint == f"sweeper errors {shlex.quote(str(here / 'results' / 'first'))}"
+    errors = cli(*shlex.split(hint)[1:], cwd=tmp_path)
+    assert errors.returncode == 0 and f"== {n} runs: RuntimeError: odd widths" in errors.stdout
     # runs/s is one number, defined once: the progress line's last value is the summary's
     progress = [line for line in out.stderr.splitlines() if line.startswith("trials 12/12")][-1]
     rate = progress.split(" runs/s")[0].rsplit("| ", 1)[1]
