@@ -63,6 +63,14 @@ class SweepResult:
 
         return best_trial(self.table, self.spec)
 
+    def __repr__(self) -> str:
+        """One line at a REPL, not the spec and counters in full (those are its fields)."""
+        from sweeper.engine.progress import best_so_far, counts_line
+
+        s = self.stats
+        best = "" if s.best_value is None else "; " + best_so_far(s, self.spec.metrics[0].name)
+        return f"<SweepResult {counts_line(s, self.spec.name)}{best}; path={str(self.path)!r}>"
+
     def _repr_html_(self) -> str:
         from sweeper.analysis import aggregate
         from sweeper.analysis.display import sweep_html

@@ -212,9 +212,7 @@ def _report_on(folder: Path, args: argparse.Namespace) -> int:
         html = join(args.dir, rep.html.relative_to(folder).as_posix())
         print(f"report uploaded to {args.dir.rstrip('/')}/report/")
     if rep.verdict is not None:
-        print(rep.verdict.sentence)
-        for w in rep.verdict.main.warnings:
-            print(f"  warning: {w}")
+        print(rep.verdict)
     print(f"report: {html}  (and {rep.markdown.name}, {len(rep.figures)} figures)")
     uri, experiment = recorded_tracking(folder, args.mlflow, args.mlflow_experiment)
     if uri:

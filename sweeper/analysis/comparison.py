@@ -110,6 +110,14 @@ class Verdict:
         costs = [c.phrase for c in self.costs if c.significant]
         return "; ".join([head, *costs])
 
+    def __repr__(self) -> str:
+        """One line at a REPL; the fields are there to read (``to_dict`` for all of them)."""
+        return f"<Verdict: {self.sentence}>"
+
+    def __str__(self) -> str:
+        """What ``sweeper report`` prints: the sentence, then the main comparison's warnings."""
+        return "\n".join([self.sentence, *(f"  warning: {w}" for w in self.main.warnings)])
+
     def _repr_html_(self) -> str:
         from sweeper.analysis.display import verdict_html
 

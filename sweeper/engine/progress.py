@@ -26,6 +26,11 @@ def duration(seconds: float) -> str:
     return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
 
 
+def best_so_far(stats: Stats, metric: str) -> str:
+    """``best test_mse=0.2607 (trial 2)``: the search's live best, as the progress line shows it."""
+    return f"best {metric}={stats.best_value:.4g} (trial {stats.best_trial})"
+
+
 def line(stats: Stats, metric: str) -> str:
     elapsed = stats.elapsed
     total_runs = stats.trials_total * stats.replicates
@@ -37,7 +42,7 @@ def line(stats: Stats, metric: str) -> str:
         f"failed {stats.failed}",
     ]
     if stats.best_value is not None:
-        parts.append(f"best {metric}={stats.best_value:.4g} (trial {stats.best_trial})")
+        parts.append(best_so_far(stats, metric))
     rate = stats.rate
     if rate is not None:
         parts.append(f"{rate:.1f} runs/s")
@@ -50,6 +55,12 @@ def line(stats: Stats, metric: str) -> str:
     return " | ".join(parts)
 
 
+def counts_line(stats: Stats, name: str) -> str:
+    """``quickstart: 30 trials, 90 runs (88 complete, 2 failed)``: the summary's head, a result's repr."""
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(stats.counts.items())) or "no runs"
+    return f"{name}: {stats.trials_done} trials, {stats.runs_done} runs ({counts})"
+
+
 def summary(
     stats: Stats, name: str, table: pd.DataFrame, best: dict[str, Any] | None, path: Path | str
 ) -> list[str]:
@@ -58,12 +69,11 @@ def summary(
     from sweeper.results.failures import group_lines, table_groups
     from sweeper.results.status import params_text
 
-    counts = ", ".join(f"{n} {status}" for status, n in sorted(stats.counts.items())) or "no runs"
     new = stats.runs_done - stats.runs_before
     rate = f"; this launch: {new} runs in {duration(stats.elapsed)}" + (
         f", {stats.rate:.1f} runs/s" if stats.rate else ""
     )
-    lines = [f"{name}: {stats.trials_done} trials, {stats.runs_done} runs ({counts}){rate}"]
+    lines = [counts_line(stats, name) + rate]
     lines += group_lines(table_groups(table), path)
     if best:
         lines.append(

@@ -39,7 +39,13 @@ def test_launch_in_a_kernel_shows_a_bar_and_html_cards(tmp_path):
     card = next(_html(o) for o in launch_out if o["output_type"] == "execute_result")
     assert "<b>t</b>: 6 trials, 18 runs (18 complete)" in card
     assert "best: trial" in card and 'aria-label="optimisation history"' in card
+    plain = next(o for o in launch_out if o["output_type"] == "execute_result")["data"]["text/plain"]
+    assert plain.startswith("<SweepResult t: 6 trials, 18 runs (18 complete); best loss=") and plain.endswith(
+        f"; path={str(tmp_path / 't')!r}>"
+    )  # one line in a terminal, not the spec in full
 
     verdict = _html(next(o for o in nb.cells[2].outputs if o["output_type"] == "execute_result"))
     assert "Verdict: supported" in verdict  # kind a is 0.1 lower in loss on every seed
     assert 'aria-label="effect and interval"' in verdict
+    plain = next(o for o in nb.cells[2].outputs if o["output_type"] == "execute_result")["data"]["text/plain"]
+    assert plain.startswith("<Verdict: supported at") and "\n" not in plain

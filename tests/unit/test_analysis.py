@@ -191,6 +191,9 @@ def test_verdict_supported_with_a_real_effect(folder):
     for key in ("supported", "effect", "ci_low", "ci_high", "p_value", "test", "n"):
         assert key in d
     assert d["supported"] is True and "winner's curse" in d["arms_note"]
+    # print(v) is what `sweeper report` prints; v at a REPL is one line, not every field
+    assert str(v).splitlines() == [v.sentence, *(f"  warning: {w}" for w in main.warnings)]
+    assert repr(v) == f"<Verdict: {v.sentence}>"
 
 
 def test_verdict_not_supported_without_an_effect(tmp_path):
