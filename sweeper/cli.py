@@ -145,7 +145,9 @@ def _print_summary(sweep: SweepResult, results: str) -> int:
     # on a URI, sweep.path is the driver's local staging copy: name the bucket instead
     shown = join(results, sweep.spec.name) if is_uri(results) else sweep.path
     table = sweep.table  # read once: sweep.best would read the table again (1 s at 10^6 rows)
-    print("\n".join(summary(s, sweep.spec.name, table, best_trial(table, sweep.spec), shown)))
+    best = best_trial(table, sweep.spec)
+    metrics = [m.name for m in sweep.spec.metrics]
+    print("\n".join(summary(s, sweep.spec.name, table, best, shown, metrics)))
     if sweep.spec.compare is not None and s.counts.get("complete", 0):  # the next step, ready to paste
         print(f"verdict: {command('report', shown)}  (the hypothesis tested, with figures)")
     if s.runs_done and not (s.counts.get("complete", 0) or s.counts.get("pruned", 0)):

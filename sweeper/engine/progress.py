@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -62,10 +63,16 @@ def counts_line(stats: Stats, name: str) -> str:
 
 
 def summary(
-    stats: Stats, name: str, table: pd.DataFrame, best: dict[str, Any] | None, path: Path | str
+    stats: Stats,
+    name: str,
+    table: pd.DataFrame,
+    best: dict[str, Any] | None,
+    path: Path | str,
+    metrics: Sequence[str] = (),
 ) -> list[str]:
     """The lines a launch ends with, after the progress line: the counts and this launch's rate, one
-    per distinct error, the best trial and where the results are (``path``, as the user knows it)."""
+    per distinct error, any declared metric no run reported (its columns would be silently empty),
+    the best trial and where the results are (``path``, as the user knows it)."""
     from sweeper.results.failures import group_lines, table_groups
     from sweeper.results.status import params_text
 
@@ -75,6 +82,14 @@ def summary(
     )
     lines = [counts_line(stats, name) + rate]
     lines += group_lines(table_groups(table), path)
+    done = table[table["status"] == "complete"] if "status" in table.columns else table
+    missing = [m for m in metrics if len(done) and (m not in done.columns or done[m].isna().all())]
+    if missing:
+        it = "it" if len(missing) == 1 else "them"
+        lines.append(
+            f"warning: no run reported {', '.join(map(repr, missing))}, declared in metrics:; return "
+            f"{it} in the objective's dict, or drop {it} from metrics:"
+        )
     if best:
         lines.append(
             f"best: trial {best['trial']} {best['metric']}={best['mean']:.6g} "

@@ -156,6 +156,20 @@ def test_some_failed_runs_exit_0_with_the_failures_listed(tmp_path: Path) -> Non
     assert f"this launch: {len(df)} runs in " in out.stdout and f", {rate} runs/s" in out.stdout
 
 
+def test_a_declared_metric_no_run_reports_is_named_in_the_summary(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path, "some_fail", trials=4)  # returns a float: the primary metric alone
+    text = sweep.read_text().replace("[{loss: minimize}]", "[{loss: minimize}, {acc: maximize}]")
+    sweep.write_text(text)
+    out = cli("launch", str(sweep), "--backend", "local", "-q", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    warning = "warning: no run reported 'acc', declared in metrics:; return it in the objective's dict"
+    assert warning in out.stdout
+    assert "'loss'" not in out.stdout.split("warning: ", 1)[1].splitlines()[0]  # loss was reported
+    sweep.write_text(text.replace(", {acc: maximize}", ""))
+    again = cli("launch", str(sweep), "--backend", "local", "-q", "--fresh", cwd=tmp_path)
+    assert again.returncode == 0 and "no run reported" not in again.stdout
+
+
 def test_interrupted_and_status_hints_are_absolute(tmp_path: Path) -> None:
     sweep = write_sweep(tmp_path / "exp", "some_fail", trials=2)
     out = cli("launch", "first.yaml", "--backend", "local", "-q", cwd=tmp_path / "exp")
