@@ -52,10 +52,16 @@ def load_spec(source: str | Path | Mapping[str, Any], *, root: str | Path | None
 
     path = Path(source)
     if not path.is_file():
+        import difflib
+
+        near = sorted(p.name for p in path.parent.glob("*.y*ml")) if path.parent.is_dir() else []
+        close = difflib.get_close_matches(path.name, near, n=1)
         raise SpecError(
             "no such sweep file",
             source=str(path),
-            fix="check the path; sweep files are YAML, e.g. sweeps/quickstart.yaml",
+            fix=f"did you mean {path.parent / close[0]}?"
+            if close
+            else "check the path; sweep files are YAML, e.g. sweeps/quickstart.yaml",
         )
     data, marks = read_yaml(path)
     if not isinstance(data, Mapping):

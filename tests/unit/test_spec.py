@@ -111,8 +111,12 @@ def test_yaml_file_errors_name_the_file(tmp_path):
     with pytest.raises(SpecError) as info:
         load_spec(good)
     assert str(info.value).startswith(f"{good}:7:1: replicates")
-    with pytest.raises(SpecError, match="no such sweep file"):
+    with pytest.raises(SpecError, match="no such sweep file") as info:
         load_spec(tmp_path / "missing.yaml")
+    assert "did you mean" not in info.value.fix  # nothing near it: the general fix
+    with pytest.raises(SpecError, match="no such sweep file") as info:
+        load_spec(tmp_path / "goood.yaml")  # a typo beside the file meant
+    assert info.value.fix == f"did you mean {good}?"
 
 
 def test_spec_keeps_raw_for_experiment_json():
