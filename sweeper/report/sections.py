@@ -94,7 +94,7 @@ def blocks(
             (
                 "p",
                 "The sweep file states no `compare:`, so there is no hypothesis test; add "
-                "e.g. `compare: {variable: model, treatment: custom, baseline: resnet50}`.",
+                f"e.g. `compare: {_compare_example(spec)}`.",
             )
         )
     else:
@@ -282,3 +282,11 @@ def seed_factor_blocks(df: pd.DataFrame, spec: Experiment) -> list[Block]:
     out.append(("table", pd.DataFrame(pooled, columns=["component", "variance", "share"])))
     out.append(("table", dec.per_trial.head(SUMMARY_ROWS)))
     return out
+
+
+def _compare_example(spec: Experiment) -> str:
+    """A ``compare:`` this sweep could state: its first choice variable with two of its levels."""
+    for v in spec.variables:
+        if v.kind == "choice" and len(v.choices) > 1:
+            return f"{{variable: {v.name}, treatment: {v.choices[1]}, baseline: {v.choices[0]}}}"
+    return "{variable: model, treatment: custom, baseline: resnet50}"

@@ -134,6 +134,7 @@ def test_report_of_a_sweep_still_running(tmp_path):
 def test_report_without_compare_history_or_second_metric(tmp_path):
     spec_dict = model_spec()
     del spec_dict["compare"]
+    spec_dict["variables"]["model"] = {"choice": ["custom", "resnet50"]}  # the example comes from here
     folder = write_results(
         tmp_path / "plain", spec_dict, model_rows(np.random.default_rng(2), effect=0.0, lrs=(1e-3, 1e-2))
     )
@@ -141,7 +142,9 @@ def test_report_without_compare_history_or_second_metric(tmp_path):
     assert rep.verdict is None
     assert {"arms.png", "pareto.png", "learning_curves.png"}.isdisjoint(rep.figures)
     assert not (folder / "report" / "verdict.json").exists()
-    assert "states no `compare:`" in rep.markdown.read_text()
+    md = rep.markdown.read_text()
+    assert "states no `compare:`" in md
+    assert "add e.g. `compare: {variable: model, treatment: resnet50, baseline: custom}`" in md  # its own
 
 
 def test_report_with_one_replicate_warns_instead_of_testing(tmp_path):
