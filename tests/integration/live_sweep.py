@@ -35,6 +35,7 @@ def start(
     gate = tmp / "gate"
     gate.touch()
     env = {
+        "TMPDIR": str(tmp),  # unless a test sets its own: a killed driver's staging copy stays in tmp
         **os.environ,
         "SWEEPER_TEST_LOG": str(tmp / "log"),
         "SWEEPER_TEST_GATE": str(gate),

@@ -208,7 +208,7 @@ def test_ray_workers_put_their_artifacts_in_the_bucket_and_a_killed_driver_resum
         with open(tmp_path / f"{name}.err", "wb") as err:  # the child holds its own copy
             return subprocess.Popen(
                 [sys.executable, "-m", "sweeper", "launch", "live.yaml", "--results", uri, "-q", *address],
-                env={**cluster.env, **aws},
+                env={"TMPDIR": str(tmp_path), **cluster.env, **aws},  # the killed one's staging copy
                 cwd=tmp_path,
                 stderr=err,
             )
