@@ -54,13 +54,18 @@ class TestResult:
     n_needed: int | None  # replicates per arm for 80% power at the observed effect
 
 
+def _rounding(*values: np.ndarray) -> float:
+    """The rounding error of arithmetic on values this large: a spread or a difference under it is
+    made of nothing else."""
+    import numpy as np
+
+    return 4 * float(np.finfo(float).eps) * max(float(np.abs(v).max()) for v in values)
+
+
 def flat(x: np.ndarray, *sources: np.ndarray) -> bool:
     """Every value equal up to the rounding error of the values it was computed from (``sources``,
     x itself when none): such a spread tests nothing (scipy warns of catastrophic cancellation)."""
-    import numpy as np
-
-    scale = max(float(np.abs(v).max()) for v in sources or (x,))
-    return float(np.abs(x - x.mean()).max()) <= 4 * float(np.finfo(float).eps) * scale
+    return float(abs(x - x.mean()).max()) <= _rounding(*(sources or (x,)))
 
 
 def compare_samples(
@@ -178,9 +183,7 @@ def compare_samples(
 def _exact(paired: bool, a: np.ndarray, b: np.ndarray, effect: float) -> TestResult:
     """Every seed gives the same difference: nothing to test, the difference is what it is (none,
     when it is of the size of the values' rounding error)."""
-    import numpy as np
-
-    if abs(effect) <= 4 * np.finfo(float).eps * float(np.abs(np.concatenate([a, b])).max()):
+    if abs(effect) <= _rounding(a, b):
         effect = 0.0
     p = 1.0 if effect == 0 else 0.0
     return TestResult(
