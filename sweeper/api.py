@@ -318,15 +318,17 @@ def _run(
                 folder, spec, None if isinstance(call.sweep, Mapping | Experiment) else str(call.sweep)
             )
             restored = restore(spec, folder, searcher, retry_failed=call.retry_failed)
-        if say:
-            print(
-                f"resuming {shown}: {restored.runs_done} runs done, {restored.trials_done} trials"
-                f" finished, {sum(len(p.missing) for p in restored.partial.values())} replicates of"
-                f" {len(restored.partial)} unfinished trials to run first",
-                file=sys.stderr,
-            )
+    done = restored is not None and not restored.partial and searcher.exhausted and not pending(spec, folder)
+    if say and restored is not None:
+        said = [f"{restored.runs_done} runs done", f"{restored.trials_done} trials finished"]
+        if restored.partial:
+            missing = sum(len(p.missing) for p in restored.partial.values())
+            said.append(f"{missing} replicates of {len(restored.partial)} unfinished trials to run first")
+        if done:
+            said.append("nothing left to run (raise trials or replicates in the sweep file to extend it)")
+        print(f"resuming {shown}: {', '.join(said)}", file=sys.stderr)
     where = backend
-    if restored is not None and not restored.partial and searcher.exhausted and not pending(spec, folder):
+    if done:
         where = "local"  # nothing left to run: never start Ray (seconds) for it
     elif where == "ray" and connecting is None:  # a resume with work left: start Ray now, beside the rest
         connecting = call.connect_soon()

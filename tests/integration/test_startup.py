@@ -15,7 +15,9 @@ from sweeper.cli import main
 from tests.conftest import sweep_spec
 
 
-def test_resume_with_nothing_left_never_starts_ray(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resume_with_nothing_left_never_starts_ray(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     spec = sweeper.load_spec(sweep_spec(), root=Path(__file__).parents[1])
     first = sweeper.launch(spec, results=tmp_path, backend="local")
     assert first.stats.runs_done == 12
@@ -24,8 +26,14 @@ def test_resume_with_nothing_left_never_starts_ray(tmp_path: Path, monkeypatch: 
         raise AssertionError("Ray was started for a sweep with nothing left to run")
 
     monkeypatch.setattr(ray_backend, "connect", refuse)
-    again = sweeper.launch(spec, results=tmp_path, backend="ray")
+    capsys.readouterr()
+    again = sweeper.launch(spec, results=tmp_path, backend="ray", progress=True)
     assert again.stats.runs_done == 12 and len(again.table) == 12
+    said = capsys.readouterr().err.splitlines()[0]
+    assert said == (
+        f"resuming {again.path}: 12 runs done, 6 trials finished, nothing left to run (raise trials or "
+        "replicates in the sweep file to extend it)"
+    )
 
 
 def test_profile_prints_each_phase(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
