@@ -77,9 +77,8 @@ def summary(
     from sweeper.results.status import params_text
 
     new = stats.runs_done - stats.runs_before
-    rate = f"; this launch: {new} runs in {duration(stats.elapsed)}" + (
-        f", {stats.rate:.1f} runs/s" if stats.rate else ""
-    )
+    took = f"{stats.elapsed:.1f}s" if stats.elapsed < 10 else duration(stats.elapsed)  # not "in 0s"
+    rate = f"; this launch: {new} runs in {took}" + (f", {stats.rate:.1f} runs/s" if stats.rate else "")
     lines = [counts_line(stats, name) + rate]
     lines += group_lines(table_groups(table), path)
     done = table[table["status"] == "complete"] if "status" in table.columns else table

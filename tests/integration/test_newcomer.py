@@ -154,6 +154,8 @@ def test_some_failed_runs_exit_0_with_the_failures_listed(tmp_path: Path) -> Non
     progress = [line for line in out.stderr.splitlines() if line.startswith("trials 12/12")][-1]
     rate = progress.split(" runs/s")[0].rsplit("| ", 1)[1]
     assert f"this launch: {len(df)} runs in " in out.stdout and f", {rate} runs/s" in out.stdout
+    took = out.stdout.split(f"this launch: {len(df)} runs in ", 1)[1].split(",", 1)[0]
+    assert took.endswith("s") and 0 < float(took[:-1]) < 10 and "." in took  # a short launch is not "in 0s"
 
 
 def test_a_declared_metric_no_run_reports_is_named_in_the_summary(tmp_path: Path) -> None:
