@@ -18,13 +18,14 @@ so its history steps (flushed about every second) are in.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,24 @@ def _client(uri: str) -> Any:
     except ImportError:
         raise SweeperError(MISSING) from None
     return MlflowClient(tracking_uri=uri)
+
+
+@contextlib.contextmanager
+def answering(uri: str) -> Iterator[None]:
+    """What a command asks of MLflow, with MLflow's own failures (a server that does not answer, a
+    store it refuses) as our error: where, the cause's first line, the fix. Not for the live mirror,
+    which only warns."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except (MlflowException, OSError) as exc:
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise SweeperError(
+            f"MLflow at {uri} failed: {first}\n  fix: start the tracking server (e.g. mlflow server --host"
+            " 127.0.0.1 --port 5000) or correct --mlflow; nothing in the results folder depends on it,"
+            " so run the command again once it answers"
+        ) from None
 
 
 def _ms(ts: Any) -> int | None:

@@ -172,6 +172,13 @@ def test_server_killed_mid_sweep_costs_a_warning_and_is_caught_up(tmp_path, monk
         assert f"warning: MLflow at {uri} failed" in err, err  # ... but a warning says so
         assert f"sweeper export {folder} --mlflow {uri}" in err
         assert len(sw.load(folder)) == 12
+        # while it is down: the commands say so in a line with its fix, not in MLflow's traceback
+        down = sweeper("export", str(folder), "--mlflow", uri, cwd=tmp_path)
+        assert down.returncode == 2 and down.stderr.startswith(f"error: MLflow at {uri} failed: ")
+        assert "fix: start the tracking server" in down.stderr and "Traceback" not in down.stderr
+        rep = sweeper("report", str(folder), cwd=tmp_path)  # the launch's MLflow: the report still counts
+        assert rep.returncode == 0 and "report: " in rep.stdout and "Traceback" not in rep.stderr
+        assert f"warning: the report is written, but MLflow at {uri} failed" in rep.stderr
         server = mlflow_server(tmp_path, port)  # back, on the same store
         assert len(children(runs_of(uri))) < 12
         out = sweeper("export", str(folder), "--mlflow", uri, cwd=tmp_path)
