@@ -158,6 +158,7 @@ def run_dashboard(
         )
     mirror = StudyMirror(folder)
     cmd = dashboard_command(mirror.path, host, port)
+    _check_port(host, port)  # else gunicorn retries for 5 s after we said where the dashboard is
     mirror.sync()
     # its own process group: optuna-dashboard forks a server process, and both must end with us
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
@@ -178,6 +179,19 @@ def run_dashboard(
     finally:
         signal.signal(signal.SIGTERM, previous)
         _stop_group(proc)
+
+
+def _check_port(host: str, port: int) -> None:
+    import socket
+
+    from sweeper.report.live import cannot_listen
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise cannot_listen(host, port, exc) from None
 
 
 def _interrupt(signum: int, frame: Any) -> None:

@@ -164,4 +164,9 @@ def make_server(
     try:
         return ThreadingHTTPServer((host, port), Handler)
     except OSError as exc:
-        raise SweeperError(f"cannot listen on {host}:{port} ({exc})\n  fix: pick another --port") from None
+        raise cannot_listen(host, port, exc) from None
+
+
+def cannot_listen(host: str, port: int, exc: OSError) -> SweeperError:
+    """The error of a page server (this one, optuna-dashboard) whose port is taken or not allowed."""
+    return SweeperError(f"cannot listen on {host}:{port} ({exc})\n  fix: pick another --port")

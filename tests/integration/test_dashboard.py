@@ -103,3 +103,24 @@ def test_dashboard_refuses_a_folder_that_holds_no_results(tmp_path):
         [sys.executable, "-m", "sweeper", "dashboard", str(tmp_path)], capture_output=True, text=True
     )
     assert out.returncode == 2 and "not a results folder" in out.stderr
+
+
+def test_dashboard_on_a_taken_port_says_so_at_once(tmp_path):
+    import sweeper
+    from tests.conftest import REPO, sweep_spec
+
+    spec = sweeper.load_spec(sweep_spec(), root=REPO / "tests")
+    folder = sweeper.launch(spec, results=tmp_path, backend="local")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = subprocess.run(
+            [sys.executable, "-m", "sweeper", "dashboard", str(folder.path), "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port} (")
+    assert "fix: pick another --port" in out.stderr and "optuna-dashboard at" not in out.stdout
