@@ -150,12 +150,9 @@ def run_dashboard(
 ) -> None:
     """Rebuild the study, start optuna-dashboard on it, and keep adding trials until Ctrl-C;
     ``pull`` refreshes a local copy of a results URI before each round."""
-    folder = Path(folder)
-    if not (folder / "experiment.json").is_file():
-        raise SweeperError(
-            f"{folder}: not a results folder (no experiment.json)"
-            "\n  fix: pass RESULTS/<experiment>, e.g. results/quickstart"
-        )
+    from sweeper.results.table import check_results_folder
+
+    folder = check_results_folder(folder)
     mirror = StudyMirror(folder)
     cmd = dashboard_command(mirror.path, host, port)
     _check_port(host, port)  # else gunicorn retries for 5 s after we said where the dashboard is

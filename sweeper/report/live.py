@@ -130,12 +130,9 @@ def make_server(
 ) -> ThreadingHTTPServer:
     """An HTTP server for one results folder (``port=0``: a free port, see ``server_address``);
     ``pull`` refreshes a local copy of a results URI before each rendering."""
-    folder = Path(folder)
-    if not (folder / "experiment.json").is_file():
-        raise SweeperError(
-            f"{folder}: not a results folder (no experiment.json)"
-            "\n  fix: pass RESULTS/<experiment>, e.g. results/quickstart"
-        )
+    from sweeper.results.table import check_results_folder
+
+    folder = check_results_folder(folder)
     live = LivePage(folder, every, pull)
 
     class Handler(BaseHTTPRequestHandler):

@@ -28,10 +28,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sweeper.errors import SweeperError
 from sweeper.results.reading import read_folder
 from sweeper.results.schema import COMPONENT_KINDS
-from sweeper.results.table import TRIALS, TableWriter
+from sweeper.results.table import TRIALS, TableWriter, check_results_folder
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -222,8 +221,8 @@ def load_components(path: str | Path) -> pd.DataFrame:
     """Components of a results folder joined with their links: one row per (component, trial link);
     a component nobody links to appears once with a null trial."""
     base = Path(path) / COMPONENTS
-    if not (base / "items").is_dir() and not (Path(path) / "experiment.json").is_file():
-        raise SweeperError(f"{path}: not a results folder (no experiment.json)")
+    if not (base / "items").is_dir():
+        check_results_folder(path)
     items = _read(base / "items", ("id",), item_schema())
     links = _read(base / "links", LINK_KEYS, link_schema())
     return items.merge(links, on="id", how="left")

@@ -219,6 +219,9 @@ def test_wrong_folders_get_a_did_you_mean(tmp_path: Path) -> None:
     assert f"fix: did you mean {folder}?" in status.stderr and not status.stderr.startswith("\n")
     table = cli("table", "frist", cwd=tmp_path)
     assert f"fix: did you mean {folder}?" in table.stderr
+    for command in ("components", "errors", "serve", "dashboard"):  # each command that reads a folder
+        wrong = cli(command, "results/frist", cwd=tmp_path)
+        assert wrong.returncode == 2 and f"fix: did you mean {folder}?" in wrong.stderr, command
     version = cli("--version", cwd=tmp_path)
     assert version.returncode == 0 and version.stdout.startswith("sweeper ")
 
