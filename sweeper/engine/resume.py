@@ -113,8 +113,9 @@ def check_compatible(folder: Path, spec: Experiment, sweep_file: str | None = No
         return
     changed = [k for k in new["parts"] if old["parts"].get(k) != new["parts"][k]] or ["fingerprint"]
     lines = [f"  {k}: was {_short(old['parts'].get(k))}, now {_short(new['parts'][k])}" for k in changed]
+    what = " and ".join([", ".join(changed[:-1]), changed[-1]] if len(changed) > 1 else changed)
     raise SweeperError(
-        f"{folder} holds experiment {spec.name!r} run with a different {', '.join(changed)}; "
+        f"{folder} holds experiment {spec.name!r} run with other {what}; "
         "its results would not mean the same thing, so it is not resumed:\n"
         + "\n".join(lines)
         + f"\n  fix: to start a new experiment, give it a new name (experiment: in {new_file});"

@@ -141,6 +141,7 @@ def test_adding_a_recorded_metric_resumes(tmp_path: Path, calls: Path) -> None:
         ({"method": "random"}, "search method"),
         ({"seed": 4}, "search seed"),
         ({"metrics": [{"loss": "maximize"}]}, "searched metrics"),
+        ({"method": "random", "seed": 4}, "search method and search seed"),
     ],
 )
 def test_incompatible_edit_is_refused_naming_what_changed(
@@ -151,7 +152,7 @@ def test_incompatible_edit_is_refused_naming_what_changed(
     with pytest.raises(SweeperError) as info:
         sweeper.launch(make_spec(**change), results=tmp_path, backend="local")
     text = str(info.value)
-    assert f"different {named}" in text and "--fresh" in text and "new name" in text
+    assert f"run with other {named};" in text and "--fresh" in text and "new name" in text
     assert sorted(p.name for p in (tmp_path / "resume" / TRIALS).iterdir()) == before
 
 
@@ -268,7 +269,7 @@ def test_a_record_without_fingerprint_is_checked_from_its_spec(tmp_path: Path, c
     record = json.loads(path.read_text())
     del record["fingerprint"]
     path.write_text(json.dumps(record))
-    with pytest.raises(SweeperError, match="different search seed"):
+    with pytest.raises(SweeperError, match="run with other search seed;"):
         sweeper.launch(make_spec(seed=5), results=tmp_path, backend="local")
 
 
