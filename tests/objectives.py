@@ -16,6 +16,18 @@ def flaky(x: float, y: int, kind: str, seed: int) -> float:
     return x * x + y
 
 
+def chatty(x: float, y: int, kind: str, seed: int) -> float:
+    """Prints as researchers do; kind "b" also warns on stderr, and y == 4 fails after printing."""
+    import sys
+
+    print(f"training x={x} y={y} seed={seed}")
+    if kind == "b":
+        print(f"warning: kind b at y={y}", file=sys.stderr)
+    if y == 4:
+        raise RuntimeError("diverged")
+    return x
+
+
 def returns_text(x: float, y: int, kind: str) -> str:
     return "not a number"
 

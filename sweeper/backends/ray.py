@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,11 +54,11 @@ class RayBackend:
         connecting: Future[bool] | None = None,
     ):
         """``connecting``: a :func:`connect_soon` begun earlier, to wait for instead of connecting."""
-        self.spec, self.ref = spec, ref
+        self.spec, self.ref = spec, replace(ref, keep_output=True)  # workers' prints reach no screen
         self._owns = (connecting or connect_soon(address)).result()
         self._pool: WarmPool | None = None
         try:
-            self._start(spec, ref, actors)
+            self._start(spec, self.ref, actors)
         except BaseException:
             self.close()
             raise

@@ -10,13 +10,15 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sweeper.errors import ObjectiveError
@@ -222,7 +224,8 @@ def _call(
     started = time.time()
     status: Status
     try:
-        value = func(**kwargs)
+        with kept_output(ref, run):
+            value = func(**kwargs)
         if rt._told_prune:  # told to stop: it may return an estimate, or nothing
             metrics, status = pruned_metrics(value, rt.last_metrics, ref.metrics), "pruned"
         else:
@@ -269,6 +272,32 @@ def _call(
         history,
         components,
     )
+
+
+@contextlib.contextmanager
+def kept_output(ref: RunContext, run: Run) -> Iterator[None]:
+    """A worker's run (``ref.keep_output``): what the objective prints goes to the run's
+    ``stdout.log`` and ``stderr.log``, as a command's does; no screen shows a worker's output. In
+    memory up to 1 MiB a stream, then on disk; a stream it never wrote makes no file."""
+    if not ref.keep_output:
+        yield
+        return
+    with (
+        tempfile.SpooledTemporaryFile(1 << 20, "w+", encoding="utf-8", errors="replace") as out,
+        tempfile.SpooledTemporaryFile(1 << 20, "w+", encoding="utf-8", errors="replace") as err,
+    ):
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                yield
+        finally:
+            for name, stream in (("stdout.log", out), ("stderr.log", err)):
+                if stream.tell():
+                    stream.seek(0)
+                    with contextlib.suppress(OSError):  # a full disk must not fail the run for its logs
+                        folder = runtime.artifact_dir(ref, run)
+                        folder.mkdir(parents=True, exist_ok=True)
+                        with open(folder / name, "w", encoding="utf-8") as file:
+                            shutil.copyfileobj(stream, file)
 
 
 def _user_traceback(exc: BaseException) -> str:

@@ -53,6 +53,7 @@ class RunContext:
     inputs: tuple[tuple[str, str], ...] = ()  # declared components: (name, path) handed to runs
     command: Command | None = None  # run a program instead of a function
     timeout: float | None = None  # seconds a run may take, counted from its own start
+    keep_output: bool = False  # a worker's run: its prints go to its artifacts (no screen sees them)
     # Results on object storage: runs put their artifacts under this URI themselves, wherever they run,
     # with the driver's storage variables (credentials, endpoint); never shown in a repr.
     results_uri: str | None = None

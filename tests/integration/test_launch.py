@@ -73,6 +73,29 @@ def test_sweep_writes_the_trial_table(tmp_path, backend, request):
         assert all("/" in n for n in df["node"])  # host/ray-node-id
 
 
+@pytest.mark.parametrize("backend", ["local", "ray"])
+def test_a_workers_prints_are_kept_with_its_run(tmp_path, backend, request, capfd):
+    """On Ray no screen shows a worker's output: each run's prints go to its stdout.log / stderr.log
+    (a failed run's too). In-process (local) they reach the terminal, for debugging, and no file."""
+    if backend == "ray":
+        request.getfixturevalue("ray_session")
+    spec = sweep_spec(objective="objectives:chatty", metrics=[{"loss": "minimize"}], replicates=1)
+    spec["search"] = {"method": "random", "trials": 12, "seed": 0}
+    df = sweeper.launch(spec, results=tmp_path, backend=backend).table
+    shown = capfd.readouterr()
+    assert (df["status"] == "failed").any() and (df["kind"] == "b").any()
+    for row in df.itertuples():
+        folder = tmp_path / "t" / "artifacts" / f"trial-{row.trial}" / f"rep-{row.replicate}"
+        line = f"training x={row.x} y={row.y} seed={row.seed}\n"
+        if backend == "local":
+            assert line in shown.out and not folder.exists()
+            continue
+        assert line not in shown.out and (folder / "stdout.log").read_text() == line
+        warned = (folder / "stderr.log").read_text() if (folder / "stderr.log").exists() else None
+        assert warned == (f"warning: kind b at y={row.y}\n" if row.kind == "b" else None)
+        assert (row.status == "failed") == (row.y == 4)
+
+
 def test_same_spec_same_variable_sets_and_seeds(tmp_path):
     a = sweeper.launch(sweep_spec(), results=tmp_path / "a", backend="local").table
     b = sweeper.launch(sweep_spec(), results=tmp_path / "b", backend="local").table
