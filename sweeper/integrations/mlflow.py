@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeper.errors import SweeperError, command
+from sweeper.results.schema import run_artifacts
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -254,7 +255,7 @@ class MlflowMirror:
         for m in self.spec.metrics:
             if (v := _finite(row.get(m.name))) is not None:
                 metrics.append(Metric(m.name, v, end, last[m.name] + 1 if m.name in last else 0))
-        art = self.folder / "artifacts" / f"trial-{k}" / f"rep-{r}"
+        art = self.folder / run_artifacts(k, r)
         self._batch(rid, metrics, params={**params, "seed": int(row["seed"])})
         status = str(row["status"])
         self._batch(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sweeper.errors import command
+from sweeper.results.schema import run_artifacts
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -90,7 +91,7 @@ def describe_errors(folder: str | Path, trial: int | None = None) -> str:
             return f"{where}: no run of trial {trial} failed\n"
         parts = [
             f"== trial {trial} replicate {r.replicate} ({r.status}, attempt {r.attempt}, node {r.node})\n"
-            f"{(r.error or '(no error text)').rstrip()}\n"
+            f"{(r.error or '(no error text)').rstrip()}\n{_output(where, trial, int(r.replicate))}"
             for r in bad.itertuples()
         ]
         return "\n".join(parts)
@@ -107,6 +108,14 @@ def describe_errors(folder: str | Path, trial: int | None = None) -> str:
             f"   trial/replicate: {ids}{more}\n"
             f"   first of them (trial {first['trial']}, replicate {first['replicate']}):\n"
             f"{str(first['error'] or '(no error text)').rstrip()}\n"
+            + _output(where, int(first["trial"]), int(first["replicate"]))
         )
     parts.append(f"(`{command('errors', where, '--trial', 'N')}` prints every failed run of trial N)\n")
     return "\n".join(parts)
+
+
+def _output(folder: Path, trial: int, replicate: int) -> str:
+    """Where the run's printed output is, when it kept any (a command's; a Python objective's on Ray)."""
+    run = folder / run_artifacts(trial, replicate)
+    kept = [str(run / name) for name in ("stdout.log", "stderr.log") if (run / name).is_file()]
+    return f"   its output: {', '.join(kept)}\n" if kept else ""

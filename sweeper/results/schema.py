@@ -14,6 +14,7 @@ from sweeper.spec.columns import (
     TRIAL_STAGE,
     ComponentKind,
     Status,
+    run_artifacts,
     safe_experiment_name,
 )
 
@@ -28,5 +29,6 @@ __all__ = [
     "TRIAL_STAGE",
     "ComponentKind",
     "Status",
+    "run_artifacts",
     "safe_experiment_name",
 ]

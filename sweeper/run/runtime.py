@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeper.results.history import HISTORY_COLUMNS, Report
+from sweeper.results.schema import run_artifacts
 
 if TYPE_CHECKING:
     from sweeper.run.types import Run, RunContext
@@ -210,4 +211,4 @@ def artifact_dir(ref: RunContext, run: Run) -> Path:
         return on_this_machine(ref, run)
     if not ref.folder:
         raise RuntimeError("this run has no results folder to keep artifacts in")
-    return Path(ref.folder) / "artifacts" / f"trial-{run.trial}" / f"rep-{run.replicate}"
+    return Path(ref.folder) / run_artifacts(run.trial, run.replicate)

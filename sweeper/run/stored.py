@@ -17,6 +17,7 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+from sweeper.results.schema import run_artifacts
 from sweeper.results.store import fetch, put_folder
 from sweeper.run.types import Outcome, Run, RunContext
 
@@ -30,7 +31,7 @@ def _home(ref: RunContext) -> Path:
 
 
 def artifact_dir(ref: RunContext, run: Run) -> Path:
-    return _home(ref) / "artifacts" / f"trial-{run.trial}" / f"rep-{run.replicate}"
+    return _home(ref) / run_artifacts(run.trial, run.replicate)
 
 
 def ship(ref: RunContext, run: Run, outcome: Outcome) -> Outcome:
@@ -41,7 +42,7 @@ def ship(ref: RunContext, run: Run, outcome: Outcome) -> Outcome:
     local = artifact_dir(ref, run)
     if ref.results_uri is None or not local.is_dir():
         return outcome
-    target = f"{ref.results_uri}/artifacts/trial-{run.trial}/rep-{run.replicate}"
+    target = f"{ref.results_uri}/{run_artifacts(run.trial, run.replicate)}"
     try:
         put_folder(local, target, ref.storage_env)
     except Exception as exc:

@@ -53,6 +53,11 @@ COMPONENT_KINDS: tuple[ComponentKind, ...] = ("dataset", "checkpoint", "model", 
 EXPERIMENT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
+def run_artifacts(trial: int, replicate: int) -> str:
+    """A run's artifact folder, relative to its results folder (or the URI of one)."""
+    return f"artifacts/trial-{trial}/rep-{replicate}"
+
+
 def safe_experiment_name(name: object) -> bool:
     """Whether ``name`` can name a results folder (the pattern, and never '..')."""
     return isinstance(name, str) and bool(EXPERIMENT_RE.fullmatch(name)) and ".." not in name

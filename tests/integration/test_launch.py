@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 import sweeper
+from sweeper.results.failures import describe_errors
 from sweeper.search.seeds import replicate_seeds
 from tests.conftest import REPO, sweep_spec
 from tests.objectives import quadratic
@@ -94,6 +95,12 @@ def test_a_workers_prints_are_kept_with_its_run(tmp_path, backend, request, capf
         warned = (folder / "stderr.log").read_text() if (folder / "stderr.log").exists() else None
         assert warned == (f"warning: kind b at y={row.y}\n" if row.kind == "b" else None)
         assert (row.status == "failed") == (row.y == 4)
+    # `sweeper errors` points at a failed run's output where it was kept
+    first = df[df["status"] == "failed"].iloc[0]
+    kept = tmp_path / "t" / "artifacts" / f"trial-{first['trial']}" / f"rep-{first['replicate']}"
+    text = describe_errors(tmp_path / "t")
+    assert "RuntimeError: diverged" in text
+    assert (f"   its output: {kept / 'stdout.log'}" in text) == (backend == "ray")
 
 
 def test_same_spec_same_variable_sets_and_seeds(tmp_path):
