@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sweeper.analysis.inference import flat
+from sweeper.analysis.inference import flat, rounding
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,7 +68,8 @@ def compare_cost(
         d = fx - fy
         n = len(d)
         if flat(d, fx, fy):
-            est = lo = hi = float(d.mean())  # every seed gives the same ratio: nothing to test
+            est = float(d.mean()) if abs(float(d.mean())) > rounding(fx, fy) else 0.0
+            lo = hi = est  # every seed gives the same ratio (or difference): nothing to test
             p = 0.0 if est != 0 else 1.0
         else:
             res = stats.ttest_rel(fx, fy)

@@ -54,7 +54,7 @@ class TestResult:
     n_needed: int | None  # replicates per arm for 80% power at the observed effect
 
 
-def _rounding(*values: np.ndarray) -> float:
+def rounding(*values: np.ndarray) -> float:
     """The rounding error of arithmetic on values this large: a spread or a difference under it is
     made of nothing else."""
     import numpy as np
@@ -65,7 +65,7 @@ def _rounding(*values: np.ndarray) -> float:
 def flat(x: np.ndarray, *sources: np.ndarray) -> bool:
     """Every value equal up to the rounding error of the values it was computed from (``sources``,
     x itself when none): such a spread tests nothing (scipy warns of catastrophic cancellation)."""
-    return float(abs(x - x.mean()).max()) <= _rounding(*(sources or (x,)))
+    return float(abs(x - x.mean()).max()) <= rounding(*(sources or (x,)))
 
 
 def compare_samples(
@@ -183,7 +183,7 @@ def compare_samples(
 def _exact(paired: bool, a: np.ndarray, b: np.ndarray, effect: float) -> TestResult:
     """Every seed gives the same difference: nothing to test, the difference is what it is (none,
     when it is of the size of the values' rounding error)."""
-    if abs(effect) <= _rounding(a, b):
+    if abs(effect) <= rounding(a, b):
         effect = 0.0
     p = 1.0 if effect == 0 else 0.0
     return TestResult(

@@ -399,3 +399,14 @@ def test_compare_on_a_conditional_integer_variable():
     df["depth"] = df["depth"].astype("Int64")  # nullable, as load() returns it
     v = analysis.hypothesis_verdict(df, spec)
     assert v.main.n == 5 and v.main.effect == pytest.approx(0.03) and v.supported
+
+
+def test_a_cost_equal_up_to_rounding_is_no_difference() -> None:
+    from sweeper.analysis.cost import compare_cost
+
+    noise = pd.Series([-0.1, -0.2, -0.7, -0.33], index=[11, 12, 13, 14])  # per seed
+    tie = compare_cost([(0.1 + 0.2 + noise, 0.3 + noise)], "score")  # mixed signs: differences
+    assert tie is not None and not tie.ratio
+    assert tie.estimate == 0.0 and tie.p_value == 1.0 and not tie.significant  # 0.1 + 0.2 is 0.3, rounded
+    real = compare_cost([(noise + 0.5 - 1, noise - 1)], "score")
+    assert real is not None and real.estimate == pytest.approx(0.5) and real.significant
