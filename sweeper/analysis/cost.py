@@ -68,8 +68,8 @@ def compare_cost(
         d = fx - fy
         n = len(d)
         if flat(d, fx, fy):
-            est = float(d.mean()) if abs(float(d.mean())) > rounding(fx, fy) else 0.0
-            lo = hi = est  # every seed gives the same ratio (or difference): nothing to test
+            mean = float(d.mean())  # every seed gives the same ratio (or difference): nothing to test
+            est = lo = hi = mean if abs(mean) > rounding(fx, fy) else 0.0
             p = 0.0 if est != 0 else 1.0
         else:
             res = stats.ttest_rel(fx, fy)

@@ -65,12 +65,17 @@ def answering(uri: str) -> Iterator[None]:
     try:
         yield
     except (MlflowException, OSError) as exc:
-        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         raise SweeperError(
-            f"MLflow at {uri} failed: {first}\n  fix: start the tracking server (e.g. mlflow server --host"
-            " 127.0.0.1 --port 5000) or correct --mlflow; nothing in the results folder depends on it,"
-            " so run the command again once it answers"
+            f"MLflow at {uri} failed: {_first_line(exc)}\n  fix: start the tracking server (e.g. mlflow"
+            " server --host 127.0.0.1 --port 5000) or correct --mlflow; nothing in the results folder"
+            " depends on it, so run the command again once it answers"
         ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    """What an MLflow failure says, in a line: its message's first (MLflow's run to pages)."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def _ms(ts: Any) -> int | None:
@@ -373,10 +378,9 @@ class LiveMirror:
         except Exception as exc:  # a tracking server is never worth a sweep
             if not self._warned:
                 self._warned = True
-                first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
                 print(
-                    f"\nwarning: MLflow at {self.mirror.uri} failed ({first}); the sweep goes on and"
-                    " the runs it misses are logged when it is back, on resume, or by"
+                    f"\nwarning: MLflow at {self.mirror.uri} failed ({_first_line(exc)}); the sweep goes on"
+                    " and the runs it misses are logged when it is back, on resume, or by"
                     f" `{command('export', self.mirror.folder, '--mlflow', self.mirror.uri)}`",
                     file=sys.stderr,
                 )
