@@ -73,6 +73,7 @@ class Stats:
     first_new: float | None = None  # when this launch's first run began (a resume's table has older)
     ended: float | None = None  # when this launch's loop ended
     first_error: tuple[int, int, str] | None = None  # (trial, replicate, error): this launch's first failure
+    undeclared: set[str] = field(default_factory=set)  # keys runs returned that no metric declares
 
     @property
     def failed(self) -> int:
@@ -413,6 +414,7 @@ class Engine:
         s.counts[o.status] = s.counts.get(o.status, 0) + 1
         if s.first_error is None and o.status in ("failed", "timeout"):
             s.first_error = (o.trial, o.replicate, o.error or "")
+        s.undeclared.update(o.undeclared)
         s.first_start = o.started if s.first_start is None else min(s.first_start, o.started)
         s.first_new = o.started if s.first_new is None else min(s.first_new, o.started)
         s.last_end = o.ended if s.last_end is None else max(s.last_end, o.ended)

@@ -71,8 +71,9 @@ def summary(
     metrics: Sequence[str] = (),
 ) -> list[str]:
     """The lines a launch ends with, after the progress line: the counts and this launch's rate, one
-    per distinct error, any declared metric no run reported (its columns would be silently empty),
-    the best trial and where the results are (``path``, as the user knows it)."""
+    per distinct error, any declared metric no run reported (its columns would be silently empty)
+    and any returned key no metric declares (dropped), the best trial and where the results are
+    (``path``, as the user knows it)."""
     from sweeper.results.failures import group_lines, table_groups
     from sweeper.results.status import params_text
 
@@ -88,6 +89,13 @@ def summary(
         lines.append(
             f"warning: no run reported {', '.join(map(repr, missing))}, declared in metrics:; return "
             f"{it} in the objective's dict, or drop {it} from metrics:"
+        )
+    if stats.undeclared:
+        names = sorted(stats.undeclared)
+        it, first = ("it" if len(names) == 1 else "them"), names[0]
+        lines.append(
+            f"warning: runs also returned {', '.join(map(repr, names))}, not declared in metrics:, so not "
+            f"recorded; add {it} to metrics: (e.g. - {first}: maximize) to keep {it}"
         )
     if best:
         lines.append(

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from sweeper.errors import SweeperError
 from sweeper.results.history import HISTORY_COLUMNS
 from sweeper.run import runtime
-from sweeper.run.types import Outcome, pruned_metrics, to_metrics
+from sweeper.run.types import Outcome, pruned_metrics, to_metrics, undeclared
 
 if TYPE_CHECKING:
     from sweeper.results.schema import Status
@@ -235,6 +235,7 @@ def run_command(ref: RunContext, run: Run, node: str) -> Outcome:
     started = time.time()
     status: Status = "failed"
     metrics, error, fatal = {}, None, False
+    extra: tuple[str, ...] = ()
     last: dict[str, Any] | None = None
     mark = uuid.uuid4().hex
     try:
@@ -277,7 +278,7 @@ def run_command(ref: RunContext, run: Run, node: str) -> Outcome:
         elif rc != 0:
             error = f"command exited with code {rc}" + _tails(folder)
         else:
-            status, metrics = "complete", _metrics(ref, metrics_file, last, folder)
+            status, (metrics, extra) = "complete", _metrics(ref, metrics_file, last, folder)
     except _Unusable as exc:
         error, fatal = str(exc), True
     except _NoMetrics as exc:
@@ -302,6 +303,7 @@ def run_command(ref: RunContext, run: Run, node: str) -> Outcome:
         fatal,
         history,
         components,
+        extra,
     )
 
 
@@ -399,7 +401,8 @@ def _reported(data: dict[str, Any], rt: runtime.Trial) -> bool:
 
 def _metrics(
     ref: RunContext, metrics_file: Path, last: dict[str, Any] | None, folder: Path
-) -> dict[str, float]:
+) -> tuple[dict[str, float], tuple[str, ...]]:
+    """The run's metrics, and the other keys it wrote (not recorded)."""
     found: Any = last
     where = "the last JSON line on stdout"
     if metrics_file.is_file():
@@ -415,8 +418,9 @@ def _metrics(
             f'like {{"{primary}": 0.93}} to stdout, or write it to $SWEEPER_TRIAL_DIR/metrics.json'
             + _tails(folder)
         )
+    found = {k: v for k, v in found.items() if k != "step"}
     try:
-        return to_metrics({k: v for k, v in found.items() if k != "step"}, ref.metrics, "command")
+        return to_metrics(found, ref.metrics, "command"), undeclared(found, ref.metrics)
     except Exception as exc:
         raise _NoMetrics(str(exc)) from None
 

@@ -23,7 +23,16 @@ from typing import TYPE_CHECKING, Any
 
 from sweeper.errors import ObjectiveError
 from sweeper.run import runtime
-from sweeper.run.types import MetricError, Outcome, Run, RunContext, pruned_metrics, tail, to_metrics
+from sweeper.run.types import (
+    MetricError,
+    Outcome,
+    Run,
+    RunContext,
+    pruned_metrics,
+    tail,
+    to_metrics,
+    undeclared,
+)
 
 if TYPE_CHECKING:
     from sweeper.results.schema import Status
@@ -223,6 +232,7 @@ def _call(
     token = runtime.enter(rt)
     started = time.time()
     status: Status
+    value: Any = None
     try:
         with kept_output(ref, run):
             value = func(**kwargs)
@@ -271,6 +281,7 @@ def _call(
         fatal,
         history,
         components,
+        undeclared(value, ref.metrics),
     )
 
 

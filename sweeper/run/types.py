@@ -88,6 +88,7 @@ class Outcome:
     fatal: bool = False
     history: list[Any] | None = None  # reports that had no channel to the driver (sweeper.run.runtime)
     components: list[Any] | None = None  # output components the run logged
+    undeclared: tuple[str, ...] = ()  # keys it returned that are not metrics: (not recorded)
 
     def columns(self) -> dict[str, Any]:
         """How the run went, as the trial table's columns (the sweep's rows and a rerun's alike)."""
@@ -100,6 +101,9 @@ class Outcome:
             "attempt": self.attempt,
             "error": self.error,
         }
+
+
+UNDECLARED_SHOWN = 8
 
 
 class MetricError(ValueError):
@@ -147,6 +151,14 @@ def to_metrics(value: Any, metrics: Sequence[str], target: str) -> dict[str, flo
         f" or a dict of numbers\n  fix: return {primary} as a number, or a dict "
         f"{{{', '.join(repr(m) + ': ...' for m in metrics)}}}"
     )
+
+
+def undeclared(value: Any, metrics: Sequence[str]) -> tuple[str, ...]:
+    """The keys of a returned dict that no metric declares: dropped from the table, so the launch names
+    them (a few, for the summary line) rather than lose them silently."""
+    if not isinstance(value, Mapping):
+        return ()
+    return tuple(sorted({str(k) for k in value} - set(metrics)))[:UNDECLARED_SHOWN]
 
 
 def _is_number(value: Any) -> bool:

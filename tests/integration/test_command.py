@@ -109,6 +109,14 @@ def test_metrics_file_wins_and_workdir(tmp_path):
     run = sweeper.launch(spec, results=tmp_path / "r", backend="local")
     assert run.table.loss.tolist() == [42.0, 42.0]
     assert run.table.acc.isna().all()
+    assert run.stats.undeclared == set()
+
+
+def test_keys_no_metric_declares_are_counted_for_the_summary(tmp_path):
+    spec = _spec(tmp_path, "extra", [PY, "script.py", "--lr", "{lr}", "--steps", "0"])
+    spec = sweeper.load_spec({**spec.raw, "metrics": [{"loss": "minimize"}]}, root=tmp_path)
+    run = sweeper.launch(spec, results=tmp_path / "r", backend="local")
+    assert run.stats.undeclared == {"acc"}  # the last JSON line's other key; "step" is not one
 
 
 def test_failures_keep_the_output_tail(tmp_path):

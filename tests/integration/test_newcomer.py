@@ -69,6 +69,10 @@ def some_fail(lr, width, seed):
     return float(np.random.default_rng(seed).normal(lr, 1.0))
 
 
+def extras(lr, width, seed):
+    return {"loss": lr, "n_params": width * 10, "note": "text"}
+
+
 def optimizers(lr, width, opt, seed):
     return float(np.random.default_rng(seed).normal(lr if opt == "b" else 1.0, 0.01))
 """
@@ -170,6 +174,22 @@ def test_a_declared_metric_no_run_reports_is_named_in_the_summary(tmp_path: Path
     sweep.write_text(text.replace(", {acc: maximize}", ""))
     again = cli("launch", str(sweep), "--backend", "local", "-q", "--fresh", cwd=tmp_path)
     assert again.returncode == 0 and "no run reported" not in again.stdout
+
+
+def test_returned_keys_no_metric_declares_are_named_not_silently_dropped(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path, "extras", trials=3)
+    out = cli("launch", str(sweep), "--backend", "local", "-q", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert (
+        "warning: runs also returned 'n_params', 'note', not declared in metrics:, so not recorded; "
+        "add them to metrics: (e.g. - n_params: maximize) to keep them"
+    ) in out.stdout
+    assert "n_params" not in sweeper.load(tmp_path / "results" / "first").columns
+    declared = "[{loss: minimize}, {n_params: minimize}]"
+    sweep.write_text(sweep.read_text().replace("[{loss: minimize}]", declared))
+    again = cli("launch", str(sweep), "--backend", "local", "-q", "--fresh", cwd=tmp_path)
+    assert "warning: runs also returned 'note', not declared in metrics:" in again.stdout, again.stdout
+    assert "add it to metrics: (e.g. - note: maximize) to keep it" in again.stdout
 
 
 def test_interrupted_and_status_hints_are_absolute(tmp_path: Path) -> None:
