@@ -74,6 +74,7 @@ class Stats:
     ended: float | None = None  # when this launch's loop ended
     first_error: tuple[int, int, str] | None = None  # (trial, replicate, error): this launch's first failure
     undeclared: set[str] = field(default_factory=set)  # keys runs returned that no metric declares
+    nonfinite: dict[str, int] = field(default_factory=dict)  # metric -> complete runs that gave nan/inf
 
     @property
     def failed(self) -> int:
@@ -415,6 +416,9 @@ class Engine:
         if s.first_error is None and o.status in ("failed", "timeout"):
             s.first_error = (o.trial, o.replicate, o.error or "")
         s.undeclared.update(o.undeclared)
+        for name, value in o.metrics.items() if o.status == "complete" else ():
+            if not math.isfinite(value):
+                s.nonfinite[name] = s.nonfinite.get(name, 0) + 1
         s.first_start = o.started if s.first_start is None else min(s.first_start, o.started)
         s.first_new = o.started if s.first_new is None else min(s.first_new, o.started)
         s.last_end = o.ended if s.last_end is None else max(s.last_end, o.ended)

@@ -83,13 +83,19 @@ def summary(
     lines = [counts_line(stats, name) + rate]
     lines += group_lines(table_groups(table), path)
     done = table[table["status"] == "complete"] if "status" in table.columns else table
-    missing = [m for m in metrics if len(done) and (m not in done.columns or done[m].isna().all())]
+    missing = [
+        m
+        for m in metrics
+        if len(done) and m not in stats.nonfinite and (m not in done.columns or done[m].isna().all())
+    ]
     if missing:
         it = "it" if len(missing) == 1 else "them"
         lines.append(
             f"warning: no run reported {', '.join(map(repr, missing))}, declared in metrics:; return "
             f"{it} in the objective's dict, or drop {it} from metrics:"
         )
+    if stats.nonfinite:
+        lines.append("warning: " + nonfinite_text(stats.nonfinite, metrics))
     if stats.undeclared:
         names = sorted(stats.undeclared)
         it, first = ("it" if len(names) == 1 else "them"), names[0]
@@ -104,6 +110,17 @@ def summary(
         )
     lines.append(f"results: {path}  (sweeper.load({str(path)!r}))")
     return lines
+
+
+def nonfinite_text(counts: dict[str, int], metrics: Sequence[str]) -> str:
+    """Which metrics came back nan or inf, and what that does: a training that diverged shows here
+    rather than only as blanks in the table."""
+    named = sorted(counts, key=lambda m: (list(metrics).index(m) if m in metrics else len(metrics), m))
+    parts = [f"{m} in {counts[m]} run{'s' if counts[m] != 1 else ''}" for m in named]
+    text = f"runs returned nan or inf: {', '.join(parts)}"
+    if metrics and metrics[0] in counts:
+        text += f"; their trials have no mean {metrics[0]}, rank last and count as failed for the search"
+    return text
 
 
 def first_error(stats: Stats, folder: Path | None) -> list[str]:

@@ -73,6 +73,10 @@ def extras(lr, width, seed):
     return {"loss": lr, "n_params": width * 10, "note": "text"}
 
 
+def diverges(lr, width, seed):
+    return {"loss": float("nan") if width > 40 else lr, "acc": float("inf")}
+
+
 def optimizers(lr, width, opt, seed):
     return float(np.random.default_rng(seed).normal(lr if opt == "b" else 1.0, 0.01))
 """
@@ -190,6 +194,21 @@ def test_returned_keys_no_metric_declares_are_named_not_silently_dropped(tmp_pat
     again = cli("launch", str(sweep), "--backend", "local", "-q", "--fresh", cwd=tmp_path)
     assert "warning: runs also returned 'note', not declared in metrics:" in again.stdout, again.stdout
     assert "add it to metrics: (e.g. - note: maximize) to keep it" in again.stdout
+
+
+def test_nan_and_inf_metrics_are_counted_in_the_summary(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path, "diverges", trials=12)
+    sweep.write_text(sweep.read_text().replace("[{loss: minimize}]", "[{loss: minimize}, {acc: maximize}]"))
+    out = cli("launch", str(sweep), "--backend", "local", "-q", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    df = sweeper.load(tmp_path / "results" / "first")
+    nan = int(df["loss"].isna().sum())
+    assert 0 < nan < len(df)
+    assert (
+        f"warning: runs returned nan or inf: loss in {nan} runs, acc in {len(df)} runs; their trials have "
+        "no mean loss, rank last and count as failed for the search"
+    ) in out.stdout
+    assert "no run reported" not in out.stdout  # acc was reported, as inf
 
 
 def test_interrupted_and_status_hints_are_absolute(tmp_path: Path) -> None:
