@@ -22,7 +22,7 @@ from sweeper.results.folder import (
     write_experiment,
 )
 from sweeper.results.lock import DriverLock
-from sweeper.results.status import launch_command
+from sweeper.results.status import extend_hint, launch_command
 from sweeper.results.store import is_uri, storage_env
 from sweeper.results.table import EXPERIMENT_JSON, TRIALS, read_json
 from sweeper.spec.experiment import Experiment, Tracking
@@ -238,7 +238,7 @@ def _checked_launch(
 ) -> SweepResult:
     """Load and check the objective, then hold the folder's driver lock for the run."""
     from sweeper.engine.resume import holds_experiment
-    from sweeper.run.objective import check_signature, load_objective, wants
+    from sweeper.run.objective import check_signature, load_objective, pickled, wants
     from sweeper.run.types import RunContext
     from sweeper.search.seeds import seed_column
 
@@ -247,7 +247,7 @@ def _checked_launch(
     wants_trial = True  # a command's output is always read for reports
     if spec.objective is not None:
         try:
-            func = load_objective(RunContext(spec.objective, spec.root, metric_names))
+            func = load_objective(RunContext(spec.objective, spec.root, metric_names, function=spec.function))
             check_signature(
                 func,
                 spec.objective,
@@ -270,6 +270,9 @@ def _checked_launch(
         timeout=spec.timeout,
         results_uri=store.uri if store is not None else None,  # runs put their artifacts there
         storage_env=storage_env() if store is not None else (),
+        function=pickled(spec.objective or "", spec.function)
+        if spec.function is not None and call.backend != "local"
+        else spec.function,
     )
     lock = DriverLock(folder).acquire()  # refuses a folder another driver is running
     if call.fresh and holds_experiment(folder):
@@ -325,7 +328,7 @@ def _run(
             missing = sum(len(p.missing) for p in restored.partial.values())
             said.append(f"{missing} replicates of {len(restored.partial)} unfinished trials to run first")
         if done:
-            said.append("nothing left to run (raise trials or replicates in the sweep file to extend it)")
+            said.append(f"nothing left to run ({extend_hint(spec.source)})")
         print(f"resuming {shown}: {', '.join(said)}", file=sys.stderr)
     where = backend
     if done:
@@ -411,11 +414,8 @@ def _run(
                 on_progress.end_line()  # the error printed next starts on a line of its own
         if call.profile:
             print(prof.format(engine.stats.first_new, engine.stats.last_end), file=sys.stderr)
-    again = (
-        launch_command(str(Path(call.sweep).resolve()), shown, backend, address)
-        if isinstance(call.sweep, str | Path)
-        else "sweeper.launch(...) again with the same spec and results"
-    )
+    source = str(Path(call.sweep).resolve()) if isinstance(call.sweep, str | Path) else spec.source
+    again = launch_command(source, shown, backend, address)
     if faults:
         raise StorageError(
             storage_message(

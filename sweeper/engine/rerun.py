@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweeper.errors import SweeperError, command
+from sweeper.errors import ObjectiveError, SweeperError, command
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -78,6 +78,8 @@ def rerun(
         inputs=_inputs(spec, folder),
     )
     outcome = _execute(ref, run, pdb)
+    if outcome.fatal:  # not the run's result: the objective cannot be called here at all
+        raise ObjectiveError(f"{folder}: {outcome.error}")
     if not record and not any(files.iterdir()):
         files.rmdir()  # the run wrote no artifacts or logs: leave nothing behind
     recorded = {k: _plain(v) for k, v in row.to_dict().items()}

@@ -106,7 +106,7 @@ def experiment_status(folder: str | Path) -> ExperimentStatus:
         resumable = True
         note = f"all runs done; `{again} --retry-failed` reruns the {failed} failed"
     else:
-        resumable, note = True, "all runs done; raise trials or replicates in the sweep file to extend it"
+        resumable, note = True, f"all runs done; {extend_hint(base['source'] or 'FILE')}"
     aside = _put_aside(folder)
     if aside and not alive:
         resumable = True
@@ -186,12 +186,26 @@ def launch_command(source: str, folder: Path | str, backend: str | None, address
     address) it ran on. ``address="auto"`` (a driver inside a cluster job, which joins that job's
     Ray) is left out: it means nothing outside the job."""
     root = folder.rsplit("/", 1)[0] if isinstance(folder, str) else str(folder.parent)
+    if not from_file(source):  # a spec given in Python (<dict>, <Experiment>): no command resumes it
+        return f"sweeper.launch(...) again with the same spec and results={root!r}"
     words = ["launch", source, "--results", root]
     if backend:
         words += ["--backend", backend]
     if address and address != "auto":
         words += ["--address", address]
     return command(*words)
+
+
+def from_file(source: str) -> bool:
+    """Whether a spec's ``source`` names a sweep file (not ``<dict>``: one given in Python)."""
+    return not source.startswith("<")
+
+
+def extend_hint(source: str) -> str:
+    """How to give a finished sweep more to run."""
+    return (
+        f"raise trials or replicates in {'the sweep file' if from_file(source) else 'the spec'} to extend it"
+    )
 
 
 def known_as(folder: Path) -> Path | str:

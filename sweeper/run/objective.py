@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
+import pickle
 import shutil
 import signal
 import socket
@@ -19,7 +20,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sweeper.errors import ObjectiveError
 from sweeper.run import runtime
@@ -38,13 +39,24 @@ if TYPE_CHECKING:
     from sweeper.results.schema import Status
 
 _cache: dict[tuple[str, str], Callable[..., Any]] = {}
+_functions: dict[bytes, Callable[..., Any]] = {}  # objectives given as functions, by their pickle
 
 
 def load_objective(ref: RunContext) -> Callable[..., Any]:
+    if isinstance(ref.function, bytes):
+        return _unpickled(ref.target, ref.function)
+    if ref.function is not None:
+        return ref.function
     key = (ref.target, ref.root)
     if key in _cache:
         return _cache[key]
     module_name, _, func_name = ref.target.partition(":")
+    if module_name == "__main__" and not hasattr(sys.modules["__main__"], func_name):
+        raise ObjectiveError(
+            f"objective {ref.target} was a function given in Python (a notebook's or a script's own),"
+            " so it cannot be imported here\n  fix: run it from that Python session, or move it to a"
+            f" module file (models.py next to the results) and give objective: models:{func_name}"
+        )
     if ref.root not in sys.path:
         sys.path.insert(0, ref.root)
     try:
@@ -78,6 +90,35 @@ def load_objective(ref: RunContext) -> Callable[..., Any]:
         )
     _cache[key] = func
     return func  # type: ignore[no-any-return]
+
+
+def pickled(target: str, func: Callable[..., Any]) -> bytes:
+    """A function given as the objective, by value (with what it refers to), for Ray's workers."""
+    from ray import cloudpickle
+
+    dumps: Any = cloudpickle.dumps  # untyped
+    try:
+        return cast(bytes, dumps(func))
+    except Exception as exc:
+        raise ObjectiveError(
+            f"objective {target}: cannot be sent to the workers: {type(exc).__name__}: {exc}"
+            "\n  fix: leave out what cannot be pickled (open files, locks, connections) or create it inside"
+            " the function; or use backend='local'"
+        ) from None
+
+
+def _unpickled(target: str, data: bytes) -> Callable[..., Any]:
+    if data not in _functions:  # once per worker process, not per run
+        try:
+            _functions[data] = pickle.loads(data)
+        except Exception as exc:
+            missing = f"{exc.name!r} " if isinstance(exc, ModuleNotFoundError) else ""
+            raise ObjectiveError(
+                f"objective {target}: cannot be unpickled on this worker: {type(exc).__name__}: {exc}"
+                f"\n  fix: make the module {missing}it uses importable on the workers (put its folder on"
+                " PYTHONPATH, or next to where you launch), or move the function to a module file there"
+            ) from None
+    return _functions[data]
 
 
 def _modules_in(root: str) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -58,6 +58,10 @@ class RunContext:
     # with the driver's storage variables (credentials, endpoint); never shown in a repr.
     results_uri: str | None = None
     storage_env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    # The objective given as a function (a notebook's own): itself in this process, or pickled by
+    # Ray's cloudpickle for workers, which unpickle it in load_objective (a module missing there is
+    # then the run's clear error, not Ray's failure to start the task).
+    function: Callable[..., Any] | bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

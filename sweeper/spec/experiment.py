@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -302,6 +302,9 @@ class Experiment:
     pruner: Pruner | None = None
     components: tuple[Component, ...] = ()
     tracking: Tracking | None = None
+    # The objective given as a function in Python (``objective`` is then its name, module:function):
+    # the runs call it, so a notebook's or a script's own function needs no module file.
+    function: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def primary(self) -> Metric:

@@ -9,7 +9,7 @@ import dataclasses
 import math
 import os
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +47,12 @@ def load_spec(source: str | Path | Mapping[str, Any], *, root: str | Path | None
     current folder).
     """
     if isinstance(source, Mapping):
-        return parse_spec(source, source_name="<dict>", root=os.path.abspath(root or Path.cwd()))
+        function = source.get("objective")
+        if not callable(function):
+            return parse_spec(source, source_name="<dict>", root=os.path.abspath(root or Path.cwd()))
+        data = {**source, "objective": function_name(function)}
+        e = parse_spec(data, source_name="<dict>", root=os.path.abspath(root or Path.cwd()))
+        return dataclasses.replace(e, function=function)
     from sweeper.spec.loader import read_yaml
 
     path = Path(source)
@@ -234,10 +239,20 @@ def _component(name: str, c: schema.Component, root: str) -> Component:
     return Component(name, kind, value=c.value)
 
 
+def function_name(function: Callable[..., Any]) -> str:
+    """The module:function name a function given as the objective is recorded and shown by
+    (``__main__:train`` for a notebook's or a script's own)."""
+    module = getattr(function, "__module__", None) or "__main__"
+    name = getattr(function, "__name__", "")
+    return f"{module}:{name if name.isidentifier() else 'objective'}"
+
+
 def check_experiment(e: Experiment) -> Experiment:
     """An Experiment built in Python, put through the sweep file's model: the same rules, the same
     messages (fields named as a spec dict spells them). Returns it with ``raw`` filled in for
     experiment.json when it had none."""
+    if callable(e.objective):  # Experiment(objective=train): the function, by its name
+        e = dataclasses.replace(e, objective=function_name(e.objective), function=e.objective)
     data = spec_dict(e)
     parse_spec(data, source_name="<Experiment>", root=e.root)
     return e if e.raw else dataclasses.replace(e, raw=data)

@@ -499,7 +499,8 @@ class Sweep(Block):
         description="`module:function`, found next to the sweep file (a spec given in Python: the current "
         "folder) or on PYTHONPATH. The function needs no import of sweeper: it gets the trial's variables as "
         "keyword arguments (plus `seed` if it has a `seed` parameter) and returns a number (the primary "
-        "metric) or a dict of metrics.",
+        "metric) or a dict of metrics. In Python (`sweeper.launch({...})`, `Experiment(...)`) it may be the "
+        "function itself, a notebook's or a script's own: runs call it, and it is recorded by name.",
     )
     command: Annotated[
         Any,
