@@ -14,6 +14,9 @@ CELLS = [
     " compare={'variable': 'kind', 'treatment': 'a', 'baseline': 'b'})",
     "result = sweeper.launch(spec, results=RESULTS, backend='local')\nresult",
     "sweeper.verdict(result.path)",
+    "def own(x, y, kind, seed):\n    return (x - 0.5) ** 2 + y\n"
+    "mine = sweeper.launch({**spec, 'experiment': 'own', 'objective': own}, results=RESULTS,"
+    " backend='local', progress=False)\n(mine.spec.objective, mine.stats.counts)",
 ]
 
 
@@ -49,3 +52,6 @@ def test_launch_in_a_kernel_shows_a_bar_and_html_cards(tmp_path):
     assert 'aria-label="effect and interval"' in verdict
     plain = next(o for o in nb.cells[2].outputs if o["output_type"] == "execute_result")["data"]["text/plain"]
     assert plain.startswith("<Verdict: supported at") and "\n" not in plain
+
+    own = next(o for o in nb.cells[3].outputs if o["output_type"] == "execute_result")["data"]["text/plain"]
+    assert own == "('__main__:own', {'complete': 18})"  # the notebook's own function, by its name
