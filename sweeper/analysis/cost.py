@@ -111,11 +111,11 @@ def phrase(metric: str, ratio: bool, estimate: float, a: float, b: float) -> str
     """The cost in words: ``it takes 160x longer (1.48 s vs 0.0092 s, fit_seconds)``."""
     timed = any(w in metric.lower() for w in TIME_WORDS)
     unit = " s" if timed else ""
-    values = f"({_g(a)}{unit} vs {_g(b)}{unit}, {metric})"
+    values = f"{_g(a)}{unit} vs {_g(b)}{unit}"
     if not ratio:
         side = "higher" if estimate > 0 else "lower"
-        return f"its {metric} is {side} by {_g(abs(estimate))} {values}"
+        return f"its {metric} is {side} by {_g(abs(estimate))} ({values})"
     times = estimate if estimate >= 1 else 1 / estimate
-    if timed:
-        return f"it takes {_g(times)}x {'longer' if estimate >= 1 else 'less time'} {values}"
-    return f"its {metric} is {_g(times)}x {'higher' if estimate >= 1 else 'lower'} {values}"
+    if timed:  # "it takes" does not name the metric: the values do
+        return f"it takes {_g(times)}x {'longer' if estimate >= 1 else 'less time'} ({values}, {metric})"
+    return f"its {metric} is {_g(times)}x {'higher' if estimate >= 1 else 'lower'} ({values})"

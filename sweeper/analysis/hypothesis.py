@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from sweeper.analysis.aggregate import CONFIRM, SEARCH, complete_trials, completed, direction, stage_rows
 from sweeper.analysis.arms import Arm, arms_in, by_level, level_rows, per_seed, settings
 from sweeper.analysis.comparison import ALPHA, Comparison, Verdict
-from sweeper.analysis.inference import POWER, TestResult, compare_samples, holm
+from sweeper.analysis.inference import NO_SPREAD, POWER, TestResult, compare_samples, holm
 from sweeper.analysis.rope import correlated_interval, correlated_t, outcome
 from sweeper.errors import SweeperError
 from sweeper.results.values import raced
@@ -239,7 +239,7 @@ def _warnings(res: TestResult, na: int, nb: int, supported: bool, alpha: float) 
             f"{fmt(abs(res.effect))} with {POWER:.0%} power at {ALPHA} = {alpha:g} "
             f"(observed spread {fmt(res.spread)}); this run has {res.n}"
         )
-    elif res.n_needed is None and res.test not in ("none", "none (no spread)") and not supported:
+    elif res.n_needed is None and res.test not in ("none", NO_SPREAD) and not supported:
         out.append(
             "the observed difference is too small against its spread for any practical "
             "number of replicates to show it"

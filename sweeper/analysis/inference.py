@@ -22,6 +22,8 @@ NORMALITY_MIN_N = 8  # below this Shapiro-Wilk has no power; the t-test is the h
 POWER = 0.8
 BOOTSTRAP_RESAMPLES = 4999
 
+NO_SPREAD = "no spread"  # the test of a difference every seed gives alike: none applies
+
 
 def t_interval(mean: Any, std: Any, n: Any, level: float = LEVEL) -> tuple[Any, Any]:
     """Student-t interval of a mean; NaN where n < 2 (one replicate says nothing about spread).
@@ -187,7 +189,7 @@ def _exact(paired: bool, a: np.ndarray, b: np.ndarray, effect: float) -> TestRes
         effect = 0.0
     p = 1.0 if effect == 0 else 0.0
     return TestResult(
-        "none (no spread)",
+        NO_SPREAD,
         "every replicate gives the same difference, up to rounding (the seed's effect cancels, or the "
         "objective ignores its seed), so no test applies",
         paired,
