@@ -48,7 +48,7 @@ def line(stats: Stats, metric: str) -> str:
     if rate is not None:
         parts.append(f"{rate:.1f} runs/s")
         left = total_runs - stats.runs_done
-        if left > 0:
+        if left > 0 and not stats.stopping:  # a stopping sweep will not run them
             parts.append(f"ETA {duration(left / rate)}")
     parts.append(duration(elapsed))
     if stats.stopping:

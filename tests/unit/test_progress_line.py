@@ -1,0 +1,42 @@
+"""The progress line and the summary's warnings, from the engine's counters."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+
+from sweeper.engine.loop import Stats
+from sweeper.engine.progress import line, nonfinite_text, summary
+
+
+def _stats(**kw: object) -> Stats:
+    s = Stats(trials_total=10, replicates=2, trials_done=4, runs_done=8, started=time.time() - 4, **kw)  # type: ignore[arg-type]
+    s.counts["complete"] = 8
+    return s
+
+
+def test_the_eta_shows_while_running_and_goes_once_the_sweep_stops() -> None:
+    running = line(_stats(), "loss")
+    assert "runs 8/20" in running and "ETA " in running
+    stopping = line(_stats(stopping="stopping (Ctrl-C)"), "loss")
+    assert "ETA" not in stopping and stopping.endswith(" | stopping (Ctrl-C)")
+
+
+def test_nan_metrics_are_named_primary_first_and_what_they_do_is_said() -> None:
+    text = nonfinite_text({"acc": 1, "loss": 3}, ["loss", "acc"])
+    assert text == (
+        "runs returned nan or inf: loss in 3 runs, acc in 1 run; their trials have no mean loss, rank last "
+        "and count as failed for the search"
+    )
+    assert nonfinite_text({"acc": 2}, ["loss", "acc"]) == "runs returned nan or inf: acc in 2 runs"
+
+
+def test_the_summary_names_undeclared_keys_once_each() -> None:
+    s = _stats()
+    s.undeclared.update({"n_params", "epochs"})
+    table = pd.DataFrame({"trial": [0], "status": ["complete"], "loss": [1.0], "error": [None]})
+    lines = summary(s, "x", table, None, "/r/x", ["loss"])
+    (warning,) = [w for w in lines if w.startswith("warning: runs also returned")]
+    assert warning.startswith("warning: runs also returned 'epochs', 'n_params', not declared in metrics:")
+    assert warning.endswith("add them to metrics: (e.g. - epochs: maximize) to keep them")
