@@ -182,7 +182,12 @@ def _table(args: argparse.Namespace) -> int:
 
     with readable(args.dir) as folder:
         table = summary(folder, by=args.by)
+    rows = len(table)
+    if args.top is not None and args.top < rows:
+        table = table.head(args.top)
     sys.stdout.write(format_table(table, args.format))
+    if len(table) < rows:
+        print(f"({len(table)} of {rows} rows shown: the best by the primary metric)", file=sys.stderr)
     if table.attrs.get("partial"):  # mid-sweep: say what the ranking leaves out
         print(f"({table.attrs['partial']} trials still missing replicates are not shown)", file=sys.stderr)
     return 0
@@ -350,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = _folder_command(sub, "table", "the summary table: one row per trial, ranked")
     p.add_argument("--by", help="group over the other variables: VAR[,VAR] (e.g. --by model)")
+    p.add_argument("--top", type=_positive, metavar="N", help="only the N best rows (default: all)")
     p.add_argument(
         "--format",
         choices=FORMATS,
@@ -427,6 +433,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", required=True, help="a path the cluster writes, or a URI (s3://, gs://)")
     p.set_defaults(handler=_job)
     return parser
+
+
+def _positive(text: str) -> int:
+    """A count of 1 or more, or argparse's usage error naming the flag."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return int(text)
 
 
 def _folder_command(sub: Any, name: str, help: str) -> argparse.ArgumentParser:
