@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -160,18 +159,13 @@ def test_pruning_on_ray_asks_the_monitor_actor(tmp_path, ray_session):
         },
         root=tmp_path,
     )
-    started = time.time()
     run = sweeper.launch(spec, results=tmp_path, backend="ray")
     table = run.table
     assert set(table[table.lr == 0.0].status) == {"complete"}
     assert (table.status == "pruned").sum() >= 6, table[["trial", "replicate", "status"]]
     h = sweeper.load_history(run.path)
     assert len(h) < 8 * 2 * 20
-    print(
-        f"\nshould_prune round trip on Ray: median {table.ask_ms.median():.2f} ms, "
-        f"max {table.ask_ms.max():.2f} ms; sweep {time.time() - started:.1f} s"
-    )
-    assert table.ask_ms.median() < 20
+    assert (table.ask_ms > 0).all()  # every run asked; how long it takes: bench/prune_roundtrip.py
 
 
 def test_resume_shows_the_pruner_the_trials_already_finished(tmp_path):

@@ -4,7 +4,6 @@ the statistics checked against scipy and against hand computations (Demšar 2006
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pandas as pd
@@ -38,7 +37,7 @@ def test_better_on_six_of_eight_datasets_is_supported_overall_and_per_dataset():
 def test_no_effect_anywhere_is_supported_overall_at_most_about_alpha():
     spec = compare_spec(EIGHT, within=("dataset",))
     rng = np.random.default_rng(7)
-    sweeps, hits, started = 200, 0, time.perf_counter()
+    sweeps, hits = 200, 0
     for _ in range(sweeps):
         values = {
             d: {"new": pd.Series(rng.normal(0, 1, 5)), "old": pd.Series(rng.normal(0, 1, 5))} for d in EIGHT
@@ -56,7 +55,6 @@ def test_no_effect_anywhere_is_supported_overall_at_most_about_alpha():
         hits += a.supported
     # two-sided at 0.05, one favourable side: about 0.025 (exact small-sample test: a little less)
     assert hits / sweeps <= 0.05, hits
-    assert time.perf_counter() - started < 60  # vectorised: a few seconds here, not minutes
     # one null sweep through the whole verdict (the rate is measured above, on the same test)
     df = sweep_frame(np.random.default_rng(0), dict.fromkeys(EIGHT, 0.0))
     v = hypothesis_verdict(df, spec)
