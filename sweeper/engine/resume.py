@@ -112,7 +112,7 @@ def check_compatible(folder: Path, spec: Experiment, sweep_file: str | None = No
     if old.get("sha256") == new["sha256"]:
         return
     changed = [k for k in new["parts"] if old["parts"].get(k) != new["parts"][k]] or ["fingerprint"]
-    lines = [f"  {k}: was {_short(old['parts'].get(k))}, now {_short(new['parts'][k])}" for k in changed]
+    lines = [line for k in changed for line in _changes(k, old["parts"].get(k), new["parts"][k])]
     what = " and ".join([", ".join(changed[:-1]), changed[-1]] if len(changed) > 1 else changed)
     raise SweeperError(
         f"{folder} holds experiment {spec.name!r} run with other {what}; "
@@ -135,6 +135,31 @@ def _fingerprint_of_record(path: Path, data: dict[str, Any]) -> dict[str, Any]:
             "\n  fix: pass --fresh to move the folder aside and start over"
         ) from None
     return fingerprint(old_spec)
+
+
+def _changes(part: str, was: Any, now: Any) -> list[str]:
+    """What changed in one part of the fingerprint; the variables one by one (a whole list of them
+    hides the one bound that moved)."""
+    if part == "variables" and isinstance(was, list) and all(isinstance(v, dict) for v in was):
+        before = {v.get("name"): {k: x for k, x in v.items() if k != "name"} for v in was}
+        after = {v["name"]: {k: x for k, x in v.items() if k != "name"} for v in now}
+        lines = [
+            f"  variables.{name}: "
+            + (
+                "added"
+                if name not in before
+                else "removed"
+                if name not in after
+                else f"was {_short(before[name])}, now {_short(after[name])}"
+            )
+            for name in [*after, *(n for n in before if n not in after)]
+            if before.get(name) != after.get(name)
+        ]
+        if lines:
+            return lines
+        order = " ".join(map(str, before))
+        return [f"  variables: the same, in another order (was {order}; the search samples in file order)"]
+    return [f"  {part}: was {_short(was)}, now {_short(now)}"]
 
 
 def _short(value: Any) -> str:

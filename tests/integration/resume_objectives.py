@@ -65,6 +65,11 @@ def quad_shifted(x: float, y: str, seed: int) -> dict[str, float]:
     return {"loss": (x - 0.7) ** 2}
 
 
+def loose(x: float, **others: object) -> float:
+    """Takes any other variables: a spec may add or drop them (what a refusal names)."""
+    return x
+
+
 def nonfinite(x: float, y: float) -> dict[str, float]:
     """NaN and inf in a fair share of the search space, for the samplers to cope with."""
     loss = math.nan if x < 0.3 else (math.inf if x > 0.8 else (x - 0.5) ** 2 + y)

@@ -156,6 +156,34 @@ def test_incompatible_edit_is_refused_naming_what_changed(
     assert sorted(p.name for p in (tmp_path / "resume" / TRIALS).iterdir()) == before
 
 
+@pytest.mark.parametrize(
+    ("variables", "lines"),
+    [
+        (
+            {"x": {"float": [0.0, 2.0]}, "y": {"choice": ["a", "b"]}, "z": 1},
+            [
+                'variables.x: was {"kind": "float", "high": 1.0}, now {"kind": "float", "high": 2.0}',
+                "variables.z: added",
+            ],
+        ),
+        ({"x": {"float": [0.0, 1.0]}}, ["variables.y: removed"]),
+        (
+            {"y": {"choice": ["a", "b"]}, "x": {"float": [0.0, 1.0]}},
+            ["variables: the same, in another order (was x y; the search samples in file order)"],
+        ),
+    ],
+)
+def test_a_refusal_names_each_variable_that_changed(
+    tmp_path: Path, variables: dict[str, Any], lines: list[str]
+) -> None:
+    loose = "resume_objectives:loose"
+    sweeper.launch(make_spec(objective=loose), results=tmp_path, backend="local")
+    with pytest.raises(SweeperError) as info:
+        sweeper.launch(make_spec(objective=loose, variables=variables), results=tmp_path, backend="local")
+    said = [line.strip() for line in str(info.value).splitlines()[1:-1]]
+    assert said == lines
+
+
 def test_fresh_moves_the_old_folder_aside(tmp_path: Path, calls: Path) -> None:
     sweeper.launch(make_spec(), results=tmp_path, backend="local")
     old = sweeper.load(tmp_path / "resume")
