@@ -147,7 +147,14 @@ def _print_summary(sweep: SweepResult, results: str) -> int:
     table = sweep.table  # read once: sweep.best would read the table again (1 s at 10^6 rows)
     best = best_trial(table, sweep.spec)
     metrics = [m.name for m in sweep.spec.metrics]
-    print("\n".join(summary(s, sweep.spec.name, table, best, shown, metrics)))
+    blocks = list(sweep.spec.compare.within) if sweep.spec.compare is not None else []
+    per_block = []
+    for key, rows in table.groupby(blocks, sort=True) if blocks and len(table) else ():
+        values = key if isinstance(key, tuple) else (key,)
+        found = best_trial(rows, sweep.spec)
+        if found is not None:
+            per_block.append((", ".join(f"{b}={v}" for b, v in zip(blocks, values, strict=True)), found))
+    print("\n".join(summary(s, sweep.spec.name, table, best, shown, metrics, blocks, per_block)))
     if sweep.spec.compare is not None and s.counts.get("complete", 0):  # the next step, ready to paste
         print(f"verdict: {command('report', shown)}  (the hypothesis tested, with figures)")
     if s.runs_done and not (s.counts.get("complete", 0) or s.counts.get("pruned", 0)):

@@ -69,11 +69,13 @@ def summary(
     best: dict[str, Any] | None,
     path: Path | str,
     metrics: Sequence[str] = (),
+    blocks: Sequence[str] = (),
+    per_block: Sequence[tuple[str, dict[str, Any]]] = (),
 ) -> list[str]:
     """The lines a launch ends with, after the progress line: the counts and this launch's rate, one
     per distinct error, any declared metric no run reported (its columns would be silently empty)
-    and any returned key no metric declares (dropped), the best trial and where the results are
-    (``path``, as the user knows it)."""
+    and any returned key no metric declares (dropped), the best trial (``per_block``: the best of each
+    setting of the comparison's ``blocks``) and where the results are (``path``, as the user knows it)."""
     from sweeper.results.failures import group_lines, table_groups
     from sweeper.results.status import params_text
 
@@ -103,7 +105,15 @@ def summary(
             f"warning: runs also returned {', '.join(map(repr, names))}, not declared in metrics:, so not "
             f"recorded; add {it} to metrics: (e.g. - {first}: maximize) to keep {it}"
         )
-    if best:
+    if per_block:  # a best across data sets would be the easiest data set's
+        lines.append(f"best per {' and '.join(blocks)} (compare: within:):")
+        for label, b in per_block:
+            shown = {k: v for k, v in b["params"].items() if k not in blocks}
+            lines.append(
+                f"  {label}: trial {b['trial']} {b['metric']}={b['mean']:.6g} (mean of {b['n']}) "
+                f"with {params_text(shown)}"
+            )
+    elif best:
         lines.append(
             f"best: trial {best['trial']} {best['metric']}={best['mean']:.6g} "
             f"(mean of {best['n']} replicates) with {params_text(best['params'])}"

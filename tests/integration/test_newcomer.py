@@ -77,6 +77,10 @@ def diverges(lr, width, seed):
     return {"loss": float("nan") if width > 40 else lr, "acc": float("inf")}
 
 
+def blocked(lr, width, opt, data, seed):
+    return lr + (0.0 if data == "x" else 10.0)
+
+
 def optimizers(lr, width, opt, seed):
     return float(np.random.default_rng(seed).normal(lr if opt == "b" else 1.0, 0.01))
 """
@@ -209,6 +213,23 @@ def test_nan_and_inf_metrics_are_counted_in_the_summary(tmp_path: Path) -> None:
         "no mean loss, rank last and count as failed for the search"
     ) in out.stdout
     assert "no run reported" not in out.stdout  # acc was reported, as inf
+
+
+def test_a_comparison_within_data_sets_gives_the_best_of_each(tmp_path: Path) -> None:
+    more = (
+        "  opt: {choice: [a, b]}\n  data: {choice: [x, y]}\n",
+        "compare: {variable: opt, treatment: b, baseline: a, within: data}\n",
+    )
+    sweep = write_sweep(tmp_path, "blocked", trials=8, more=more)
+    out = cli("launch", str(sweep), "--backend", "local", "-q", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    at = lines.index("best per data (compare: within:):")
+    x, y = lines[at + 1 : at + 3]
+    assert x.startswith("  data=x: trial ") and y.startswith("  data=y: trial "), out.stdout
+    assert "data=" not in x.split(" with ", 1)[1] and "(mean of 3) with lr=" in x
+    assert float(y.split("loss=")[1].split()[0]) > 10 > float(x.split("loss=")[1].split()[0])
+    assert not any(line.startswith("best: trial") for line in lines)  # not the easiest data set's best
 
 
 def test_interrupted_and_status_hints_are_absolute(tmp_path: Path) -> None:
