@@ -139,7 +139,7 @@ def _print_summary(sweep: SweepResult, results: str) -> int:
     from sweeper.engine.progress import summary
     from sweeper.errors import command
     from sweeper.results.store import is_uri, join
-    from sweeper.results.values import best_trial
+    from sweeper.results.values import best_per_setting, best_trial
 
     s = sweep.stats
     # on a URI, sweep.path is the driver's local staging copy: name the bucket instead
@@ -147,14 +147,8 @@ def _print_summary(sweep: SweepResult, results: str) -> int:
     table = sweep.table  # read once: sweep.best would read the table again (1 s at 10^6 rows)
     best = best_trial(table, sweep.spec)
     metrics = [m.name for m in sweep.spec.metrics]
-    blocks = list(sweep.spec.compare.within) if sweep.spec.compare is not None else []
-    per_block = []
-    for key, rows in table.groupby(blocks, sort=True) if blocks and len(table) else ():
-        values = key if isinstance(key, tuple) else (key,)
-        found = best_trial(rows, sweep.spec)
-        if found is not None:
-            per_block.append((", ".join(f"{b}={v}" for b, v in zip(blocks, values, strict=True)), found))
-    print("\n".join(summary(s, sweep.spec.name, table, best, shown, metrics, blocks, per_block)))
+    per_setting = best_per_setting(table, sweep.spec)
+    print("\n".join(summary(s, sweep.spec.name, table, best, shown, metrics, per_setting)))
     if sweep.spec.compare is not None and s.counts.get("complete", 0):  # the next step, ready to paste
         print(f"verdict: {command('report', shown)}  (the hypothesis tested, with figures)")
     if s.runs_done and not (s.counts.get("complete", 0) or s.counts.get("pruned", 0)):

@@ -69,15 +69,14 @@ def summary(
     best: dict[str, Any] | None,
     path: Path | str,
     metrics: Sequence[str] = (),
-    blocks: Sequence[str] = (),
-    per_block: Sequence[tuple[str, dict[str, Any]]] = (),
+    per_setting: list[dict[str, Any]] | None = None,
 ) -> list[str]:
     """The lines a launch ends with, after the progress line: the counts and this launch's rate, one
     per distinct error, any declared metric no run reported (its columns would be silently empty)
-    and any returned key no metric declares (dropped), the best trial (``per_block``: the best of each
-    setting of the comparison's ``blocks``) and where the results are (``path``, as the user knows it)."""
+    and any returned key no metric declares (dropped), the best trial (``per_setting``: the best of each
+    setting of the comparison's ``within:``) and where the results are (``path``, as the user knows it)."""
     from sweeper.results.failures import group_lines, table_groups
-    from sweeper.results.status import params_text
+    from sweeper.results.status import params_text, per_setting_lines
 
     new = stats.runs_done - stats.runs_before
     took = f"{stats.elapsed:.1f}s" if stats.elapsed < 10 else duration(stats.elapsed)  # not "in 0s"
@@ -105,14 +104,8 @@ def summary(
             f"warning: runs also returned {', '.join(map(repr, names))}, not declared in metrics:, so not "
             f"recorded; add {it} to metrics: (e.g. - {first}: maximize) to keep {it}"
         )
-    if per_block:  # a best across data sets would be the easiest data set's
-        lines.append(f"best per {' and '.join(blocks)} (compare: within:):")
-        for label, b in per_block:
-            shown = {k: v for k, v in b["params"].items() if k not in blocks}
-            lines.append(
-                f"  {label}: trial {b['trial']} {b['metric']}={b['mean']:.6g} (mean of {b['n']}) "
-                f"with {params_text(shown)}"
-            )
+    if per_setting:  # a best across data sets would be the easiest data set's
+        lines += per_setting_lines(per_setting, "best per")
     elif best:
         lines.append(
             f"best: trial {best['trial']} {best['metric']}={best['mean']:.6g} "

@@ -35,6 +35,7 @@ class ExperimentStatus:
     trials: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     best: dict[str, Any] | None = None
+    per_setting: list[dict[str, Any]] = field(default_factory=list)  # the best per compare: within:
     running: int = 0  # runs executing, when a driver is alive
     queued: int = 0  # runs handed to the backend, waiting for a slot
     errors: list[tuple[str, int]] = field(default_factory=list)  # (headline, runs) per distinct error
@@ -51,7 +52,7 @@ def experiment_status(folder: str | Path) -> ExperimentStatus:
     """Read (never write) what a results folder says about its experiment."""
     from sweeper.results.failures import table_groups
     from sweeper.results.table import check_results_folder, load, read_spec
-    from sweeper.results.values import CONFIRM, best_trial, complete_trials, stages
+    from sweeper.results.values import CONFIRM, best_per_setting, best_trial, complete_trials, stages
 
     folder = check_results_folder(folder).resolve()
     alive = is_locked(folder)  # before the record: a driver that ends meanwhile wrote its end state
@@ -79,13 +80,15 @@ def experiment_status(folder: str | Path) -> ExperimentStatus:
     counts: dict[str, int] = {}
     rows = trials = partial = confirm_rows = confirm_trials = 0
     best = None
+    per_setting: list[dict[str, Any]] = []
     errors: list[tuple[str, int]] = []
     if table is not None and len(table):
-        counts = {str(k): int(v) for k, v in table["status"].value_counts().items()}
-        confirming = stages(table) == CONFIRM
+        confirming = stages(table) == CONFIRM  # counted on a line of its own
+        counts = {str(k): int(v) for k, v in table.loc[~confirming, "status"].value_counts().items()}
         confirm_rows, confirm_trials = int(confirming.sum()), int(table.loc[confirming, "trial"].nunique())
         rows, trials = len(table) - confirm_rows, int(table["trial"].nunique()) - confirm_trials
         best = best_trial(table, spec)
+        per_setting = best_per_setting(table, spec)
         partial = complete_trials(table, spec)[1]
         errors = table_groups(table)
     want = total * spec.replicates
@@ -126,6 +129,7 @@ def experiment_status(folder: str | Path) -> ExperimentStatus:
         trials=trials,
         counts=counts,
         best=best,
+        per_setting=per_setting,
         running=int(driver.get("running", 0)) if alive else 0,
         queued=int(driver.get("queued", 0)) if alive else 0,
         errors=errors,
@@ -232,6 +236,15 @@ def params_text(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
 
 
+def per_setting_lines(per_setting: list[dict[str, Any]], head: str) -> list[str]:
+    """``best per dataset (compare: within:):`` and a line per setting: its best trial."""
+    return [f"{head} {' and '.join(per_setting[0]['setting'])} (compare: within:):"] + [
+        f"  {params_text(b['setting'])}: trial {b['trial']} {b['metric']}={b['mean']:.6g} (mean of {b['n']})"
+        + (f" with {params_text(b['params'])}" if b["params"] else "")
+        for b in per_setting
+    ]
+
+
 def format_status(st: ExperimentStatus) -> str:
     from sweeper.results.failures import group_lines
 
@@ -252,7 +265,9 @@ def format_status(st: ExperimentStatus) -> str:
         lines.append(f"  confirmation stage: {st.confirm_rows} runs of {st.confirm_trials} trials recorded")
     lines.append(f"  in flight: {st.running + st.queued} ({st.running} running, {st.queued} queued)")
     lines += ["  " + line for line in group_lines(st.errors, known_as(st.folder))]
-    if st.best:
+    if st.per_setting:
+        lines += ["  " + line for line in per_setting_lines(st.per_setting, "best so far per")]
+    elif st.best:
         lines.append(
             f"  best so far: trial {st.best['trial']} {st.best['metric']}={st.best['mean']:.6g}"
             f" (mean of {st.best['n']}) with {params_text(st.best['params'])}"

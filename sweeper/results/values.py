@@ -149,6 +149,21 @@ def best_trial(table: pd.DataFrame, spec: Experiment) -> dict[str, Any] | None:
     }
 
 
+def best_per_setting(table: pd.DataFrame, spec: Experiment) -> list[dict[str, Any]]:
+    """With ``compare: within:``, the best trial of each setting, in order, as :func:`best_trial`
+    gives it with ``setting`` ({"dataset": "iris"}) added; a best across the settings would only be
+    the easiest one's. Empty without ``within``."""
+    blocks = list(spec.compare.within) if spec.compare is not None else []
+    out = []
+    for key, rows in table.groupby(blocks, sort=True) if blocks and len(table) else ():
+        best = best_trial(rows, spec)
+        if best is not None:
+            best["params"] = {k: v for k, v in best["params"].items() if k not in blocks}
+            best["setting"] = dict(zip(blocks, key if isinstance(key, tuple) else (key,), strict=True))
+            out.append(best)
+    return out
+
+
 def contenders(table: pd.DataFrame, racing: Racing | None) -> list[int]:
     """The trials that may be called best: all of them, or under racing those that ran every
     replicate (all trials when none has yet)."""

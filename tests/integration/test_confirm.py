@@ -37,7 +37,8 @@ def spec(tmp_path, confirm: Confirm):
         root=tmp_path,
     )
     assert base.compare is not None
-    return replace(base, compare=replace(base.compare, within=("dataset",), confirm=confirm))
+    raw = {**base.raw, "compare": {**base.raw["compare"], "within": "dataset"}}  # for experiment.json
+    return replace(base, compare=replace(base.compare, within=("dataset",), confirm=confirm), raw=raw)
 
 
 def test_confirmation_stage_runs_on_fresh_seeds_and_resumes(tmp_path):
@@ -63,7 +64,11 @@ def test_confirmation_stage_runs_on_fresh_seeds_and_resumes(tmp_path):
     assert "x longer" in v.sentence  # the cost side on the confirmation runs: big fits 10x slower
     # status and the report understand the stage
     text = format_status(experiment_status(result.path))
-    assert "confirmation stage: 16 runs of 4 trials recorded" in text and "runs: 42/42" in text
+    assert "confirmation stage: 16 runs of 4 trials recorded" in text
+    assert "runs: 42/42 recorded (42 complete)" in text  # the search stage's; the 16 are counted apart
+    lines = text.splitlines()
+    at = lines.index("  best so far per dataset (compare: within:):")
+    assert [line.split(":")[0].strip() for line in lines[at + 1 : at + 3]] == ["dataset=iris", "dataset=wine"]
     report = sweeper.write_report(result.path)
     page = report.markdown.read_text()
     assert "Search stage vs confirmation" in page and "confirm.png" in report.figures
