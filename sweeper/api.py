@@ -63,6 +63,14 @@ class SweepResult:
 
         return best_trial(self.table, self.spec)
 
+    @property
+    def warnings(self) -> list[str]:
+        """What the launch summary warns of: a declared metric no run reported, nan or inf values,
+        returned keys no metric declares (counted over this launch's runs)."""
+        from sweeper.engine.progress import metric_warnings
+
+        return metric_warnings(self.stats, self.table, [m.name for m in self.spec.metrics])
+
     def __repr__(self) -> str:
         """One line at a REPL, not the spec and counters in full (those are its fields)."""
         from sweeper.engine.progress import best_so_far, counts_line
@@ -74,9 +82,12 @@ class SweepResult:
     def _repr_html_(self) -> str:
         from sweeper.analysis import aggregate
         from sweeper.analysis.display import sweep_html
+        from sweeper.engine.progress import metric_warnings
 
         table = self.table
-        return sweep_html(self.spec, str(self.path), table, aggregate(table, self.spec), self.stats.counts)
+        warned = metric_warnings(self.stats, table, [m.name for m in self.spec.metrics])
+        agg = aggregate(table, self.spec)
+        return sweep_html(self.spec, str(self.path), table, agg, self.stats.counts, warned)
 
 
 def check_machine(spec: Experiment) -> None:

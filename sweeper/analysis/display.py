@@ -106,15 +106,21 @@ def verdict_html(v: Any) -> str:
 
 
 def sweep_html(
-    spec: Experiment, path: str, table: pd.DataFrame, agg: pd.DataFrame, counts: dict[str, int]
+    spec: Experiment,
+    path: str,
+    table: pd.DataFrame,
+    agg: pd.DataFrame,
+    counts: dict[str, int],
+    warnings: Sequence[str] = (),
 ) -> str:
-    """A launch result: counts, best trial, the optimisation history and the top of the summary
-    (``agg``: ``aggregate(table, spec)``)."""
+    """A launch result: counts, its warnings, best trial, the optimisation history and the top of the
+    summary (``agg``: ``aggregate(table, spec)``)."""
     from sweeper.results.values import best_trial
 
     runs = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no runs"
     out = [f"<div {CARD}><b>{html.escape(spec.name)}</b>: {table['trial'].nunique() if len(table) else 0}"]
     out.append(f" trials, {len(table)} runs ({html.escape(runs)})<br>")
+    out += [f'<span style="color:#b15928">warning: {html.escape(w)}</span><br>' for w in warnings]
     best = best_trial(table, spec) if len(table) else None
     if best:
         params = ", ".join(

@@ -72,8 +72,7 @@ def summary(
     per_setting: list[dict[str, Any]] | None = None,
 ) -> list[str]:
     """The lines a launch ends with, after the progress line: the counts and this launch's rate, one
-    per distinct error, any declared metric no run reported (its columns would be silently empty)
-    and any returned key no metric declares (dropped), the best trial (``per_setting``: the best of each
+    per distinct error, :func:`metric_warnings`, the best trial (``per_setting``: the best of each
     setting of the comparison's ``within:``) and where the results are (``path``, as the user knows it)."""
     from sweeper.results.failures import group_lines, table_groups
     from sweeper.results.status import params_text, per_setting_lines
@@ -83,27 +82,7 @@ def summary(
     rate = f"; this launch: {new} runs in {took}" + (f", {stats.rate:.1f} runs/s" if stats.rate else "")
     lines = [counts_line(stats, name) + rate]
     lines += group_lines(table_groups(table), path)
-    done = table[table["status"] == "complete"] if "status" in table.columns else table
-    missing = [
-        m
-        for m in metrics
-        if len(done) and m not in stats.nonfinite and (m not in done.columns or done[m].isna().all())
-    ]
-    if missing:
-        it = "it" if len(missing) == 1 else "them"
-        lines.append(
-            f"warning: no run reported {', '.join(map(repr, missing))}, declared in metrics:; return "
-            f"{it} in the objective's dict, or drop {it} from metrics:"
-        )
-    if stats.nonfinite:
-        lines.append("warning: " + nonfinite_text(stats.nonfinite, metrics))
-    if stats.undeclared:
-        names = sorted(stats.undeclared)
-        it, first = ("it" if len(names) == 1 else "them"), names[0]
-        lines.append(
-            f"warning: runs also returned {', '.join(map(repr, names))}, not declared in metrics:, so not "
-            f"recorded; add {it} to metrics: (e.g. - {first}: maximize) to keep {it}"
-        )
+    lines += ["warning: " + text for text in metric_warnings(stats, table, metrics)]
     if per_setting:  # a best across data sets would be the easiest data set's
         lines += per_setting_lines(per_setting, "best per")
     elif best:
@@ -113,6 +92,35 @@ def summary(
         )
     lines.append(f"results: {path}  (sweeper.load({str(path)!r}))")
     return lines
+
+
+def metric_warnings(stats: Stats, table: pd.DataFrame, metrics: Sequence[str]) -> list[str]:
+    """What the runs' metrics say is wrong with how they are declared or computed: a declared metric
+    no run reported (its columns would be silently empty), nan or inf values, and returned keys no
+    metric declares (dropped). The summary's warning lines, and ``SweepResult.warnings``."""
+    out = []
+    done = table[table["status"] == "complete"] if "status" in table.columns else table
+    missing = [
+        m
+        for m in metrics
+        if len(done) and m not in stats.nonfinite and (m not in done.columns or done[m].isna().all())
+    ]
+    if missing:
+        it = "it" if len(missing) == 1 else "them"
+        out.append(
+            f"no run reported {', '.join(map(repr, missing))}, declared in metrics:; return "
+            f"{it} in the objective's dict, or drop {it} from metrics:"
+        )
+    if stats.nonfinite:
+        out.append(nonfinite_text(stats.nonfinite, metrics))
+    if stats.undeclared:
+        names = sorted(stats.undeclared)
+        it, first = ("it" if len(names) == 1 else "them"), names[0]
+        out.append(
+            f"runs also returned {', '.join(map(repr, names))}, not declared in metrics:, so not "
+            f"recorded; add {it} to metrics: (e.g. - {first}: maximize) to keep {it}"
+        )
+    return out
 
 
 def nonfinite_text(counts: dict[str, int], metrics: Sequence[str]) -> str:

@@ -215,6 +215,16 @@ def test_nan_and_inf_metrics_are_counted_in_the_summary(tmp_path: Path) -> None:
     assert "no run reported" not in out.stdout  # acc was reported, as inf
 
 
+def test_a_python_launch_carries_the_summarys_warnings(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path, "extras", trials=3)
+    result = sweeper.launch(str(sweep), results=tmp_path / "r", backend="local", progress=False)
+    assert result.warnings == [
+        "runs also returned 'n_params', 'note', not declared in metrics:, so not recorded; add them to "
+        "metrics: (e.g. - n_params: maximize) to keep them"
+    ]
+    assert "warning: runs also returned &#x27;n_params&#x27;, &#x27;note&#x27;" in result._repr_html_()
+
+
 def test_a_comparison_within_data_sets_gives_the_best_of_each(tmp_path: Path) -> None:
     more = (
         "  opt: {choice: [a, b]}\n  data: {choice: [x, y]}\n",
