@@ -241,8 +241,14 @@ def describe(path: str | Path, trial: int | None = None) -> str:
     df = load_components(path)
     if trial is not None:
         df = df[df["trial"] == trial]
+    if df.empty and trial is not None:
+        return f"no components linked to trial {trial}\n"
     if df.empty:
-        return "no components" + (f" linked to trial {trial}" if trial is not None else "") + "\n"
+        return (
+            "no components: this sweep declared none and its runs logged none\n"
+            "  (declare inputs under components: in the sweep file, or log outputs from a run with"
+            " trial.log_component; README: Components)\n"
+        )
     lines = [f"{'kind':<10} {'name':<28} {'sha256':<12} {'size':>10}  {'used by':<22} uri"]
     for _, rows in df.groupby("id", sort=False):
         first = rows.iloc[0]

@@ -215,6 +215,15 @@ def test_nan_and_inf_metrics_are_counted_in_the_summary(tmp_path: Path) -> None:
     assert "no run reported" not in out.stdout  # acc was reported, as inf
 
 
+def test_components_of_a_sweep_without_any_says_how_to_have_them(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path, "some_fail", trials=2)
+    assert cli("launch", str(sweep), "--backend", "local", "-q", cwd=tmp_path).returncode == 0
+    out = cli("components", str(tmp_path / "results" / "first"), cwd=tmp_path)
+    assert out.returncode == 0
+    assert out.stdout.startswith("no components: this sweep declared none and its runs logged none\n")
+    assert "components: in the sweep file" in out.stdout and "trial.log_component" in out.stdout
+
+
 def test_a_python_launch_carries_the_summarys_warnings(tmp_path: Path) -> None:
     sweep = write_sweep(tmp_path, "extras", trials=3)
     result = sweeper.launch(str(sweep), results=tmp_path / "r", backend="local", progress=False)
