@@ -32,7 +32,7 @@ def test_resume_with_nothing_left_never_starts_ray(
     said = capsys.readouterr().err.splitlines()[0]
     assert said == (
         f"resuming {again.path}: 12 runs done, 6 trials finished, nothing left to run (raise trials or "
-        "replicates in the sweep file to extend it)"
+        "replicates in the spec to extend it)"  # a spec given in Python: no sweep file to edit
     )
 
 
