@@ -63,6 +63,11 @@ class SweepResult:
 
         return best_trial(self.table, self.spec)
 
+    def __fspath__(self) -> str:
+        """The results folder: ``sweeper.verdict(result)``, ``sweeper.load(result)`` and ``Path(result)``
+        take a result where they take its folder."""
+        return str(self.path)
+
     @property
     def warnings(self) -> list[str]:
         """What the launch summary warns of: a declared metric no run reported, nan or inf values,

@@ -7,8 +7,8 @@ status, table and report share); confirmation-stage trials are kept apart from t
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sweeper.analysis.inference import LEVEL, t_interval
@@ -135,13 +135,16 @@ def aggregate(
     return out
 
 
-def summary(path: str | Path, by: Sequence[str] | str | None = None, level: float = LEVEL) -> pd.DataFrame:
+def summary(
+    path: str | os.PathLike[str], by: Sequence[str] | str | None = None, level: float = LEVEL
+) -> pd.DataFrame:
     """The summary table of a results folder: one row per finished trial (or ``by`` group), ranked.
 
     Columns: rank, the variables (or ``by``), n, and ``<metric>_mean/_std/_ci_low/_ci_high``.
     """
     from sweeper.results.table import load, read_spec
 
+    path = os.fspath(path)  # a launch's result stands for its folder
     spec = read_spec(path)
     if isinstance(by, str):
         by = [b.strip() for b in by.split(",") if b.strip()]

@@ -21,8 +21,8 @@ How the hypothesis is tested (stated again in every report):
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeper.analysis.aggregate import CONFIRM, SEARCH, complete_trials, completed, direction, stage_rows
@@ -460,8 +460,9 @@ def _costs(
     return out
 
 
-def verdict(path: str | Path) -> Verdict | None:
+def verdict(path: str | os.PathLike[str]) -> Verdict | None:
     """The verdict on a results folder's hypothesis (None when its sweep has no ``compare:``)."""
     from sweeper.results.table import load, read_spec
 
+    path = os.fspath(path)  # a launch's result stands for its folder
     return hypothesis_verdict(load(path), read_spec(path))

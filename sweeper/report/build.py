@@ -11,6 +11,7 @@ and a sweep still running can be reported on at any time.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,7 +45,7 @@ class Report:
 # ---------------------------------------------------------------- the report
 
 
-def write_report(path: str | Path, spec: Experiment | None = None) -> Report:
+def write_report(path: str | os.PathLike[str], spec: Experiment | None = None) -> Report:
     """Compute, save, draw and render the report of a results folder into ``DIR/report/``.
 
     ``spec`` reports with another statement of the experiment than its ``experiment.json`` (a

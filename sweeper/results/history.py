@@ -9,6 +9,7 @@ see nulls there.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -87,7 +88,7 @@ class HistoryWriter:
             self._writer.close()
 
 
-def load_history(path: str | Path) -> pd.DataFrame:
+def load_history(path: str | os.PathLike[str]) -> pd.DataFrame:
     """The learning curves of a results folder (``DIR`` or ``DIR/history``) as a DataFrame,
     sorted by trial, replicate, attempt and step. Empty when no run reported."""
     import pandas as pd

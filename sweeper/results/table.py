@@ -360,7 +360,7 @@ def take_in(folder: Path) -> int:
     return moved
 
 
-def load(path: str | Path) -> pd.DataFrame:
+def load(path: str | os.PathLike[str]) -> pd.DataFrame:
     """The trial table of a results folder (``DIR`` or ``DIR/trials``) as a pandas DataFrame.
 
     One row per replicate, sorted by trial then replicate. ``path`` may be a URI (``s3://...``): its
@@ -368,6 +368,7 @@ def load(path: str | Path) -> pd.DataFrame:
     """
     from sweeper.results.store import readable
 
+    path = os.fspath(path)  # a launch's result stands for its folder
     with readable(path) as folder:
         if (folder / TRIALS).is_dir():
             folder = folder / TRIALS

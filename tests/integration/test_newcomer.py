@@ -224,6 +224,17 @@ def test_components_of_a_sweep_without_any_says_how_to_have_them(tmp_path: Path)
     assert "components: in the sweep file" in out.stdout and "trial.log_component" in out.stdout
 
 
+def test_a_launch_result_goes_where_its_folder_goes(tmp_path: Path) -> None:
+    more = ("  opt: {choice: [a, b]}\n", "compare: {variable: opt, treatment: b, baseline: a}\n")
+    sweep = write_sweep(tmp_path, "optimizers", trials=6, more=more)
+    result = sweeper.launch(str(sweep), results=tmp_path / "r", backend="local", progress=False)
+    assert os.fspath(result) == str(result.path) and Path(result) == result.path
+    assert str(sweeper.verdict(result)) == str(sweeper.verdict(result.path))
+    assert sweeper.summary(result).equals(sweeper.summary(result.path))
+    assert sweeper.load(result).equals(result.table)
+    assert sweeper.write_report(result).markdown == result.path / "report" / "report.md"
+
+
 def test_a_python_launch_carries_the_summarys_warnings(tmp_path: Path) -> None:
     sweep = write_sweep(tmp_path, "extras", trials=3)
     result = sweeper.launch(str(sweep), results=tmp_path / "r", backend="local", progress=False)
