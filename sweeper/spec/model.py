@@ -44,7 +44,8 @@ def load_spec(source: str | Path | Mapping[str, Any], *, root: str | Path | None
     """Parse a sweep file path or a spec dict into a validated :class:`Experiment`.
 
     A file's objective and paths are looked up next to it; a dict's in ``root`` (default: the
-    current folder).
+    current folder). A dict's ``objective`` may also be the function itself (``Experiment.function``;
+    ``objective`` is then its name).
     """
     if isinstance(source, Mapping):
         function = source.get("objective")
