@@ -13,7 +13,8 @@ from dataclasses import KW_ONLY, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweeper.errors import ObjectiveError, SpecError, StorageError, SweeperError, command
+from sweeper.engine.plan import check_launchable, resume_words
+from sweeper.errors import StorageError, SweeperError, command
 from sweeper.results.folder import (
     STORAGE_STOPPED,
     experiment_folder,
@@ -22,7 +23,7 @@ from sweeper.results.folder import (
     write_experiment,
 )
 from sweeper.results.lock import DriverLock
-from sweeper.results.status import extend_hint, launch_command
+from sweeper.results.status import launch_command
 from sweeper.results.store import is_uri, storage_env
 from sweeper.results.table import EXPERIMENT_JSON, TRIALS, read_json
 from sweeper.spec.experiment import Experiment, Tracking
@@ -95,17 +96,6 @@ class SweepResult:
         return sweep_html(self.spec, str(self.path), table, agg, self.stats.counts, warned)
 
 
-def check_machine(spec: Experiment) -> None:
-    """What reading a spec leaves to launch, because it needs this machine: does ``workdir`` exist."""
-    if spec.command is not None and not Path(spec.command.workdir).is_dir():
-        raise SpecError(
-            f"no such folder {spec.command.workdir}",
-            source=spec.source,
-            field="workdir",
-            fix=f"create it, or give a folder relative to {spec.root}",
-        )
-
-
 def launch(
     sweep: str | Path | Mapping[str, Any] | Experiment,
     *,
@@ -137,7 +127,7 @@ def launch(
 
     prof = Profile()  # from the call on: imports, the spec's loading and a bucket's download count
     spec = check_experiment(sweep) if isinstance(sweep, Experiment) else load_spec(sweep)
-    check_machine(spec)
+    check_launchable(spec)
     if mlflow:
         old = spec.tracking.mlflow_experiment if spec.tracking else None
         spec = replace(spec, tracking=Tracking(mlflow, old))
@@ -213,15 +203,7 @@ def _launch(spec: Experiment, results: str | Path, call: _Call) -> SweepResult:
     """A launch into a local results root (streamed to object storage when ``call.store`` is set)."""
     from sweeper.backends import BACKENDS
     from sweeper.engine.resume import holds_experiment
-    from sweeper.search.pruners import check_pruner
-    from sweeper.search.seeds import check_replicates
 
-    check_pruner(spec)
-    check_replicates(spec)
-    if spec.command is not None and spec.command.shell:
-        from sweeper.run.command import check_shell_template
-
-        check_shell_template(spec.command.template, spec.source or "the sweep")
     if call.backend not in BACKENDS:
         raise SweeperError(f"backend {call.backend!r} is unknown\n  fix: use one of {', '.join(BACKENDS)}")
     folder = experiment_folder(spec, results)
@@ -253,27 +235,15 @@ def _checked_launch(
     spec: Experiment, folder: Path, call: _Call, connecting: Future[bool] | None
 ) -> SweepResult:
     """Load and check the objective, then hold the folder's driver lock for the run."""
+    from sweeper.engine.plan import checked_objective
     from sweeper.engine.resume import holds_experiment
-    from sweeper.run.objective import check_signature, load_objective, pickled, wants
+    from sweeper.run.objective import pickled, wants
     from sweeper.run.types import RunContext
-    from sweeper.search.seeds import seed_column
 
     spec_start = time.time()
     metric_names = tuple(m.name for m in spec.metrics)
-    wants_trial = True  # a command's output is always read for reports
-    if spec.objective is not None:
-        try:
-            func = load_objective(RunContext(spec.objective, spec.root, metric_names, function=spec.function))
-            check_signature(
-                func,
-                spec.objective,
-                [v.name for v in spec.variables if not v.when],
-                [v.name for v in spec.variables if v.when],
-                [c.name for c in spec.components] + [seed_column(f.name) for f in spec.factors],
-            )
-        except ObjectiveError as exc:  # name the sweep file the objective comes from
-            raise ObjectiveError(f"{spec.source}: {exc}") from None
-        wants_trial = wants(func, "trial")
+    func = checked_objective(spec)
+    wants_trial = func is None or wants(func, "trial")  # a command's output is always read for reports
     call.prof.note("objective", spec_start, time.time())
     store = call.store
     ref = RunContext(
@@ -339,13 +309,7 @@ def _run(
             restored = restore(spec, folder, searcher, retry_failed=call.retry_failed)
     done = restored is not None and not restored.partial and searcher.exhausted and not pending(spec, folder)
     if say and restored is not None:
-        said = [f"{restored.runs_done} runs done", f"{restored.trials_done} trials finished"]
-        if restored.partial:
-            missing = sum(len(p.missing) for p in restored.partial.values())
-            said.append(f"{missing} replicates of {len(restored.partial)} unfinished trials to run first")
-        if done:
-            said.append(f"nothing left to run ({extend_hint(spec.source)})")
-        print(f"resuming {shown}: {', '.join(said)}", file=sys.stderr)
+        print(f"resuming {shown}: {resume_words(restored, done, spec.source)}", file=sys.stderr)
     where = backend
     if done:
         where = "local"  # nothing left to run: never start Ray (seconds) for it

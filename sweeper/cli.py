@@ -34,6 +34,8 @@ SLURM_FLAGS: dict[str, tuple[type[int] | type[str], str]] = {
 
 
 def _launch(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        return _dry_run(args)
     if _wants_cluster(args):  # --slurm / --submit: the same sweep, run by a cluster job
         return _launch_cluster(args)
     from sweeper.api import launch
@@ -50,6 +52,24 @@ def _launch(args: argparse.Namespace) -> int:
         mlflow=args.mlflow,
     )
     return _print_summary(sweep, args.results)
+
+
+def _dry_run(args: argparse.Namespace) -> int:
+    """``launch --dry-run``: every check a launch makes, then what it would do; nothing runs."""
+    from sweeper.engine.plan import dry_run
+    from sweeper.results.folder import experiment_folder
+    from sweeper.results.store import is_uri, join
+    from sweeper.spec.model import load_spec
+
+    spec = load_spec(args.sweep_file)
+    if is_uri(args.results):  # the bucket is not read: say where the results would go
+        lines = dry_run(spec, Path("/nonexistent-dry-run"), args.sweep_file)
+        at = next(i for i, line in enumerate(lines) if line.startswith("  results: "))
+        lines[at] = f"  results: {join(args.results, spec.name)} (object storage: not read by a dry run)"
+    else:
+        lines = dry_run(spec, experiment_folder(spec, args.results), args.sweep_file)
+    print("\n".join(lines))
+    return 0
 
 
 def _wants_cluster(args: argparse.Namespace) -> bool:
@@ -351,6 +371,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="print where the time went: spec, resume, components, Ray start, runs, compaction, shutdown",
     )
     p.add_argument("--mlflow", metavar="URI", help="mirror every run to this MLflow tracking URI")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the sweep file and its objective, say what the launch would do (runs, results"
+        " folder, seeds, the first trials) and stop: nothing runs, nothing is written",
+    )
     _add_cluster_arguments(p)
     p.set_defaults(handler=_launch)
 

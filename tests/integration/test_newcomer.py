@@ -235,6 +235,38 @@ def test_a_launch_result_goes_where_its_folder_goes(tmp_path: Path) -> None:
     assert sweeper.write_report(result).markdown == result.path / "report" / "report.md"
 
 
+def test_a_dry_run_checks_everything_and_says_what_the_launch_would_run(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path, "some_fail", trials=4)
+    folder = tmp_path / "results" / "first"
+    dry = cli("launch", str(sweep), "--dry-run", cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    lines = dry.stdout.splitlines()
+    assert lines[0] == f"dry run: {sweep} is valid and its objective imports; nothing was run or written"
+    assert "  search: random, 4 trials, seed 0; 3 replicates per trial = 12 runs (1 CPU each)" in lines
+    assert f"  results: {folder} (a new experiment)" in lines
+    assert not (tmp_path / "results").exists()  # nothing written
+    previewed = lines[lines.index("  first trials:") + 1 :]
+    out = cli("launch", str(sweep), "--backend", "local", "-q", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    table = sweeper.load(folder)
+    seeds = ", ".join(str(s) for s in sorted(set(table["seed"]), key=list(table["seed"]).index))
+    assert f"  replicate seeds: {seeds} (the same for every trial)" in lines
+    for line in previewed:  # the trials the launch then ran, variable for variable
+        trial, params = line.strip().removeprefix("trial ").split(": ", 1)
+        row = table[table["trial"] == int(trial)].iloc[0]
+        assert params == f"lr={row['lr']:.4g}, width={row['width']}"
+    sweep.write_text(sweep.read_text().replace("trials: 4", "trials: 6"))
+    again = cli("launch", str(sweep), "--dry-run", cwd=tmp_path)
+    assert f"  results: {folder}, resumed: 12 runs done, 4 trials finished" in again.stdout
+    assert "  next new trials:\n    trial 4: " in again.stdout and "trial 6:" not in again.stdout
+    assert len(sweeper.load(folder)) == 12
+    sweep.write_text(
+        sweep.read_text().replace("objective: newcomer_objectives:some_fail", "objective: nope:f")
+    )
+    bad = cli("launch", str(sweep), "--dry-run", cwd=tmp_path)
+    assert bad.returncode == 2 and "cannot import module 'nope'" in bad.stderr
+
+
 def test_a_python_launch_carries_the_summarys_warnings(tmp_path: Path) -> None:
     sweep = write_sweep(tmp_path, "extras", trials=3)
     result = sweeper.launch(str(sweep), results=tmp_path / "r", backend="local", progress=False)
