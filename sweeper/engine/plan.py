@@ -100,6 +100,18 @@ def dry_run(spec: Experiment, folder: Path, sweep_file: str | None) -> list[str]
         f"  search: {spec.search.method}, {trials:,} trials, seed {spec.search.seed}; {each}{r} replicates"
         f" per trial = {each}{trials * r:,} runs ({cpus} each)"
     )
+    c = spec.compare
+    if c is not None:
+        treatment = "every other level" if c.treatment is None else c.treatment
+        within = f", per {' and '.join(c.within)}" if c.within else ""
+        lines.append(f"  compare: {treatment} against {c.baseline} ({c.variable}) on {c.metric}{within}")
+        if c.confirm is not None:
+            top = "configuration" if c.confirm.top == 1 else f"{c.confirm.top} configurations"
+            lines.append(
+                f"  then: each arm's best {top} rerun on {c.confirm.replicates} fresh seeds"
+                + (" per setting" if c.within else "")
+                + " (the confirmation stage, which the verdict rests on)"
+            )
     searcher = Searcher(spec)
     if holds_experiment(folder):
         check_compatible(folder, spec, sweep_file)

@@ -267,6 +267,16 @@ def test_a_dry_run_checks_everything_and_says_what_the_launch_would_run(tmp_path
     assert bad.returncode == 2 and "cannot import module 'nope'" in bad.stderr
 
 
+def test_a_dry_run_states_the_comparison_and_its_confirmation(tmp_path: Path) -> None:
+    example = HERE.parents[1] / "sweeps" / "datasets.yaml"
+    dry = cli("launch", str(example), "--dry-run", "--results", str(tmp_path), cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    assert "  compare: every other level against knn (model) on accuracy, per dataset\n" in dry.stdout
+    assert "  then: each arm's best configuration rerun on 5 fresh seeds per setting" in dry.stdout
+    assert "  search: grid, 24 trials, seed 0; 5 replicates per trial = 120 runs" in dry.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_python_launch_carries_the_summarys_warnings(tmp_path: Path) -> None:
     sweep = write_sweep(tmp_path, "extras", trials=3)
     result = sweeper.launch(str(sweep), results=tmp_path / "r", backend="local", progress=False)
