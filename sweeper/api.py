@@ -64,6 +64,14 @@ class SweepResult:
 
         return best_trial(self.table, self.spec)
 
+    @property
+    def best_per_setting(self) -> list[dict[str, Any]]:
+        """With ``compare: within:``, the best trial of each setting (``setting``: {"dataset": "iris"});
+        ``best`` across them would be the easiest setting's. Empty without ``within``."""
+        from sweeper.results.values import best_per_setting
+
+        return best_per_setting(self.table, self.spec)
+
     def __fspath__(self) -> str:
         """The results folder: ``sweeper.verdict(result)``, ``sweeper.load(result)`` and ``Path(result)``
         take a result where they take its folder."""

@@ -105,6 +105,17 @@ def verdict_html(v: Any) -> str:
     )
 
 
+def _params(params: dict[str, Any]) -> str:
+    return ", ".join(
+        f"{k}={_num(v) if isinstance(v, float) else html.escape(str(v))}" for k, v in params.items()
+    )
+
+
+def _best_html(b: dict[str, Any]) -> str:
+    with_ = f" with {_params(b['params'])}" if b["params"] else ""
+    return f"trial {b['trial']} {html.escape(b['metric'])}={_num(b['mean'])} (mean of {b['n']}){with_}"
+
+
 def sweep_html(
     spec: Experiment,
     path: str,
@@ -115,22 +126,20 @@ def sweep_html(
 ) -> str:
     """A launch result: counts, its warnings, best trial, the optimisation history and the top of the
     summary (``agg``: ``aggregate(table, spec)``)."""
-    from sweeper.results.values import best_trial
+    from sweeper.results.values import best_per_setting, best_trial
 
     runs = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no runs"
     out = [f"<div {CARD}><b>{html.escape(spec.name)}</b>: {table['trial'].nunique() if len(table) else 0}"]
     out.append(f" trials, {len(table)} runs ({html.escape(runs)})<br>")
     out += [f'<span style="color:#b15928">warning: {html.escape(w)}</span><br>' for w in warnings]
     best = best_trial(table, spec) if len(table) else None
+    settings = best_per_setting(table, spec)
+    if settings:  # compare: within: a best across data sets would be the easiest one's
+        out.append(f"best per {html.escape(' and '.join(settings[0]['setting']))}:<br>")
+        out += [f"&nbsp;&nbsp;{_params(b['setting'])}: {_best_html(b)}<br>" for b in settings]
+    elif best:
+        out.append(f"best: {_best_html(best)}<br>")
     if best:
-        params = ", ".join(
-            f"{k}={_num(v) if isinstance(v, float) else html.escape(str(v))}"
-            for k, v in best["params"].items()
-        )
-        out.append(
-            f"best: trial {best['trial']} {html.escape(best['metric'])}={_num(best['mean'])}"
-            f" (mean of {best['n']}) with {params}<br>"
-        )
         by_trial = agg.set_index("trial")[f"{spec.primary.name}_mean"].sort_index()
         values = [float(x) for x in by_trial.to_numpy(dtype=float, na_value=math.nan)]
         out.append(svg_history(values, spec.primary.direction == "maximize"))

@@ -302,6 +302,15 @@ def test_a_comparison_within_data_sets_gives_the_best_of_each(tmp_path: Path) ->
     assert "data=" not in x.split(" with ", 1)[1] and "(mean of 3) with lr=" in x
     assert float(y.split("loss=")[1].split()[0]) > 10 > float(x.split("loss=")[1].split()[0])
     assert not any(line.startswith("best: trial") for line in lines)  # not the easiest data set's best
+    result = sweeper.launch(str(sweep), results=tmp_path / "results", backend="local", progress=False)
+    per = result.best_per_setting  # the same from Python, and in the notebook card
+    assert [b["setting"] for b in per] == [{"data": "x"}, {"data": "y"}] and "data" not in per[0]["params"]
+    assert x == f"  data=x: trial {per[0]['trial']} loss={per[0]['mean']:.6g} (mean of 3) with " + ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in per[0]["params"].items()
+    )
+    card = result._repr_html_()
+    assert "best per data:<br>" in card and f"data=x: trial {per[0]['trial']} loss=" in card
+    assert "best: trial" not in card
 
 
 def test_interrupted_and_status_hints_are_absolute(tmp_path: Path) -> None:
