@@ -187,6 +187,11 @@ class _Call:
     profile: bool
     store: Uploader | None = None  # streams the local results root up when it mirrors a URI
 
+    @property
+    def says(self) -> bool:
+        """Whether the launch talks on stderr: asked to, or by default on a terminal."""
+        return bool(self.progress or (self.progress is None and sys.stderr.isatty()))
+
     def connect_soon(self) -> Future[bool]:
         """Start Ray in a thread, beside the driver's own preparation (its time is profiled)."""
         from sweeper.backends.ray import connect_soon
@@ -271,7 +276,9 @@ def _checked_launch(
     lock = DriverLock(folder).acquire()  # refuses a folder another driver is running
     if call.fresh and holds_experiment(folder):
         lock.release()
-        move_aside(folder)
+        moved = move_aside(folder)
+        if call.says:
+            print(f"moved the earlier results aside to {moved}", file=sys.stderr)  # never deleted
         lock = DriverLock(folder).acquire()
     try:
         return _run(spec, ref, folder, call, wants_trial=wants_trial, connecting=connecting)
@@ -305,7 +312,7 @@ def _run(
     restored = None
     resuming = holds_experiment(folder)
     take_in(folder / TRIALS)  # runs a storage fault put aside count as done (this driver holds the lock)
-    say = call.progress or (call.progress is None and sys.stderr.isatty())
+    say = call.says
     shown = store.uri if store is not None else folder  # what the user knows the folder by
     if say and not resuming:
         print(f"results: {shown} (new experiment)", file=sys.stderr)

@@ -184,13 +184,18 @@ def test_a_refusal_names_each_variable_that_changed(
     assert said == lines
 
 
-def test_fresh_moves_the_old_folder_aside(tmp_path: Path, calls: Path) -> None:
+def test_fresh_moves_the_old_folder_aside(
+    tmp_path: Path, calls: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     sweeper.launch(make_spec(), results=tmp_path, backend="local")
     old = sweeper.load(tmp_path / "resume")
+    capsys.readouterr()
     for _ in range(2):  # twice within one second: the second must not overwrite the first
-        sweeper.launch(make_spec(seed=9), results=tmp_path, backend="local", fresh=True)
+        sweeper.launch(make_spec(seed=9), results=tmp_path, backend="local", fresh=True, progress=True)
     aside = sorted(p for p in tmp_path.iterdir() if p.name.startswith("resume."))
     assert len(aside) == 2
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("moved ")]
+    assert sorted(said) == [f"moved the earlier results aside to {p}" for p in aside]  # where they went
     assert sweeper.load(aside[0]).equals(old)
     assert json.loads((tmp_path / "resume" / "experiment.json").read_text())["spec"]["search"]["seed"] == 9
 
