@@ -72,8 +72,11 @@ def resume_words(restored: Restored, done: bool, source: str) -> str:
 
     said = [f"{restored.runs_done} runs done", f"{restored.trials_done} trials finished"]
     if restored.partial:
-        missing = sum(len(p.missing) for p in restored.partial.values())
-        said.append(f"{missing} replicates of {len(restored.partial)} unfinished trials to run first")
+        missing, trials = sum(len(p.missing) for p in restored.partial.values()), len(restored.partial)
+        said.append(
+            f"{missing} replicate{'s' if missing != 1 else ''} of {trials} unfinished"
+            f" trial{'s' if trials != 1 else ''} to run first"
+        )
     if done:
         said.append(f"nothing left to run ({extend_hint(source)})")
     return ", ".join(said)

@@ -40,3 +40,20 @@ def test_the_summary_names_undeclared_keys_once_each() -> None:
     (warning,) = [w for w in lines if w.startswith("warning: runs also returned")]
     assert warning.startswith("warning: runs also returned 'epochs', 'n_params', not declared in metrics:")
     assert warning.endswith("add them to metrics: (e.g. - epochs: maximize) to keep them")
+
+
+def test_where_a_resume_starts_is_said_in_good_grammar() -> None:
+    from sweeper.engine.plan import resume_words
+    from sweeper.engine.resume import Partial, Restored
+
+    one = Restored(partial={3: Partial(params={}, missing=[1])}, runs_done=5, trials_done=2)
+    assert resume_words(one, False, "f.yaml") == (
+        "5 runs done, 2 trials finished, 1 replicate of 1 unfinished trial to run first"
+    )
+    two = Restored(partial={3: Partial({}, [1]), 4: Partial({}, [0, 1])}, runs_done=5, trials_done=2)
+    assert resume_words(two, False, "f.yaml").endswith("3 replicates of 2 unfinished trials to run first")
+    done = Restored(partial={}, runs_done=6, trials_done=3)
+    assert resume_words(done, True, "<dict>") == (
+        "6 runs done, 3 trials finished, nothing left to run (raise trials or replicates in the spec to "
+        "extend it)"
+    )
