@@ -67,6 +67,7 @@ class RayBackend:
         import ray
 
         self._remote = ray.remote(run_batch)
+        self._shared = ray.put(ref)  # stored once; plain tasks name it (a function objective is in it)
         self._variants: dict[Resources, Any] = {}
         self._resources = spec.resources
         self._shapes = spec.resources.shapes()
@@ -91,7 +92,7 @@ class RayBackend:
         remote = self._variants.get(need)
         if remote is None:
             remote = self._variants[need] = self._remote.options(**task_options(need))
-        return remote.remote(self.ref, list(runs))
+        return remote.remote(self._shared, list(runs))  # Ray hands the task the RunContext itself
 
     def wait(self, handles: Collection[Handle], timeout: float | None) -> Done:
         import ray

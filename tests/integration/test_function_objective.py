@@ -45,6 +45,9 @@ def test_a_closure_runs_on_ray_as_on_local_and_is_recorded_by_name(
     assert on_ray.spec.objective == name
     recorded = json.loads((on_ray.path / "experiment.json").read_text())
     assert recorded["spec"]["objective"] == name  # a name, not a function JSON cannot hold
+    tasks = sweeper.launch({**spec, "timeout": "1m"}, results=tmp_path / "tasks", backend="ray")
+    task_rows = tasks.table.sort_values(["trial", "replicate"])[columns].reset_index(drop=True)
+    assert task_rows.equals(ray_rows)  # a timeout sends plain tasks (the context from the object store)
     again = sweeper.launch(spec, results=tmp_path / "local", backend="local")  # resumes: nothing left
     assert again.stats.runs_done == 12 and again.stats.runs_before == 12
 
