@@ -77,7 +77,7 @@ def load_objective(ref: RunContext) -> Callable[..., Any]:
     except (Exception, SystemExit) as exc:  # an import that exits must not end the sweep
         raise ObjectiveError(
             f"objective: importing {module_name!r} raised "
-            f"{type(exc).__name__}: {exc}\n{tail(traceback.format_exc())}"
+            f"{type(exc).__name__}: {exc}\n{tail(_import_traceback(exc))}"
         ) from None
     func = getattr(module, func_name, None)
     if not callable(func):
@@ -350,6 +350,20 @@ def kept_output(ref: RunContext, run: Run) -> Iterator[None]:
                         folder.mkdir(parents=True, exist_ok=True)
                         with open(folder / name, "w", encoding="utf-8") as file:
                             shutil.copyfileobj(stream, file)
+
+
+def _import_traceback(exc: BaseException) -> str:
+    """The traceback of a module that failed to import, its own frames only: importlib's and
+    sweeper's say nothing (a SyntaxError keeps just its file, line and caret)."""
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if f.filename != __file__
+        and not f.filename.startswith("<frozen ")
+        and "/importlib/" not in f.filename
+    ]
+    head = "Traceback (most recent call last):\n" + "".join(traceback.format_list(frames)) if frames else ""
+    return head + "".join(traceback.format_exception_only(type(exc), exc))
 
 
 def _user_traceback(exc: BaseException) -> str:

@@ -277,6 +277,26 @@ def test_a_dry_run_states_the_comparison_and_its_confirmation(tmp_path: Path) ->
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("source", "shown"),
+    [
+        ("def broken(x)\n    return x\n", ["    def broken(x)", "SyntaxError: expected ':'"]),
+        ("x = undefined_name\n", ["Traceback (most recent call last):", "    x = undefined_name"]),
+    ],
+)
+def test_a_module_that_fails_to_import_shows_its_own_lines_only(
+    tmp_path: Path, source: str, shown: list[str]
+) -> None:
+    sweep = write_sweep(tmp_path, "some_fail", trials=2)
+    (tmp_path / "newcomer_objectives.py").write_text(source)
+    out = cli("launch", str(sweep), "--dry-run", cwd=tmp_path)
+    assert out.returncode == 2 and "objective: importing 'newcomer_objectives' raised" in out.stderr
+    lines = out.stderr.splitlines()
+    assert all(line in lines for line in shown), out.stderr
+    assert any(line.startswith(f'  File "{tmp_path / "newcomer_objectives.py"}", line 1') for line in lines)
+    assert "importlib" not in out.stderr and "sweeper/run/objective.py" not in out.stderr
+
+
 def test_a_python_launch_carries_the_summarys_warnings(tmp_path: Path) -> None:
     sweep = write_sweep(tmp_path, "extras", trials=3)
     result = sweeper.launch(str(sweep), results=tmp_path / "r", backend="local", progress=False)
