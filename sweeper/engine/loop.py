@@ -75,6 +75,7 @@ class Stats:
     first_error: tuple[int, int, str] | None = None  # (trial, replicate, error): this launch's first failure
     undeclared: set[str] = field(default_factory=set)  # keys runs returned that no metric declares
     nonfinite: dict[str, int] = field(default_factory=dict)  # metric -> complete runs that gave nan/inf
+    curves_without_primary: int = 0  # runs that reported steps, none with the primary metric
 
     @property
     def failed(self) -> int:
@@ -416,6 +417,7 @@ class Engine:
         if s.first_error is None and o.status in ("failed", "timeout"):
             s.first_error = (o.trial, o.replicate, o.error or "")
         s.undeclared.update(o.undeclared)
+        s.curves_without_primary += o.curve_lacks_primary
         for name, value in o.metrics.items() if o.status == "complete" else ():
             if not math.isfinite(value):
                 s.nonfinite[name] = s.nonfinite.get(name, 0) + 1

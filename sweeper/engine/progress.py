@@ -97,7 +97,8 @@ def summary(
 def metric_warnings(stats: Stats, table: pd.DataFrame, metrics: Sequence[str]) -> list[str]:
     """What the runs' metrics say is wrong with how they are declared or computed: a declared metric
     no run reported (its columns would be silently empty), nan or inf values, and returned keys no
-    metric declares (dropped). The summary's warning lines, and ``SweepResult.warnings``."""
+    metric declares (dropped), curves without the primary metric. The summary's warning lines, and
+    ``SweepResult.warnings``."""
     out = []
     done = table[table["status"] == "complete"] if "status" in table.columns else table
     missing = [
@@ -119,6 +120,13 @@ def metric_warnings(stats: Stats, table: pd.DataFrame, metrics: Sequence[str]) -
         out.append(
             f"runs also returned {', '.join(map(repr, names))}, not declared in metrics:, so not "
             f"recorded; add {it} to metrics: (e.g. - {first}: maximize) to keep {it}"
+        )
+    if stats.curves_without_primary and metrics:
+        n, primary = stats.curves_without_primary, metrics[0]
+        out.append(
+            f"{n} run{'s' if n != 1 else ''} reported steps (trial.report) without {primary}, the primary"
+            f" metric, so a pruner cannot judge them and the curves figure draws another; report"
+            f" {primary}=... at each step"
         )
     return out
 

@@ -304,6 +304,7 @@ def run_command(ref: RunContext, run: Run, node: str) -> Outcome:
         history,
         components,
         extra,
+        rt.lacks_primary,
     )
 
 

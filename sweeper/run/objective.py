@@ -323,6 +323,7 @@ def _call(
         history,
         components,
         undeclared(value, ref.metrics),
+        rt.lacks_primary,
     )
 
 

@@ -165,6 +165,11 @@ class Trial:
         """The latest reported value of every metric (what a pruned run is recorded with)."""
         return dict(self._last or {})
 
+    @property
+    def lacks_primary(self) -> bool:
+        """Whether it reported steps but never the primary metric (pruning then cannot judge it)."""
+        return self._last is not None and self.ref.metrics[0] not in self._last
+
     # -- components --------------------------------------------------------------------------------
     def log_component(self, name: str, path: str | Path, kind: str = "model") -> str:
         """Record a file or folder this run made (a model, a checkpoint, ...) as an output component.

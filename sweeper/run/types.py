@@ -93,6 +93,7 @@ class Outcome:
     history: list[Any] | None = None  # reports that had no channel to the driver (sweeper.run.runtime)
     components: list[Any] | None = None  # output components the run logged
     undeclared: tuple[str, ...] = ()  # keys it returned that are not metrics: (not recorded)
+    curve_lacks_primary: bool = False  # it reported steps, none with the primary metric
 
     def columns(self) -> dict[str, Any]:
         """How the run went, as the trial table's columns (the sweep's rows and a rerun's alike)."""

@@ -77,6 +77,12 @@ def diverges(lr, width, seed):
     return {"loss": float("nan") if width > 40 else lr, "acc": float("inf")}
 
 
+def misreports(lr, width, seed, trial):
+    for step in range(3):
+        trial.report(step, los=lr / (step + 1))  # a typo of the primary metric's name
+    return lr
+
+
 def blocked(lr, width, opt, data, seed):
     return lr + (0.0 if data == "x" else 10.0)
 
@@ -295,6 +301,14 @@ def test_a_module_that_fails_to_import_shows_its_own_lines_only(
     assert all(line in lines for line in shown), out.stderr
     assert any(line.startswith(f'  File "{tmp_path / "newcomer_objectives.py"}", line 1') for line in lines)
     assert "importlib" not in out.stderr and "sweeper/run/objective.py" not in out.stderr
+
+
+def test_curves_that_never_report_the_primary_metric_are_warned_of(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path, "misreports", trials=2)
+    out = cli("launch", str(sweep), "--backend", "local", "-q", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "warning: 6 runs reported steps (trial.report) without loss, the primary metric" in out.stdout
+    assert "los" in sweeper.load_history(tmp_path / "results" / "first").columns  # still recorded
 
 
 def test_a_python_launch_carries_the_summarys_warnings(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import time
 import pandas as pd
 
 from sweeper.engine.loop import Stats
-from sweeper.engine.progress import line, nonfinite_text, summary
+from sweeper.engine.progress import line, metric_warnings, nonfinite_text, summary
 
 
 def _stats(**kw: object) -> Stats:
@@ -57,3 +57,13 @@ def test_where_a_resume_starts_is_said_in_good_grammar() -> None:
         "6 runs done, 3 trials finished, nothing left to run (raise trials or replicates in the spec to "
         "extend it)"
     )
+
+
+def test_curves_without_the_primary_metric_are_warned_of() -> None:
+    s = _stats()
+    s.curves_without_primary = 2
+    table = pd.DataFrame({"trial": [0], "status": ["complete"], "loss": [1.0], "error": [None]})
+    assert metric_warnings(s, table, ["loss"]) == [
+        "2 runs reported steps (trial.report) without loss, the primary metric, so a pruner cannot judge "
+        "them and the curves figure draws another; report loss=... at each step"
+    ]
