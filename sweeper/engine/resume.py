@@ -86,8 +86,11 @@ def holds_experiment(folder: Path) -> bool:
 
 def check_compatible(folder: Path, spec: Experiment, sweep_file: str | None = None) -> None:
     """Refuse to resume ``folder`` with a spec whose table would mean something else; name what changed."""
+    from sweeper.results.status import from_file
+
     path = folder / EXPERIMENT_JSON
-    new_file = sweep_file or "the sweep file"
+    in_file = sweep_file is not None or from_file(spec.source)
+    new_file = sweep_file or ("the sweep file" if in_file else "the spec")
     if not path.is_file():
         raise SweeperError(
             f"{folder} holds a trials/ folder but no {EXPERIMENT_JSON}, so it cannot be resumed safely"
@@ -119,8 +122,8 @@ def check_compatible(folder: Path, spec: Experiment, sweep_file: str | None = No
         "its results would not mean the same thing, so it is not resumed:\n"
         + "\n".join(lines)
         + f"\n  fix: to start a new experiment, give it a new name (experiment: in {new_file});"
-        " to start this one over, relaunch with --fresh (the old folder is moved aside, not deleted);"
-        " to continue the old one, undo the change"
+        f" to start this one over, relaunch with {'--fresh' if in_file else 'fresh=True'} (the old folder"
+        " is moved aside, not deleted); to continue the old one, undo the change"
     )
 
 

@@ -152,7 +152,8 @@ def test_incompatible_edit_is_refused_naming_what_changed(
     with pytest.raises(SweeperError) as info:
         sweeper.launch(make_spec(**change), results=tmp_path, backend="local")
     text = str(info.value)
-    assert f"run with other {named};" in text and "--fresh" in text and "new name" in text
+    assert f"run with other {named};" in text and "new name (experiment: in the spec)" in text
+    assert "relaunch with fresh=True" in text  # a spec given in Python: the argument, not the flag
     assert sorted(p.name for p in (tmp_path / "resume" / TRIALS).iterdir()) == before
 
 
