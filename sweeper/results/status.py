@@ -107,7 +107,12 @@ def experiment_status(folder: str | Path) -> ExperimentStatus:
         note = f"{want - rows} of {want} runs left; `{again}` continues it"
     elif failed:
         resumable = True
-        note = f"all runs done; `{again} --retry-failed` reruns the {failed} failed"
+        retry = (
+            f"{again} --retry-failed"
+            if from_file(base["source"] or "FILE")
+            else f"{again}, retry_failed=True"
+        )
+        note = f"all runs done; `{retry}` reruns the {failed} failed"
     else:
         resumable, note = True, f"all runs done; {extend_hint(base['source'] or 'FILE')}"
     aside = _put_aside(folder)

@@ -145,3 +145,19 @@ def test_a_function_that_cannot_be_pickled_is_refused_before_ray_runs_it(tmp_pat
         sweeper.launch(spec, results=tmp_path / "r", backend="ray")
     assert not (tmp_path / "r").exists()  # refused before the results folder was made
     assert sweeper.launch(spec, results=tmp_path / "l", backend="local").stats.counts == {"complete": 12}
+
+
+def test_status_of_a_python_spec_names_the_python_way_to_go_on(tmp_path: Path) -> None:
+    from sweeper.results.status import experiment_status, format_status
+
+    def sometimes(x: float, kind: str) -> float:
+        if x > 0.5:
+            raise ValueError("too big")
+        return x
+
+    spec = sweep_spec(objective=sometimes, variables=VARIABLES, metrics=[{"loss": "minimize"}])
+    result = sweeper.launch(spec, results=tmp_path, backend="local")
+    assert result.stats.counts.get("failed")
+    text = format_status(experiment_status(result.path))
+    assert f"again with the same spec and results={str(tmp_path)!r}, retry_failed=True` reruns" in text
+    assert "--retry-failed" not in text and "'<dict>'" not in text
