@@ -68,6 +68,8 @@ def _dry_run(args: argparse.Namespace) -> int:
         lines[at] = f"  results: {join(args.results, spec.name)} (object storage: not read by a dry run)"
     else:
         lines = dry_run(spec, experiment_folder(spec, args.results), args.sweep_file)
+    if args.slurm or args.submit:  # checked here, as the job would run it; nothing goes to the cluster
+        lines.append(f"  (--{'slurm' if args.slurm else 'submit'}: nothing was submitted)")
     print("\n".join(lines))
     return 0
 
