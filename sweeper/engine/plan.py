@@ -93,7 +93,8 @@ def dry_run(spec: Experiment, folder: Path, sweep_file: str | None) -> list[str]
     check_launchable(spec)
     checked_objective(spec)
     where = sweep_file or spec.source
-    lines = [f"dry run: {where} is valid and its objective imports; nothing was run or written"]
+    imports = " and its objective imports" if spec.objective else ""  # a command is run, not imported
+    lines = [f"dry run: {where} is valid{imports}; nothing was run or written"]
     what = spec.objective or f"command: {spec.command.template if spec.command else ''}"
     lines.append(f"  objective: {what}")
     trials, r = budget(spec), spec.replicates
