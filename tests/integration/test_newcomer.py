@@ -281,6 +281,9 @@ def test_a_dry_run_states_the_comparison_and_its_confirmation(tmp_path: Path) ->
     assert "  then: each arm's best configuration rerun on 5 fresh seeds per setting" in dry.stdout
     assert "  search: grid, 24 trials, seed 0; 5 replicates per trial = 120 runs" in dry.stdout
     assert list(tmp_path.iterdir()) == []
+    script = cli("launch", str(example.parent / "script.yaml"), "--dry-run", cwd=tmp_path).stdout.splitlines()
+    assert script[0].endswith("script.yaml is valid; nothing was run or written")  # a command: not imported
+    assert script[1].startswith("  objective: command: python train_script.py --lr {lr}")
     slurm = cli("launch", str(example), "--dry-run", "--slurm", "--results", str(tmp_path), cwd=tmp_path)
     assert slurm.returncode == 0 and slurm.stdout.endswith("  (--slurm: nothing was submitted)\n")
 
