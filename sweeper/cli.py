@@ -62,12 +62,8 @@ def _dry_run(args: argparse.Namespace) -> int:
     from sweeper.spec.model import load_spec
 
     spec = load_spec(args.sweep_file)
-    if is_uri(args.results):  # the bucket is not read: say where the results would go
-        lines = dry_run(spec, Path("/nonexistent-dry-run"), args.sweep_file)
-        at = next(i for i, line in enumerate(lines) if line.startswith("  results: "))
-        lines[at] = f"  results: {join(args.results, spec.name)} (object storage: not read by a dry run)"
-    else:
-        lines = dry_run(spec, experiment_folder(spec, args.results), args.sweep_file)
+    folder = join(args.results, spec.name) if is_uri(args.results) else experiment_folder(spec, args.results)
+    lines = dry_run(spec, folder, args.sweep_file)
     if args.slurm or args.submit:  # checked here, as the job would run it; nothing goes to the cluster
         lines.append(f"  (--{'slurm' if args.slurm else 'submit'}: nothing was submitted)")
     print("\n".join(lines))

@@ -82,8 +82,9 @@ def resume_words(restored: Restored, done: bool, source: str) -> str:
     return ", ".join(said)
 
 
-def dry_run(spec: Experiment, folder: Path, sweep_file: str | None) -> list[str]:
-    """What launching ``spec`` into ``folder`` would do, after every check a launch makes first."""
+def dry_run(spec: Experiment, folder: Path | str, sweep_file: str | None) -> list[str]:
+    """What launching ``spec`` into ``folder`` would do, after every check a launch makes first
+    (a URI on object storage is named, not read)."""
     from sweeper.engine.confirm import pending
     from sweeper.engine.resume import check_compatible, holds_experiment, restore
     from sweeper.results.status import params_text
@@ -117,7 +118,9 @@ def dry_run(spec: Experiment, folder: Path, sweep_file: str | None) -> list[str]
                 + " (the confirmation stage, which the verdict rests on)"
             )
     searcher = Searcher(spec)
-    if holds_experiment(folder):
+    if isinstance(folder, str):
+        lines.append(f"  results: {folder} (object storage: not read by a dry run)")
+    elif holds_experiment(folder):
         check_compatible(folder, spec, sweep_file)
         restored = restore(spec, folder, searcher)
         done = not restored.partial and searcher.exhausted and not pending(spec, folder)

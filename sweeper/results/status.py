@@ -94,9 +94,8 @@ def experiment_status(folder: str | Path) -> ExperimentStatus:
     want = total * spec.replicates
     failed = counts.get("failed", 0) + counts.get("timeout", 0)
     racing, racing_left = _race_state(spec, table, total)
-    again = launch_command(
-        base["source"] or "FILE", known_as(folder), record.get("backend"), record.get("address") or None
-    )
+    source = base["source"] or "FILE"
+    again = launch_command(source, known_as(folder), record.get("backend"), record.get("address") or None)
     if alive:
         resumable, note = False, "a driver is running it now; it cannot be launched twice"
     elif racing_left:
@@ -107,14 +106,10 @@ def experiment_status(folder: str | Path) -> ExperimentStatus:
         note = f"{want - rows} of {want} runs left; `{again}` continues it"
     elif failed:
         resumable = True
-        retry = (
-            f"{again} --retry-failed"
-            if from_file(base["source"] or "FILE")
-            else f"{again}, retry_failed=True"
-        )
+        retry = f"{again} --retry-failed" if from_file(source) else f"{again}, retry_failed=True"
         note = f"all runs done; `{retry}` reruns the {failed} failed"
     else:
-        resumable, note = True, f"all runs done; {extend_hint(base['source'] or 'FILE')}"
+        resumable, note = True, f"all runs done; {extend_hint(source)}"
     aside = _put_aside(folder)
     if aside and not alive:
         resumable = True

@@ -49,11 +49,10 @@ def load_spec(source: str | Path | Mapping[str, Any], *, root: str | Path | None
     """
     if isinstance(source, Mapping):
         function = source.get("objective")
-        if not callable(function):
-            return parse_spec(source, source_name="<dict>", root=os.path.abspath(root or Path.cwd()))
-        data = {**source, "objective": function_name(function)}
-        e = parse_spec(data, source_name="<dict>", root=os.path.abspath(root or Path.cwd()))
-        return dataclasses.replace(e, function=function)
+        if callable(function):  # the function itself: validated and recorded by its name
+            source = {**source, "objective": function_name(function)}
+        e = parse_spec(source, source_name="<dict>", root=os.path.abspath(root or Path.cwd()))
+        return dataclasses.replace(e, function=function) if callable(function) else e
     from sweeper.spec.loader import read_yaml
 
     path = Path(source)

@@ -284,6 +284,11 @@ def test_a_dry_run_states_the_comparison_and_its_confirmation(tmp_path: Path) ->
     script = cli("launch", str(example.parent / "script.yaml"), "--dry-run", cwd=tmp_path).stdout.splitlines()
     assert script[0].endswith("script.yaml is valid; nothing was run or written")  # a command: not imported
     assert script[1].startswith("  objective: command: python train_script.py --lr {lr}")
+    bucket = cli("launch", str(example), "--dry-run", "--results", "s3://bucket/sweeps", cwd=tmp_path)
+    assert (
+        "  results: s3://bucket/sweeps/classifiers-across-datasets (object storage: not read by a dry run)"
+        in bucket.stdout.splitlines()
+    )
     slurm = cli("launch", str(example), "--dry-run", "--slurm", "--results", str(tmp_path), cwd=tmp_path)
     assert slurm.returncode == 0 and slurm.stdout.endswith("  (--slurm: nothing was submitted)\n")
 
