@@ -33,9 +33,12 @@ if TYPE_CHECKING:
 FAILED = frozenset({"failed", "timeout"})
 TIMES = ("started_at", "ended_at")
 KEYS = ("trial", "replicate")
+# Version 1 left out every value equal to False, so 0 and 0.0 too: `const: 0` and `const: false` hashed
+# alike. A folder is checked with the version it was written with (a newer one would refuse them all).
+FINGERPRINT = 2
 
 
-def fingerprint(spec: Experiment) -> dict[str, Any]:
+def fingerprint(spec: Experiment, version: int = FINGERPRINT) -> dict[str, Any]:
     """The parts of a spec that give the trial table its meaning, and their hash.
 
     Changing any of these makes old rows mean something else; raising ``trials`` or a fixed
@@ -45,7 +48,7 @@ def fingerprint(spec: Experiment) -> dict[str, Any]:
 
     told = told_metrics(spec)
     parts: dict[str, Any] = {
-        "variables": [_variable(v) for v in spec.variables],
+        "variables": [_variable(v, version) for v in spec.variables],
         "objective": spec.objective if spec.objective else _command(spec),
         "search method": spec.search.method,
         "searched metrics": [[m.name, m.direction] for m in told],
@@ -57,7 +60,8 @@ def fingerprint(spec: Experiment) -> dict[str, Any]:
         parts["racing"] = {"min": spec.racing.min, "max": spec.racing.max}
     if spec.factors:
         parts["seed factors"] = {f.name: f.n for f in spec.factors}
-    return {"sha256": _hash(parts), "parts": parts}
+    marked = {"version": version} if version > 1 else {}
+    return {"sha256": _hash(parts), "parts": parts, **marked}
 
 
 def _command(spec: Experiment) -> Any:
@@ -65,11 +69,12 @@ def _command(spec: Experiment) -> Any:
     return {"command": list(cmd.argv), "shell": cmd.shell} if cmd is not None else None
 
 
-def _variable(v: Any) -> dict[str, Any]:
+def _variable(v: Any, version: int) -> dict[str, Any]:
     out = {"name": v.name, "kind": v.kind}
     for key in ("choices", "low", "high", "step", "log", "value", "when"):
         value = getattr(v, key)
-        if value not in (None, (), False):
+        unset = value in (None, (), False) if version == 1 else value in (None, ()) or value is False
+        if not unset:
             out[key] = value
     plain: dict[str, Any] = json.loads(json.dumps(out, default=list))
     return plain
@@ -111,7 +116,8 @@ def check_compatible(folder: Path, spec: Experiment, sweep_file: str | None = No
     old = data.get("fingerprint")
     if not isinstance(old, dict) or not isinstance(old.get("parts"), dict):
         old = _fingerprint_of_record(path, data)
-    new = fingerprint(spec)
+    version = old.get("version", 1)
+    new = fingerprint(spec, version if version in (1, FINGERPRINT) else FINGERPRINT)
     if old.get("sha256") == new["sha256"]:
         return
     changed = [k for k in new["parts"] if old["parts"].get(k) != new["parts"][k]] or ["fingerprint"]
@@ -137,7 +143,7 @@ def _fingerprint_of_record(path: Path, data: dict[str, Any]) -> dict[str, Any]:
             f"{path}: cannot read the experiment it records ({exc})"
             "\n  fix: pass --fresh to move the folder aside and start over"
         ) from None
-    return fingerprint(old_spec)
+    return fingerprint(old_spec, 1)
 
 
 def _changes(part: str, was: Any, now: Any) -> list[str]:

@@ -163,7 +163,8 @@ def test_incompatible_edit_is_refused_naming_what_changed(
         (
             {"x": {"float": [0.0, 2.0]}, "y": {"choice": ["a", "b"]}, "z": 1},
             [
-                'variables.x: was {"kind": "float", "high": 1.0}, now {"kind": "float", "high": 2.0}',
+                'variables.x: was {"kind": "float", "low": 0.0, "high": 1.0}, '
+                'now {"kind": "float", "low": 0.0, "high": 2.0}',
                 "variables.z: added",
             ],
         ),
@@ -305,6 +306,28 @@ def test_a_record_without_fingerprint_is_checked_from_its_spec(tmp_path: Path, c
     path.write_text(json.dumps(record))
     with pytest.raises(SweeperError, match="run with other search seed;"):
         sweeper.launch(make_spec(seed=5), results=tmp_path, backend="local")
+
+
+def test_a_constant_of_zero_and_one_of_false_are_other_experiments(tmp_path: Path, calls: Path) -> None:
+    """Version 1 of the fingerprint left out every value equal to False (0, 0.0, false): folders it
+    wrote are still checked with it, so they resume; new ones tell 0 from false."""
+    from sweeper.engine.resume import fingerprint
+
+    def spec(flag: Any, trials: int = 8) -> sweeper.Experiment:
+        variables = {"x": {"float": [0.0, 1.0]}, "y": {"choice": ["a", "b"]}, "f": flag}
+        return make_spec(objective="resume_objectives:loose", variables=variables, trials=trials)
+
+    sweeper.launch(spec({"const": 0}), results=tmp_path, backend="local")
+    with pytest.raises(SweeperError, match=r"variables\.f: was \{\"kind\": \"const\", \"value\": 0\}"):
+        sweeper.launch(spec({"const": False}), results=tmp_path, backend="local")
+
+    path = tmp_path / "resume" / "experiment.json"
+    record = json.loads(path.read_text())
+    record["fingerprint"] = fingerprint(spec({"const": 0}), 1)  # as an earlier sweeper wrote it
+    assert "low" not in record["fingerprint"]["parts"]["variables"][0]
+    path.write_text(json.dumps(record))
+    assert len(sweeper.launch(spec({"const": 0}, trials=9), results=tmp_path, backend="local").table) == 18
+    assert json.loads(path.read_text())["fingerprint"]["version"] == 2  # written anew once checked
 
 
 @pytest.mark.parametrize("damage", ["truncated", "not an object", "missing"])
