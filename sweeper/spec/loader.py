@@ -8,6 +8,7 @@ repeated key is refused, and the walk stops after :data:`MAX_VALUES` values or :
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,10 @@ from sweeper.errors import SpecError
 Path_ = tuple[Any, ...]  # where a value sits: keys and list indices from the top
 MAX_VALUES = 100_000  # a real sweep file has hundreds; an alias bomb has billions
 MAX_DEPTH = 64
-_MAP, _SEQ = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
+_MAP, _SEQ, _STR = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:str"
+# YAML 1.2 (and every editor's YAML server) reads 1e-4 as a number; PyYAML keeps YAML 1.1's rule that
+# an exponent needs a dot and a sign (1.0e-4), so a learning rate written as researchers write it was text
+_EXPONENT = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+")
 
 
 def read_yaml(path: Path) -> tuple[Any, dict[Path_, tuple[int, int]]]:
@@ -59,6 +63,8 @@ def read_yaml(path: Path) -> tuple[Any, dict[Path_, tuple[int, int]]]:
             )
         inner = (*seen, id(node))
         if isinstance(node, yaml.ScalarNode):
+            if node.tag == _STR and node.style is None and _EXPONENT.fullmatch(node.value):
+                return float(node.value)  # plain, not quoted: '1e-4' stays text
             return loader.construct_object(node)
         if node.tag not in (_MAP, _SEQ):
             raise fail(

@@ -36,6 +36,17 @@ def _show(value: Any) -> str:
     return repr(value)[:80]
 
 
+def _unquote(value: Any) -> str:
+    """A number in quotes is text (strict, as pydantic is told to be): say that is what was wrong."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return ""
+        return " (in quotes it is text: drop them)"
+    return ""
+
+
 WORDS = {">=": "of at least", "<=": "of at most", ">": "above", "<": "below"}
 
 
@@ -85,11 +96,12 @@ TABLE: dict[str, Callable[[dict[str, Any], str], tuple[str, str]]] = {
     "int_type": lambda e, key: (
         f"expected a whole number, got {_show(e['input'])}",
         "write an integer such as 5"
-        + (" (a number like 1e6 is a float in YAML: write 1000000)" if isinstance(e["input"], float) else ""),
+        + (" (a number like 1e6 is a float in YAML: write 1000000)" if isinstance(e["input"], float) else "")
+        + _unquote(e["input"]),
     ),
     "float_type": lambda e, key: (
         f"expected a finite number, got {_show(e['input'])}",
-        "write a number such as 1 or 0.5",
+        "write a number such as 1 or 0.5" + _unquote(e["input"]),
     ),
     "finite_number": lambda e, key: (
         f"expected a finite number, got {_show(e['input'])}",

@@ -123,3 +123,27 @@ def test_spec_keeps_raw_for_experiment_json():
     raw = sweep_spec()
     spec = load_spec(copy.deepcopy(raw))
     assert spec.raw == raw
+
+
+def test_exponent_numbers_are_numbers_as_in_yaml_1_2(tmp_path):
+    """PyYAML reads 1e-4 as text (YAML 1.1 wants 1.0e-4); researchers and editors' YAML servers write
+    and read it as a number. Quoted, it is text still, and the fix says why it was refused."""
+    path = tmp_path / "lr.yaml"
+    body = """
+        experiment: demo
+        objective: objectives:quadratic
+        metrics: [{{loss: minimize}}]
+        variables: {{x: {{float: [{low}, 1E+0]}}, y: {{int: [0, 1]}}, kind: {{choice: [a, 2e3, -.5e1]}}}}
+        search: {{method: random, trials: 2}}
+    """
+    path.write_text(textwrap.dedent(body.format(low="1e-4")))
+    spec = load_spec(path)
+    x, _, kind = spec.variables
+    assert (x.low, x.high) == (1e-4, 1.0) and kind.choices == ("a", 2000.0, -5.0)
+    path.write_text(textwrap.dedent(body.format(low="'1e-4'")))
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert str(info.value).startswith(
+        f"{path}:5:25: variables.x.float[0]: expected a finite number, got '1e-4'"
+    )
+    assert info.value.fix.endswith("(in quotes it is text: drop them)")
