@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from sweeper.results.history import HISTORY_COLUMNS, Report
 from sweeper.results.schema import run_artifacts
+from sweeper.run.types import number
 
 if TYPE_CHECKING:
     from sweeper.run.types import Run, RunContext
@@ -122,12 +123,13 @@ class Trial:
                     f"trial.report(..., {name}=...): {name!r} names a history column"
                     "\n  fix: rename the metric"
                 )
-            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            given = number(value)
+            if given is None:
                 raise TypeError(
-                    f"trial.report(..., {name}={value!r}): not a number"
+                    f"trial.report(..., {name}={value!r:.80}): not a number"
                     "\n  fix: report plain numbers, e.g. float(loss)"
                 )
-            values[name] = float(value)
+            values[name] = float(given)
         if self._rows is None:  # the first report goes out at once, later ones about every FLUSH_S
             self._rows = []
             self._last = {}

@@ -131,19 +131,19 @@ def _float(name: str, value: Any, target: str) -> float:
 def to_metrics(value: Any, metrics: Sequence[str], target: str) -> dict[str, float]:
     """Normalise a return value to {metric: float}; a wrong kind of value is fatal for the sweep."""
     primary = metrics[0]
-    if _is_number(value):
-        return {primary: _float(primary, value, target)}
+    if (single := number(value)) is not None:
+        return {primary: _float(primary, single, target)}
     if isinstance(value, Mapping):
         out: dict[str, float] = {}
         for name in metrics:
             if name not in value:
                 continue
-            if not _is_number(value[name]):
+            if (given := number(value[name])) is None:
                 raise ObjectiveError(
-                    f"objective {target}: returned {name}={value[name]!r}, not a number"
-                    "\n  fix: return plain numbers (float(...)) for every metric"
+                    f"objective {target}: returned {name}={value[name]!r:.80}, not a number"
+                    f"\n  fix: return plain numbers (float(...)) for every metric{_reduce(value[name])}"
                 )
-            out[name] = _float(name, value[name], target)
+            out[name] = _float(name, given, target)
         if primary not in out:
             raise ObjectiveError(
                 f"objective {target}: returned {sorted(map(str, value))} without the"
@@ -166,8 +166,23 @@ def undeclared(value: Any, metrics: Sequence[str]) -> tuple[str, ...]:
     return tuple(sorted({str(k) for k in value} - set(metrics)))[:UNDECLARED_SHOWN]
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+def number(value: Any) -> numbers.Real | None:
+    """A metric as a plain number, or None: numbers, and the 0-d arrays and tensors (numpy, torch, jax)
+    training code hands over (``loss`` as a tensor, ``(pred == y).mean()``), read as Optuna reads them."""
+    if isinstance(value, numbers.Real):
+        return None if isinstance(value, bool) else value
+    if getattr(value, "shape", None) == () and callable(getattr(value, "item", None)):
+        try:
+            item = value.item()
+        except Exception:
+            return None
+        return number(item) if isinstance(item, numbers.Real) else None
+    return None
+
+
+def _reduce(value: Any) -> str:
+    shape = getattr(value, "shape", None)
+    return f" (it has shape {tuple(shape)}: reduce it, e.g. float(x.mean()))" if shape else ""
 
 
 def tail(text: str) -> str:
@@ -177,8 +192,9 @@ def tail(text: str) -> str:
 def pruned_metrics(value: Any, last: Mapping[str, float], metrics: Sequence[str]) -> dict[str, float]:
     """A pruned run's metrics: its last reported values, overridden by whatever numbers it returned."""
     out = {m: last[m] for m in metrics if m in last and math.isfinite(last[m])}
-    if _is_number(value):
-        out[metrics[0]] = float(value)
+    if (single := number(value)) is not None:
+        out[metrics[0]] = float(single)
     elif isinstance(value, Mapping):
-        out.update((m, float(value[m])) for m in metrics if m in value and _is_number(value[m]))
+        given = {m: number(value[m]) for m in metrics if m in value}
+        out.update((m, float(v)) for m, v in given.items() if v is not None)
     return out

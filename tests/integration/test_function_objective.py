@@ -161,3 +161,45 @@ def test_status_of_a_python_spec_names_the_python_way_to_go_on(tmp_path: Path) -
     text = format_status(experiment_status(result.path))
     assert f"again with the same spec and results={str(tmp_path)!r}, retry_failed=True` reruns" in text
     assert "--retry-failed" not in text and "'<dict>'" not in text
+
+
+def test_zero_dimensional_arrays_are_numbers_and_a_vector_says_how_to_reduce_it(tmp_path: Path) -> None:
+    """Training code returns and reports what it computed: numpy scalars and 0-d arrays (torch and jax
+    tensors have the same shape and item()); they are numbers, as Optuna reads them."""
+
+    def train(x: float, kind: str, seed: int, trial: sweeper.Trial) -> dict[str, object]:
+        loss = np.asarray((x - 0.25) ** 2)
+        trial.report(0, loss=loss * 2)
+        return {"loss": loss, "x_abs": np.float32(abs(x))}
+
+    metrics = [{"loss": "minimize"}, {"x_abs": "minimize"}]
+    spec = sweep_spec(objective=train, variables=VARIABLES, metrics=metrics, replicates=1)
+    result = sweeper.launch(spec, results=tmp_path, backend="local", progress=False)
+    table = result.table
+    assert result.stats.counts == {"complete": 6}
+    assert np.allclose(table["loss"], (table["x"] - 0.25) ** 2) and table["loss"].dtype == np.float64
+    assert np.allclose(table["x_abs"], table["x"].abs())
+    curves = sweeper.load_history(result)
+    assert np.allclose(curves.sort_values("trial")["loss"], 2 * table.sort_values("trial")["loss"])
+
+    def vector(x: float, seed: int) -> dict[str, object]:
+        return {"loss": np.full(3, x)}
+
+    with pytest.raises(ObjectiveError) as info:
+        sweeper.launch(
+            sweep_spec(objective=vector, variables={"x": VARIABLES["x"]}),
+            results=tmp_path / "v",
+            backend="local",
+        )
+    assert "returned loss=array([" in str(info.value)
+    assert "it has shape (3,): reduce it, e.g. float(x.mean())" in str(info.value)
+
+    def flag(x: float, seed: int) -> dict[str, object]:
+        return {"loss": np.asarray(x > 0.5)}  # a boolean is not a number, also as an array
+
+    with pytest.raises(ObjectiveError, match=r"returned loss=array\((True|False)\), not a number"):
+        sweeper.launch(
+            sweep_spec(objective=flag, variables={"x": VARIABLES["x"]}),
+            results=tmp_path / "f",
+            backend="local",
+        )
