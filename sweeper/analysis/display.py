@@ -12,6 +12,8 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from sweeper.results.values import mean_of
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -113,7 +115,7 @@ def _params(params: dict[str, Any]) -> str:
 
 def _best_html(b: dict[str, Any]) -> str:
     with_ = f" with {_params(b['params'])}" if b["params"] else ""
-    return f"trial {b['trial']} {html.escape(b['metric'])}={_num(b['mean'])} (mean of {b['n']}){with_}"
+    return f"trial {b['trial']} {html.escape(b['metric'])}={_num(b['mean'])} ({mean_of(b['n'])}){with_}"
 
 
 def sweep_html(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from sweeper.engine.loop import Stats
 from sweeper.errors import command
+from sweeper.results.values import mean_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -88,7 +89,7 @@ def summary(
     elif best:
         lines.append(
             f"best: trial {best['trial']} {best['metric']}={best['mean']:.6g} "
-            f"(mean of {best['n']} replicates) with {params_text(best['params'])}"
+            f"({mean_of(best['n'], ' replicates')}) with {params_text(best['params'])}"
         )
     lines.append(f"results: {path}  (sweeper.load({str(path)!r}))")
     return lines

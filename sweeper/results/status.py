@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sweeper.errors import SweeperError, command
 from sweeper.results.lock import driver_record, is_locked
 from sweeper.results.table import EXPERIMENT_JSON, TRIALS, aside_folder, read_record
+from sweeper.results.values import mean_of
 
 if TYPE_CHECKING:
     pass
@@ -239,7 +240,7 @@ def params_text(params: dict[str, Any]) -> str:
 def per_setting_lines(per_setting: list[dict[str, Any]], head: str) -> list[str]:
     """``best per dataset (compare: within:):`` and a line per setting: its best trial."""
     return [f"{head} {' and '.join(per_setting[0]['setting'])} (compare: within:):"] + [
-        f"  {params_text(b['setting'])}: trial {b['trial']} {b['metric']}={b['mean']:.6g} (mean of {b['n']})"
+        f"  {params_text(b['setting'])}: trial {b['trial']} {b['metric']}={b['mean']:.6g} ({mean_of(b['n'])})"
         + (f" with {params_text(b['params'])}" if b["params"] else "")
         for b in per_setting
     ]
@@ -270,7 +271,7 @@ def format_status(st: ExperimentStatus) -> str:
     elif st.best:
         lines.append(
             f"  best so far: trial {st.best['trial']} {st.best['metric']}={st.best['mean']:.6g}"
-            f" (mean of {st.best['n']}) with {params_text(st.best['params'])}"
+            f" ({mean_of(st.best['n'])}) with {params_text(st.best['params'])}"
             + (f"; {st.partial} trials still missing replicates are not ranked" if st.partial else "")
         )
     lines.append(f"  resumable: {'yes' if st.resumable else 'no'} - {st.note}")

@@ -92,6 +92,11 @@ def trial_value(replicates: Sequence[float]) -> float | None:
     return mean if math.isfinite(mean) else None
 
 
+def mean_of(n: int, unit: str = "") -> str:
+    """What a best trial's value is, in the lines that name it: a mean, or one replicate's value."""
+    return "1 replicate" if n == 1 else f"mean of {n}{unit}"
+
+
 def better(direction: str, a: float, b: float) -> bool:
     """Whether value ``a`` beats ``b`` in ``direction``."""
     return a > b if direction == "maximize" else a < b

@@ -67,3 +67,13 @@ def test_curves_without_the_primary_metric_are_warned_of() -> None:
         "2 runs reported steps (trial.report) without loss, the primary metric, so a pruner cannot judge "
         "them and the curves figure draws another; report loss=... at each step"
     ]
+
+
+def test_the_best_line_says_a_mean_only_of_several_replicates() -> None:
+    table = pd.DataFrame({"trial": [0], "status": ["complete"], "loss": [1.0], "error": [None]})
+    best = {"trial": 0, "metric": "loss", "mean": 0.5, "n": 1, "params": {"lr": 0.1}}
+    assert (
+        summary(_stats(), "x", table, best, "/r/x")[-2] == "best: trial 0 loss=0.5 (1 replicate) with lr=0.1"
+    )
+    three = summary(_stats(), "x", table, {**best, "n": 3}, "/r/x")[-2]
+    assert three == "best: trial 0 loss=0.5 (mean of 3 replicates) with lr=0.1"
