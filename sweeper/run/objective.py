@@ -8,6 +8,7 @@ number (the primary metric) or a dict of metrics.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import inspect
 import pickle
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from sweeper.results.schema import Status
 
 _cache: dict[tuple[str, str], Callable[..., Any]] = {}
-_functions: dict[bytes, Callable[..., Any]] = {}  # objectives given as functions, by their pickle
 
 
 def load_objective(ref: RunContext) -> Callable[..., Any]:
@@ -107,18 +107,22 @@ def pickled(target: str, func: Callable[..., Any]) -> bytes:
         ) from None
 
 
+@functools.lru_cache(maxsize=4)  # once per worker process, not per run; a long-lived cluster's
+def _unpickle(data: bytes) -> Callable[..., Any]:  # workers serve many launches: keep the latest few
+    function: Callable[..., Any] = pickle.loads(data)
+    return function
+
+
 def _unpickled(target: str, data: bytes) -> Callable[..., Any]:
-    if data not in _functions:  # once per worker process, not per run
-        try:
-            _functions[data] = pickle.loads(data)
-        except Exception as exc:
-            missing = f"{exc.name!r} " if isinstance(exc, ModuleNotFoundError) else ""
-            raise ObjectiveError(
-                f"objective {target}: cannot be unpickled on this worker: {type(exc).__name__}: {exc}"
-                f"\n  fix: make the module {missing}it uses importable on the workers (put its folder on"
-                " PYTHONPATH, or next to where you launch), or move the function to a module file there"
-            ) from None
-    return _functions[data]
+    try:
+        return _unpickle(data)
+    except Exception as exc:
+        missing = f"{exc.name!r} " if isinstance(exc, ModuleNotFoundError) else ""
+        raise ObjectiveError(
+            f"objective {target}: cannot be unpickled on this worker: {type(exc).__name__}: {exc}"
+            f"\n  fix: make the module {missing}it uses importable on the workers (put its folder on"
+            " PYTHONPATH, or next to where you launch), or move the function to a module file there"
+        ) from None
 
 
 def _modules_in(root: str) -> list[str]:

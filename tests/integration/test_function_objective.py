@@ -203,3 +203,18 @@ def test_zero_dimensional_arrays_are_numbers_and_a_vector_says_how_to_reduce_it(
             results=tmp_path / "f",
             backend="local",
         )
+
+
+def test_a_worker_unpickles_a_function_once_and_keeps_only_the_latest_few() -> None:
+    """Workers of a long-lived cluster serve launch after launch: each one's function is not kept forever."""
+    from sweeper.run.objective import pickled
+
+    def make(k: int) -> object:
+        return lambda x: x + k
+
+    contexts = [RunContext("__main__:f", ".", ("loss",), function=pickled("f", make(k))) for k in range(6)]
+    first = load_objective(contexts[0])
+    assert load_objective(contexts[0]) is first and first(1) == 1  # one unpickling per process, not per run
+    assert [load_objective(c)(1) for c in contexts] == [1, 2, 3, 4, 5, 6]
+    assert load_objective(contexts[5]) is load_objective(contexts[5])
+    assert load_objective(contexts[0]) is not first  # dropped for the later ones, unpickled again
