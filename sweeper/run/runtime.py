@@ -102,7 +102,10 @@ class Trial:
         object storage, a folder on the run's machine that goes there when the run ends)."""
         if self._artifacts is None:
             self._artifacts = artifact_dir(self.ref, self.run)
-            self._artifacts.mkdir(parents=True, exist_ok=True)
+            try:
+                self._artifacts.mkdir(parents=True, exist_ok=True)
+            except FileNotFoundError:  # another replicate's end removed the empty trial-N just then
+                self._artifacts.mkdir(parents=True, exist_ok=True)
         return self._artifacts
 
     # -- learning curves and pruning ---------------------------------------------------------------

@@ -10,6 +10,7 @@ endpoint are the driver's storage variables, carried by the run context (:mod:`s
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -59,6 +60,8 @@ def ship(ref: RunContext, run: Run, outcome: Outcome) -> Outcome:
         for c in outcome.components or []
     ]
     shutil.rmtree(local, ignore_errors=True)
+    with contextlib.suppress(OSError):  # trial-N, once its last replicate here is in the bucket
+        local.parent.rmdir()
     return replace(outcome, components=components or outcome.components)
 
 

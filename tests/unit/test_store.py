@@ -18,6 +18,7 @@ import pytest
 from sweeper.errors import StorageError, SweeperError
 from sweeper.results.store import COPY_OF, Replica, Uploader, readable, staged, storage_env
 from sweeper.run.objective import execute
+from sweeper.run.stored import artifact_dir
 from sweeper.run.types import Run, RunContext
 
 
@@ -180,6 +181,8 @@ def test_runs_put_their_artifacts_under_the_uri_and_read_components_from_it(tmp_
     assert put.read_text() == '0.5 42 {"n": 7}'  # the component came from the bucket
     assert [c.uri for c in out.components] == [f"{bucket.as_uri()}/artifacts/trial-3/rep-1/model.txt"]
     assert not staging.exists()  # nothing was written where the driver's copy would be
+    here = artifact_dir(ref, Run(3, 1, 42, {}))  # the run's folder on its machine, put in the bucket
+    assert not here.exists() and not here.parent.exists()  # trial-3 too: no empty folders pile up
     assert "SWEEPER_TEST_STORE" not in os.environ  # the driver's variables were set only meanwhile
 
 
