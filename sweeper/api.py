@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweeper.engine.plan import check_launchable, resume_words
-from sweeper.errors import StorageError, SweeperError, command
+from sweeper.errors import StorageError, SweeperError, command, option
 from sweeper.results.folder import (
     STORAGE_STOPPED,
     experiment_folder,
@@ -156,8 +156,8 @@ def launch(
         experiment_folder(spec, ".")  # the name goes into the URI: the same rule
         if fresh:  # moving aside locally would delete the old objects from the bucket
             raise SweeperError(
-                f"--fresh with results on object storage ({results}) is refused: sweeper never deletes"
-                " results\n  fix: give the experiment a new name, or move the prefix aside yourself"
+                f"{option('fresh')} with results on object storage ({results}) is refused: sweeper never"
+                " deletes results\n  fix: give the experiment a new name, or move the prefix aside yourself"
             )
         from sweeper.engine.signals import Interrupted
 
@@ -436,7 +436,7 @@ def _run(
         raise SweeperError(
             f"{spec.name}: {engine.halted}. Every run so far is recorded in {shown}."
             f"\n  fix: `{command('errors', shown)}` prints the tracebacks; fix the cause, then relaunch"
-            " with --retry-failed (retry_failed=True) to rerun the failed runs"
+            f" with {option('retry_failed')} to rerun the failed runs"
             + (", or raise max_failures" if "max_failures" in engine.halted else "")
         )
     return SweepResult(spec, folder, stats)

@@ -509,17 +509,20 @@ def _add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from sweeper.errors import SweeperError
+    from sweeper import errors
 
     args = build_parser().parse_args(argv)
+    errors.SHELL = True
     try:
         return int(args.handler(args))
-    except SweeperError as exc:
+    except errors.SweeperError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:  # sweeper.engine.signals.Interrupted says how to resume
         print(f"{exc or 'interrupted'}", file=sys.stderr)
         return 130
+    finally:
+        errors.SHELL = False
 
 
 def run() -> None:

@@ -7,11 +7,19 @@ from collections.abc import Sequence
 
 # A sweep file with more mistakes than this lists this many, then says how many more there are.
 SHOWN = 20
+# The command line sets this while it runs: a fix then names `--fresh`, not `fresh=True`.
+SHELL = False
 
 
 def command(*words: object) -> str:
     """A sweeper command line for a hint or a fix, ready to paste: a results folder may hold a space."""
     return shlex.join(["sweeper", *map(str, words)])
+
+
+def option(name: str) -> str:
+    """A launch option as the user gives it where they are: ``--retry-failed`` on the command line,
+    ``retry_failed=True`` to :func:`sweeper.launch` (whose spec may come from a file all the same)."""
+    return "--" + name.replace("_", "-") if SHELL else f"{name}=True"
 
 
 class SweeperError(Exception):

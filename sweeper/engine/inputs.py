@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweeper.errors import SweeperError
+from sweeper.errors import SweeperError, option
 from sweeper.results.components import COMPONENTS, ComponentWriter, Record, hash_path, record
 from sweeper.results.table import read_json, write_json
 
@@ -80,8 +80,8 @@ def _same(old: dict[str, Any] | None, rec: Record, where: str, what: str) -> Non
         raise SweeperError(
             f"{where}: {what} changed since this experiment's first launch (sha256 "
             f"{old['sha256'][:12]}... then, {rec.sha256[:12]}... now); the trials already in the table "
-            "were made with the old content\n  fix: restore the original, or start over with --fresh "
-            "(fresh=True), or launch it as a new experiment"
+            "were made with the old content\n  fix: restore the original, or start over with "
+            f"{option('fresh')}, or launch it as a new experiment"
         )
 
 
@@ -124,7 +124,7 @@ def _job(
     if old is not None and old.get("job_sha256") not in (None, job_key):
         raise SweeperError(
             f"{where}: the job {c.job} or its inputs changed since this experiment's "
-            "first launch\n  fix: restore them, or start over with --fresh"
+            f"first launch\n  fix: restore them, or start over with {option('fresh')}"
         )
     out = folder / "artifacts" / "jobs" / c.name
     # kept relative to the results folder, so a moved folder (or a bucket's fresh local copy) finds it

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
-from sweeper.errors import SweeperError
+from sweeper.errors import SweeperError, option
 from sweeper.results.reading import check_table
 from sweeper.results.table import EXPERIMENT_JSON, TRIALS, read_json
 from sweeper.results.values import trial_values
@@ -99,19 +99,19 @@ def check_compatible(folder: Path, spec: Experiment, sweep_file: str | None = No
     if not path.is_file():
         raise SweeperError(
             f"{folder} holds a trials/ folder but no {EXPERIMENT_JSON}, so it cannot be resumed safely"
-            f"\n  fix: pass --fresh to move it aside and start over, or restore {path}"
+            f"\n  fix: pass {option('fresh')} to move it aside and start over, or restore {path}"
         )
     try:
         data = read_json(path)
     except SweeperError as exc:
         raise SweeperError(
-            f"{exc}\n  fix: restore {path} from a backup, or relaunch with --fresh to move"
+            f"{exc}\n  fix: restore {path} from a backup, or relaunch with {option('fresh')} to move"
             " the folder aside and start over (its trial table is kept there)"
         ) from None
     if not isinstance(data, dict):
         raise SweeperError(
             f"{path}: not an experiment record (expected a JSON object)"
-            "\n  fix: pass --fresh to move the folder aside and start over"
+            f"\n  fix: pass {option('fresh')} to move the folder aside and start over"
         )
     old = data.get("fingerprint")
     if not isinstance(old, dict) or not isinstance(old.get("parts"), dict):
@@ -128,7 +128,7 @@ def check_compatible(folder: Path, spec: Experiment, sweep_file: str | None = No
         "its results would not mean the same thing, so it is not resumed:\n"
         + "\n".join(lines)
         + f"\n  fix: to start a new experiment, give it a new name (experiment: in {new_file});"
-        f" to start this one over, relaunch with {'--fresh' if in_file else 'fresh=True'} (the old folder"
+        f" to start this one over, relaunch with {option('fresh')} (the old folder"
         " is moved aside, not deleted); to continue the old one, undo the change"
     )
 
@@ -141,7 +141,7 @@ def _fingerprint_of_record(path: Path, data: dict[str, Any]) -> dict[str, Any]:
     except (KeyError, TypeError, SweeperError) as exc:
         raise SweeperError(
             f"{path}: cannot read the experiment it records ({exc})"
-            "\n  fix: pass --fresh to move the folder aside and start over"
+            f"\n  fix: pass {option('fresh')} to move the folder aside and start over"
         ) from None
     return fingerprint(old_spec, 1)
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweeper.errors import StorageError, SweeperError
+from sweeper.errors import StorageError, SweeperError, option
 from sweeper.results import compaction
 from sweeper.results.atomic import atomic_write_bytes, atomic_write_table, cannot_write
 from sweeper.results.reading import PART_RE, check_table, file_list, read_folder, table_files
@@ -450,7 +450,7 @@ def read_record(path: Path) -> dict[str, Any]:
     if what:
         raise SweeperError(
             f"{path}: not an experiment record ({what})"
-            f"\n  fix: restore it from a backup, or relaunch the sweep file with --fresh to move"
+            f"\n  fix: restore it from a backup, or relaunch with {option('fresh')} to move"
             f" {path.parent} aside and start over (nothing is deleted)"
         )
     return data  # type: ignore[no-any-return]

@@ -67,8 +67,7 @@ def load_objective(ref: RunContext) -> Callable[..., Any]:
             raise ObjectiveError(
                 f"objective: cannot import module {module_name!r} (looked in {ref.root} and on PYTHONPATH)"
                 + (f"\n  fix: did you mean {near}:{func_name}? Else" if near else "\n  fix:")
-                + f" put {module_name.replace('.', '/')}.py in {ref.root} (the sweep file's folder;"
-                " for a spec given in Python, the current one), or add its folder to PYTHONPATH"
+                + f" put {module_name.replace('.', '/')}.py in {ref.root}, or add its folder to PYTHONPATH"
             ) from None
         raise ObjectiveError(
             f"objective: importing {module_name!r} failed: {exc}"

@@ -78,7 +78,7 @@ def test_max_failures_stops_the_sweep_cleanly(tmp_path: Path) -> None:
     with pytest.raises(SweeperError) as info:
         sweeper.launch(load_spec(data, root=HERE), results=tmp_path, backend="local")
     text = str(info.value)
-    assert "runs failed or timed out (max_failures: 3)" in text and "--retry-failed" in text
+    assert "runs failed or timed out (max_failures: 3)" in text and "with retry_failed=True" in text
     table = sweeper.load(tmp_path / "many")
     # tiny runs go in batches, so the last batch may take the count past the limit
     assert (table["status"] == "failed").sum() >= 3 and len(table) < 40

@@ -357,6 +357,20 @@ def test_a_comparison_within_data_sets_gives_the_best_of_each(tmp_path: Path) ->
     assert "best: trial" not in card
 
 
+def test_a_refusal_names_the_option_as_the_caller_gives_it(tmp_path: Path) -> None:
+    """The same sweep file launched from Python hears `fresh=True`, from the command line `--fresh`."""
+    sweep = write_sweep(tmp_path, "some_fail", trials=2)
+    sweeper.launch(sweep, results=tmp_path / "results", backend="local", progress=False)
+    sweep.write_text(sweep.read_text().replace("width: {int: [8, 64]}", "width: {int: [8, 65]}"))
+    with pytest.raises(sweeper.SweeperError) as info:
+        sweeper.launch(sweep, results=tmp_path / "results", backend="local", progress=False)
+    text = str(info.value)
+    assert f"(experiment: in {sweep})" in text and "relaunch with fresh=True" in text
+    assert "--fresh" not in text
+    out = cli("launch", str(sweep), "--backend", "local", "-q", cwd=tmp_path)
+    assert out.returncode == 2 and "relaunch with --fresh" in out.stderr and "fresh=True" not in out.stderr
+
+
 def test_interrupted_and_status_hints_are_absolute(tmp_path: Path) -> None:
     sweep = write_sweep(tmp_path / "exp", "some_fail", trials=2)
     out = cli("launch", "first.yaml", "--backend", "local", "-q", cwd=tmp_path / "exp")
@@ -426,6 +440,18 @@ def test_an_objective_that_cannot_be_imported_names_the_file_and_a_close_name(
     out = cli("launch", str(sweep), "--backend", "local", cwd=tmp_path)
     assert out.returncode == 2
     assert out.stderr.startswith(f"error: {sweep}: objective: ") and message in out.stderr, out.stderr
+
+
+def test_a_dict_specs_missing_module_is_looked_for_in_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(sweeper.SweeperError) as info:
+        sweeper.launch({**load_spec(write_sweep(tmp_path, "typo")).raw, "objective": "models:train"})
+    assert str(info.value) == (
+        f"<dict>: objective: cannot import module 'models' (looked in {tmp_path} and on PYTHONPATH)\n"
+        f"  fix: put models.py in {tmp_path}, or add its folder to PYTHONPATH"
+    )  # no sweep file to speak of
 
 
 RERUN_OBJECTIVE = """

@@ -344,7 +344,7 @@ def test_a_damaged_experiment_record_is_named_and_nothing_is_touched(tmp_path: P
     before = {p.name: p.read_bytes() for p in (folder / TRIALS).iterdir()}
     with pytest.raises(SweeperError) as info:
         sweeper.launch(make_spec(), results=tmp_path, backend="local")
-    assert "experiment.json" in str(info.value) and "--fresh" in str(info.value)
+    assert "experiment.json" in str(info.value) and "fresh=True" in str(info.value)
     assert {p.name: p.read_bytes() for p in (folder / TRIALS).iterdir()} == before
 
 
