@@ -1,12 +1,14 @@
 """Failed runs, as people read them: one headline per distinct error, and the full tracebacks on demand.
 
 A run's ``error`` column holds the end of its traceback (or the reason it timed out or died). The
-launch summary, ``sweeper status`` and the live display group runs by :func:`headline`, the line that
-names the error (``NameError: name 'nmpy' is not defined``); ``sweeper errors DIR`` prints the texts.
+launch summary, ``sweeper status`` and ``sweeper errors DIR`` group runs by :func:`error_key`, the
+exception's type and the line that raised it, and show each group's :func:`headline`, the line that
+names the error (``NameError: name 'nmpy' is not defined``).
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -46,10 +48,42 @@ def _lines(error: object) -> list[str]:
     return [line.rstrip() for line in text.splitlines() if line.strip()]
 
 
+_FRAME = re.compile(r'\s*File "(?P<file>.+)", line (?P<line>\d+)')
+
+
+def error_key(error: str | None) -> str:
+    """What makes failures one error: the exception's type and the line that raised it, since its
+    message may hold the run's own values (``width 54 is too big``, ``width 61 ...``); an error
+    without a traceback (a timeout, a lost worker) is its headline."""
+    frames = [line for line in _lines(error) if line.startswith("  File ")]
+    head = headline(error)
+    return f"{head.split(':', 1)[0]} at {frames[-1].strip()}" if frames else head
+
+
 def error_groups(errors: Iterable[str | None]) -> list[tuple[str, int]]:
     """(headline, number of runs) per distinct error, most frequent first."""
-    counts = Counter(headline(e) for e in errors)
-    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [(text, n) for _, text, n in _grouped(errors)]
+
+
+def _grouped(errors: Iterable[str | None]) -> list[tuple[str, str, int]]:
+    """(key, headline, runs) per error: the most frequent message stands for the others raised at
+    the same line, which are counted."""
+    messages: dict[str, Counter[str]] = {}
+    where: dict[str, str] = {}
+    for e in errors:
+        key = error_key(e)
+        messages.setdefault(key, Counter())[headline(e)] += 1
+        frame = _FRAME.match(key.split(" at ", 1)[-1])
+        if frame and key not in where:
+            where[key] = f"{Path(frame['file']).name}:{frame['line']}"
+    out = []
+    for key, texts in messages.items():
+        (text, _), *others = sorted(texts.items(), key=lambda kv: (-kv[1], kv[0]))
+        if others:
+            n = len(others)
+            text += f" (and {n} other message{'s' if n > 1 else ''} raised at {where[key]})"
+        out.append((key, text, sum(texts.values())))
+    return sorted(out, key=lambda g: (-g[2], g[1]))
 
 
 def failed_rows(table: pd.DataFrame) -> pd.DataFrame:
@@ -98,8 +132,8 @@ def describe_errors(folder: str | Path, trial: int | None = None) -> str:
     if bad.empty:
         return f"{where}: no failed runs ({len(table)} recorded)\n"
     parts = []
-    for text, count in error_groups(bad["error"].tolist()):
-        runs = bad[bad["error"].map(headline) == text]
+    for key, text, count in _grouped(bad["error"].tolist()):
+        runs = bad[bad["error"].map(error_key) == key]
         first = runs.iloc[0]
         ids = ", ".join(f"{t}/{r}" for t, r in zip(runs["trial"][:10], runs["replicate"][:10], strict=True))
         more = f" and {count - 10} more" if count > 10 else ""

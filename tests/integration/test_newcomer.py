@@ -144,15 +144,20 @@ def test_a_bug_is_shown_at_once_and_stops_the_sweep_early(tmp_path: Path) -> Non
     assert "== trial 1 replicate 1 (failed, attempt 1" in one.stdout
 
 
-def test_no_completed_run_exits_1_and_names_each_error(tmp_path: Path) -> None:
+def test_no_completed_run_exits_1_and_names_the_error_once(tmp_path: Path) -> None:
+    """Each run's message holds its width: one error all the same, raised at one line."""
     sweep = write_sweep(tmp_path, "each_differs", trials=3)
     out = cli("launch", str(sweep), "--backend", "local", "-q", cwd=tmp_path)
     assert out.returncode == 1, out.stderr
     assert "first: 3 trials, 9 runs (9 failed)" in out.stdout
     assert "failed runs by error (9 in all;" in out.stdout
-    lines = [line for line in out.stdout.splitlines() if line.startswith("  3 runs: ValueError: width ")]
-    assert len(lines) == 3, out.stdout
+    line = OBJECTIVES.splitlines().index('    raise ValueError(f"width {width} is wrong")') + 1
+    (group,) = [text for text in out.stdout.splitlines() if text.startswith("  9 runs: ValueError: width ")]
+    assert group.endswith(f" is wrong (and 2 other messages raised at newcomer_objectives.py:{line})"), group
     assert "no run completed: every one of the 9 runs failed (exit code 1)" in out.stderr
+    errors = cli("errors", str(tmp_path / "results" / "first"), cwd=tmp_path)
+    assert errors.stdout.count("\n== ") + errors.stdout.startswith("== ") == 1, errors.stdout
+    assert errors.stdout.startswith(group.replace("  9 runs:", "== 9 runs:") + "\n")
 
 
 def test_some_failed_runs_exit_0_with_the_failures_listed(tmp_path: Path) -> None:
